@@ -1,0 +1,87 @@
+/* Docker backend: the only code that speaks the Docker Engine API. Every
+ * call uses its own libcurl handle, so one struct docker may be shared by
+ * threads once opened. Objects are found again by their labels. */
+#ifndef TF_DOCKER_H
+#define TF_DOCKER_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "err.h"
+
+#define DOCKER_ID_MAX 72 /* 64 hex digits of an id, or a name, plus NUL */
+
+struct docker;
+
+/* Connects to host ("unix:///path" or "tcp://host:port"; NULL means
+ * $DOCKER_HOST, else unix:///var/run/docker.sock) and negotiates the API
+ * version from GET /version. */
+int docker_open(struct docker **out, const char *host, tf_err *err);
+void docker_close(struct docker *d);
+
+/* The negotiated API version, such as "1.41". */
+const char *docker_api_version(const struct docker *d);
+
+/* Called with each progress line of a build (the "stream" text, trimmed). */
+typedef void docker_progress_fn(void *ctx, const char *line);
+
+/* Builds tag from an uncompressed tar context holding a Dockerfile, with the
+ * given labels ({"k":"v"} object). A failed build gives status 400 and the
+ * builder's own error message; intermediate containers are always removed. */
+int docker_image_build(struct docker *d, const void *tar, size_t tar_len, const char *tag,
+                       json_t *labels, docker_progress_fn *progress, void *ctx, tf_err *err);
+
+/* 1 when the image exists, 0 when not, negative on error. */
+int docker_image_exists(struct docker *d, const char *ref, tf_err *err);
+
+/* Removes an image (forced, children pruned). A missing image is success. */
+int docker_image_remove(struct docker *d, const char *ref, tf_err *err);
+
+/* Creates a bridge network; id_out gets its id. */
+int docker_network_create(struct docker *d, const char *name, json_t *labels,
+                          char id_out[DOCKER_ID_MAX], tf_err *err);
+
+/* Removes a network. A missing network is success. */
+int docker_network_remove(struct docker *d, const char *id, tf_err *err);
+
+struct docker_container_spec {
+    const char *name;           /* may be NULL: the engine picks one */
+    const char *image;
+    const char *network;        /* network name or id the container joins */
+    json_t *labels;             /* {"k":"v"} */
+    const char *const *env;     /* "K=V" strings */
+    size_t n_env;
+};
+
+/* Creates (does not start) a container; id_out gets its id. */
+int docker_container_create(struct docker *d, const struct docker_container_spec *spec,
+                            char id_out[DOCKER_ID_MAX], tf_err *err);
+int docker_container_start(struct docker *d, const char *id, tf_err *err);
+
+/* The container's IPv4 address on network (name or id). */
+int docker_container_ip(struct docker *d, const char *id, const char *network, char ip_out[64],
+                        tf_err *err);
+
+/* 1 when the container is running, 0 when it exited (exit_code set, may be NULL), negative on error. */
+int docker_container_running(struct docker *d, const char *id, int *exit_code, tf_err *err);
+
+/* Removes a container, killing it first if running. A missing one is success. */
+int docker_container_remove(struct docker *d, const char *id, tf_err *err);
+
+enum docker_kind { DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES };
+
+/* Called for each object found: its id and its labels object (borrowed). */
+typedef void docker_list_fn(void *ctx, const char *id, json_t *labels);
+
+/* Lists objects of a kind carrying label "key=value" (or just "key"). */
+int docker_list(struct docker *d, enum docker_kind kind, const char *label, docker_list_fn *fn,
+                void *ctx, tf_err *err);
+
+/* Called for each line a container wrote (stdout and stderr, demultiplexed), without the newline. */
+typedef void docker_log_fn(void *ctx, const char *line, size_t len);
+
+/* Reads a container's output so far (not following). */
+int docker_container_logs(struct docker *d, const char *id, docker_log_fn *fn, void *ctx,
+                          tf_err *err);
+
+#endif

@@ -1,0 +1,28 @@
+#include "err.h"
+
+#include <stdio.h>
+#include <string.h>
+
+int tf_err_set(tf_err *err, int status, const char *fmt, ...)
+{
+    if (err == NULL)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    va_end(ap);
+    err->status = status;
+    /* The reason is sent as one line: fold any newline a library gave us. */
+    for (char *p = err->msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    return -1;
+}
+
+void tf_err_clear(tf_err *err)
+{
+    if (err == NULL)
+        return;
+    err->status = 0;
+    err->msg[0] = '\0';
+}

@@ -1,0 +1,1 @@
+int tf_placeholder_core_fnzip_c;

@@ -1,0 +1,51 @@
+/* Function code archives: a user's zip is checked entry by entry and
+ * repacked as the tar build context Docker wants, all in memory, so a
+ * rejected upload never touches the disk. */
+#ifndef TF_FNZIP_H
+#define TF_FNZIP_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+struct fnzip_limits {
+    size_t max_entries;      /* most entries a zip may hold */
+    size_t max_total_bytes;  /* most uncompressed bytes, all entries together */
+};
+
+/* A tar archive being assembled in memory (uncompressed ustar/pax). */
+struct tarbuf {
+    struct archive *a;
+    unsigned char *data;
+    size_t len, cap;
+};
+
+/* Starts an empty tar in memory. Return 0 or -ENOMEM. */
+int tarbuf_open(struct tarbuf *t, tf_err *err);
+
+/* Adds a regular file with mode (for example 0644, 0755). */
+int tarbuf_add_file(struct tarbuf *t, const char *path, const void *data, size_t len, int mode,
+                    tf_err *err);
+
+/* Adds a symbolic link path -> target. */
+int tarbuf_add_symlink(struct tarbuf *t, const char *path, const char *target, tf_err *err);
+
+/* Finishes the archive: t->data and t->len then hold it. */
+int tarbuf_close(struct tarbuf *t, tf_err *err);
+
+/* Frees the buffer (safe after close or on a half-built tarbuf). */
+void tarbuf_free(struct tarbuf *t);
+
+/* Copies the entries of the zip in zip[0..len) that lie under subfolder
+ * (NULL or "" for the whole zip; the prefix is stripped) into t below
+ * prefix (such as "fn/"). Refuses with status 400 and a one-line reason:
+ * data that is not a zip, an absolute path, a ".." component, a symbolic
+ * or hard link, a device or fifo, or more than the limits allow. */
+int fnzip_to_tar(const void *zip, size_t len, const char *subfolder, const char *prefix,
+                 const struct fnzip_limits *limits, struct tarbuf *t, tf_err *err);
+
+/* Decodes base64 (line breaks allowed) into a new buffer. 400 on bad input. */
+int fnzip_base64_decode(const char *text, size_t len, unsigned char **out, size_t *out_len,
+                        tf_err *err);
+
+#endif

@@ -1,0 +1,1 @@
+int tf_placeholder_core_hproto_c;

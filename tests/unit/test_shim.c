@@ -1,0 +1,2 @@
+int tf_placeholder_tests_unit_test_shim_c;
+int main(void) { return 0; }
