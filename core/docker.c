@@ -1,1 +1,539 @@
-int tf_placeholder_core_docker_c;
+/* Docker backend: the Engine API calls the platform needs, on the transport
+ * in docker_http.c. Every object is made with the caller's labels so it can
+ * be found again (docker_list) after a crash. */
+#include "docker.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "docker_http.h"
+
+/* The newest API we speak, and the oldest we accept (Docker 1.12). */
+#define API_MAX_MINOR 41
+#define API_MIN_MINOR 24
+
+/* A long log line is handed on in pieces of this size rather than held. */
+#define LOG_LINE_MAX ((size_t)1 << 20)
+
+/* Parses "1.41" into 141-style major*1000+minor; -1 when not a version. */
+static int api_parse(const char *s)
+{
+    unsigned major, minor;
+    char tail;
+    if (s == NULL || sscanf(s, "%u.%u%c", &major, &minor, &tail) != 2 || major > 9 || minor > 999)
+        return -1;
+    return (int)(major * 1000 + minor);
+}
+
+int docker_open(struct docker **out, const char *host, tf_err *err)
+{
+    struct docker *d = NULL;
+    json_t *v = NULL;
+    int rc;
+
+    *out = NULL;
+    if (host == NULL || *host == '\0')
+        host = getenv("DOCKER_HOST");
+    if (host == NULL || *host == '\0')
+        host = "unix:///var/run/docker.sock";
+    d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        tf_err_set(err, 500, "docker: out of memory");
+        return -ENOMEM;
+    }
+    /* Reference counted by libcurl, and thread-safe since 7.84. */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    rc = docker__parse_host(d, host, err);
+    if (rc < 0)
+        goto fail;
+    /* Unversioned: the engine answers /version whatever API it speaks. */
+    rc = docker__call(d, "GET", "/version", NULL, &v, 0, NULL, "version", err);
+    if (rc < 0)
+        goto fail;
+    const char *api = json_string_value(json_object_get(v, "ApiVersion"));
+    const char *min = json_string_value(json_object_get(v, "MinAPIVersion"));
+    int have = api_parse(api), want = have;
+    if (have < 0) {
+        tf_err_set(err, 502, "docker: version: engine at %s gave no ApiVersion", d->host);
+        rc = -EPROTO;
+        goto fail;
+    }
+    if (have < 1000 + API_MIN_MINOR) {
+        tf_err_set(err, 500, "docker: engine at %s speaks API %s; tinyFaaS needs 1.%d or newer",
+                   d->host, api, API_MIN_MINOR);
+        rc = -ENOTSUP;
+        goto fail;
+    }
+    if (want > 1000 + API_MAX_MINOR)
+        want = 1000 + API_MAX_MINOR;
+    if (api_parse(min) > want) {
+        tf_err_set(err, 500, "docker: engine at %s no longer speaks API 1.%d (oldest: %s)",
+                   d->host, API_MAX_MINOR, min);
+        rc = -ENOTSUP;
+        goto fail;
+    }
+    snprintf(d->version, sizeof d->version, "%d.%d", want / 1000, want % 1000);
+    snprintf(d->prefix, sizeof d->prefix, "/v%s", d->version);
+    json_decref(v);
+    *out = d;
+    return 0;
+fail:
+    json_decref(v);
+    free(d);
+    curl_global_cleanup();
+    return rc;
+}
+
+void docker_close(struct docker *d)
+{
+    if (d == NULL)
+        return;
+    free(d);
+    curl_global_cleanup();
+}
+
+const char *docker_api_version(const struct docker *d)
+{
+    return d->version;
+}
+
+/* Copies an engine-given id, refusing one that would not fit. */
+static int copy_id(json_t *answer, const char *key, char out[DOCKER_ID_MAX], const char *what,
+                   tf_err *err)
+{
+    const char *id = json_string_value(json_object_get(answer, key));
+    if (id == NULL || *id == '\0' || strlen(id) >= DOCKER_ID_MAX) {
+        tf_err_set(err, 502, "docker: %s: the engine gave no usable id", what);
+        return -EPROTO;
+    }
+    snprintf(out, DOCKER_ID_MAX, "%s", id);
+    return 0;
+}
+
+static int no_memory(const char *what, tf_err *err)
+{
+    tf_err_set(err, 500, "docker: %s: out of memory", what);
+    return -ENOMEM;
+}
+
+/* The build answer is a stream of JSON objects, one a line; a line can
+ * arrive split across writes, so it is gathered here first. */
+struct build {
+    struct docker__buf line;
+    docker_progress_fn *progress;
+    void *ctx;
+    char *error; /* the first error the builder reported */
+};
+
+static void build_object(struct build *b, const char *text, size_t len)
+{
+    json_t *j = json_loadb(text, len, 0, NULL);
+    const char *s = json_string_value(json_object_get(j, "stream"));
+    const char *e = json_string_value(json_object_get(j, "error"));
+
+    if (e == NULL)
+        e = json_string_value(json_object_get(json_object_get(j, "errorDetail"), "message"));
+    if (e && b->error == NULL)
+        b->error = strdup(e);
+    /* The builder sends "Step 1/2 : X" and its "\n" as separate objects, and
+     * may put several lines in one: hand on each non-empty line, trimmed. */
+    while (s && *s && b->progress) {
+        const char *nl = strchr(s, '\n');
+        size_t n = nl ? (size_t)(nl - s) : strlen(s);
+        const char *p = s;
+        while (n && (*p == ' ' || *p == '\t' || *p == '\r'))
+            p++, n--;
+        while (n && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
+            n--;
+        if (n) {
+            char *l = strndup(p, n);
+            if (l)
+                b->progress(b->ctx, l);
+            free(l);
+        }
+        s = nl ? nl + 1 : s + strlen(s);
+    }
+    json_decref(j);
+}
+
+static int build_feed(void *ctx, const char *p, size_t n)
+{
+    struct build *b = ctx;
+    size_t from = b->line.len;
+    int rc = docker__buf_add(&b->line, p, n);
+    if (rc < 0)
+        return rc;
+    /* Only the new bytes can end a line: the rest were searched before. */
+    if (memchr(b->line.p + from, '\n', n) == NULL)
+        return 0;
+    char *start = b->line.p, *nl;
+    while ((nl = memchr(start, '\n', b->line.len - (size_t)(start - b->line.p))) != NULL) {
+        if (nl > start)
+            build_object(b, start, (size_t)(nl - start));
+        start = nl + 1;
+    }
+    size_t rest = b->line.len - (size_t)(start - b->line.p);
+    memmove(b->line.p, start, rest + 1);
+    b->line.len = rest;
+    return 0;
+}
+
+int docker_image_build(struct docker *d, const void *tar, size_t tar_len, const char *tag,
+                       json_t *labels, docker_progress_fn *progress, void *ctx, tf_err *err)
+{
+    struct build b = {.progress = progress, .ctx = ctx};
+    struct docker__sink sink = {.stream = build_feed, .ctx = &b};
+    char *lab = NULL, *path = NULL;
+    long http;
+    int rc;
+
+    lab = labels ? json_dumps(labels, JSON_COMPACT) : strdup("{}");
+    path = lab ? docker__path("/build?t=%s&labels=%s&rm=1&forcerm=1", tag, lab) : NULL;
+    if (path == NULL) {
+        rc = no_memory("build", err);
+        goto out;
+    }
+    /* No timeout: a build may run a long step without saying anything. */
+    rc = docker__request(d, "POST", path, tar, tar_len, "application/x-tar", 0, &sink, &http,
+                         err);
+    if (rc < 0)
+        goto out;
+    if (http < 200 || http >= 300) {
+        /* Parse errors (400) and a context without a Dockerfile (500) are
+         * both faults in what the user built from. */
+        rc = docker__engine_error(http, &sink.body, "build", err);
+        if (err)
+            err->status = 400;
+        goto out;
+    }
+    if (b.line.len)
+        build_object(&b, b.line.p, b.line.len);
+    if (b.error) {
+        tf_err_set(err, 400, "docker: build: %s", b.error);
+        rc = -EINVAL;
+    }
+out:
+    docker__buf_free(&b.line);
+    docker__buf_free(&sink.body);
+    free(b.error);
+    free(lab);
+    free(path);
+    return rc;
+}
+
+int docker_image_exists(struct docker *d, const char *ref, tf_err *err)
+{
+    char *path = docker__path("/images/%s/json", ref);
+    long http = 0;
+    if (path == NULL)
+        return no_memory("inspect image", err);
+    int rc = docker__call(d, "GET", path, NULL, NULL, 1, &http, "inspect image", err);
+    free(path);
+    if (rc < 0)
+        return rc;
+    return http == 404 ? 0 : 1;
+}
+
+/* DELETE of an object; one that is already gone counts as removed. */
+static int remove_object(struct docker *d, const char *fmt, const char *id, const char *what,
+                         tf_err *err)
+{
+    char *path = docker__path(fmt, id);
+    if (path == NULL)
+        return no_memory(what, err);
+    int rc = docker__call(d, "DELETE", path, NULL, NULL, 1, NULL, what, err);
+    free(path);
+    return rc;
+}
+
+int docker_image_remove(struct docker *d, const char *ref, tf_err *err)
+{
+    return remove_object(d, "/images/%s?force=1", ref, "remove image", err);
+}
+
+int docker_network_create(struct docker *d, const char *name, json_t *labels,
+                          char id_out[DOCKER_ID_MAX], tf_err *err)
+{
+    json_t *ans = NULL;
+    json_t *body = json_pack("{s:s, s:s, s:o, s:b}", "Name", name, "Driver", "bridge", "Labels",
+                             labels ? json_incref(labels) : json_object(), "CheckDuplicate", 1);
+    int rc;
+
+    id_out[0] = '\0';
+    if (body == NULL)
+        return no_memory("create network", err);
+    rc = docker__call(d, "POST", "/networks/create", body, &ans, 0, NULL, "create network", err);
+    if (rc == 0)
+        rc = copy_id(ans, "Id", id_out, "create network", err);
+    json_decref(ans);
+    json_decref(body);
+    return rc;
+}
+
+int docker_network_remove(struct docker *d, const char *id, tf_err *err)
+{
+    return remove_object(d, "/networks/%s", id, "remove network", err);
+}
+
+int docker_container_create(struct docker *d, const struct docker_container_spec *spec,
+                            char id_out[DOCKER_ID_MAX], tf_err *err)
+{
+    json_t *env = json_array(), *ans = NULL, *body = NULL;
+    char *path = NULL;
+    int rc = -ENOMEM;
+
+    id_out[0] = '\0';
+    for (size_t i = 0; env && i < spec->n_env; i++)
+        if (json_array_append_new(env, json_string(spec->env[i])) < 0)
+            goto nomem;
+    /* Logs are capped so a chatty handler cannot fill the disk; no restart
+     * policy, since the platform itself watches and replaces handlers. */
+    json_t *host = json_pack(
+        "{s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "RestartPolicy", "Name", "no", "LogConfig", "Type",
+        "json-file", "Config", "max-size", "10m", "max-file", "2");
+    body = json_pack("{s:s, s:O, s:o, s:o}", "Image", spec->image, "Env", env, "Labels",
+                     spec->labels ? json_incref(spec->labels) : json_object(), "HostConfig", host);
+    if (body == NULL)
+        goto nomem;
+    if (spec->network) {
+        json_t *ep = json_pack("{s:{s:{}}}", "EndpointsConfig", spec->network);
+        if (ep == NULL || json_object_set_new(body, "NetworkingConfig", ep) < 0 ||
+            json_object_set_new(host, "NetworkMode", json_string(spec->network)) < 0)
+            goto nomem;
+    }
+    path = spec->name ? docker__path("/containers/create?name=%s", spec->name)
+                      : strdup("/containers/create");
+    if (path == NULL)
+        goto nomem;
+    rc = docker__call(d, "POST", path, body, &ans, 0, NULL, "create container", err);
+    if (rc == 0)
+        rc = copy_id(ans, "Id", id_out, "create container", err);
+    goto out;
+nomem:
+    rc = no_memory("create container", err);
+out:
+    json_decref(ans);
+    json_decref(body);
+    json_decref(env);
+    free(path);
+    return rc;
+}
+
+/* GET on one object's path, its JSON answer in *out. */
+static int inspect(struct docker *d, const char *fmt, const char *id, json_t **out,
+                   const char *what, tf_err *err)
+{
+    char *path = docker__path(fmt, id);
+    if (path == NULL)
+        return no_memory(what, err);
+    int rc = docker__call(d, "GET", path, NULL, out, 0, NULL, what, err);
+    free(path);
+    if (rc == 0 && !json_is_object(*out)) {
+        tf_err_set(err, 502, "docker: %s: the engine gave no object", what);
+        json_decref(*out);
+        *out = NULL;
+        rc = -EPROTO;
+    }
+    return rc;
+}
+
+int docker_container_start(struct docker *d, const char *id, tf_err *err)
+{
+    char *path = docker__path("/containers/%s/start", id);
+    if (path == NULL)
+        return no_memory("start container", err);
+    int rc = docker__call(d, "POST", path, NULL, NULL, 0, NULL, "start container", err);
+    free(path);
+    return rc;
+}
+
+int docker_container_ip(struct docker *d, const char *id, const char *network, char ip_out[64],
+                        tf_err *err)
+{
+    json_t *c = NULL;
+    int rc;
+
+    ip_out[0] = '\0';
+    rc = inspect(d, "/containers/%s/json", id, &c, "inspect container", err);
+    if (rc < 0)
+        return rc;
+    json_t *nets = json_object_get(json_object_get(c, "NetworkSettings"), "Networks");
+    json_t *net = json_object_get(nets, network);
+    if (net == NULL) {
+        /* The map is keyed by network name; the caller may hold its id,
+         * whole or in the short form the CLI prints. */
+        const char *key;
+        json_t *v;
+        size_t n = strlen(network);
+        json_object_foreach(nets, key, v) {
+            const char *nid = json_string_value(json_object_get(v, "NetworkID"));
+            if (nid && n >= 12 && strncmp(nid, network, n) == 0) {
+                net = v;
+                break;
+            }
+        }
+    }
+    const char *ip = json_string_value(json_object_get(net, "IPAddress"));
+    if (ip == NULL || *ip == '\0' || strlen(ip) >= 64) {
+        tf_err_set(err, 500, "docker: container %.12s has no address on network %s", id, network);
+        rc = -EADDRNOTAVAIL;
+    } else {
+        snprintf(ip_out, 64, "%s", ip);
+    }
+    json_decref(c);
+    return rc;
+}
+
+int docker_container_running(struct docker *d, const char *id, int *exit_code, tf_err *err)
+{
+    json_t *c = NULL;
+    int rc = inspect(d, "/containers/%s/json", id, &c, "inspect container", err);
+    if (rc < 0)
+        return rc;
+    json_t *state = json_object_get(c, "State");
+    if (!json_is_object(state)) {
+        json_decref(c);
+        tf_err_set(err, 502, "docker: inspect container: the engine gave no State");
+        return -EPROTO;
+    }
+    int running = json_is_true(json_object_get(state, "Running"));
+    if (!running && exit_code)
+        *exit_code = (int)json_integer_value(json_object_get(state, "ExitCode"));
+    json_decref(c);
+    return running;
+}
+
+int docker_container_remove(struct docker *d, const char *id, tf_err *err)
+{
+    return remove_object(d, "/containers/%s?force=1&v=1", id, "remove container", err);
+}
+
+int docker_list(struct docker *d, enum docker_kind kind, const char *label, docker_list_fn *fn,
+                void *ctx, tf_err *err)
+{
+    static const char *const fmts[] = {
+        [DOCKER_CONTAINERS] = "/containers/json?all=1&filters=%s",
+        [DOCKER_NETWORKS] = "/networks?filters=%s",
+        [DOCKER_IMAGES] = "/images/json?filters=%s",
+    };
+    json_t *filters = NULL, *ans = NULL;
+    char *text = NULL, *path = NULL;
+    int rc;
+
+    if ((unsigned)kind > DOCKER_IMAGES) {
+        tf_err_set(err, 500, "docker: list: unknown kind %d", (int)kind);
+        return -EINVAL;
+    }
+    filters = json_pack("{s:[s]}", "label", label);
+    text = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
+    path = text ? docker__path(fmts[kind], text) : NULL;
+    if (path == NULL) {
+        rc = no_memory("list", err);
+        goto out;
+    }
+    rc = docker__call(d, "GET", path, NULL, &ans, 0, NULL, "list", err);
+    if (rc < 0)
+        goto out;
+    if (!json_is_array(ans)) {
+        tf_err_set(err, 502, "docker: list: the engine gave no array");
+        rc = -EPROTO;
+        goto out;
+    }
+    /* Images without labels have "Labels": null; callers get {} instead. */
+    json_t *empty = json_object(), *o;
+    size_t i;
+    json_array_foreach(ans, i, o) {
+        const char *id = json_string_value(json_object_get(o, "Id"));
+        json_t *labels = json_object_get(o, "Labels");
+        if (id)
+            fn(ctx, id, json_is_object(labels) ? labels : empty);
+    }
+    json_decref(empty);
+out:
+    json_decref(ans);
+    json_decref(filters);
+    free(text);
+    free(path);
+    return rc;
+}
+
+/* Undoes the engine's multiplexing of a container's output: frames of an
+ * 8-byte header (stream, 0, 0, 0, big-endian length) and payload, either of
+ * which may be split across writes. Lines are gathered per stream, since
+ * frames of stdout and stderr interleave. */
+struct demux {
+    unsigned char hdr[8];
+    size_t hdr_have;
+    size_t left; /* payload bytes still due in the current frame */
+    int stream;  /* 0 stdin, 1 stdout, 2 stderr */
+    struct docker__buf line[3];
+    docker_log_fn *fn;
+    void *ctx;
+};
+
+static int demux_feed(void *ctx, const char *p, size_t n)
+{
+    struct demux *x = ctx;
+    while (n) {
+        if (x->left == 0) {
+            size_t take = 8 - x->hdr_have < n ? 8 - x->hdr_have : n;
+            memcpy(x->hdr + x->hdr_have, p, take);
+            x->hdr_have += take;
+            p += take;
+            n -= take;
+            if (x->hdr_have == 8) {
+                x->stream = x->hdr[0] <= 2 ? x->hdr[0] : 1;
+                x->left = (size_t)x->hdr[4] << 24 | (size_t)x->hdr[5] << 16 |
+                          (size_t)x->hdr[6] << 8 | x->hdr[7];
+                x->hdr_have = 0;
+            }
+            continue;
+        }
+        size_t take = x->left < n ? x->left : n;
+        struct docker__buf *l = &x->line[x->stream];
+        for (size_t i = 0; i < take;) {
+            const char *nl = memchr(p + i, '\n', take - i);
+            size_t seg = nl ? (size_t)(nl - (p + i)) : take - i;
+            int rc = docker__buf_add(l, p + i, seg);
+            if (rc < 0)
+                return rc;
+            if (nl || l->len >= LOG_LINE_MAX) {
+                x->fn(x->ctx, l->p, l->len);
+                l->len = 0;
+            }
+            i += seg + (nl ? 1 : 0);
+        }
+        x->left -= take;
+        p += take;
+        n -= take;
+    }
+    return 0;
+}
+
+int docker_container_logs(struct docker *d, const char *id, docker_log_fn *fn, void *ctx,
+                          tf_err *err)
+{
+    struct demux x = {.fn = fn, .ctx = ctx};
+    struct docker__sink sink = {.stream = demux_feed, .ctx = &x};
+    char *path = docker__path("/containers/%s/logs?stdout=1&stderr=1", id);
+    long http;
+    int rc;
+
+    if (path == NULL)
+        return no_memory("logs", err);
+    rc = docker__request(d, "GET", path, NULL, 0, NULL, 120, &sink, &http, err);
+    if (rc == 0 && (http < 200 || http >= 300))
+        rc = docker__engine_error(http, &sink.body, "logs", err);
+    /* A last line without its newline is still output. */
+    for (int s = 0; s < 3; s++) {
+        if (rc == 0 && x.line[s].len)
+            fn(ctx, x.line[s].p, x.line[s].len);
+        docker__buf_free(&x.line[s]);
+    }
+    docker__buf_free(&sink.body);
+    free(path);
+    return rc;
+}

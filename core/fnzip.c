@@ -1,1 +1,442 @@
-int tf_placeholder_core_fnzip_c;
+/* Function code archives: zip in, tar out, all in memory (see fnzip.h).
+ * A zip entry is checked before anything of it is copied; nothing is
+ * ever extracted to disk, so there is no path on disk to escape to, but
+ * Docker extracts the tar we produce, so the tar must be clean. */
+#include "fnzip.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FNZIP_PATH_MAX 4096         /* longest entry name we accept, bytes */
+#define FNZIP_CHUNK ((size_t)64 * 1024) /* first buffer for entry data or tar */
+
+/* libarchive's last error text, never NULL (it goes into a printf). */
+static const char *aerr(struct archive *a)
+{
+    const char *s = a ? archive_error_string(a) : NULL;
+    return s ? s : "unknown error";
+}
+
+/* libarchive's write callback: appends to the buffer the tarbuf owns. */
+static la_ssize_t tarbuf_write_cb(struct archive *a, void *ctx, const void *buf, size_t n)
+{
+    struct tarbuf *t = ctx;
+    if (n > SIZE_MAX - t->len) {
+        archive_set_error(a, ENOMEM, "tar too large");
+        return -1;
+    }
+    if (t->len + n > t->cap) {
+        size_t cap = t->cap ? t->cap : FNZIP_CHUNK;
+        while (cap < t->len + n)
+            cap = cap > SIZE_MAX / 2 ? t->len + n : cap * 2;
+        unsigned char *p = realloc(t->data, cap);
+        if (p == NULL) {
+            archive_set_error(a, ENOMEM, "out of memory");
+            return -1;
+        }
+        t->data = p;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, buf, n);
+    t->len += n;
+    return (la_ssize_t)n;
+}
+
+int tarbuf_open(struct tarbuf *t, tf_err *err)
+{
+    memset(t, 0, sizeof *t);
+    t->a = archive_write_new();
+    if (t->a == NULL) {
+        tf_err_set(err, 500, "out of memory");
+        return -ENOMEM;
+    }
+    /* pax_restricted writes plain ustar headers unless a name or size needs
+     * an extension, which Docker's tar reader understands either way. The
+     * last block is not padded to 10 KiB: nobody reads this from tape. */
+    if (archive_write_set_format_pax_restricted(t->a) != ARCHIVE_OK ||
+        archive_write_add_filter_none(t->a) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(t->a, 1) != ARCHIVE_OK ||
+        archive_write_open2(t->a, t, NULL, tarbuf_write_cb, NULL, NULL) != ARCHIVE_OK) {
+        tf_err_set(err, 500, "cannot start a tar: %s", aerr(t->a));
+        tarbuf_free(t);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Reports a libarchive write failure; ENOMEM from our callback stays ENOMEM. */
+static int tarbuf_fail(struct tarbuf *t, const char *path, tf_err *err)
+{
+    tf_err_set(err, 500, "cannot add '%s' to the tar: %s", path, aerr(t->a));
+    return archive_errno(t->a) == ENOMEM ? -ENOMEM : -EIO;
+}
+
+/* The one place a tar entry is written: files, folders and symlinks. Owner
+ * and time are fixed so the same zip always gives the same bytes, which
+ * keeps Docker's build cache useful across redeploys. */
+static int tarbuf_add(struct tarbuf *t, const char *path, unsigned type, int mode,
+                      const void *data, size_t len, const char *target, tf_err *err)
+{
+    if (t == NULL || t->a == NULL || path == NULL || *path == '\0')
+        return tf_err_set(err, 500, "tarbuf: not open, or no path"), -EINVAL;
+    struct archive_entry *e = archive_entry_new();
+    if (e == NULL)
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    archive_entry_set_pathname(e, path);
+    archive_entry_set_filetype(e, type);
+    archive_entry_set_perm(e, (mode_t)mode & 07777);
+    archive_entry_set_uid(e, 0);
+    archive_entry_set_gid(e, 0);
+    archive_entry_set_mtime(e, 0, 0);
+    archive_entry_set_size(e, type == AE_IFREG ? (la_int64_t)len : 0);
+    if (type == AE_IFLNK)
+        archive_entry_set_symlink(e, target);
+    int rc = 0;
+    /* A non-ASCII name the "C" locale cannot convert gives ARCHIVE_WARN and
+     * is stored as raw bytes (hdrcharset=BINARY): zip names are already
+     * UTF-8, so that is the right outcome. (Setting names with the _utf8
+     * setters instead crashes libarchive 3.6 in that locale.) */
+    if (archive_write_header(t->a, e) < ARCHIVE_WARN) {
+        rc = tarbuf_fail(t, path, err);
+        goto out;
+    }
+    const unsigned char *p = data;
+    while (type == AE_IFREG && len > 0) {
+        la_ssize_t n = archive_write_data(t->a, p, len);
+        if (n <= 0) {
+            rc = tarbuf_fail(t, path, err);
+            goto out;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (archive_write_finish_entry(t->a) != ARCHIVE_OK)
+        rc = tarbuf_fail(t, path, err);
+out:
+    archive_entry_free(e);
+    return rc;
+}
+
+int tarbuf_add_file(struct tarbuf *t, const char *path, const void *data, size_t len, int mode,
+                    tf_err *err)
+{
+    return tarbuf_add(t, path, AE_IFREG, mode, data, len, NULL, err);
+}
+
+int tarbuf_add_symlink(struct tarbuf *t, const char *path, const char *target, tf_err *err)
+{
+    if (target == NULL || *target == '\0')
+        return tf_err_set(err, 500, "tarbuf: symlink '%s' has no target", path), -EINVAL;
+    return tarbuf_add(t, path, AE_IFLNK, 0777, NULL, 0, target, err);
+}
+
+int tarbuf_close(struct tarbuf *t, tf_err *err)
+{
+    if (t->a == NULL)
+        return tf_err_set(err, 500, "tarbuf: not open"), -EINVAL;
+    int r = archive_write_close(t->a);
+    int rc = r == ARCHIVE_OK ? 0 : tarbuf_fail(t, "the end", err);
+    archive_write_free(t->a);
+    t->a = NULL;
+    return rc;
+}
+
+void tarbuf_free(struct tarbuf *t)
+{
+    if (t == NULL)
+        return;
+    /* Freeing an open writer flushes through our callback, so the writer
+     * goes before the buffer it writes into. */
+    if (t->a != NULL)
+        archive_write_free(t->a);
+    free(t->data);
+    memset(t, 0, sizeof *t);
+}
+
+/* Rewrites a zip path into out as a clean relative path: '\' counts as a
+ * separator (Windows tools write them, and some unzippers honour them, so
+ * "a\..\x" must be judged as "a/../x"), "." and empty components vanish.
+ * Returns 0, or -1 with *why naming the fault. out may end up empty. */
+static int clean_path(const char *in, char *out, size_t cap, const char **why)
+{
+    size_t n = strlen(in), o = 0;
+    if (n >= cap)
+        return *why = "has a name that is too long", -1;
+    if (in[0] == '/' || in[0] == '\\')
+        return *why = "is an absolute path", -1;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && in[j] != '/' && in[j] != '\\')
+            j++;
+        size_t clen = j - i;
+        if (clen == 2 && in[i] == '.' && in[i + 1] == '.')
+            return *why = "escapes the function folder", -1;
+        if (clen > 0 && !(clen == 1 && in[i] == '.')) {
+            if (o > 0)
+                out[o++] = '/';
+            memcpy(out + o, in + i, clen);
+            o += clen;
+        }
+        i = j + 1;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+/* Reads the current entry's data into a new buffer, counting the bytes
+ * actually inflated against what is left of the limit: a zip's declared
+ * sizes are the attacker's to choose, so they only size the first buffer. */
+static int read_entry(struct archive *a, struct archive_entry *e, const char *name,
+                      size_t room, unsigned char **out, size_t *out_len, tf_err *err)
+{
+    size_t cap = FNZIP_CHUNK, len = 0;
+    if (archive_entry_size_is_set(e) && archive_entry_size(e) >= 0 &&
+        (uint64_t)archive_entry_size(e) < room)
+        cap = (size_t)archive_entry_size(e) + 1; /* +1 so EOF needs no regrow */
+    if (cap > room && room < SIZE_MAX)
+        cap = room + 1; /* one byte past the limit is enough to see it crossed */
+    unsigned char *buf = malloc(cap);
+    if (buf == NULL)
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    for (;;) {
+        if (len == cap) {
+            size_t ncap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
+            if (room < SIZE_MAX && ncap > room + 1)
+                ncap = room + 1;
+            unsigned char *p = ncap > cap ? realloc(buf, ncap) : NULL;
+            if (p == NULL) {
+                free(buf);
+                return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+            }
+            buf = p;
+            cap = ncap;
+        }
+        la_ssize_t n = archive_read_data(a, buf + len, cap - len);
+        if (n < 0) {
+            free(buf);
+            tf_err_set(err, 400, "cannot unpack zip entry '%s': %s", name, aerr(a));
+            return -EINVAL;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len > room) {
+            free(buf);
+            return -E2BIG; /* the caller words it: it knows the limit */
+        }
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+/* Everything fnzip_to_tar needs while walking the zip. */
+struct walk {
+    const struct fnzip_limits *lim;
+    char sub[FNZIP_PATH_MAX];
+    size_t sub_len; /* 0: the whole zip */
+    const char *prefix;
+    size_t entries, bytes, files;
+    int sub_seen;
+};
+
+/* Checks one zip entry and, when it lies under the subfolder, copies it. */
+static int copy_entry(struct walk *w, struct archive *a, struct archive_entry *e,
+                      struct tarbuf *t, tf_err *err)
+{
+    const char *name = archive_entry_pathname_utf8(e);
+    if (name == NULL)
+        name = archive_entry_pathname(e);
+    if (name == NULL || *name == '\0')
+        return tf_err_set(err, 400, "zip entry %zu has an empty name", w->entries), -EINVAL;
+    char clean[FNZIP_PATH_MAX];
+    const char *why = NULL;
+    /* Path faults are refused anywhere in the zip, even outside the
+     * subfolder: no honest zip holds them. */
+    if (clean_path(name, clean, sizeof clean, &why) < 0)
+        return tf_err_set(err, 400, "zip entry '%s' %s", name, why), -EINVAL;
+
+    const char *rel = clean;
+    if (w->sub_len > 0) {
+        if (strncmp(clean, w->sub, w->sub_len) != 0 ||
+            (clean[w->sub_len] != '/' && clean[w->sub_len] != '\0'))
+            return 0;
+        w->sub_seen = 1;
+        rel = clean + w->sub_len + (clean[w->sub_len] == '/');
+    }
+    /* Types are judged only on what we copy: a repository zip may well
+     * hold a symlink in some folder the user did not ask for. */
+    unsigned type = archive_entry_filetype(e);
+    const char *bad = type == AE_IFLNK                       ? "a symbolic link"
+                      : archive_entry_hardlink(e) != NULL    ? "a hard link"
+                      : type != AE_IFREG && type != AE_IFDIR ? "a device, fifo or socket"
+                                                             : NULL;
+    if (bad != NULL)
+        return tf_err_set(err, 400, "zip entry '%s' is %s, which is not allowed", name, bad),
+               -EINVAL;
+    if (*rel == '\0') {
+        if (type == AE_IFDIR)
+            return 0; /* "./" or the subfolder itself: the root we copy into */
+        if (w->sub_len > 0)
+            return tf_err_set(err, 400, "subfolder '%s' is a file in the zip", name), -EINVAL;
+        return tf_err_set(err, 400, "zip entry '%s' has an empty name", name), -EINVAL;
+    }
+
+    char path[FNZIP_PATH_MAX + 256];
+    int n = snprintf(path, sizeof path, "%s%s", w->prefix, rel);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return tf_err_set(err, 400, "zip entry '%s' has a name that is too long", name), -EINVAL;
+    if (type == AE_IFDIR)
+        return tarbuf_add(t, path, AE_IFDIR, 0755, NULL, 0, NULL, err);
+
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc = read_entry(a, e, name, w->lim->max_total_bytes - w->bytes, &data, &len, err);
+    if (rc == -E2BIG)
+        return tf_err_set(err, 413, "the zip unpacks to more than %zu bytes (at entry '%s')",
+                          w->lim->max_total_bytes, name),
+               -E2BIG;
+    if (rc < 0)
+        return rc;
+    w->bytes += len;
+    w->files++;
+    int mode = (archive_entry_perm(e) & 0111) ? 0755 : 0644;
+    rc = tarbuf_add(t, path, AE_IFREG, mode, data, len, NULL, err);
+    free(data);
+    return rc;
+}
+
+int fnzip_to_tar(const void *zip, size_t len, const char *subfolder, const char *prefix,
+                 const struct fnzip_limits *limits, struct tarbuf *t, tf_err *err)
+{
+    if (limits == NULL || t == NULL || t->a == NULL)
+        return tf_err_set(err, 500, "fnzip_to_tar: no limits or tar not open"), -EINVAL;
+    struct walk w = {.lim = limits, .prefix = prefix ? prefix : ""};
+    if (subfolder != NULL && *subfolder != '\0') {
+        const char *why = NULL;
+        if (clean_path(subfolder, w.sub, sizeof w.sub, &why) < 0)
+            return tf_err_set(err, 400, "subfolder '%s' %s", subfolder, why), -EINVAL;
+        w.sub_len = strlen(w.sub); /* "." or "./" clean to "": the whole zip */
+    }
+
+    if (zip == NULL)
+        len = 0;
+    struct archive *a = archive_read_new();
+    if (a == NULL)
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    /* The seekable reader trusts the central directory, as unzip does: only
+     * there do the Unix mode bits live that mark an entry as a symlink; the
+     * streaming reader would take a symlink for a file holding its target. */
+    archive_read_support_format_zip_seekable(a);
+    int rc = 0;
+    if (archive_read_open_memory(a, zip, len) != ARCHIVE_OK) {
+        /* The seekable reader does not bid on a zip of no entries, which is
+         * nothing but its end record: name the real fault. */
+        if (len >= 22 && memcmp(zip, "PK\5\6", 4) == 0)
+            tf_err_set(err, 400, "the zip holds no files");
+        else
+            tf_err_set(err, 400, "the zip is not a valid zip archive: %s", aerr(a));
+        rc = -EINVAL;
+        goto out;
+    }
+    for (;;) {
+        struct archive_entry *e = NULL;
+        int r = archive_read_next_header(a, &e);
+        if (r == ARCHIVE_EOF)
+            break;
+        /* ARCHIVE_WARN is only a name the locale cannot show; go on. */
+        if (r < ARCHIVE_WARN) {
+            tf_err_set(err, 400, "the zip is not a valid zip archive: %s", aerr(a));
+            rc = -EINVAL;
+            goto out;
+        }
+        if (++w.entries > limits->max_entries) {
+            tf_err_set(err, 413, "the zip holds more than %zu entries", limits->max_entries);
+            rc = -E2BIG;
+            goto out;
+        }
+        rc = copy_entry(&w, a, e, t, err);
+        if (rc < 0)
+            goto out;
+    }
+    if (w.sub_len > 0 && !w.sub_seen) {
+        tf_err_set(err, 400, "subfolder '%s' not found in the zip", subfolder);
+        rc = -ENOENT;
+    } else if (w.files == 0) {
+        tf_err_set(err, 400, "the zip holds no files%s%s%s", w.sub_len ? " under '" : "",
+                   w.sub_len ? subfolder : "", w.sub_len ? "'" : "");
+        rc = -ENOENT;
+    }
+out:
+    archive_read_free(a);
+    return rc;
+}
+
+/* True when every byte is a base64 letter, padding or white space. OpenSSL
+ * on its own stops quietly at '-' (a PEM trailer) and would take
+ * "UEsD-garbage" for valid, so we vet the alphabet first. */
+static int b64_alphabet_ok(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '=' || c == '\n' || c == '\r' || c == ' ' ||
+              c == '\t'))
+            return 0;
+    }
+    return 1;
+}
+
+int fnzip_base64_decode(const char *text, size_t len, unsigned char **out, size_t *out_len,
+                        tf_err *err)
+{
+    *out = NULL;
+    *out_len = 0;
+    if (text == NULL || len == 0)
+        return tf_err_set(err, 400, "zip is empty"), -EINVAL;
+    if (len > SIZE_MAX / 3 - 16 || !b64_alphabet_ok(text, len))
+        return tf_err_set(err, 400, "zip is not valid base64"), -EINVAL;
+    unsigned char *buf = malloc(len / 4 * 3 + 80); /* Update may hold back 80 */
+    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+    int rc = 0;
+    if (buf == NULL || ctx == NULL) {
+        tf_err_set(err, 500, "out of memory");
+        rc = -ENOMEM;
+        goto out;
+    }
+    EVP_DecodeInit(ctx);
+    size_t o = 0;
+    /* EVP takes int lengths: feed it in slices so huge input is safe. */
+    for (size_t i = 0; i < len;) {
+        int chunk = len - i > 65536 ? 65536 : (int)(len - i), n = 0;
+        if (EVP_DecodeUpdate(ctx, buf + o, &n, (const unsigned char *)text + i, chunk) < 0)
+            goto bad;
+        o += (size_t)n;
+        i += (size_t)chunk;
+    }
+    int n = 0;
+    if (EVP_DecodeFinal(ctx, buf + o, &n) < 0)
+        goto bad;
+    o += (size_t)n;
+    if (o == 0) {
+        tf_err_set(err, 400, "zip is empty");
+        rc = -EINVAL;
+        goto out;
+    }
+    *out = buf;
+    *out_len = o;
+    buf = NULL;
+    goto out;
+bad:
+    tf_err_set(err, 400, "zip is not valid base64");
+    rc = -EINVAL;
+out:
+    EVP_ENCODE_CTX_free(ctx);
+    free(buf);
+    return rc;
+}

@@ -40,7 +40,9 @@ void tarbuf_free(struct tarbuf *t);
  * (NULL or "" for the whole zip; the prefix is stripped) into t below
  * prefix (such as "fn/"). Refuses with status 400 and a one-line reason:
  * data that is not a zip, an absolute path, a ".." component, a symbolic
- * or hard link, a device or fifo, or more than the limits allow. */
+ * or hard link, a device or fifo; with 413 a zip over the limits (bytes
+ * are counted as inflated, not as declared). On failure t holds part of
+ * the zip: the caller frees it. */
 int fnzip_to_tar(const void *zip, size_t len, const char *subfolder, const char *prefix,
                  const struct fnzip_limits *limits, struct tarbuf *t, tf_err *err);
 

@@ -62,19 +62,38 @@ struct hproto_msg {
     struct hproto_header header_store[HPROTO_MAX_HEADERS];
 };
 
-/* Appends one encoded message to buf. Return 0, or -ENOMEM. */
+/* Appends one encoded message to buf, or nothing on failure. Return 0,
+ * -ENOMEM, or -EINVAL (a call with more than HPROTO_MAX_HEADERS headers). */
 int hproto_pack_ready(msgpack_sbuffer *buf, const struct hproto_ready *ready);
 int hproto_pack_call(msgpack_sbuffer *buf, const struct hproto_call *call);
 int hproto_pack_reply(msgpack_sbuffer *buf, const struct hproto_reply *reply);
+
+/* Size guard of the reader, private to hproto.c. msgpack-c allocates room for
+ * every element a container header announces before the elements arrive, so
+ * five hostile bytes could ask for ~100 GB; the guard walks committed bytes
+ * ahead of msgpack and refuses a message whose announced contents exceed
+ * max_message. It also knows where each message ends, so the size check is exact. */
+struct hproto_guard {
+    uint64_t items;   /* objects of the current message not yet begun */
+    uint64_t skip;    /* bytes of the current object's payload still to come */
+    uint64_t acc;     /* length field of the current header, as read so far */
+    size_t msg_bytes; /* bytes of the current message seen so far */
+    uint8_t need;     /* length-field bytes of the current header still to come */
+    uint8_t kind;     /* what the current header introduces */
+    uint8_t extra;    /* fixed bytes after the length field (ext type) */
+    int error;        /* latched -EPROTO or -EMSGSIZE: the stream is dead */
+};
 
 /* Incremental decoder for a byte stream that may split or join messages anywhere. */
 struct hproto_reader {
     msgpack_unpacker unpacker;
     msgpack_unpacked unpacked;
     size_t max_message; /* a message larger than this is a protocol error */
+    struct hproto_guard guard;
 };
 
-/* Prepares a reader; max_message bounds one message's encoded size. Return 0 or -ENOMEM. */
+/* Prepares a reader; max_message bounds one message's encoded size (0: no
+ * bound). Return 0 or -ENOMEM. */
 int hproto_reader_init(struct hproto_reader *r, size_t max_message);
 
 /* Releases everything the reader holds. */
@@ -90,8 +109,9 @@ void hproto_reader_commit(struct hproto_reader *r, size_t n);
 int hproto_reader_feed(struct hproto_reader *r, const void *data, size_t len);
 
 /* Decodes the next whole message: 1 and *msg filled, 0 when more bytes are
- * needed, -EPROTO on bytes that are not a valid message (the stream is then
- * unusable and should be closed). */
+ * needed, -EPROTO on bytes that are not a valid message, -EMSGSIZE on a
+ * message larger than max_message (after either the stream is unusable and
+ * should be closed; the same error is returned again). */
 int hproto_reader_next(struct hproto_reader *r, struct hproto_msg *msg);
 
 #endif

@@ -1,0 +1,155 @@
+#include "config.h"
+
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char usage[] =
+    "Usage: tinyfaas [OPTION]...\n"
+    "A lightweight Function-as-a-Service platform for the edge.\n"
+    "\n"
+    "  --coap-port PORT      CoAP invocation, UDP (env COAP_PORT, default 5683; -1 off)\n"
+    "  --http-port PORT      HTTP invocation, TCP (env HTTP_PORT, default 5683; -1 off)\n"
+    "  --mgmt-port PORT      management API, TCP (env MGMT_PORT, default 8080; -1 off)\n"
+    "  --state-dir DIR       where the daemon writes (env TINYFAAS_STATE_DIR,\n"
+    "                        default ./tinyfaas-state)\n"
+    "  --docker-host URL     Docker engine, unix:///path or tcp://host:port\n"
+    "                        (env DOCKER_HOST, default unix:///var/run/docker.sock)\n"
+    "  --call-timeout SEC    how long a call may run (env TINYFAAS_CALL_TIMEOUT, default 30)\n"
+    "  --max-body BYTES      largest invocation body (env TINYFAAS_MAX_BODY, default 1048576)\n"
+    "  --shim PATH           the static handler shim (default: next to this program)\n"
+    "  --busybox PATH        a static busybox for the binary runtime (default /bin/busybox)\n"
+    "  --debug               log more\n"
+    "  --help                show this help\n";
+
+static int parse_int(const char *what, const char *text, long min, long max, long *out)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "tinyfaas: %s must be a number from %ld to %ld, not '%s'\n", what, min, max,
+                text);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_port(const char *what, const char *text, int *port)
+{
+    long v;
+    if (parse_int(what, text, -1, 65535, &v) < 0)
+        return -1;
+    if (v == 0) {
+        fprintf(stderr, "tinyfaas: %s must be 1 to 65535, or -1 to turn it off\n", what);
+        return -1;
+    }
+    *port = (int)v;
+    return 0;
+}
+
+static void set_str(char *dst, size_t size, const char *src)
+{
+    snprintf(dst, size, "%s", src);
+}
+
+/* The shim sits beside the daemon in a build tree (runtimes/) or an install. */
+static void default_shim(char *out, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) {
+        set_str(out, size, "tinyfaas-shim");
+        return;
+    }
+    exe[n] = '\0';
+    const char *dir = dirname(exe);
+    const char *candidates[] = {"%s/runtimes/tinyfaas-shim", "%s/tinyfaas-shim",
+                                "%s/../libexec/tinyfaas/tinyfaas-shim"};
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
+        snprintf(out, size, candidates[i], dir);
+        if (access(out, X_OK) == 0)
+            return;
+    }
+    snprintf(out, size, candidates[0], dir);
+}
+
+static int apply(struct config *cfg, int key, const char *val)
+{
+    long v;
+    switch (key) {
+    case 'c': return parse_port("the CoAP port", val, &cfg->coap_port);
+    case 'h': return parse_port("the HTTP port", val, &cfg->http_port);
+    case 'm': return parse_port("the management port", val, &cfg->mgmt_port);
+    case 's': set_str(cfg->state_dir, sizeof cfg->state_dir, val); return 0;
+    case 'd': set_str(cfg->docker_host, sizeof cfg->docker_host, val); return 0;
+    case 'S': set_str(cfg->shim_path, sizeof cfg->shim_path, val); return 0;
+    case 'b': set_str(cfg->busybox_path, sizeof cfg->busybox_path, val); return 0;
+    case 't':
+        if (parse_int("the call timeout", val, 1, 3600, &v) < 0)
+            return -1;
+        cfg->call_timeout_ms = (int)v * 1000;
+        return 0;
+    case 'B':
+        if (parse_int("the largest body", val, 1, 64L << 20, &v) < 0)
+            return -1;
+        cfg->max_body = (size_t)v;
+        return 0;
+    }
+    return -1;
+}
+
+static const struct {
+    const char *env;
+    int key;
+} env_keys[] = {
+    {"COAP_PORT", 'c'}, {"HTTP_PORT", 'h'}, {"MGMT_PORT", 'm'}, {"TINYFAAS_STATE_DIR", 's'},
+    {"DOCKER_HOST", 'd'}, {"TINYFAAS_CALL_TIMEOUT", 't'}, {"TINYFAAS_MAX_BODY", 'B'},
+};
+
+int config_load(struct config *cfg, int argc, char **argv)
+{
+    *cfg = (struct config){.coap_port = 5683, .http_port = 5683, .mgmt_port = 8080,
+                           .call_timeout_ms = 30000, .ready_timeout_ms = 30000,
+                           .max_body = 1 << 20, .max_upload = 64 << 20};
+    set_str(cfg->state_dir, sizeof cfg->state_dir, "./tinyfaas-state");
+    set_str(cfg->busybox_path, sizeof cfg->busybox_path, "/bin/busybox");
+    default_shim(cfg->shim_path, sizeof cfg->shim_path);
+    for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
+        const char *val = getenv(env_keys[i].env);
+        if (val != NULL && *val != '\0' && apply(cfg, env_keys[i].key, val) < 0)
+            return -1;
+    }
+    static const struct option opts[] = {
+        {"coap-port", required_argument, NULL, 'c'}, {"http-port", required_argument, NULL, 'h'},
+        {"mgmt-port", required_argument, NULL, 'm'}, {"state-dir", required_argument, NULL, 's'},
+        {"docker-host", required_argument, NULL, 'd'}, {"shim", required_argument, NULL, 'S'},
+        {"busybox", required_argument, NULL, 'b'}, {"call-timeout", required_argument, NULL, 't'},
+        {"max-body", required_argument, NULL, 'B'}, {"debug", no_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'H'}, {NULL, 0, NULL, 0},
+    };
+    int key;
+    while ((key = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (key == 'H') {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (key == 'D') {
+            cfg->debug = 1;
+            continue;
+        }
+        if (key == '?' || apply(cfg, key, optarg) < 0) {
+            fputs("Try 'tinyfaas --help'.\n", stderr);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "tinyfaas: unexpected argument '%s'\nTry 'tinyfaas --help'.\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,26 @@
+/* Daemon settings from flags and environment variables (flags win). */
+#ifndef TF_CONFIG_H
+#define TF_CONFIG_H
+
+#include <stddef.h>
+
+struct config {
+    int coap_port;          /* -1: off */
+    int http_port;          /* -1: off */
+    int mgmt_port;          /* -1: off */
+    char state_dir[512];
+    char docker_host[512];  /* empty: $DOCKER_HOST or the default socket */
+    char shim_path[512];
+    char busybox_path[512];
+    int call_timeout_ms;
+    int ready_timeout_ms;
+    size_t max_body;        /* invocation request bodies */
+    size_t max_upload;      /* management request bodies */
+    int debug;
+};
+
+/* Fills cfg from defaults, then the environment, then argv. Returns 0, 1
+ * when --help was printed, or -1 with a message on stderr. */
+int config_load(struct config *cfg, int argc, char **argv);
+
+#endif

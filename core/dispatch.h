@@ -1,0 +1,80 @@
+/* Dispatcher: routes a call to one of a function's handlers (fewest calls in
+ * flight), matches replies by request id, and times calls out. The data-path
+ * calls run on the loop thread only; publish/unpublish are the control path's
+ * way in, from any thread, and block until the loop has done them. */
+#ifndef TF_DISPATCH_H
+#define TF_DISPATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "hproto.h"
+#include "loop.h"
+
+struct dispatcher;
+struct dispatch_fn;
+struct dispatch_call;
+
+enum dispatch_outcome {
+    DISPATCH_DONE,        /* the handler answered; status tells success (200) or function error (500) */
+    DISPATCH_TIMEOUT,     /* no answer within the call timeout */
+    DISPATCH_LOST,        /* the handler went away with the call in flight */
+};
+
+struct dispatch_request {
+    struct hproto_bytes method;
+    const struct hproto_header *headers;
+    size_t n_headers;
+    struct hproto_bytes body;
+};
+
+/* The outcome of a call; its pointers are valid only during the callback. */
+struct dispatch_result {
+    enum dispatch_outcome outcome;
+    uint16_t status;
+    struct hproto_bytes content_type;
+    struct hproto_bytes body;
+};
+
+typedef void dispatch_done_fn(void *ctx, const struct dispatch_result *res);
+
+/* Creates the dispatcher on loop l with the default call timeout. */
+int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **out);
+
+/* Fails every call in flight (DISPATCH_LOST), closes every handler
+ * connection, and completes pending publish/unpublish with an error. */
+void dispatcher_destroy(struct dispatcher *d);
+
+/* The function routed at name[0..len), or NULL. Loop thread. */
+struct dispatch_fn *dispatch_lookup(struct dispatcher *d, const char *name, size_t len);
+
+/* Sends a call to fn; done(ctx, result) runs exactly once, later, on the loop
+ * thread (done may be NULL: the result is dropped). Return 0, or -EHOSTUNREACH
+ * when fn has no live handler, or -ENOMEM. Loop thread. */
+int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dispatch_request *req,
+                  dispatch_done_fn *done, void *ctx, struct dispatch_call **out);
+
+/* The caller no longer wants the result (its client went away): done will not run. */
+void dispatch_detach(struct dispatch_call *call);
+
+/* Calls fn(ctx, name) for each routed function. Loop thread. */
+void dispatch_foreach_name(struct dispatcher *d, void (*fn)(void *ctx, const char *name), void *ctx);
+
+struct dispatch_endpoint {
+    char host[64]; /* IPv4 address */
+    uint16_t port;
+};
+
+/* Connects to every endpoint, waits for each handler's ready message (at
+ * most ready_timeout_ms), then routes name to them, replacing any previous
+ * version, whose handlers are closed once their calls drain. Blocks the
+ * calling (control) thread until all that is done. Any thread but the loop's. */
+int dispatch_publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
+                     size_t n, int ready_timeout_ms, tf_err *err);
+
+/* Unroutes name and waits until its calls in flight drained (at most the call
+ * timeout) and its connections closed. -ENOENT when name is not routed. */
+int dispatch_unpublish(struct dispatcher *d, const char *name, tf_err *err);
+
+#endif

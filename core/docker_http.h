@@ -1,0 +1,71 @@
+/* Internal to the Docker backend: the HTTP transport to the engine that
+ * core/docker.c builds the Engine API calls on. Nothing else includes this. */
+#ifndef TF_DOCKER_HTTP_H
+#define TF_DOCKER_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "err.h"
+
+/* No answer from the engine may grow past this, so a runaway log, list or
+ * build stream cannot exhaust the daemon's memory. */
+#define DOCKER__BODY_MAX ((size_t)64 << 20)
+
+/* Immutable once docker_open returns: calls share it across threads. */
+struct docker {
+    char host[256];   /* as the caller gave it, for messages */
+    char sock[108];   /* unix socket path (sun_path size), "" for tcp */
+    char base[300];   /* "http://localhost" or "http://host:port" */
+    char prefix[16];  /* "/v1.41" once negotiated, "" before */
+    char version[8];  /* "1.41" */
+};
+
+/* A growing NUL-terminated byte buffer, capped at DOCKER__BODY_MAX. */
+struct docker__buf {
+    char *p;
+    size_t len, cap;
+};
+
+/* Appends n bytes; 0, -ENOMEM, or -EMSGSIZE past the cap. */
+int docker__buf_add(struct docker__buf *b, const void *data, size_t n);
+void docker__buf_free(struct docker__buf *b);
+
+/* Receives a 2xx answer's body as it arrives; returns 0 or a negative errno
+ * (-ENOMEM, -EMSGSIZE) to abort the transfer. */
+typedef int docker__stream_fn(void *ctx, const char *p, size_t n);
+
+/* Where an answer's body goes: to stream when set and the status is 2xx,
+ * else into body (so error answers are always kept for their message). */
+struct docker__sink {
+    docker__stream_fn *stream;
+    void *ctx;
+    struct docker__buf body;
+};
+
+/* Parses host ("unix:///path" or "tcp://host:port") into d. 400 on others. */
+int docker__parse_host(struct docker *d, const char *host, tf_err *err);
+
+/* Formats a path where each %s (the only conversion) is URL-escaped. */
+char *docker__path(const char *fmt, ...);
+
+/* One exchange with the engine: method on d->prefix + path, with an optional
+ * body of content_type; timeout in seconds (0: none). Returns 0 once an
+ * answer arrived, whatever its status (in *http); negative with err set
+ * (503 when the engine cannot be reached) otherwise. */
+int docker__request(const struct docker *d, const char *method, const char *path,
+                    const void *body, size_t body_len, const char *content_type,
+                    long timeout, struct docker__sink *sink, long *http, tf_err *err);
+
+/* Fills err from a non-success answer: "docker: what: <engine message>",
+ * status as the engine gave it for 4xx, 500 for 5xx. Returns -errno. */
+int docker__engine_error(long http, const struct docker__buf *body, const char *what,
+                         tf_err *err);
+
+/* A JSON exchange: body (may be NULL) sent as JSON, a success answer (2xx or
+ * 304) parsed into *out when out is given. missing_ok makes 404 a success
+ * too (*out stays NULL). *http (may be NULL) gets the status. */
+int docker__call(const struct docker *d, const char *method, const char *path, json_t *body,
+                 json_t **out, int missing_ok, long *http, const char *what, tf_err *err);
+
+#endif

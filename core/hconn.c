@@ -1,0 +1,266 @@
+#include "hconn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define HCONN_MAX_MESSAGE (64u << 20) /* a reply larger than this is a protocol error */
+#define HCONN_READ_CHUNK (64u << 10)
+
+enum hconn_state { HCONN_CONNECTING, HCONN_WAIT_READY, HCONN_READY, HCONN_CLOSED };
+
+struct hconn {
+    struct loop_watch watch;
+    struct loop *loop;
+    enum hconn_state state;
+    const struct hconn_events *ev;
+    void *owner;
+    char peer[80];
+    struct hproto_reader reader;
+    msgpack_sbuffer out;
+    size_t out_sent;      /* bytes of out already written */
+    bool want_write;      /* EPOLLOUT armed */
+    struct hconn *next_dirty, *next_dead;
+    bool dirty;
+};
+
+/* The loop is single-threaded: these lists belong to its thread. */
+static struct hconn *dirty_head;
+static struct hconn *dead_head;
+
+static void on_io(void *ctx, uint32_t events);
+
+const char *hconn_peer(const struct hconn *h)
+{
+    return h->peer;
+}
+
+static void fail(struct hconn *h, const char *fmt, const char *detail)
+{
+    char why[160];
+    snprintf(why, sizeof why, fmt, detail);
+    const struct hconn_events *ev = h->ev;
+    void *owner = h->owner;
+    hconn_close(h);
+    ev->on_closed(owner, h, why);
+}
+
+int hconn_open(struct loop *l, const char *host, uint16_t port, const struct hconn_events *ev,
+               void *owner, struct hconn **out)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return -EINVAL;
+    struct hconn *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return -ENOMEM;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || hproto_reader_init(&h->reader, HCONN_MAX_MESSAGE) < 0) {
+        int e = fd < 0 ? -errno : -ENOMEM;
+        if (fd >= 0)
+            close(fd);
+        free(h);
+        return e;
+    }
+    int one = 1;
+    /* Calls are small and latency-bound; batching is done by the flush, not Nagle. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    msgpack_sbuffer_init(&h->out);
+    snprintf(h->peer, sizeof h->peer, "%s:%u", host, port);
+    h->watch = (struct loop_watch){.fd = fd, .fn = on_io, .ctx = h};
+    h->loop = l;
+    h->ev = ev;
+    h->owner = owner;
+    h->state = HCONN_CONNECTING;
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    if (rc < 0 && errno != EINPROGRESS) {
+        rc = -errno;
+        goto fail;
+    }
+    h->want_write = true;
+    rc = loop_add(l, &h->watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP);
+    if (rc < 0)
+        goto fail;
+    *out = h;
+    return 0;
+fail:
+    close(fd);
+    hproto_reader_free(&h->reader);
+    msgpack_sbuffer_destroy(&h->out);
+    free(h);
+    return rc;
+}
+
+static void mark_dirty(struct hconn *h)
+{
+    if (h->dirty)
+        return;
+    h->dirty = true;
+    h->next_dirty = dirty_head;
+    dirty_head = h;
+}
+
+int hconn_send_call(struct hconn *h, const struct hproto_call *call)
+{
+    if (h->state != HCONN_READY)
+        return -ENOTCONN;
+    if (hproto_pack_call(&h->out, call) < 0)
+        return -ENOMEM;
+    mark_dirty(h);
+    return 0;
+}
+
+/* Writes what is queued; arms EPOLLOUT when the socket is full. */
+static void flush_one(struct hconn *h)
+{
+    while (h->out_sent < h->out.size) {
+        ssize_t n = send(h->watch.fd, h->out.data + h->out_sent, h->out.size - h->out_sent,
+                         MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                if (!h->want_write && loop_modify(h->loop, &h->watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP) == 0)
+                    h->want_write = true;
+                return;
+            }
+            fail(h, "write to handler failed: %s", strerror(errno));
+            return;
+        }
+        h->out_sent += (size_t)n;
+    }
+    h->out_sent = 0;
+    msgpack_sbuffer_clear(&h->out);
+    if (h->want_write && loop_modify(h->loop, &h->watch, EPOLLIN | EPOLLRDHUP) == 0)
+        h->want_write = false;
+}
+
+void hconn_flush_all(void)
+{
+    while (dirty_head != NULL) {
+        struct hconn *h = dirty_head;
+        dirty_head = h->next_dirty;
+        h->dirty = false;
+        if (h->state != HCONN_CLOSED)
+            flush_one(h);
+    }
+}
+
+static void handle_message(struct hconn *h, const struct hproto_msg *m)
+{
+    if (m->type == HPROTO_READY && h->state == HCONN_WAIT_READY) {
+        if (m->u.ready.version != HPROTO_VERSION) {
+            char v[16];
+            snprintf(v, sizeof v, "%u", m->u.ready.version);
+            fail(h, "handler speaks protocol version %s, the daemon speaks 1", v);
+            return;
+        }
+        h->state = HCONN_READY;
+        h->ev->on_ready(h->owner, h);
+    } else if (m->type == HPROTO_REPLY && h->state == HCONN_READY) {
+        h->ev->on_reply(h->owner, h, &m->u.reply);
+    } else {
+        fail(h, "handler sent an unexpected message%s", "");
+    }
+}
+
+static void read_ready(struct hconn *h)
+{
+    for (;;) {
+        void *buf;
+        size_t space;
+        if (hproto_reader_buffer(&h->reader, HCONN_READ_CHUNK, &buf, &space) < 0) {
+            fail(h, "handler message too large or out of memory%s", "");
+            return;
+        }
+        ssize_t n = recv(h->watch.fd, buf, space, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                fail(h, "read from handler failed: %s", strerror(errno));
+            return;
+        }
+        if (n == 0) {
+            fail(h, "handler closed the connection%s", "");
+            return;
+        }
+        hproto_reader_commit(&h->reader, (size_t)n);
+        struct hproto_msg msg;
+        int rc;
+        while ((rc = hproto_reader_next(&h->reader, &msg)) == 1) {
+            handle_message(h, &msg);
+            if (h->state == HCONN_CLOSED)
+                return;
+        }
+        if (rc < 0) {
+            fail(h, "handler sent bytes that are not the handler protocol%s", "");
+            return;
+        }
+        if ((size_t)n < space)
+            return; /* drained the socket: no need for another recv() returning EAGAIN */
+    }
+}
+
+static void finish_connect(struct hconn *h)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(h->watch.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err != 0) {
+        fail(h, "cannot connect to handler: %s", strerror(err));
+        return;
+    }
+    h->state = HCONN_WAIT_READY;
+    if (loop_modify(h->loop, &h->watch, EPOLLIN | EPOLLRDHUP) == 0)
+        h->want_write = false;
+}
+
+static void on_io(void *ctx, uint32_t events)
+{
+    struct hconn *h = ctx;
+    if (h->state == HCONN_CLOSED)
+        return; /* closed earlier in this event batch */
+    if (h->state == HCONN_CONNECTING) {
+        if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+            finish_connect(h);
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
+        read_ready(h);
+    if (h->state != HCONN_CLOSED && (events & EPOLLOUT))
+        flush_one(h);
+}
+
+void hconn_close(struct hconn *h)
+{
+    if (h == NULL || h->state == HCONN_CLOSED)
+        return;
+    h->state = HCONN_CLOSED;
+    loop_remove(h->loop, &h->watch);
+    close(h->watch.fd);
+    h->next_dead = dead_head;
+    dead_head = h;
+}
+
+void hconn_reap(void)
+{
+    /* Dirty entries may point at dead ones: flush skips closed connections,
+     * but the list itself must be emptied before their memory goes. */
+    hconn_flush_all();
+    while (dead_head != NULL) {
+        struct hconn *h = dead_head;
+        dead_head = h->next_dead;
+        hproto_reader_free(&h->reader);
+        msgpack_sbuffer_destroy(&h->out);
+        free(h);
+    }
+}

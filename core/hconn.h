@@ -1,0 +1,41 @@
+/* One persistent connection from the daemon to a handler container, speaking
+ * the handler protocol. Loop thread only. Writes are buffered and flushed once
+ * per loop iteration, so a burst of calls costs one write() per handler. */
+#ifndef TF_HCONN_H
+#define TF_HCONN_H
+
+#include <stdint.h>
+
+#include "hproto.h"
+#include "loop.h"
+
+struct hconn;
+
+struct hconn_events {
+    void (*on_ready)(void *owner, struct hconn *h);
+    /* reply's pointers are valid only during the call. */
+    void (*on_reply)(void *owner, struct hconn *h, const struct hproto_reply *reply);
+    /* The connection failed or ended; why is one line. No callback follows. */
+    void (*on_closed)(void *owner, struct hconn *h, const char *why);
+};
+
+/* Starts a non-blocking connect to host:port. Return 0 or a negative errno. */
+int hconn_open(struct loop *l, const char *host, uint16_t port, const struct hconn_events *ev,
+               void *owner, struct hconn **out);
+
+/* Queues a call; it goes out at the next hconn_flush_all(). Return 0 or -ENOMEM. */
+int hconn_send_call(struct hconn *h, const struct hproto_call *call);
+
+/* Writes every connection's queued bytes (called once per loop iteration). */
+void hconn_flush_all(void);
+
+/* Closes without callbacks; the memory is freed at hconn_reap(). */
+void hconn_close(struct hconn *h);
+
+/* Frees connections closed before this point (after the loop's event batch). */
+void hconn_reap(void);
+
+/* host:port, for log lines. */
+const char *hconn_peer(const struct hconn *h);
+
+#endif

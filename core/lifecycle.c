@@ -1,0 +1,443 @@
+#include "lifecycle.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fnzip.h"
+#include "log.h"
+#include "names.h"
+
+#define MAX_THREADS 64
+#define LABEL_INSTANCE "tinyfaas.instance"
+#define LABEL_FUNCTION "tinyfaas.function"
+#define FUNCTION_DOCKERFILE_FMT "FROM %s\nCOPY fn/ /fn/\n"
+
+/* What the daemon made for one deployed version of a function. */
+struct fn_record {
+    char name[NAME_MAX_LEN + 1];
+    char env[32];
+    int threads;
+    json_t *envs;              /* array of "K=V" */
+    char image[160];
+    char network[DOCKER_ID_MAX];
+    char (*containers)[DOCKER_ID_MAX];
+    size_t n_containers;
+    struct fn_record *next;
+};
+
+struct lifecycle {
+    struct lifecycle_config cfg;
+    pthread_mutex_t change_lock; /* one deploy/delete/wipe at a time */
+    pthread_mutex_t table_lock;  /* guards records for list and logs */
+    struct fn_record *records;
+    unsigned version;            /* makes every deploy's object names unique */
+};
+
+int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out)
+{
+    struct lifecycle *lc = calloc(1, sizeof *lc);
+    if (lc == NULL)
+        return -ENOMEM;
+    lc->cfg = *cfg;
+    pthread_mutex_init(&lc->change_lock, NULL);
+    pthread_mutex_init(&lc->table_lock, NULL);
+    *out = lc;
+    return 0;
+}
+
+static void record_free(struct fn_record *r)
+{
+    if (r == NULL)
+        return;
+    json_decref(r->envs);
+    free(r->containers);
+    free(r);
+}
+
+void lifecycle_destroy(struct lifecycle *lc)
+{
+    if (lc == NULL)
+        return;
+    while (lc->records != NULL) {
+        struct fn_record *r = lc->records;
+        lc->records = r->next;
+        record_free(r);
+    }
+    pthread_mutex_destroy(&lc->change_lock);
+    pthread_mutex_destroy(&lc->table_lock);
+    free(lc);
+}
+
+static struct fn_record *find_record(struct lifecycle *lc, const char *name)
+{
+    for (struct fn_record *r = lc->records; r != NULL; r = r->next)
+        if (strcmp(r->name, name) == 0)
+            return r;
+    return NULL;
+}
+
+/* Puts r in the table in place of any record of the same name, which it returns. */
+static struct fn_record *swap_record(struct lifecycle *lc, struct fn_record *r, const char *name)
+{
+    pthread_mutex_lock(&lc->table_lock);
+    struct fn_record *old = NULL;
+    for (struct fn_record **p = &lc->records; *p != NULL; p = &(*p)->next)
+        if (strcmp((*p)->name, name) == 0) {
+            old = *p;
+            *p = old->next;
+            break;
+        }
+    if (r != NULL) {
+        r->next = lc->records;
+        lc->records = r;
+    }
+    pthread_mutex_unlock(&lc->table_lock);
+    return old;
+}
+
+/* ---- validation ---- */
+
+static int env_entry_valid(const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (eq == NULL || eq == kv)
+        return 0;
+    for (const char *p = kv; p < eq; p++)
+        if (!(isalnum((unsigned char)*p) || *p == '_'))
+            return 0;
+    return !isdigit((unsigned char)kv[0]);
+}
+
+static int validate(const struct deploy_spec *s, tf_err *err)
+{
+    if (s->name == NULL || !name_is_valid(s->name, strlen(s->name)))
+        return tf_err_set(err, 400, "invalid function name '%s': use [A-Za-z0-9][A-Za-z0-9_-]{0,62}",
+                          s->name ? s->name : ""), -EINVAL;
+    if (!images_runtime_known(s->env))
+        return tf_err_set(err, 400, "unknown env '%s' (known: %s)", s->env ? s->env : "",
+                          images_runtime_names()), -EINVAL;
+    if (s->threads < 1 || s->threads > MAX_THREADS)
+        return tf_err_set(err, 400, "threads must be between 1 and %d, not %lld", MAX_THREADS,
+                          s->threads), -EINVAL;
+    for (size_t i = 0; i < s->n_envs; i++)
+        if (!env_entry_valid(s->envs[i]))
+            return tf_err_set(err, 400, "envs entry '%.60s' is not KEY=VALUE", s->envs[i]), -EINVAL;
+    return 0;
+}
+
+/* ---- Docker objects ---- */
+
+static json_t *labels_for(struct lifecycle *lc, const char *name)
+{
+    return json_pack("{s:s, s:s}", LABEL_INSTANCE, lc->cfg.instance_id, LABEL_FUNCTION, name);
+}
+
+/* Removes what a record names; every step runs even if one fails. */
+static void remove_objects(struct lifecycle *lc, const struct fn_record *r)
+{
+    tf_err e;
+    for (size_t i = 0; i < r->n_containers; i++)
+        if (r->containers[i][0] && docker_container_remove(lc->cfg.docker, r->containers[i], &e) < 0)
+            log_warn("function %s: %s", r->name, e.msg);
+    if (r->network[0] && docker_network_remove(lc->cfg.docker, r->network, &e) < 0)
+        log_warn("function %s: %s", r->name, e.msg);
+    if (r->image[0] && docker_image_remove(lc->cfg.docker, r->image, &e) < 0)
+        log_warn("function %s: %s", r->name, e.msg);
+}
+
+static int build_context(struct lifecycle *lc, const struct deploy_spec *s, const char *base,
+                         struct tarbuf *t, tf_err *err)
+{
+    char dockerfile[256];
+    int n = snprintf(dockerfile, sizeof dockerfile, FUNCTION_DOCKERFILE_FMT, base);
+    struct fnzip_limits limits = {lc->cfg.max_zip_entries, lc->cfg.max_zip_bytes};
+    int rc = tarbuf_open(t, err);
+    if (rc == 0)
+        rc = tarbuf_add_file(t, "Dockerfile", dockerfile, (size_t)n, 0644, err);
+    if (rc == 0)
+        rc = fnzip_to_tar(s->zip, s->zip_len, s->subfolder, "fn/", &limits, t, err);
+    if (rc == 0)
+        rc = tarbuf_close(t, err);
+    return rc;
+}
+
+static void log_build(void *ctx, const char *line)
+{
+    log_debug("build %s: %s", (const char *)ctx, line);
+}
+
+static int start_handlers(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
+                          struct dispatch_endpoint *eps, tf_err *err)
+{
+    json_t *labels = labels_for(lc, s->name);
+    const char **env = calloc(s->n_envs + 1, sizeof *env);
+    char fn_env[NAME_MAX_LEN + 32];
+    snprintf(fn_env, sizeof fn_env, "TINYFAAS_FUNCTION=%s", s->name);
+    int rc = labels != NULL && env != NULL ? 0 : (tf_err_set(err, 500, "out of memory"), -ENOMEM);
+    for (size_t i = 0; i < s->n_envs && rc == 0; i++)
+        env[i] = s->envs[i];
+    if (env != NULL)
+        env[s->n_envs] = fn_env;
+    for (size_t i = 0; i < r->n_containers && rc == 0; i++) {
+        char cname[200];
+        snprintf(cname, sizeof cname, "%s-%zu", r->network, i);
+        struct docker_container_spec cs = {.name = cname, .image = r->image, .network = r->network,
+                                           .labels = labels, .env = env, .n_env = s->n_envs + 1};
+        rc = docker_container_create(lc->cfg.docker, &cs, r->containers[i], err);
+        if (rc == 0)
+            rc = docker_container_start(lc->cfg.docker, r->containers[i], err);
+        if (rc == 0)
+            rc = docker_container_ip(lc->cfg.docker, r->containers[i], r->network, eps[i].host, err);
+        eps[i].port = HPROTO_DEFAULT_PORT;
+    }
+    json_decref(labels);
+    free(env);
+    return rc;
+}
+
+/* Builds, starts and publishes version r of a function. */
+static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
+                          tf_err *err)
+{
+    char base[160];
+    struct tarbuf t = {0};
+    int rc = images_ensure_base(lc->cfg.docker, &lc->cfg.images, s->env, base, sizeof base, err);
+    if (rc == 0)
+        rc = build_context(lc, s, base, &t, err);
+    if (rc == 0) {
+        json_t *labels = labels_for(lc, s->name);
+        snprintf(r->image, sizeof r->image, "%s:latest", r->network);
+        for (char *p = r->image; *p; p++)
+            *p = (char)tolower((unsigned char)*p); /* image references must be lower case */
+        rc = docker_image_build(lc->cfg.docker, t.data, t.len, r->image, labels, log_build, r->name, err);
+        json_decref(labels);
+        if (rc < 0)
+            r->image[0] = '\0'; /* a failed build tags nothing */
+    }
+    tarbuf_free(&t);
+    if (rc < 0)
+        return rc;
+    json_t *labels = labels_for(lc, s->name);
+    char net_id[DOCKER_ID_MAX];
+    rc = docker_network_create(lc->cfg.docker, r->network, labels, net_id, err);
+    json_decref(labels);
+    if (rc < 0) {
+        r->network[0] = '\0';
+        return rc;
+    }
+    struct dispatch_endpoint *eps = calloc(r->n_containers, sizeof *eps);
+    if (eps == NULL)
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    rc = start_handlers(lc, s, r, eps, err);
+    if (rc == 0)
+        rc = dispatch_publish(lc->cfg.dispatcher, s->name, eps, r->n_containers,
+                              lc->cfg.ready_timeout_ms, err);
+    free(eps);
+    return rc;
+}
+
+static struct fn_record *new_record(struct lifecycle *lc, const struct deploy_spec *s)
+{
+    struct fn_record *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->containers = calloc((size_t)s->threads, sizeof *r->containers);
+    r->envs = json_array();
+    if (r->containers == NULL || r->envs == NULL) {
+        record_free(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < s->n_envs; i++)
+        json_array_append_new(r->envs, json_string(s->envs[i]));
+    snprintf(r->name, sizeof r->name, "%s", s->name);
+    snprintf(r->env, sizeof r->env, "%s", s->env);
+    r->threads = (int)s->threads;
+    r->n_containers = (size_t)s->threads;
+    snprintf(r->network, sizeof r->network, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, s->name,
+             ++lc->version);
+    return r;
+}
+
+int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
+{
+    int rc = validate(s, err);
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&lc->change_lock);
+    struct fn_record *r = new_record(lc, s);
+    if (r == NULL) {
+        pthread_mutex_unlock(&lc->change_lock);
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    }
+    log_info("function %s: deploying (%s, %d handler(s))", s->name, s->env, r->threads);
+    rc = deploy_version(lc, s, r, err);
+    if (rc < 0) {
+        log_warn("function %s: deploy failed: %s", s->name, err->msg);
+        remove_objects(lc, r);
+        record_free(r);
+    } else {
+        /* The publish has drained the old version's calls: its objects can go. */
+        struct fn_record *old = swap_record(lc, r, s->name);
+        if (old != NULL) {
+            remove_objects(lc, old);
+            record_free(old);
+        }
+        log_info("function %s: deployed", s->name);
+    }
+    pthread_mutex_unlock(&lc->change_lock);
+    return rc;
+}
+
+static int delete_locked(struct lifecycle *lc, const char *name, tf_err *err)
+{
+    pthread_mutex_lock(&lc->table_lock);
+    struct fn_record *r = find_record(lc, name);
+    pthread_mutex_unlock(&lc->table_lock);
+    if (r == NULL)
+        return tf_err_set(err, 404, "no function named '%.64s'", name), -ENOENT;
+    tf_err e;
+    if (dispatch_unpublish(lc->cfg.dispatcher, name, &e) < 0 && e.status != 404)
+        log_warn("function %s: unpublish: %s", name, e.msg);
+    swap_record(lc, NULL, name);
+    remove_objects(lc, r);
+    record_free(r);
+    log_info("function %s: deleted", name);
+    return 0;
+}
+
+int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err)
+{
+    pthread_mutex_lock(&lc->change_lock);
+    int rc = delete_locked(lc, name, err);
+    pthread_mutex_unlock(&lc->change_lock);
+    return rc;
+}
+
+int lifecycle_wipe(struct lifecycle *lc, tf_err *err)
+{
+    pthread_mutex_lock(&lc->change_lock);
+    int rc = 0;
+    while (rc == 0 && lc->records != NULL) {
+        char name[NAME_MAX_LEN + 1];
+        snprintf(name, sizeof name, "%s", lc->records->name);
+        rc = delete_locked(lc, name, err);
+    }
+    pthread_mutex_unlock(&lc->change_lock);
+    return rc;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    const char *x = json_string_value(json_object_get(*(json_t *const *)a, "name"));
+    const char *y = json_string_value(json_object_get(*(json_t *const *)b, "name"));
+    return strcmp(x, y);
+}
+
+json_t *lifecycle_list(struct lifecycle *lc)
+{
+    json_t *items[1024];
+    size_t n = 0;
+    pthread_mutex_lock(&lc->table_lock);
+    for (struct fn_record *r = lc->records; r != NULL && n < 1024; r = r->next)
+        items[n++] = json_pack("{s:s, s:s, s:i, s:O}", "name", r->name, "env", r->env, "threads",
+                               r->threads, "envs", r->envs);
+    pthread_mutex_unlock(&lc->table_lock);
+    qsort(items, n, sizeof items[0], by_name);
+    json_t *list = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(list, items[i]);
+    return list;
+}
+
+struct log_ctx {
+    lifecycle_log_fn *fn;
+    void *ctx;
+    const char *name;
+    const char *handler;
+};
+
+static void log_line(void *ctx, const char *line, size_t len)
+{
+    struct log_ctx *l = ctx;
+    char *out = NULL;
+    int n = asprintf(&out, "function=%s handler=%.12s %.*s", l->name, l->handler, (int)len, line);
+    if (n >= 0)
+        l->fn(l->ctx, out, (size_t)n);
+    free(out);
+}
+
+int lifecycle_logs(struct lifecycle *lc, const char *name, lifecycle_log_fn *fn, void *ctx,
+                   tf_err *err)
+{
+    /* Logs are read under the change lock so a record cannot vanish meanwhile. */
+    pthread_mutex_lock(&lc->change_lock);
+    int rc = 0;
+    if (name != NULL && find_record(lc, name) == NULL) {
+        tf_err_set(err, 404, "no function named '%.64s'", name);
+        rc = -ENOENT;
+    }
+    for (struct fn_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
+        if (name != NULL && strcmp(name, r->name) != 0)
+            continue;
+        for (size_t i = 0; i < r->n_containers && rc == 0; i++) {
+            struct log_ctx l = {fn, ctx, r->name, r->containers[i]};
+            rc = docker_container_logs(lc->cfg.docker, r->containers[i], log_line, &l, err);
+        }
+    }
+    pthread_mutex_unlock(&lc->change_lock);
+    return rc;
+}
+
+struct id_list {
+    char (*ids)[DOCKER_ID_MAX];
+    size_t n, cap;
+};
+
+static void collect_id(void *ctx, const char *id, json_t *labels)
+{
+    (void)labels;
+    struct id_list *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *ids = realloc(l->ids, cap * sizeof *l->ids);
+        if (ids == NULL)
+            return;
+        l->ids = ids;
+        l->cap = cap;
+    }
+    snprintf(l->ids[l->n++], DOCKER_ID_MAX, "%s", id);
+}
+
+int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
+{
+    char label[128];
+    snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
+    /* Containers before networks (a network in use cannot go), images last. */
+    const enum docker_kind order[] = {DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES};
+    int rc = 0;
+    for (size_t k = 0; k < 3; k++) {
+        struct id_list l = {0};
+        if (docker_list(lc->cfg.docker, order[k], label, collect_id, &l, err) < 0)
+            rc = -EIO;
+        for (size_t i = 0; i < l.n; i++) {
+            int r = order[k] == DOCKER_CONTAINERS ? docker_container_remove(lc->cfg.docker, l.ids[i], err)
+                  : order[k] == DOCKER_NETWORKS   ? docker_network_remove(lc->cfg.docker, l.ids[i], err)
+                                                  : docker_image_remove(lc->cfg.docker, l.ids[i], err);
+            if (r < 0)
+                rc = r;
+        }
+        free(l.ids);
+    }
+    pthread_mutex_lock(&lc->table_lock);
+    while (lc->records != NULL) {
+        struct fn_record *r = lc->records;
+        lc->records = r->next;
+        record_free(r);
+    }
+    pthread_mutex_unlock(&lc->table_lock);
+    return rc;
+}

@@ -1,0 +1,70 @@
+/* Function lifecycle, the control path: validate, unpack, build, start, wait
+ * ready, publish the route, retire the old version; and delete, wipe, list,
+ * logs. Called from management threads; one change at a time. It may block
+ * on Docker; the data path never waits for it. */
+#ifndef TF_LIFECYCLE_H
+#define TF_LIFECYCLE_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "dispatch.h"
+#include "docker.h"
+#include "err.h"
+#include "images.h"
+
+struct lifecycle;
+
+struct lifecycle_config {
+    struct docker *docker;
+    struct dispatcher *dispatcher;
+    const char *instance_id;   /* labels every object this daemon makes */
+    struct images_config images;
+    int ready_timeout_ms;      /* how long handlers may take to say ready */
+    size_t max_zip_entries;
+    size_t max_zip_bytes;
+};
+
+struct deploy_spec {
+    const char *name;
+    const char *env;
+    long long threads;
+    const unsigned char *zip;
+    size_t zip_len;
+    const char *subfolder;     /* NULL or "": the whole zip */
+    const char *const *envs;   /* "KEY=VALUE" */
+    size_t n_envs;
+};
+
+/* Creates the lifecycle; it keeps pointers into cfg's strings. */
+int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out);
+
+/* Frees the lifecycle (does not touch Docker: see lifecycle_remove_all). */
+void lifecycle_destroy(struct lifecycle *lc);
+
+/* Deploys (or replaces) a function; returns once it serves. On failure
+ * nothing new is left behind and a previous version keeps serving. */
+int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *spec, tf_err *err);
+
+/* Stops routing to name, then removes its containers, network and image. 404 when unknown. */
+int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err);
+
+/* Deletes every function. */
+int lifecycle_wipe(struct lifecycle *lc, tf_err *err);
+
+/* [{"name","env","threads","envs"}] of the deployed functions, sorted by name. */
+json_t *lifecycle_list(struct lifecycle *lc);
+
+/* Called per line of handler output, already formatted "function=N handler=ID TEXT". */
+typedef void lifecycle_log_fn(void *ctx, const char *line, size_t len);
+
+/* The output of name's handlers (every function's when name is NULL). 404 when unknown. */
+int lifecycle_logs(struct lifecycle *lc, const char *name, lifecycle_log_fn *fn, void *ctx,
+                   tf_err *err);
+
+/* Removes every container, network and function image labelled with this
+ * daemon's instance id, whether or not it is known: at start-up (after a
+ * crash) and at shutdown. Does not use the dispatcher. */
+int lifecycle_remove_all(struct lifecycle *lc, tf_err *err);
+
+#endif

@@ -1,0 +1,214 @@
+#include "loop.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOOP_MAX_TICKERS 8
+#define LOOP_MAX_EVENTS 256
+
+struct loop_task {
+    loop_task_fn *fn;
+    void *arg;
+    struct loop_task *next;
+};
+
+struct loop_ticker {
+    loop_tick_fn *fn;
+    void *ctx;
+};
+
+struct loop {
+    int epfd;
+    bool running;
+    struct loop_ticker tickers[LOOP_MAX_TICKERS];
+    int n_tickers;
+    void (*flush)(void *ctx);
+    void *flush_ctx;
+    /* Posts from control threads: a short mutex-guarded queue and an eventfd
+     * to wake the loop; never touched per request. */
+    struct loop_watch post_watch;
+    pthread_mutex_t post_lock;
+    struct loop_task *post_head, *post_tail;
+    bool posts_closed;
+};
+
+int64_t loop_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct loop_task *take_posts(struct loop *l)
+{
+    pthread_mutex_lock(&l->post_lock);
+    struct loop_task *t = l->post_head;
+    l->post_head = l->post_tail = NULL;
+    pthread_mutex_unlock(&l->post_lock);
+    return t;
+}
+
+static void run_tasks(struct loop_task *t, bool cancelled)
+{
+    while (t != NULL) {
+        struct loop_task *next = t->next;
+        t->fn(t->arg, cancelled);
+        free(t);
+        t = next;
+    }
+}
+
+static void on_post(void *ctx, uint32_t events)
+{
+    (void)events;
+    struct loop *l = ctx;
+    uint64_t n;
+    /* Reading resets the eventfd counter; a failed read means nothing to do. */
+    if (read(l->post_watch.fd, &n, sizeof n) < 0 && errno != EAGAIN)
+        return;
+    run_tasks(take_posts(l), false);
+}
+
+int loop_create(struct loop **out)
+{
+    struct loop *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return -ENOMEM;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (l->epfd < 0 || efd < 0) {
+        int e = -errno;
+        if (l->epfd >= 0)
+            close(l->epfd);
+        if (efd >= 0)
+            close(efd);
+        free(l);
+        return e;
+    }
+    pthread_mutex_init(&l->post_lock, NULL);
+    l->post_watch = (struct loop_watch){.fd = efd, .fn = on_post, .ctx = l};
+    int rc = loop_add(l, &l->post_watch, EPOLLIN);
+    if (rc < 0) {
+        loop_destroy(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+void loop_close_posts(struct loop *l)
+{
+    pthread_mutex_lock(&l->post_lock);
+    l->posts_closed = true;
+    pthread_mutex_unlock(&l->post_lock);
+    run_tasks(take_posts(l), true);
+}
+
+void loop_destroy(struct loop *l)
+{
+    if (l == NULL)
+        return;
+    loop_close_posts(l);
+    close(l->post_watch.fd);
+    close(l->epfd);
+    pthread_mutex_destroy(&l->post_lock);
+    free(l);
+}
+
+int loop_add(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = w};
+    return epoll_ctl(l->epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
+int loop_modify(struct loop *l, struct loop_watch *w, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = w};
+    return epoll_ctl(l->epfd, EPOLL_CTL_MOD, w->fd, &ev) < 0 ? -errno : 0;
+}
+
+void loop_remove(struct loop *l, struct loop_watch *w)
+{
+    epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+}
+
+int loop_add_ticker(struct loop *l, loop_tick_fn *fn, void *ctx)
+{
+    if (l->n_tickers == LOOP_MAX_TICKERS)
+        return -ENOSPC;
+    l->tickers[l->n_tickers++] = (struct loop_ticker){fn, ctx};
+    return 0;
+}
+
+void loop_set_flush(struct loop *l, void (*fn)(void *ctx), void *ctx)
+{
+    l->flush = fn;
+    l->flush_ctx = ctx;
+}
+
+static int run_tickers(struct loop *l)
+{
+    int timeout = -1;
+    for (int i = 0; i < l->n_tickers; i++) {
+        int t = l->tickers[i].fn(l->tickers[i].ctx);
+        if (t >= 0 && (timeout < 0 || t < timeout))
+            timeout = t;
+    }
+    if (l->flush != NULL)
+        l->flush(l->flush_ctx);
+    return timeout;
+}
+
+int loop_run(struct loop *l)
+{
+    struct epoll_event events[LOOP_MAX_EVENTS];
+    l->running = true;
+    int timeout = run_tickers(l);
+    while (l->running) {
+        int n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, timeout);
+        if (n < 0 && errno != EINTR)
+            return -errno;
+        for (int i = 0; i < n; i++) {
+            struct loop_watch *w = events[i].data.ptr;
+            w->fn(w->ctx, events[i].events);
+        }
+        timeout = run_tickers(l);
+    }
+    return 0;
+}
+
+void loop_stop(struct loop *l)
+{
+    l->running = false;
+}
+
+int loop_post(struct loop *l, loop_task_fn *fn, void *arg)
+{
+    struct loop_task *t = malloc(sizeof *t);
+    if (t == NULL)
+        return -ENOMEM;
+    *t = (struct loop_task){.fn = fn, .arg = arg};
+    pthread_mutex_lock(&l->post_lock);
+    if (l->posts_closed) {
+        pthread_mutex_unlock(&l->post_lock);
+        free(t);
+        return -ESHUTDOWN;
+    }
+    if (l->post_tail != NULL)
+        l->post_tail->next = t;
+    else
+        l->post_head = t;
+    l->post_tail = t;
+    pthread_mutex_unlock(&l->post_lock);
+    uint64_t one = 1;
+    /* The eventfd counter cannot overflow here in practice; a wake-up is all we need. */
+    if (write(l->post_watch.fd, &one, sizeof one) < 0) {
+        /* EAGAIN means the counter is already non-zero: the loop will wake anyway. */
+    }
+    return 0;
+}

@@ -1,0 +1,187 @@
+/* tinyfaas: the daemon. Wires the loop, the front ends, the dispatcher and
+ * the lifecycle together, and takes them apart again on SIGINT/SIGTERM. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coap/coap_front.h"
+#include "config.h"
+#include "dispatch.h"
+#include "docker.h"
+#include "http/http_front.h"
+#include "http/mgmt_api.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "loop.h"
+
+struct daemon {
+    struct config cfg;
+    char instance_id[17];
+    struct docker *docker;
+    struct loop *loop;
+    struct dispatcher *dispatcher;
+    struct lifecycle *lifecycle;
+    struct coap_front *coap;
+    struct http_front *http;
+    struct mgmt_api *mgmt;
+    struct loop_watch signals;
+};
+
+static int make_dirs(const char *path)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* The instance id labels every Docker object; it is kept in the state dir so
+ * a restarted daemon finds what an earlier run left behind. */
+static int load_instance_id(const char *state_dir, char id[17])
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/instance-id", state_dir);
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        int ok = fscanf(f, "%16[0-9a-f]", id) == 1 && strlen(id) == 16;
+        fclose(f);
+        if (ok)
+            return 0;
+    }
+    unsigned char raw[8];
+    if (getrandom(raw, sizeof raw, 0) != sizeof raw)
+        return -EIO;
+    for (int i = 0; i < 8; i++)
+        snprintf(id + 2 * i, 3, "%02x", raw[i]);
+    f = fopen(path, "w");
+    if (f == NULL)
+        return -errno;
+    fprintf(f, "%s\n", id);
+    return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static void on_signal(void *ctx, uint32_t events)
+{
+    (void)events;
+    struct daemon *d = ctx;
+    struct signalfd_siginfo si;
+    if (read(d->signals.fd, &si, sizeof si) != sizeof si)
+        return;
+    log_info("received %s, shutting down", strsignal((int)si.ssi_signo));
+    loop_stop(d->loop);
+}
+
+static int start_fronts(struct daemon *d, tf_err *err)
+{
+    const struct config *c = &d->cfg;
+    if (c->coap_port > 0 && coap_front_start(d->loop, d->dispatcher, c->coap_port, &d->coap, err) < 0)
+        return -1;
+    if (c->http_port > 0 &&
+        http_front_start(d->loop, d->dispatcher, c->http_port, c->max_body, &d->http, err) < 0)
+        return -1;
+    struct mgmt_config mc = {.port = c->mgmt_port, .max_body = c->max_upload,
+                             .coap_port = c->coap_port, .http_port = c->http_port};
+    if (c->mgmt_port > 0 && mgmt_api_start(&mc, d->lifecycle, &d->mgmt, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int start(struct daemon *d, tf_err *err)
+{
+    const struct config *c = &d->cfg;
+    if (make_dirs(c->state_dir) < 0 || load_instance_id(c->state_dir, d->instance_id) < 0)
+        return tf_err_set(err, 500, "cannot use the state dir %s: %s", c->state_dir, strerror(errno));
+    if (docker_open(&d->docker, c->docker_host[0] ? c->docker_host : NULL, err) < 0)
+        return -1;
+    log_info("instance %s, Docker API %s, state in %s", d->instance_id,
+             docker_api_version(d->docker), c->state_dir);
+    if (loop_create(&d->loop) < 0 || dispatcher_create(d->loop, c->call_timeout_ms, &d->dispatcher) < 0)
+        return tf_err_set(err, 500, "cannot create the event loop");
+    struct lifecycle_config lc = {
+        .docker = d->docker, .dispatcher = d->dispatcher, .instance_id = d->instance_id,
+        .images = {.shim_path = c->shim_path, .busybox_path = c->busybox_path},
+        .ready_timeout_ms = c->ready_timeout_ms, .max_zip_entries = 10000,
+        .max_zip_bytes = 256u << 20};
+    if (lifecycle_create(&lc, &d->lifecycle) < 0)
+        return tf_err_set(err, 500, "out of memory");
+    /* Whatever a killed earlier run of this instance left is removed before serving. */
+    if (lifecycle_remove_all(d->lifecycle, err) < 0)
+        return -1;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    d->signals = (struct loop_watch){.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK),
+                                     .fn = on_signal, .ctx = d};
+    if (d->signals.fd < 0 || loop_add(d->loop, &d->signals, EPOLLIN) < 0)
+        return tf_err_set(err, 500, "cannot watch signals");
+    return start_fronts(d, err);
+}
+
+static void stop(struct daemon *d)
+{
+    if (d->loop != NULL)
+        loop_close_posts(d->loop); /* deploys under way now fail fast instead of waiting */
+    coap_front_stop(d->coap);
+    http_front_stop(d->http);
+    dispatcher_destroy(d->dispatcher);
+    mgmt_api_stop(d->mgmt);
+    if (d->lifecycle != NULL) {
+        tf_err err = {0};
+        if (lifecycle_remove_all(d->lifecycle, &err) < 0)
+            log_warn("cleanup: %s", err.msg);
+        else
+            log_info("removed every container, network and function image of this instance");
+    }
+    lifecycle_destroy(d->lifecycle);
+    if (d->signals.fd > 0)
+        close(d->signals.fd);
+    loop_destroy(d->loop);
+    docker_close(d->docker);
+}
+
+int main(int argc, char **argv)
+{
+    static struct daemon d;
+    int rc = config_load(&d.cfg, argc, argv);
+    if (rc != 0)
+        return rc > 0 ? 0 : 2;
+    /* UTF-8 file names in function zips pass through libarchive intact. */
+    setlocale(LC_CTYPE, "C.UTF-8");
+    log_set_debug(d.cfg.debug);
+    /* Signals are taken by the loop's signalfd; every thread started later inherits the mask. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    tf_err err = {0};
+    if (start(&d, &err) < 0) {
+        log_error("%s", err.msg);
+        stop(&d);
+        curl_global_cleanup();
+        return 1;
+    }
+    log_info("tinyfaas ready");
+    rc = loop_run(d.loop);
+    stop(&d);
+    curl_global_cleanup();
+    return rc < 0 ? 1 : 0;
+}

@@ -1,0 +1,29 @@
+/* Request bodies and plain-text answers, shared by the HTTP front ends. */
+#ifndef TF_HTTP_BODY_H
+#define TF_HTTP_BODY_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* A request body being received, bounded by max. */
+struct http_body {
+    char *data;
+    size_t len, cap, max;
+    bool too_large; /* went past max: the rest was dropped */
+};
+
+/* Appends a chunk; past max, sets too_large and keeps what fits. */
+void http_body_append(struct http_body *b, const char *chunk, size_t len);
+
+/* Frees the body's memory. */
+void http_body_free(struct http_body *b);
+
+/* Queues a response of status with text (copied) and Content-Type. */
+enum MHD_Result http_respond(struct MHD_Connection *c, unsigned status, const char *content_type,
+                             const void *data, size_t len);
+
+/* Queues status with a one-line reason as text/plain (a newline is added). */
+enum MHD_Result http_respond_reason(struct MHD_Connection *c, unsigned status, const char *reason);
+
+#endif

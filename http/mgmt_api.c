@@ -1,0 +1,324 @@
+#include "mgmt_api.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fetch.h"
+#include "fnzip.h"
+#include "http_body.h"
+#include "log.h"
+
+#define MAX_ENVS 256
+
+struct mgmt_api {
+    struct mgmt_config cfg;
+    struct lifecycle *lc;
+    struct MHD_Daemon *mhd;
+};
+
+/* The text an answer carries, grown as it is written. */
+struct text {
+    char *data;
+    size_t len;
+    FILE *f;
+};
+
+static enum MHD_Result respond_err(struct MHD_Connection *c, const tf_err *e)
+{
+    return http_respond_reason(c, e->status ? (unsigned)e->status : 500, e->msg);
+}
+
+static json_t *parse_body(struct MHD_Connection *c, const struct http_body *b, tf_err *e)
+{
+    json_error_t je;
+    json_t *j = json_loadb(b->data ? b->data : "", b->len, 0, &je);
+    if (j == NULL)
+        tf_err_set(e, 400, "invalid JSON: %s (line %d)", je.text, je.line);
+    else if (!json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+        tf_err_set(e, 400, "the body must be a JSON object");
+    }
+    (void)c;
+    return j;
+}
+
+/* A string member; missing or null gives NULL, another type an error. */
+static int get_string(json_t *o, const char *key, bool required, const char **out, tf_err *e)
+{
+    json_t *v = json_object_get(o, key);
+    *out = NULL;
+    if (v == NULL || json_is_null(v))
+        return required ? tf_err_set(e, 400, "missing \"%s\"", key) : 0;
+    if (!json_is_string(v))
+        return tf_err_set(e, 400, "\"%s\" must be a string", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+static int get_threads(json_t *o, long long *out, tf_err *e)
+{
+    json_t *v = json_object_get(o, "threads");
+    if (v == NULL || json_is_null(v)) {
+        *out = 1;
+        return 0;
+    }
+    if (json_is_integer(v)) {
+        *out = json_integer_value(v);
+        return 0;
+    }
+    /* Scripts that quote every value send "3": take it, as tinyFaaS did. */
+    char *end;
+    if (json_is_string(v) && (*out = strtoll(json_string_value(v), &end, 10), *end == '\0') &&
+        json_string_length(v) > 0)
+        return 0;
+    return tf_err_set(e, 400, "\"threads\" must be a whole number");
+}
+
+static int get_envs(json_t *o, const char **envs, size_t *n, tf_err *e)
+{
+    json_t *v = json_object_get(o, "envs");
+    *n = 0;
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_array(v))
+        return tf_err_set(e, 400, "\"envs\" must be an array of \"KEY=VALUE\" strings");
+    if (json_array_size(v) > MAX_ENVS)
+        return tf_err_set(e, 400, "\"envs\" has more than %d entries", MAX_ENVS);
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item) {
+        if (!json_is_string(item))
+            return tf_err_set(e, 400, "\"envs\" must be an array of \"KEY=VALUE\" strings");
+        envs[(*n)++] = json_string_value(item);
+    }
+    return 0;
+}
+
+/* The host part of the Host header, for the URLs an upload answers with. */
+static void request_host(struct MHD_Connection *c, char *out, size_t size)
+{
+    const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (host == NULL || *host == '\0' || strpbrk(host, " \t\r\n/") != NULL)
+        host = "localhost";
+    snprintf(out, size, "%s", host);
+    char *colon = strrchr(out, ':');
+    if (colon != NULL && strchr(out, ']') < colon) /* a port, not part of an IPv6 address */
+        *colon = '\0';
+}
+
+static enum MHD_Result answer_urls(struct mgmt_api *m, struct MHD_Connection *c, const char *name)
+{
+    char host[256], text[1024];
+    size_t n = 0;
+    request_host(c, host, sizeof host);
+    if (m->cfg.coap_port > 0)
+        n += (size_t)snprintf(text + n, sizeof text - n, "coap://%s:%d/%s\n", host, m->cfg.coap_port, name);
+    if (m->cfg.http_port > 0)
+        n += (size_t)snprintf(text + n, sizeof text - n, "http://%s:%d/%s\n", host, m->cfg.http_port, name);
+    return http_respond(c, 200, "text/plain; charset=utf-8", text, n);
+}
+
+static enum MHD_Result do_upload(struct mgmt_api *m, struct MHD_Connection *c,
+                                 const struct http_body *b, bool from_url)
+{
+    tf_err e = {0};
+    const char *envs[MAX_ENVS];
+    struct deploy_spec s = {.envs = envs};
+    const char *code = NULL;
+    unsigned char *zip = NULL;
+    enum MHD_Result ret;
+    json_t *j = parse_body(c, b, &e);
+    if (j == NULL || get_string(j, "name", true, &s.name, &e) < 0 ||
+        get_string(j, "env", true, &s.env, &e) < 0 || get_threads(j, &s.threads, &e) < 0 ||
+        get_envs(j, envs, &s.n_envs, &e) < 0 ||
+        get_string(j, from_url ? "url" : "zip", true, &code, &e) < 0 ||
+        (from_url && get_string(j, "subfolder_path", false, &s.subfolder, &e) < 0))
+        goto fail;
+    int rc = from_url ? fetch_url(code, m->cfg.max_body, &zip, &s.zip_len, &e)
+                      : fnzip_base64_decode(code, strlen(code), &zip, &s.zip_len, &e);
+    if (rc < 0)
+        goto fail;
+    s.zip = zip;
+    if (lifecycle_deploy(m->lc, &s, &e) < 0)
+        goto fail;
+    ret = answer_urls(m, c, s.name);
+    free(zip);
+    json_decref(j);
+    return ret;
+fail:
+    ret = respond_err(c, &e);
+    free(zip);
+    json_decref(j);
+    return ret;
+}
+
+static enum MHD_Result do_delete(struct mgmt_api *m, struct MHD_Connection *c, const struct http_body *b)
+{
+    tf_err e = {0};
+    const char *name;
+    json_t *j = parse_body(c, b, &e);
+    enum MHD_Result ret;
+    if (j == NULL || get_string(j, "name", true, &name, &e) < 0 || lifecycle_delete(m->lc, name, &e) < 0)
+        ret = respond_err(c, &e);
+    else
+        ret = http_respond(c, 200, NULL, "", 0);
+    json_decref(j);
+    return ret;
+}
+
+static bool wants_json(struct MHD_Connection *c)
+{
+    const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
+    return accept != NULL && strstr(accept, "application/json") != NULL;
+}
+
+static enum MHD_Result do_list(struct mgmt_api *m, struct MHD_Connection *c)
+{
+    json_t *list = lifecycle_list(m->lc);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (wants_json(c)) {
+        char *dump = json_dumps(list, JSON_COMPACT);
+        fprintf(f, "%s\n", dump ? dump : "[]");
+        free(dump);
+    } else {
+        size_t i;
+        json_t *item;
+        json_array_foreach(list, i, item)
+            fprintf(f, "%s\n", json_string_value(json_object_get(item, "name")));
+    }
+    fclose(f);
+    enum MHD_Result ret = http_respond(c, 200, wants_json(c) ? "application/json" : "text/plain; charset=utf-8",
+                                       text, len);
+    free(text);
+    json_decref(list);
+    return ret;
+}
+
+static void append_line(void *ctx, const char *line, size_t len)
+{
+    struct text *t = ctx;
+    fwrite(line, 1, len, t->f);
+    fputc('\n', t->f);
+}
+
+static enum MHD_Result do_logs(struct mgmt_api *m, struct MHD_Connection *c)
+{
+    const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+    struct text t = {0};
+    tf_err e = {0};
+    t.f = open_memstream(&t.data, &t.len);
+    int rc = lifecycle_logs(m->lc, name && *name ? name : NULL, append_line, &t, &e);
+    fclose(t.f);
+    enum MHD_Result ret = rc < 0 ? respond_err(c, &e)
+                                 : http_respond(c, 200, "text/plain; charset=utf-8", t.data, t.len);
+    free(t.data);
+    return ret;
+}
+
+static enum MHD_Result route(struct mgmt_api *m, struct MHD_Connection *c, const char *url,
+                             const char *method, const struct http_body *b)
+{
+    bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
+    tf_err e = {0};
+    if (strcmp(url, "/upload") == 0 && post)
+        return do_upload(m, c, b, false);
+    if (strcmp(url, "/uploadURL") == 0 && post)
+        return do_upload(m, c, b, true);
+    if (strcmp(url, "/delete") == 0 && post)
+        return do_delete(m, c, b);
+    if (strcmp(url, "/list") == 0 && get)
+        return do_list(m, c);
+    if (strcmp(url, "/logs") == 0 && get)
+        return do_logs(m, c);
+    if (strcmp(url, "/wipe") == 0 && post) {
+        if (lifecycle_wipe(m->lc, &e) < 0)
+            return respond_err(c, &e);
+        return http_respond(c, 200, NULL, "", 0);
+    }
+    const char *known[] = {"/upload", "/uploadURL", "/delete", "/list", "/logs", "/wipe"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(url, known[i]) == 0)
+            return http_respond_reason(c, 405, "method not allowed here");
+    return http_respond_reason(c, 404, "no such management call");
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *data,
+                                  size_t *size, void **con_cls)
+{
+    (void)version;
+    struct mgmt_api *m = cls;
+    struct http_body *b = *con_cls;
+    if (b == NULL) {
+        b = calloc(1, sizeof *b);
+        if (b == NULL)
+            return MHD_NO;
+        b->max = m->cfg.max_body;
+        *con_cls = b;
+        return MHD_YES;
+    }
+    if (*size != 0) {
+        http_body_append(b, data, *size);
+        *size = 0;
+        return MHD_YES;
+    }
+    if (b->too_large)
+        return http_respond_reason(c, 413, "request body too large");
+    return route(m, c, url, method, b);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    (void)cls;
+    (void)c;
+    (void)code;
+    struct http_body *b = *con_cls;
+    if (b != NULL) {
+        http_body_free(b);
+        free(b);
+    }
+    *con_cls = NULL;
+}
+
+int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct mgmt_api **out,
+                   tf_err *err)
+{
+    struct mgmt_api *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    m->cfg = *cfg;
+    m->lc = lc;
+    /* A thread per connection: deploys block on Docker for seconds and must
+     * not hold up a /list or /logs meanwhile. */
+    m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                                  MHD_USE_ERROR_LOG,
+                              (uint16_t)cfg->port, NULL, NULL, on_request, m,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
+    if (m->mhd == NULL) {
+        free(m);
+        return tf_err_set(err, 500, "cannot listen for the management API on TCP port %d", cfg->port),
+               -EADDRINUSE;
+    }
+    log_info("management API listening on TCP port %d", cfg->port);
+    *out = m;
+    return 0;
+}
+
+void mgmt_api_stop(struct mgmt_api *m)
+{
+    if (m == NULL)
+        return;
+    MHD_stop_daemon(m->mhd);
+    free(m);
+}

@@ -1,0 +1,28 @@
+/* Management API (tinyFaaS 0.7 compatible) on its own libmicrohttpd threads:
+ * /upload, /uploadURL, /delete, /list, /wipe, /logs. Bodies are JSON whatever
+ * the Content-Type says. */
+#ifndef TF_MGMT_API_H
+#define TF_MGMT_API_H
+
+#include <stddef.h>
+
+#include "err.h"
+#include "lifecycle.h"
+
+struct mgmt_api;
+
+struct mgmt_config {
+    int port;
+    size_t max_body;  /* largest request body (base64 zips) */
+    int coap_port;    /* for the invocation URLs an upload answers with; -1: off */
+    int http_port;
+};
+
+/* Starts serving the API for lc. */
+int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct mgmt_api **out,
+                   tf_err *err);
+
+/* Stops accepting, waits for requests under way, frees. */
+void mgmt_api_stop(struct mgmt_api *m);
+
+#endif

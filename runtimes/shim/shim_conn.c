@@ -1,0 +1,199 @@
+/* The listening socket and the daemon's connections: READY on accept, CALLs
+ * decoded and handed to shim_exec, REPLYs queued and written without blocking. */
+#include "shim.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+struct shim_conn {
+    struct shim_watch w;
+    struct shim_grave grave;
+    struct hproto_reader reader;
+    msgpack_sbuffer out;
+    size_t out_off;
+    bool want_out; /* EPOLLOUT is armed */
+    bool broken;   /* a write failed: drop output, wait for the close event */
+    unsigned n_calls;
+};
+
+static struct shim_watch listener = {-1, NULL};
+
+#define CONN_OF(ptr, member) ((struct shim_conn *)((char *)(ptr) - offsetof(struct shim_conn, member)))
+
+static void conn_destroy(struct shim_grave *g)
+{
+    struct shim_conn *c = CONN_OF(g, grave);
+    hproto_reader_free(&c->reader);
+    msgpack_sbuffer_destroy(&c->out);
+    free(c);
+}
+
+static void conn_close(struct shim_conn *c, const char *why)
+{
+    if (why != NULL)
+        fprintf(stderr, "tinyfaas-shim: closing connection: %s\n", why);
+    /* Nobody is left to receive their replies. */
+    shim_exec_cancel(c);
+    shim_watch_close(&c->w);
+    shim_loop_bury(&c->grave);
+}
+
+static void conn_flush(struct shim_conn *c)
+{
+    while (!c->broken && c->out_off < c->out.size) {
+        ssize_t n = send(c->w.fd, c->out.data + c->out_off, c->out.size - c->out_off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n < 0)
+            c->broken = true;
+        else
+            c->out_off += (size_t)n;
+    }
+    if (c->broken || c->out_off == c->out.size) {
+        c->out.size = 0;
+        c->out_off = 0;
+    }
+    bool want = c->out.size > 0;
+    if (want != c->want_out && c->w.fd >= 0 && shim_watch_set(&c->w, EPOLLIN | (want ? EPOLLOUT : 0)) == 0)
+        c->want_out = want;
+}
+
+static void conn_send_reply(struct shim_conn *c, uint32_t id, uint16_t status, const char *body, size_t len)
+{
+    struct hproto_reply r = {id, status, {"", 0}, {body, len}};
+    if (c->broken || c->w.fd < 0)
+        return;
+    if (hproto_pack_reply(&c->out, &r) != 0) {
+        /* The daemon would wait forever for this id; better it sees the close. */
+        c->broken = true;
+        shutdown(c->w.fd, SHUT_RDWR);
+        return;
+    }
+    conn_flush(c);
+}
+
+void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *body, size_t len)
+{
+    conn->n_calls--;
+    conn_send_reply(conn, id, status, body, len);
+}
+
+/* Starts a call for every whole message buffered, or closes c on a bad one. */
+static void conn_process(struct shim_conn *c)
+{
+    static struct hproto_msg msg; /* large (header store); the loop is single-threaded */
+    char why[128];
+    int rc;
+    while ((rc = hproto_reader_next(&c->reader, &msg)) == 1) {
+        if (msg.type != HPROTO_CALL) {
+            conn_close(c, "unexpected message type from daemon");
+            return;
+        }
+        const char *reason = NULL;
+        if (c->n_calls >= SHIM_MAX_CALLS_PER_CONN) {
+            snprintf(why, sizeof why, "tinyfaas-shim: more than %u calls in flight", SHIM_MAX_CALLS_PER_CONN);
+            conn_send_reply(c, msg.u.call.id, 500, why, strlen(why));
+        } else if ((rc = shim_exec_start(c, &msg.u.call, &reason)) < 0) {
+            snprintf(why, sizeof why, "tinyfaas-shim: %s: %s", reason, strerror(-rc));
+            conn_send_reply(c, msg.u.call.id, 500, why, strlen(why));
+        } else {
+            c->n_calls++;
+        }
+    }
+    if (rc < 0)
+        conn_close(c, rc == -EMSGSIZE ? "message too large" : "protocol error");
+}
+
+static void on_conn(struct shim_watch *w, uint32_t events)
+{
+    struct shim_conn *c = CONN_OF(w, w);
+    if (events & EPOLLOUT)
+        conn_flush(c);
+    if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+        return;
+    void *buf;
+    size_t space;
+    int rc = hproto_reader_buffer(&c->reader, 65536, &buf, &space);
+    if (rc < 0) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    ssize_t n = recv(w->fd, buf, space, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n <= 0) {
+        conn_close(c, NULL); /* the daemon went away: normal on redeploy */
+        return;
+    }
+    hproto_reader_commit(&c->reader, (size_t)n);
+    conn_process(c);
+}
+
+static void conn_open(int fd)
+{
+    struct shim_conn *c = calloc(1, sizeof *c);
+    int one = 1;
+    if (c == NULL || hproto_reader_init(&c->reader, SHIM_MAX_MESSAGE) != 0) {
+        free(c);
+        close(fd);
+        return;
+    }
+    /* Replies are small and latency matters more than packet count. */
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->w = (struct shim_watch){fd, on_conn};
+    c->grave.destroy = conn_destroy;
+    msgpack_sbuffer_init(&c->out);
+    struct hproto_ready ready = {HPROTO_VERSION, {shim_cfg.runtime, strlen(shim_cfg.runtime)}};
+    if (hproto_pack_ready(&c->out, &ready) != 0 || shim_watch_add(&c->w, EPOLLIN) != 0) {
+        shim_watch_close(&c->w);
+        conn_destroy(&c->grave);
+        return;
+    }
+    conn_flush(c);
+}
+
+static void on_listener(struct shim_watch *w, uint32_t events)
+{
+    (void)events;
+    for (;;) {
+        int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            conn_open(fd);
+            continue;
+        }
+        if (errno == EINTR || errno == ECONNABORTED)
+            continue;
+        if (errno != EAGAIN)
+            fprintf(stderr, "tinyfaas-shim: accept: %s\n", strerror(errno));
+        return;
+    }
+}
+
+int shim_conn_listen(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_ANY)};
+    int one = 1, rc;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    /* A restarted shim must not wait out TIME_WAIT of its previous life. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
+    }
+    listener = (struct shim_watch){fd, on_listener};
+    if ((rc = shim_watch_add(&listener, EPOLLIN)) < 0)
+        shim_watch_close(&listener);
+    return rc;
+}
