@@ -68,14 +68,14 @@ static void default_shim(char *out, size_t size)
     }
     exe[n] = '\0';
     const char *dir = dirname(exe);
-    const char *candidates[] = {"%s/runtimes/tinyfaas-shim", "%s/tinyfaas-shim",
-                                "%s/../libexec/tinyfaas/tinyfaas-shim"};
+    static const char *const candidates[] = {"runtimes/tinyfaas-shim", "tinyfaas-shim",
+                                             "../libexec/tinyfaas/tinyfaas-shim"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        snprintf(out, size, candidates[i], dir);
+        snprintf(out, size, "%s/%s", dir, candidates[i]);
         if (access(out, X_OK) == 0)
             return;
     }
-    snprintf(out, size, candidates[0], dir);
+    snprintf(out, size, "%s/%s", dir, candidates[0]);
 }
 
 static int apply(struct config *cfg, int key, const char *val)

@@ -14,19 +14,7 @@
 
 #include "docker.h"
 
-static int passed, failed;
-
-#define CHECK(cond, ...)                                                         \
-    do {                                                                         \
-        if (cond) {                                                              \
-            passed++;                                                            \
-        } else {                                                                 \
-            failed++;                                                            \
-            printf("FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);               \
-            printf(__VA_ARGS__);                                                 \
-            printf("\n");                                                        \
-        }                                                                        \
-    } while (0)
+#include "check.h"
 
 static char label_value[64], label[96];
 
@@ -273,21 +261,21 @@ int main(void)
 
     /* An engine that is not there is a 503 with the reason. */
     rc = docker_open(&bad, "unix:///nonexistent.sock", &err);
-    CHECK(rc < 0 && bad == NULL, "rc %d", rc);
-    CHECK(err.status == 503 && strstr(err.msg, "cannot reach the Docker engine") &&
+    CHECKF(rc < 0 && bad == NULL, "rc %d", rc);
+    CHECKF(err.status == 503 && strstr(err.msg, "cannot reach the Docker engine") &&
               strstr(err.msg, "/nonexistent.sock"),
           "%d %s", err.status, err.msg);
     printf("unreachable: %d %s\n", err.status, err.msg);
     rc = docker_open(&bad, "tcp://127.0.0.1:1", &err);
-    CHECK(rc < 0 && err.status == 503 && strstr(err.msg, "tcp://127.0.0.1:1"), "%d %s",
+    CHECKF(rc < 0 && err.status == 503 && strstr(err.msg, "tcp://127.0.0.1:1"), "%d %s",
           err.status, err.msg);
     rc = docker_open(&bad, "ftp://example", &err);
-    CHECK(rc < 0 && err.status == 400, "%d %s", err.status, err.msg);
+    CHECKF(rc < 0 && err.status == 400, "%d %s", err.status, err.msg);
     /* NULL means $DOCKER_HOST; put it back for the real engine below. */
     char *saved = getenv("DOCKER_HOST") ? strdup(getenv("DOCKER_HOST")) : NULL;
     setenv("DOCKER_HOST", "unix:///nonexistent.sock", 1);
     rc = docker_open(&bad, NULL, &err);
-    CHECK(rc < 0 && err.status == 503 && strstr(err.msg, "/nonexistent.sock"), "%d %s",
+    CHECKF(rc < 0 && err.status == 503 && strstr(err.msg, "/nonexistent.sock"), "%d %s",
           err.status, err.msg);
     if (saved)
         setenv("DOCKER_HOST", saved, 1);
@@ -296,28 +284,28 @@ int main(void)
     free(saved);
 
     rc = docker_open(&d, NULL, &err);
-    CHECK(rc == 0 && d != NULL, "open: %s", err.msg);
+    CHECKF(rc == 0 && d != NULL, "open: %s", err.msg);
     if (d == NULL)
         goto done;
     const char *v = docker_api_version(d);
     unsigned major = 0, minor = 0;
-    CHECK(sscanf(v, "%u.%u", &major, &minor) == 2 && major == 1 && minor >= 24 && minor <= 41,
+    CHECKF(sscanf(v, "%u.%u", &major, &minor) == 2 && major == 1 && minor >= 24 && minor <= 41,
           "version %s", v);
     printf("api version %s\n", v);
 
     /* Build from scratch with busybox. */
     tar = make_tar("FROM scratch\nCOPY busybox /bin/busybox\n" BUSYBOX_CMD, 1, &tar_len);
-    CHECK(tar != NULL, "tar");
+    CHECKF(tar != NULL, "tar");
     if (tar == NULL)
         goto done;
     int progress = 0;
     rc = docker_image_build(d, tar, tar_len, tag, labels, on_progress, &progress, &err);
-    CHECK(rc == 0, "build: %d %s", err.status, err.msg);
-    CHECK(progress >= 3, "progress lines %d", progress);
+    CHECKF(rc == 0, "build: %d %s", err.status, err.msg);
+    CHECKF(progress >= 3, "progress lines %d", progress);
     free(tar);
     tar = NULL;
-    CHECK(docker_image_exists(d, tag, &err) == 1, "exists: %s", err.msg);
-    CHECK(docker_image_exists(d, nonetag, &err) == 0, "not exists: %s", err.msg);
+    CHECKF(docker_image_exists(d, tag, &err) == 1, "exists: %s", err.msg);
+    CHECKF(docker_image_exists(d, nonetag, &err) == 0, "not exists: %s", err.msg);
 
     /* Several threads share one struct docker. */
     struct shared sh[4];
@@ -328,21 +316,21 @@ int main(void)
     }
     for (int i = 0; i < 4; i++) {
         pthread_join(th[i], NULL);
-        CHECK(sh[i].ok, "thread %d", i);
+        CHECKF(sh[i].ok, "thread %d", i);
     }
 
     /* A failing build step is a 400 with the builder's message. */
     progress = 0;
     tar = make_tar("FROM scratch\nCOPY missing-file /x\n", 0, &tar_len);
     rc = docker_image_build(d, tar, tar_len, badtag, labels, on_progress, &progress, &err);
-    CHECK(rc < 0 && err.status == 400 && strstr(err.msg, "missing-file"), "%d %d %s", rc,
+    CHECKF(rc < 0 && err.status == 400 && strstr(err.msg, "missing-file"), "%d %d %s", rc,
           err.status, err.msg);
     printf("bad build: %d %s\n", err.status, err.msg);
     free(tar);
     /* So is a Dockerfile the engine cannot parse (its own HTTP 400). */
     tar = make_tar("FROMM scratch\n", 0, &tar_len);
     rc = docker_image_build(d, tar, tar_len, badtag, labels, NULL, NULL, &err);
-    CHECK(rc < 0 && err.status == 400 && strstr(err.msg, "FROMM"), "%d %d %s", rc, err.status,
+    CHECKF(rc < 0 && err.status == 400 && strstr(err.msg, "FROMM"), "%d %d %s", rc, err.status,
           err.msg);
     printf("bad Dockerfile: %d %s\n", err.status, err.msg);
     free(tar);
@@ -350,9 +338,9 @@ int main(void)
 
     /* Network. */
     rc = docker_network_create(d, netname, labels, net_id, &err);
-    CHECK(rc == 0 && strlen(net_id) == 64, "network: %s", err.msg);
+    CHECKF(rc == 0 && strlen(net_id) == 64, "network: %s", err.msg);
     rc = docker_network_create(d, netname, labels, dup_id, &err);
-    CHECK(rc < 0 && err.status == 409, "duplicate network: %d %s", err.status, err.msg);
+    CHECKF(rc < 0 && err.status == 409, "duplicate network: %d %s", err.status, err.msg);
 
     /* A missing image names itself. */
     const char *env[] = {"FOO=bar"};
@@ -360,28 +348,28 @@ int main(void)
         .name = cname, .image = nonetag, .network = netname, .labels = labels, .env = env,
         .n_env = 1};
     rc = docker_container_create(d, &spec, cid, &err);
-    CHECK(rc < 0 && err.status == 404 && strstr(err.msg, "No such image"), "%d %s", err.status,
+    CHECKF(rc < 0 && err.status == 404 && strstr(err.msg, "No such image"), "%d %s", err.status,
           err.msg);
     printf("missing image: %d %s\n", err.status, err.msg);
 
     /* A long-running container. */
     spec.image = tag;
     rc = docker_container_create(d, &spec, cid, &err);
-    CHECK(rc == 0 && strlen(cid) == 64, "create: %s", err.msg);
+    CHECKF(rc == 0 && strlen(cid) == 64, "create: %s", err.msg);
     rc = docker_container_start(d, cid, &err);
-    CHECK(rc == 0, "start: %s", err.msg);
-    CHECK(docker_container_start(d, cid, &err) == 0, "start again (304): %s", err.msg);
+    CHECKF(rc == 0, "start: %s", err.msg);
+    CHECKF(docker_container_start(d, cid, &err) == 0, "start again (304): %s", err.msg);
     rc = docker_container_ip(d, cid, netname, ip, &err);
-    CHECK(rc == 0 && is_ipv4(ip), "ip by name: %s '%s'", err.msg, ip);
+    CHECKF(rc == 0 && is_ipv4(ip), "ip by name: %s '%s'", err.msg, ip);
     printf("container ip %s\n", ip);
     rc = docker_container_ip(d, cid, net_id, ip, &err);
-    CHECK(rc == 0 && is_ipv4(ip), "ip by id: %s '%s'", err.msg, ip);
+    CHECKF(rc == 0 && is_ipv4(ip), "ip by id: %s '%s'", err.msg, ip);
     int code = -1;
-    CHECK(docker_container_running(d, cid, &code, &err) == 1, "running: %s", err.msg);
+    CHECKF(docker_container_running(d, cid, &code, &err) == 1, "running: %s", err.msg);
     struct lines l = {0};
     const char *want[] = {"hi bar", "err"};
     wait_logs(d, cid, &l, want, 2);
-    CHECK(lines_has(&l, "hi bar") && lines_has(&l, "err"), "logs: %d lines", l.n);
+    CHECKF(lines_has(&l, "hi bar") && lines_has(&l, "err"), "logs: %d lines", l.n);
     lines_free(&l);
 
     /* One that exits 3, after a line longer than a log frame and a last
@@ -391,53 +379,52 @@ int main(void)
         .name = cname2, .image = tag, .network = net_id, .labels = labels, .env = env2,
         .n_env = 2};
     rc = docker_container_create(d, &spec2, cid2, &err);
-    CHECK(rc == 0, "create 2: %s", err.msg);
-    CHECK(docker_container_start(d, cid2, &err) == 0, "start 2: %s", err.msg);
+    CHECKF(rc == 0, "create 2: %s", err.msg);
+    CHECKF(docker_container_start(d, cid2, &err) == 0, "start 2: %s", err.msg);
     int running = 1;
     for (int i = 0; i < 50 && running == 1; i++) {
         running = docker_container_running(d, cid2, &code, &err);
         if (running == 1)
             sleep_ms(100);
     }
-    CHECK(running == 0 && code == 3, "exited: %d code %d %s", running, code, err.msg);
+    CHECKF(running == 0 && code == 3, "exited: %d code %d %s", running, code, err.msg);
     const char *want2[] = {"hi bar", "err", "tail"};
     wait_logs(d, cid2, &l, want2, 3);
     int long_ok = 0;
     for (int i = 0; i < l.n; i++)
         if (l.len[i] == 40000 && strspn(l.text[i], "x") == 40000)
             long_ok = 1;
-    CHECK(lines_has(&l, "hi bar") && lines_has(&l, "err") && lines_has(&l, "tail") && long_ok,
+    CHECKF(lines_has(&l, "hi bar") && lines_has(&l, "err") && lines_has(&l, "tail") && long_ok,
           "logs 2: %d lines, long line %d", l.n, long_ok);
     lines_free(&l);
-    CHECK(docker_container_remove(d, cid2, &err) == 0, "remove 2: %s", err.msg);
+    CHECKF(docker_container_remove(d, cid2, &err) == 0, "remove 2: %s", err.msg);
 
     /* Found again by label, exactly once each. */
     struct found f;
-    CHECK(count(d, DOCKER_CONTAINERS, &f) == 1 && strcmp(f.id, cid) == 0 && f.labelled,
+    CHECKF(count(d, DOCKER_CONTAINERS, &f) == 1 && strcmp(f.id, cid) == 0 && f.labelled,
           "containers %d", f.n);
-    CHECK(count(d, DOCKER_NETWORKS, &f) == 1 && strcmp(f.id, net_id) == 0 && f.labelled,
+    CHECKF(count(d, DOCKER_NETWORKS, &f) == 1 && strcmp(f.id, net_id) == 0 && f.labelled,
           "networks %d", f.n);
-    CHECK(count(d, DOCKER_IMAGES, &f) == 1 && strncmp(f.id, "sha256:", 7) == 0 && f.labelled,
+    CHECKF(count(d, DOCKER_IMAGES, &f) == 1 && strncmp(f.id, "sha256:", 7) == 0 && f.labelled,
           "images %d", f.n);
 
     /* Removal, twice: the second finds nothing and is still success. */
-    CHECK(docker_container_remove(d, cid, &err) == 0, "remove container: %s", err.msg);
-    CHECK(docker_container_remove(d, cid, &err) == 0, "remove container again: %s", err.msg);
-    CHECK(docker_network_remove(d, net_id, &err) == 0, "remove network: %s", err.msg);
-    CHECK(docker_network_remove(d, net_id, &err) == 0, "remove network again: %s", err.msg);
-    CHECK(docker_image_remove(d, tag, &err) == 0, "remove image: %s", err.msg);
-    CHECK(docker_image_remove(d, tag, &err) == 0, "remove image again: %s", err.msg);
+    CHECKF(docker_container_remove(d, cid, &err) == 0, "remove container: %s", err.msg);
+    CHECKF(docker_container_remove(d, cid, &err) == 0, "remove container again: %s", err.msg);
+    CHECKF(docker_network_remove(d, net_id, &err) == 0, "remove network: %s", err.msg);
+    CHECKF(docker_network_remove(d, net_id, &err) == 0, "remove network again: %s", err.msg);
+    CHECKF(docker_image_remove(d, tag, &err) == 0, "remove image: %s", err.msg);
+    CHECKF(docker_image_remove(d, tag, &err) == 0, "remove image again: %s", err.msg);
     rc = docker_container_running(d, cid, &code, &err);
-    CHECK(rc < 0 && err.status == 404, "running after remove: %d %d %s", rc, err.status, err.msg);
-    CHECK(count(d, DOCKER_CONTAINERS, &f) == 0, "containers left %d", f.n);
-    CHECK(count(d, DOCKER_NETWORKS, &f) == 0, "networks left %d", f.n);
-    CHECK(count(d, DOCKER_IMAGES, &f) == 0, "images left %d", f.n);
+    CHECKF(rc < 0 && err.status == 404, "running after remove: %d %d %s", rc, err.status, err.msg);
+    CHECKF(count(d, DOCKER_CONTAINERS, &f) == 0, "containers left %d", f.n);
+    CHECKF(count(d, DOCKER_NETWORKS, &f) == 0, "networks left %d", f.n);
+    CHECKF(count(d, DOCKER_IMAGES, &f) == 0, "images left %d", f.n);
 
 done:
     cleanup(d);
     docker_close(d);
     json_decref(labels);
     free(tar);
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

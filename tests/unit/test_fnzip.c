@@ -9,17 +9,7 @@
 
 #include "fnzip.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (cond) {                                                                   \
-            passed++;                                                                 \
-        } else {                                                                      \
-            failed++;                                                                 \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                             \
-    } while (0)
+#include "check.h"
 
 static const struct fnzip_limits big = {.max_entries = 1000, .max_total_bytes = 64 << 20};
 
@@ -527,6 +517,5 @@ int main(void)
     test_not_a_zip();
     test_base64();
     test_tarbuf();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -7,17 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (cond) {                                                                   \
-            passed++;                                                                 \
-        } else {                                                                      \
-            failed++;                                                                 \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-        }                                                                             \
-    } while (0)
+#include "check.h"
 
 #define BIG 100000
 
@@ -456,6 +446,5 @@ int main(void)
     test_shapes();
     test_garbage();
     test_max_message();
-    printf("test_hproto: %d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_summary();
 }

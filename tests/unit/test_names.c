@@ -4,17 +4,7 @@
 
 #include "names.h"
 
-static int passed, failed;
-
-#define CHECK(cond)                                                          \
-    do {                                                                     \
-        if (cond) {                                                          \
-            passed++;                                                        \
-        } else {                                                             \
-            failed++;                                                        \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
-        }                                                                    \
-    } while (0)
+#include "check.h"
 
 /* Checks a NUL-terminated name; the length is strlen. */
 #define VALID(s) CHECK(name_is_valid((s), strlen(s)))
@@ -62,6 +52,5 @@ int main(void)
     CHECK(!name_is_valid(NULL, 3));
     CHECK(!name_is_valid("abc", 0));
 
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return check_summary();
 }

@@ -18,17 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static int passed, failed;
-
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (cond) {                                                                   \
-            passed++;                                                                 \
-        } else {                                                                      \
-            failed++;                                                                 \
-            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
-        }                                                                             \
-    } while (0)
+#include "check.h"
 
 #define WAIT_MS 20000 /* a generous bound so a broken shim fails the test instead of hanging it */
 
@@ -290,6 +280,5 @@ int main(int argc, char **argv)
     snprintf(path, sizeof path, "%s/fn.sh", dir);
     unlink(path);
     CHECK(rmdir(dir) == 0); /* nothing else left behind */
-    printf("test_shim: %d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_summary();
 }

@@ -1,0 +1,56 @@
+# Shared by the quick-start scripts and CI: install what tinyFaaS needs on
+# Debian 12, make sure a Docker engine answers, and build. Source it.
+
+TINYFAAS_PACKAGES="gcc meson ninja-build pkg-config libcoap3-dev libcoap3-bin libmicrohttpd-dev
+libmsgpack-dev libcurl4-openssl-dev libjansson-dev libarchive-dev libssl-dev docker.io
+busybox-static curl zip python3 iproute2 ca-certificates"
+
+tf_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
+
+tf_say() { printf 'tinyfaas: %s\n' "$*" >&2; }
+
+# Installs the Debian packages that are missing (nothing when all are there).
+tf_install_packages() {
+    local missing=() p
+    for p in $TINYFAAS_PACKAGES; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        tf_say "missing packages: ${missing[*]}; run as root (or with sudo) to install them"
+        return 1
+    fi
+    tf_say "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# Starts dockerd in the background unless an engine already answers.
+tf_ensure_docker() {
+    docker version >/dev/null 2>&1 && return 0
+    if [ -S /var/run/docker.sock ] || pgrep -x dockerd >/dev/null; then
+        tf_say "waiting for the Docker engine"
+    else
+        tf_say "starting dockerd (log: /var/log/tinyfaas-dockerd.log)"
+        nohup dockerd >/var/log/tinyfaas-dockerd.log 2>&1 &
+    fi
+    local i
+    for i in $(seq 1 60); do
+        docker version >/dev/null 2>&1 && return 0
+        sleep 0.5
+    done
+    tf_say "the Docker engine does not answer; see /var/log/tinyfaas-dockerd.log"
+    return 1
+}
+
+# Configures (once) and builds DIR with the extra meson options given.
+tf_build() {
+    local dir=$1
+    shift
+    local root
+    root=$(tf_root)
+    if [ ! -f "$root/$dir/build.ninja" ]; then
+        meson setup "$root/$dir" "$root" "$@" >/dev/null || return 1
+    fi
+    ninja -C "$root/$dir" >/dev/null || ninja -C "$root/$dir"
+}

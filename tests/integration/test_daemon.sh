@@ -1,0 +1,458 @@
+#!/usr/bin/env bash
+# End-to-end test of the tinyfaas daemon against the real Docker engine.
+#
+#   test_daemon.sh DAEMON SOURCE_ROOT
+#
+# Starts its own daemon on free ports with a temporary state directory,
+# drives the management API, HTTP and CoAP, and checks exact bytes, status
+# codes and Docker object counts. Every Docker object it looks at is filtered
+# by the daemon's instance label, so other daemons on the machine are safe.
+# Prints one line "N passed, M failed" at the end; exits 1 when M > 0.
+set -u
+
+DAEMON=${1:?usage: test_daemon.sh DAEMON SOURCE_ROOT}
+SRC=${2:?usage: test_daemon.sh DAEMON SOURCE_ROOT}
+DAEMON=$(readlink -f "$DAEMON")
+
+PASS=0
+FAIL=0
+DAEMON_PID=
+IID=
+SUMMARY=no
+T=$(mktemp -d /tmp/tinyfaas-it.XXXXXX)
+LOG=$T/daemon.log
+STATE=$T/state
+
+# --- helpers --------------------------------------------------------------
+
+# check NAME EXPECTED ACTUAL
+check() {
+    if [ "$2" == "$3" ]; then
+        PASS=$((PASS + 1))
+        echo "ok $1"
+    else
+        FAIL=$((FAIL + 1))
+        echo "FAIL $1: expected $(printf '%q' "$2") got $(printf '%q' "$3")"
+    fi
+}
+
+# check_file NAME EXPECTED_FILE ACTUAL_FILE: byte-exact comparison.
+check_file() {
+    if cmp -s "$2" "$3"; then
+        check "$1" same same
+    else
+        check "$1" "$(wc -c < "$2") bytes as in $2" \
+            "$( [ -e "$3" ] && wc -c < "$3" || echo missing) bytes, differing: $(cmp "$2" "$3" 2>&1 | head -1)"
+    fi
+}
+
+show_log() {
+    echo "--- daemon log (tail) ---"
+    tail -n 60 "$LOG" 2>/dev/null
+    echo "---"
+}
+
+cleanup() {
+    local rc=$?
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        kill -TERM "$DAEMON_PID" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$DAEMON_PID" 2>/dev/null
+        wait "$DAEMON_PID" 2>/dev/null
+    fi
+    if [ "$SUMMARY" != yes ] && { [ "$FAIL" -gt 0 ] || [ "$rc" -ne 0 ]; }; then
+        show_log
+    fi
+    if [ -n "$IID" ]; then
+        local f=label=tinyfaas.instance=$IID ids
+        ids=$(docker ps -aq --filter "$f" 2>/dev/null)
+        [ -n "$ids" ] && docker rm -f $ids > /dev/null 2>&1
+        ids=$(docker network ls -q --filter "$f" 2>/dev/null)
+        [ -n "$ids" ] && docker network rm $ids > /dev/null 2>&1
+        ids=$(docker image ls -q --no-trunc --filter "$f" 2>/dev/null | sort -u)
+        [ -n "$ids" ] && docker image rm -f $ids > /dev/null 2>&1
+    fi
+    rm -rf "$T"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_free() {
+    ! ss -ltunH 2>/dev/null | awk '{print $5}' | grep -q ":$1\$"
+}
+
+pick_port() {
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 10000))
+        if port_free "$p" && [ "$p" != "${1:-}" ]; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Counts of Docker objects carrying our instance label (and more filters).
+n_containers() { docker ps -aq --filter "label=tinyfaas.instance=$IID" "$@" | wc -l; }
+n_running() { docker ps -q --filter "label=tinyfaas.instance=$IID" "$@" | wc -l; }
+n_networks() { docker network ls -q --filter "label=tinyfaas.instance=$IID" "$@" | wc -l; }
+n_images() { docker image ls -q --no-trunc --filter "label=tinyfaas.instance=$IID" "$@" | sort -u | wc -l; }
+counts() { echo "c=$(n_containers "$@") n=$(n_networks "$@") i=$(n_images "$@")"; }
+fn_counts() { counts --filter "label=tinyfaas.function=$1"; }
+
+# mgmt METHOD PATH [CURL ARGS...]: sets CODE; the body is in $T/body.
+mgmt() {
+    local method=$1 path=$2
+    shift 2
+    CODE=$(timeout 120 curl -s -o "$T/body" -w '%{http_code}' -X "$method" "$@" \
+        "http://127.0.0.1:$MPORT$path")
+    [ -n "$CODE" ] || CODE=none
+}
+
+# call NAME [CURL ARGS...]: HTTP invocation; sets CODE, body in $T/out.
+call() {
+    local name=$1
+    shift
+    rm -f "$T/out"
+    CODE=$(timeout 30 curl -s -o "$T/out" -w '%{http_code}' "$@" "http://127.0.0.1:$PORT/$name")
+    [ -n "$CODE" ] || CODE=none
+    [ -e "$T/out" ] || : > "$T/out"
+}
+
+# coap NAME [PAYLOAD]: CoAP POST; payload bytes in $T/cout (empty when
+# none), coap-client's stderr in $T/cerr, its exit status in CRC.
+coap() {
+    local name=$1
+    rm -f "$T/cout"
+    if [ $# -ge 2 ]; then
+        timeout 30 coap-client-openssl -m post -e "$2" -o "$T/cout" \
+            "coap://127.0.0.1:$PORT/$name" > "$T/cstdout" 2> "$T/cerr"
+    else
+        timeout 30 coap-client-openssl -m post -o "$T/cout" \
+            "coap://127.0.0.1:$PORT/$name" > "$T/cstdout" 2> "$T/cerr"
+    fi
+    CRC=$?
+    [ -e "$T/cout" ] || : > "$T/cout"
+}
+
+# mkfn DIR SCRIPT: a function folder holding an executable fn.sh.
+mkfn() {
+    rm -rf "$1"
+    mkdir -p "$1"
+    printf '#!/bin/sh\n%s\n' "$2" > "$1/fn.sh"
+    chmod 755 "$1/fn.sh"
+}
+
+# zipdir DIR ZIP: the folder's contents at the zip root.
+zipdir() {
+    rm -f "$2"
+    (cd "$1" && zip -q -r "$2" .)
+}
+
+# upload_body NAME THREADS ZIP [ENVS_JSON] > file
+upload_body() {
+    printf '{"name":"%s","env":"binary","threads":%s,"zip":"%s","envs":%s}' \
+        "$1" "$2" "$(base64 -w0 "$3")" "${4:-[]}"
+}
+
+# deploy NAME THREADS ZIP [ENVS_JSON]: sets CODE, body in $T/body.
+deploy() {
+    upload_body "$@" > "$T/up.json"
+    mgmt POST /upload --data-binary "@$T/up.json"
+}
+
+expected_urls() {
+    printf 'coap://127.0.0.1:%s/%s\nhttp://127.0.0.1:%s/%s\n' "$PORT" "$1" "$PORT" "$1"
+}
+
+# deploy_ok NAME THREADS ZIP [ENVS_JSON]: deploy and check the answer.
+deploy_ok() {
+    deploy "$@"
+    check "deploy $1: status" 200 "$CODE"
+    check "deploy $1: urls" "$(expected_urls "$1" | od -c)" "$(od -c < "$T/body")"
+}
+
+# --- start the daemon -----------------------------------------------------
+
+PORT=$(pick_port) || { echo "no free port"; exit 1; }
+MPORT=$(pick_port "$PORT") || { echo "no free port"; exit 1; }
+mkdir -p "$STATE"
+echo "# daemon $DAEMON, ports $PORT (coap/http) $MPORT (mgmt), state $STATE"
+"$DAEMON" --coap-port "$PORT" --http-port "$PORT" --mgmt-port "$MPORT" \
+    --state-dir "$STATE" > "$LOG" 2>&1 &
+DAEMON_PID=$!
+
+up=no
+for _ in $(seq 100); do
+    kill -0 "$DAEMON_PID" 2>/dev/null || break
+    [ -z "$IID" ] && [ -s "$STATE/instance-id" ] && IID=$(tr -d '\n' < "$STATE/instance-id")
+    if [ -n "$IID" ] && timeout 2 curl -s -o /dev/null "http://127.0.0.1:$MPORT/list"; then
+        up=yes
+        break
+    fi
+    sleep 0.2
+done
+[ -z "$IID" ] && [ -s "$STATE/instance-id" ] && IID=$(tr -d '\n' < "$STATE/instance-id")
+check "daemon up" yes "$up"
+if [ "$up" != yes ]; then
+    show_log
+    SUMMARY=yes
+    echo "$PASS passed, $FAIL failed"
+    exit 1
+fi
+check "instance id is 16 hex chars" yes "$([[ $IID =~ ^[0-9a-f]{16}$ ]] && echo yes || echo "$IID")"
+check "fresh instance has no objects" "c=0 n=0 i=0" "$(counts)"
+
+# --- 1. deploy echo -------------------------------------------------------
+
+zipdir "$SRC/examples/echo/binary" "$T/echo.zip"
+deploy_ok echo 2 "$T/echo.zip"
+check "echo: running containers" 2 "$(n_running --filter label=tinyfaas.function=echo)"
+
+# --- 2. echo over CoAP and HTTP ------------------------------------------
+
+coap echo hello
+printf 'hello' > "$T/exp"
+check "coap echo hello: exit" 0 "$CRC"
+check_file "coap echo hello: payload" "$T/exp" "$T/cout"
+coap echo
+check "coap echo empty: exit" 0 "$CRC"
+check "coap echo empty: payload bytes" 0 "$(wc -c < "$T/cout")"
+check "coap echo empty: no error shown" "" "$(cat "$T/cerr")"
+call echo --data-binary hello
+check "http echo hello: status" 200 "$CODE"
+check_file "http echo hello: body" "$T/exp" "$T/out"
+call echo -X POST --data-binary ''
+check "http echo empty: status" 200 "$CODE"
+check "http echo empty: body bytes" 0 "$(wc -c < "$T/out")"
+head -c 100000 /dev/urandom > "$T/big"
+call echo --data-binary "@$T/big"
+check "http echo 100000 random bytes: status" 200 "$CODE"
+check_file "http echo 100000 random bytes: body" "$T/big" "$T/out"
+
+# --- 3. unknown function --------------------------------------------------
+
+coap nosuchfn x
+check "coap unknown: 4.04" "4.04" "$(cat "$T/cerr")"
+check "coap unknown: no payload" 0 "$(wc -c < "$T/cout")"
+call nosuchfn --data-binary x
+check "http unknown: status" 404 "$CODE"
+
+# --- 4. echo3 with three threads -----------------------------------------
+
+deploy_ok echo3 3 "$T/echo.zip"
+check "echo3: 3 running containers" 3 "$(n_running --filter label=tinyfaas.function=echo3)"
+bad=0
+for i in $(seq 30); do
+    call echo3 --data-binary "msg-$i"
+    [ "$CODE" == 200 ] && [ "$(cat "$T/out")" == "msg-$i" ] || { bad=$((bad + 1)); echo "# http msg-$i: $CODE $(head -c 80 "$T/out")"; }
+done
+check "echo3: 30 http calls return their payload" 0 "$bad"
+bad=0
+for i in $(seq 31 60); do
+    coap echo3 "msg-$i"
+    [ "$CRC" == 0 ] && [ "$(cat "$T/cout")" == "msg-$i" ] && [ ! -s "$T/cerr" ] || { bad=$((bad + 1)); echo "# coap msg-$i: $(head -c 80 "$T/cerr") $(head -c 80 "$T/cout")"; }
+done
+check "echo3: 30 coap calls return their payload" 0 "$bad"
+
+# --- 5. list --------------------------------------------------------------
+
+mgmt GET /list
+check "list: status" 200 "$CODE"
+check "list: plain" "$(printf 'echo\necho3\n' | od -c)" "$(od -c < "$T/body")"
+mgmt GET /list -H 'Accept: application/json'
+check "list json: status" 200 "$CODE"
+check "list json: content" "echo binary 2;echo3 binary 3;" "$(python3 -c '
+import json, sys
+items = json.load(open(sys.argv[1]))
+print("".join("%s %s %d;" % (i["name"], i["env"], i["threads"]) for i in sorted(items, key=lambda i: i["name"])))
+' "$T/body" 2>&1)"
+
+# --- 6. a failing function -----------------------------------------------
+
+mkfn "$T/fail" 'echo "boom" >&2; exit 3'
+zipdir "$T/fail" "$T/fail.zip"
+deploy_ok fail 1 "$T/fail.zip"
+call fail --data-binary x
+check "http fail: status" 500 "$CODE"
+check "http fail: body is its stderr" "$(printf 'boom\n' | od -c)" "$(od -c < "$T/out")"
+coap fail x
+# coap-client shows "5.00", a space and the payload, non-printables as '.'.
+check "coap fail: 5.00 with the diagnostic" "5.00 boom." "$(cat "$T/cerr")"
+check "coap fail: no 2.xx payload" 0 "$(wc -c < "$T/cout")"
+call echo --data-binary still
+check "echo after fail: status" 200 "$CODE"
+check "echo after fail: body" still "$(cat "$T/out")"
+coap echo still2
+check "coap echo after fail" still2 "$(cat "$T/cout")"
+
+# --- 7. request headers ---------------------------------------------------
+
+mkfn "$T/hdr" 'printf "%s" "$HTTP_X_FOO"'
+zipdir "$T/hdr" "$T/hdr.zip"
+deploy_ok hdr 1 "$T/hdr.zip"
+call hdr -H 'X-Foo: bar' --data-binary x
+check "header X-Foo: status" 200 "$CODE"
+check "header X-Foo: body" bar "$(cat "$T/out")"
+
+# --- 8. asynchronous call -------------------------------------------------
+
+mkfn "$T/async" 'sleep 3; echo ran-async >&2'
+zipdir "$T/async" "$T/async.zip"
+deploy_ok async 1 "$T/async.zip"
+start=$(date +%s%N)
+call async -H 'X-tinyFaaS-Async: 1' --data-binary x
+ms=$((($(date +%s%N) - start) / 1000000))
+check "async: status" 202 "$CODE"
+check "async: answered before the function finished (<2000 ms)" yes "$([ "$ms" -lt 2000 ] && echo yes || echo "${ms} ms")"
+found=no
+for _ in $(seq 50); do
+    mgmt GET '/logs?name=async'
+    if grep -q '^function=async handler=[^ ]* ran-async$' "$T/body"; then found=yes; break; fi
+    sleep 0.2
+done
+check "async: ran-async in the logs within 10 s" yes "$found"
+mgmt GET '/logs?name=async'
+check "logs?name=async: only async lines" 0 "$(grep -vc '^function=async handler=' "$T/body")"
+
+# --- 9. envs --------------------------------------------------------------
+
+mkfn "$T/greet" 'printf "%s" "$GREETING"'
+zipdir "$T/greet" "$T/greet.zip"
+deploy_ok greet 1 "$T/greet.zip" '["GREETING=hi"]'
+call greet --data-binary x
+check "envs: status" 200 "$CODE"
+check "envs: body" hi "$(cat "$T/out")"
+
+# --- 10. redeploy echo ----------------------------------------------------
+
+old_ids=$(docker ps -aq --no-trunc --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | sort)
+mkfn "$T/echo2" 'printf v2'
+zipdir "$T/echo2" "$T/echo2.zip"
+deploy_ok echo 2 "$T/echo2.zip"
+call echo --data-binary x
+check "redeploy: http v2" v2 "$(cat "$T/out")"
+coap echo x
+check "redeploy: coap v2" v2 "$(cat "$T/cout")"
+check "redeploy: echo containers == threads" 2 "$(n_containers --filter label=tinyfaas.function=echo)"
+new_ids=$(docker ps -aq --no-trunc --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | sort)
+check "redeploy: no old container remains" "" "$(comm -12 <(echo "$old_ids") <(echo "$new_ids") | grep . )"
+
+# --- 11. bad input --------------------------------------------------------
+
+before=$(counts)
+# bad_upload LABEL FILE: POST FILE to /upload; expect 400, a one-line reason,
+# and no change in our objects.
+bad_upload() {
+    mgmt POST /upload --data-binary "@$2"
+    check "bad $1: status" 400 "$CODE"
+    local nl last first
+    nl=$(tr -cd '\n' < "$T/body" | wc -c)
+    last=$(tail -c 1 "$T/body" | od -An -c | tr -d ' ')
+    first=$(head -n 1 "$T/body")
+    if [ -n "$first" ] && { [ "$nl" -eq 0 ] || { [ "$nl" -eq 1 ] && [ "$last" == '\n' ]; }; }; then
+        check "bad $1: one-line non-empty reason" yes yes
+    else
+        check "bad $1: one-line non-empty reason" "one line" "$(od -c < "$T/body" | head -5)"
+    fi
+    check "bad $1: objects unchanged" "$before" "$(counts)"
+}
+
+printf '{"name":"x","env":' > "$T/b.json"
+bad_upload "invalid json" "$T/b.json"
+printf '{"name":"x","env":"binary","threads":1,"zip":"@@not base64!!"}' > "$T/b.json"
+bad_upload "invalid base64" "$T/b.json"
+printf '{"name":"x","env":"binary","threads":1,"zip":"%s"}' "$(printf 'this is not a zip file' | base64 -w0)" > "$T/b.json"
+bad_upload "not a zip" "$T/b.json"
+printf '{"name":"x","env":"cobol","threads":1,"zip":"%s"}' "$(base64 -w0 "$T/echo.zip")" > "$T/b.json"
+bad_upload "env cobol" "$T/b.json"
+for n in "" "-x" "a/b" "a b" "$(printf 'a%.0s' $(seq 64))"; do
+    upload_body "$n" 1 "$T/echo.zip" > "$T/b.json"
+    bad_upload "name '$n'" "$T/b.json"
+done
+for th in 0 65; do
+    upload_body badthreads "$th" "$T/echo.zip" > "$T/b.json"
+    bad_upload "threads $th" "$T/b.json"
+done
+python3 - "$T/evil.zip" "$T/link.zip" <<'EOF'
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1], "w") as z:
+    i = zipfile.ZipInfo("fn.sh"); i.external_attr = 0o100755 << 16
+    z.writestr(i, "#!/bin/sh\ncat\n")
+    z.writestr("../evil", "evil\n")
+with zipfile.ZipFile(sys.argv[2], "w") as z:
+    i = zipfile.ZipInfo("fn.sh"); i.external_attr = 0o100755 << 16
+    z.writestr(i, "#!/bin/sh\ncat\n")
+    i = zipfile.ZipInfo("link"); i.external_attr = 0o120777 << 16
+    z.writestr(i, "/etc/passwd")
+EOF
+upload_body zipslip 1 "$T/evil.zip" > "$T/b.json"
+bad_upload "zip with ../evil" "$T/b.json"
+upload_body zlink 1 "$T/link.zip" > "$T/b.json"
+bad_upload "zip with a symlink" "$T/b.json"
+# Bad uploads for the existing name echo keep the running version.
+upload_body echo 0 "$T/echo.zip" > "$T/b.json"
+bad_upload "echo threads 0" "$T/b.json"
+upload_body echo 1 "$T/evil.zip" > "$T/b.json"
+bad_upload "echo zip with ../evil" "$T/b.json"
+upload_body echo 1 "$T/link.zip" > "$T/b.json"
+bad_upload "echo zip with a symlink" "$T/b.json"
+call echo --data-binary x
+check "echo after bad uploads: status" 200 "$CODE"
+check "echo after bad uploads: still v2" v2 "$(cat "$T/out")"
+check "echo after bad uploads: same containers" "$new_ids" \
+    "$(docker ps -q --no-trunc --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | sort)"
+check "no evil file outside" no "$([ -e "$STATE/evil" ] || [ -e "$T/evil" ] && echo yes || echo no)"
+
+# --- 12. delete -----------------------------------------------------------
+
+printf '{"name":"echo3"}' > "$T/d.json"
+mgmt POST /delete --data-binary "@$T/d.json"
+check "delete echo3: status" 200 "$CODE"
+call echo3 --data-binary x
+check "deleted echo3: http 404" 404 "$CODE"
+coap echo3 x
+check "deleted echo3: coap 4.04" "4.04" "$(cat "$T/cerr")"
+check "deleted echo3: no objects" "c=0 n=0 i=0" "$(fn_counts echo3)"
+printf '{"name":"nosuchfn"}' > "$T/d.json"
+mgmt POST /delete --data-binary "@$T/d.json"
+check "delete unknown: status" 404 "$CODE"
+call echo --data-binary x
+check "echo after delete of echo3" v2 "$(cat "$T/out")"
+
+# --- 13. wipe -------------------------------------------------------------
+
+mgmt POST /wipe
+check "wipe: status" 200 "$CODE"
+mgmt GET /list
+check "wipe: list status" 200 "$CODE"
+check "wipe: list empty" 0 "$(wc -c < "$T/body")"
+check "wipe: no objects of ours" "c=0 n=0 i=0" "$(counts)"
+call echo --data-binary x
+check "wipe: echo gone" 404 "$CODE"
+
+# --- 14. SIGTERM ----------------------------------------------------------
+
+deploy_ok echo 1 "$T/echo.zip"
+call echo --data-binary again
+check "echo before SIGTERM" again "$(cat "$T/out")"
+kill -TERM "$DAEMON_PID"
+exited=no
+for _ in $(seq 100); do
+    kill -0 "$DAEMON_PID" 2>/dev/null || { exited=yes; break; }
+    sleep 0.2
+done
+check "SIGTERM: exits within 20 s" yes "$exited"
+if [ "$exited" == yes ]; then
+    wait "$DAEMON_PID"
+    check "SIGTERM: exit status" 0 "$?"
+    DAEMON_PID=
+fi
+check "SIGTERM: no objects of ours left" "c=0 n=0 i=0" "$(counts)"
+
+[ "$FAIL" -gt 0 ] && show_log
+SUMMARY=yes
+echo "$PASS passed, $FAIL failed"
+[ "$FAIL" -eq 0 ]
