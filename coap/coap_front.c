@@ -57,7 +57,8 @@ static bool content_format_of(struct hproto_bytes type, uint16_t *format)
         return true;
     }
     for (size_t i = 0; i < sizeof content_formats / sizeof content_formats[0]; i++)
-        if (strlen(content_formats[i].type) == len && strncasecmp(content_formats[i].type, type.ptr, len) == 0) {
+        if (strlen(content_formats[i].type) == len &&
+            strncasecmp(content_formats[i].type, type.ptr, len) == 0) {
             *format = content_formats[i].format;
             return true;
         }
@@ -66,8 +67,12 @@ static bool content_format_of(struct hproto_bytes type, uint16_t *format)
 
 static void pending_unlink(struct pending *p)
 {
-    if (p->prev) p->prev->next = p->next; else p->f->pendings = p->next;
-    if (p->next) p->next->prev = p->prev;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->f->pendings = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
 }
 
 static void pending_free(struct pending *p)
@@ -160,7 +165,8 @@ static void start_call(struct coap_front *f, coap_session_t *s, const coap_pdu_t
     if (rc < 0) {
         coap_free_async(s, async);
         free(p);
-        respond_error(resp, 503, rc == -EHOSTUNREACH ? "function has no live handler" : "out of memory");
+        respond_error(resp, 503,
+                      rc == -EHOSTUNREACH ? "function has no live handler" : "out of memory");
         return;
     }
     coap_async_set_app_data(async, p);
@@ -187,7 +193,8 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
         return;
     }
     coap_string_t *path = coap_get_uri_path(req);
-    struct dispatch_fn *fn = path != NULL ? dispatch_lookup(f->d, (const char *)path->s, path->length) : NULL;
+    struct dispatch_fn *fn =
+        path != NULL ? dispatch_lookup(f->d, (const char *)path->s, path->length) : NULL;
     coap_delete_string(path);
     if (fn == NULL) {
         respond_error(resp, 404, NULL);
@@ -240,8 +247,10 @@ int coap_front_start(struct loop *l, struct dispatcher *d, int port, struct coap
     coap_register_request_handler(any, COAP_REQUEST_POST, on_request);
     coap_register_request_handler(any, COAP_REQUEST_DELETE, on_request);
     coap_add_resource(f->ctx, any);
-    f->watch = (struct loop_watch){.fd = coap_context_get_coap_fd(f->ctx), .fn = on_readable, .ctx = f};
-    if (f->watch.fd < 0 || loop_add(l, &f->watch, EPOLLIN) < 0 || loop_add_ticker(l, coap_tick, f) < 0) {
+    f->watch =
+        (struct loop_watch){.fd = coap_context_get_coap_fd(f->ctx), .fn = on_readable, .ctx = f};
+    if (f->watch.fd < 0 || loop_add(l, &f->watch, EPOLLIN) < 0 ||
+        loop_add_ticker(l, coap_tick, f) < 0) {
         tf_err_set(err, 500, "cannot watch the CoAP socket (libcoap without epoll?)");
         goto fail;
     }

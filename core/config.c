@@ -107,15 +107,20 @@ static const struct {
     const char *env;
     int key;
 } env_keys[] = {
-    {"COAP_PORT", 'c'}, {"HTTP_PORT", 'h'}, {"MGMT_PORT", 'm'}, {"TINYFAAS_STATE_DIR", 's'},
-    {"DOCKER_HOST", 'd'}, {"TINYFAAS_CALL_TIMEOUT", 't'}, {"TINYFAAS_MAX_BODY", 'B'},
+    {"COAP_PORT", 'c'},          {"HTTP_PORT", 'h'},   {"MGMT_PORT", 'm'},
+    {"TINYFAAS_STATE_DIR", 's'}, {"DOCKER_HOST", 'd'}, {"TINYFAAS_CALL_TIMEOUT", 't'},
+    {"TINYFAAS_MAX_BODY", 'B'},
 };
 
 int config_load(struct config *cfg, int argc, char **argv)
 {
-    *cfg = (struct config){.coap_port = 5683, .http_port = 5683, .mgmt_port = 8080,
-                           .call_timeout_ms = 30000, .ready_timeout_ms = 30000,
-                           .max_body = 1 << 20, .max_upload = 64 << 20};
+    *cfg = (struct config){.coap_port = 5683,
+                           .http_port = 5683,
+                           .mgmt_port = 8080,
+                           .call_timeout_ms = 30000,
+                           .ready_timeout_ms = 30000,
+                           .max_body = 1 << 20,
+                           .max_upload = 64 << 20};
     set_str(cfg->state_dir, sizeof cfg->state_dir, "./tinyfaas-state");
     set_str(cfg->busybox_path, sizeof cfg->busybox_path, "/bin/busybox");
     default_shim(cfg->shim_path, sizeof cfg->shim_path);
@@ -125,12 +130,18 @@ int config_load(struct config *cfg, int argc, char **argv)
             return -1;
     }
     static const struct option opts[] = {
-        {"coap-port", required_argument, NULL, 'c'}, {"http-port", required_argument, NULL, 'h'},
-        {"mgmt-port", required_argument, NULL, 'm'}, {"state-dir", required_argument, NULL, 's'},
-        {"docker-host", required_argument, NULL, 'd'}, {"shim", required_argument, NULL, 'S'},
-        {"busybox", required_argument, NULL, 'b'}, {"call-timeout", required_argument, NULL, 't'},
-        {"max-body", required_argument, NULL, 'B'}, {"debug", no_argument, NULL, 'D'},
-        {"help", no_argument, NULL, 'H'}, {NULL, 0, NULL, 0},
+        {"coap-port", required_argument, NULL, 'c'},
+        {"http-port", required_argument, NULL, 'h'},
+        {"mgmt-port", required_argument, NULL, 'm'},
+        {"state-dir", required_argument, NULL, 's'},
+        {"docker-host", required_argument, NULL, 'd'},
+        {"shim", required_argument, NULL, 'S'},
+        {"busybox", required_argument, NULL, 'b'},
+        {"call-timeout", required_argument, NULL, 't'},
+        {"max-body", required_argument, NULL, 'B'},
+        {"debug", no_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'H'},
+        {NULL, 0, NULL, 0},
     };
     int key;
     while ((key = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -148,7 +159,8 @@ int config_load(struct config *cfg, int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "tinyfaas: unexpected argument '%s'\nTry 'tinyfaas --help'.\n", argv[optind]);
+        fprintf(stderr, "tinyfaas: unexpected argument '%s'\nTry 'tinyfaas --help'.\n",
+                argv[optind]);
         return -1;
     }
     return 0;

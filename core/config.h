@@ -5,17 +5,17 @@
 #include <stddef.h>
 
 struct config {
-    int coap_port;          /* -1: off */
-    int http_port;          /* -1: off */
-    int mgmt_port;          /* -1: off */
+    int coap_port; /* -1: off */
+    int http_port; /* -1: off */
+    int mgmt_port; /* -1: off */
     char state_dir[512];
-    char docker_host[512];  /* empty: $DOCKER_HOST or the default socket */
+    char docker_host[512]; /* empty: $DOCKER_HOST or the default socket */
     char shim_path[512];
     char busybox_path[512];
     int call_timeout_ms;
     int ready_timeout_ms;
-    size_t max_body;        /* invocation request bodies */
-    size_t max_upload;      /* management request bodies */
+    size_t max_body;   /* invocation request bodies */
+    size_t max_upload; /* management request bodies */
     int debug;
 };
 

@@ -11,10 +11,10 @@
 #include "log.h"
 #include "route.h"
 
-#define SLOT_BITS 20 /* up to a million calls in flight; the rest of an id is a generation */
-#define SLOT_MASK ((1u << SLOT_BITS) - 1)
+#define SLOT_BITS        20 /* up to a million calls in flight; the rest of an id is a generation */
+#define SLOT_MASK        ((1u << SLOT_BITS) - 1)
 #define RETRY_CONNECT_MS 25
-#define PENDING_TICK_MS 20
+#define PENDING_TICK_MS  20
 
 enum fn_state { FN_PUBLISHING, FN_LIVE, FN_RETIRING };
 
@@ -24,7 +24,7 @@ struct instance {
     struct hconn *conn; /* NULL when not connected */
     bool ready;
     unsigned inflight;
-    int64_t retry_at;   /* publishing: when to connect again */
+    int64_t retry_at; /* publishing: when to connect again */
     struct dispatch_call *calls;
 };
 
@@ -48,8 +48,8 @@ struct dispatch_fn {
     enum fn_state state;
     struct instance *inst;
     size_t n, n_ready, rr;
-    int64_t deadline;   /* publishing: ready by; retiring: drained by */
-    struct op *op;      /* waits for this publish or retirement */
+    int64_t deadline; /* publishing: ready by; retiring: drained by */
+    struct op *op;    /* waits for this publish or retirement */
     char last_error[160];
     struct dispatch_fn *next_pending;
 };
@@ -142,11 +142,21 @@ static int slot_take(struct dispatcher *d, uint32_t *slot)
 
 static void unlink_call(struct dispatcher *d, struct dispatch_call *c)
 {
-    if (c->dl_prev) c->dl_prev->dl_next = c->dl_next; else d->dl_head = c->dl_next;
-    if (c->dl_next) c->dl_next->dl_prev = c->dl_prev; else d->dl_tail = c->dl_prev;
+    if (c->dl_prev)
+        c->dl_prev->dl_next = c->dl_next;
+    else
+        d->dl_head = c->dl_next;
+    if (c->dl_next)
+        c->dl_next->dl_prev = c->dl_prev;
+    else
+        d->dl_tail = c->dl_prev;
     struct instance *in = c->inst;
-    if (c->i_prev) c->i_prev->i_next = c->i_next; else in->calls = c->i_next;
-    if (c->i_next) c->i_next->i_prev = c->i_prev;
+    if (c->i_prev)
+        c->i_prev->i_next = c->i_next;
+    else
+        in->calls = c->i_next;
+    if (c->i_next)
+        c->i_next->i_prev = c->i_prev;
     uint32_t slot = c->id & SLOT_MASK;
     d->slots[slot] = NULL;
     d->free_slots[d->n_free++] = slot;
@@ -157,7 +167,8 @@ static void retire_check(struct dispatch_fn *fn);
 static void instance_close(struct instance *in);
 
 /* Ends a call: unlinks it, tells its origin, and lets a retiring function drain. */
-static void call_finish(struct dispatcher *d, struct dispatch_call *c, const struct dispatch_result *res)
+static void call_finish(struct dispatcher *d, struct dispatch_call *c,
+                        const struct dispatch_result *res)
 {
     struct instance *in = c->inst;
     unlink_call(d, c);
@@ -172,7 +183,8 @@ static void call_finish(struct dispatcher *d, struct dispatch_call *c, const str
 
 static void call_fail(struct dispatcher *d, struct dispatch_call *c, enum dispatch_outcome outcome)
 {
-    struct dispatch_result res = {.outcome = outcome, .status = outcome == DISPATCH_TIMEOUT ? 504 : 502};
+    struct dispatch_result res = {.outcome = outcome,
+                                  .status = outcome == DISPATCH_TIMEOUT ? 504 : 502};
     call_finish(d, c, &res);
 }
 
@@ -202,8 +214,11 @@ int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dis
     }
     d->gen++;
     c->id = (d->gen << SLOT_BITS) | slot;
-    struct hproto_call hc = {.id = c->id, .method = req->method, .headers = req->headers,
-                             .n_headers = req->n_headers, .body = req->body};
+    struct hproto_call hc = {.id = c->id,
+                             .method = req->method,
+                             .headers = req->headers,
+                             .n_headers = req->n_headers,
+                             .body = req->body};
     if (hconn_send_call(in->conn, &hc) < 0) {
         d->free_slots[d->n_free++] = slot;
         free(c);
@@ -216,10 +231,14 @@ int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dis
     c->deadline = loop_now_ms() + d->call_timeout_ms;
     /* Every call has the same timeout, so appending keeps the list in deadline order. */
     c->dl_prev = d->dl_tail;
-    if (d->dl_tail) d->dl_tail->dl_next = c; else d->dl_head = c;
+    if (d->dl_tail)
+        d->dl_tail->dl_next = c;
+    else
+        d->dl_head = c;
     d->dl_tail = c;
     c->i_next = in->calls;
-    if (in->calls) in->calls->i_prev = c;
+    if (in->calls)
+        in->calls->i_prev = c;
     in->calls = c;
     in->inflight++;
     if (out != NULL)
@@ -346,8 +365,10 @@ static void on_reply(void *owner, struct hconn *h, const struct hproto_reply *re
     struct dispatch_call *c = slot < d->n_slots ? d->slots[slot] : NULL;
     if (c == NULL || c->id != reply->id || c->inst != in)
         return; /* a reply to a call that already timed out */
-    struct dispatch_result res = {.outcome = DISPATCH_DONE, .status = reply->status,
-                                  .content_type = reply->content_type, .body = reply->body};
+    struct dispatch_result res = {.outcome = DISPATCH_DONE,
+                                  .status = reply->status,
+                                  .content_type = reply->content_type,
+                                  .body = reply->body};
     call_finish(d, c, &res);
 }
 
@@ -396,8 +417,12 @@ static void publish_task(void *arg, bool cancelled)
         op_complete(op, -ENOMEM, 500, "out of memory");
         return;
     }
-    *fn = (struct dispatch_fn){.d = op->d, .state = FN_PUBLISHING, .inst = inst, .n = op->n,
-                               .op = op, .deadline = loop_now_ms() + op->ready_timeout_ms};
+    *fn = (struct dispatch_fn){.d = op->d,
+                               .state = FN_PUBLISHING,
+                               .inst = inst,
+                               .n = op->n,
+                               .op = op,
+                               .deadline = loop_now_ms() + op->ready_timeout_ms};
     snprintf(fn->name, sizeof fn->name, "%s", op->name);
     snprintf(fn->last_error, sizeof fn->last_error, "no handler answered");
     pending_add(fn);
@@ -427,7 +452,8 @@ int dispatch_publish(struct dispatcher *d, const char *name, const struct dispat
 {
     if (n == 0)
         return tf_err_set(err, 400, "a function needs at least one handler"), -EINVAL;
-    struct op op = {.err = err, .name = name, .eps = eps, .n = n, .ready_timeout_ms = ready_timeout_ms};
+    struct op op = {
+        .err = err, .name = name, .eps = eps, .n = n, .ready_timeout_ms = ready_timeout_ms};
     return op_run(d, &op, publish_task);
 }
 

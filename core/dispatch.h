@@ -17,9 +17,9 @@ struct dispatch_fn;
 struct dispatch_call;
 
 enum dispatch_outcome {
-    DISPATCH_DONE,        /* the handler answered; status tells success (200) or function error (500) */
-    DISPATCH_TIMEOUT,     /* no answer within the call timeout */
-    DISPATCH_LOST,        /* the handler went away with the call in flight */
+    DISPATCH_DONE,    /* the handler answered; status tells success (200) or function error (500) */
+    DISPATCH_TIMEOUT, /* no answer within the call timeout */
+    DISPATCH_LOST,    /* the handler went away with the call in flight */
 };
 
 struct dispatch_request {
@@ -59,7 +59,8 @@ int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dis
 void dispatch_detach(struct dispatch_call *call);
 
 /* Calls fn(ctx, name) for each routed function. Loop thread. */
-void dispatch_foreach_name(struct dispatcher *d, void (*fn)(void *ctx, const char *name), void *ctx);
+void dispatch_foreach_name(struct dispatcher *d, void (*fn)(void *ctx, const char *name),
+                           void *ctx);
 
 struct dispatch_endpoint {
     char host[64]; /* IPv4 address */

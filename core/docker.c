@@ -70,8 +70,8 @@ int docker_open(struct docker **out, const char *host, tf_err *err)
     if (want > 1000 + API_MAX_MINOR)
         want = 1000 + API_MAX_MINOR;
     if (api_parse(min) > want) {
-        tf_err_set(err, 500, "docker: engine at %s no longer speaks API 1.%d (oldest: %s)",
-                   d->host, API_MAX_MINOR, min);
+        tf_err_set(err, 500, "docker: engine at %s no longer speaks API 1.%d (oldest: %s)", d->host,
+                   API_MAX_MINOR, min);
         rc = -ENOTSUP;
         goto fail;
     }
@@ -197,8 +197,7 @@ int docker_image_build(struct docker *d, const void *tar, size_t tar_len, const 
         goto out;
     }
     /* No timeout: a build may run a long step without saying anything. */
-    rc = docker__request(d, "POST", path, tar, tar_len, "application/x-tar", 0, &sink, &http,
-                         err);
+    rc = docker__request(d, "POST", path, tar, tar_len, "application/x-tar", 0, &sink, &http, err);
     if (rc < 0)
         goto out;
     if (http < 200 || http >= 300) {
@@ -291,9 +290,9 @@ int docker_container_create(struct docker *d, const struct docker_container_spec
             goto nomem;
     /* Logs are capped so a chatty handler cannot fill the disk; no restart
      * policy, since the platform itself watches and replaces handlers. */
-    json_t *host = json_pack(
-        "{s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "RestartPolicy", "Name", "no", "LogConfig", "Type",
-        "json-file", "Config", "max-size", "10m", "max-file", "2");
+    json_t *host =
+        json_pack("{s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "RestartPolicy", "Name", "no", "LogConfig",
+                  "Type", "json-file", "Config", "max-size", "10m", "max-file", "2");
     body = json_pack("{s:s, s:O, s:o, s:o}", "Image", spec->image, "Env", env, "Labels",
                      spec->labels ? json_incref(spec->labels) : json_object(), "HostConfig", host);
     if (body == NULL)
@@ -368,7 +367,8 @@ int docker_container_ip(struct docker *d, const char *id, const char *network, c
         const char *key;
         json_t *v;
         size_t n = strlen(network);
-        json_object_foreach(nets, key, v) {
+        json_object_foreach(nets, key, v)
+        {
             const char *nid = json_string_value(json_object_get(v, "NetworkID"));
             if (nid && n >= 12 && strncmp(nid, network, n) == 0) {
                 net = v;
@@ -445,7 +445,8 @@ int docker_list(struct docker *d, enum docker_kind kind, const char *label, dock
     /* Images without labels have "Labels": null; callers get {} instead. */
     json_t *empty = json_object(), *o;
     size_t i;
-    json_array_foreach(ans, i, o) {
+    json_array_foreach(ans, i, o)
+    {
         const char *id = json_string_value(json_object_get(o, "Id"));
         json_t *labels = json_object_get(o, "Labels");
         if (id)

@@ -45,11 +45,11 @@ int docker_network_create(struct docker *d, const char *name, json_t *labels,
 int docker_network_remove(struct docker *d, const char *id, tf_err *err);
 
 struct docker_container_spec {
-    const char *name;           /* may be NULL: the engine picks one */
+    const char *name; /* may be NULL: the engine picks one */
     const char *image;
-    const char *network;        /* network name or id the container joins */
-    json_t *labels;             /* {"k":"v"} */
-    const char *const *env;     /* "K=V" strings */
+    const char *network;    /* network name or id the container joins */
+    json_t *labels;         /* {"k":"v"} */
+    const char *const *env; /* "K=V" strings */
     size_t n_env;
 };
 
@@ -62,7 +62,8 @@ int docker_container_start(struct docker *d, const char *id, tf_err *err);
 int docker_container_ip(struct docker *d, const char *id, const char *network, char ip_out[64],
                         tf_err *err);
 
-/* 1 when the container is running, 0 when it exited (exit_code set, may be NULL), negative on error. */
+/* 1 when the container is running, 0 when it exited (exit_code set, may be NULL), negative on
+ * error. */
 int docker_container_running(struct docker *d, const char *id, int *exit_code, tf_err *err);
 
 /* Removes a container, killing it first if running. A missing one is success. */
@@ -77,7 +78,8 @@ typedef void docker_list_fn(void *ctx, const char *id, json_t *labels);
 int docker_list(struct docker *d, enum docker_kind kind, const char *label, docker_list_fn *fn,
                 void *ctx, tf_err *err);
 
-/* Called for each line a container wrote (stdout and stderr, demultiplexed), without the newline. */
+/* Called for each line a container wrote (stdout and stderr, demultiplexed), without the newline.
+ */
 typedef void docker_log_fn(void *ctx, const char *line, size_t len);
 
 /* Reads a container's output so far (not following). */

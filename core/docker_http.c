@@ -120,9 +120,9 @@ static size_t on_data(char *p, size_t size, size_t n, void *userdata)
     return len;
 }
 
-int docker__request(const struct docker *d, const char *method, const char *path,
-                    const void *body, size_t body_len, const char *content_type,
-                    long timeout, struct docker__sink *sink, long *http, tf_err *err)
+int docker__request(const struct docker *d, const char *method, const char *path, const void *body,
+                    size_t body_len, const char *content_type, long timeout,
+                    struct docker__sink *sink, long *http, tf_err *err)
 {
     struct transfer t = {.sink = sink};
     struct curl_slist *headers = NULL, *h2;
@@ -205,8 +205,7 @@ out:
     return rc;
 }
 
-int docker__engine_error(long http, const struct docker__buf *body, const char *what,
-                         tf_err *err)
+int docker__engine_error(long http, const struct docker__buf *body, const char *what, tf_err *err)
 {
     json_t *j = body->p ? json_loadb(body->p, body->len, 0, NULL) : NULL;
     const char *msg = json_string_value(json_object_get(j, "message"));

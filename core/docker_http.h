@@ -14,11 +14,11 @@
 
 /* Immutable once docker_open returns: calls share it across threads. */
 struct docker {
-    char host[256];   /* as the caller gave it, for messages */
-    char sock[108];   /* unix socket path (sun_path size), "" for tcp */
-    char base[300];   /* "http://localhost" or "http://host:port" */
-    char prefix[16];  /* "/v1.41" once negotiated, "" before */
-    char version[8];  /* "1.41" */
+    char host[256];  /* as the caller gave it, for messages */
+    char sock[108];  /* unix socket path (sun_path size), "" for tcp */
+    char base[300];  /* "http://localhost" or "http://host:port" */
+    char prefix[16]; /* "/v1.41" once negotiated, "" before */
+    char version[8]; /* "1.41" */
 };
 
 /* A growing NUL-terminated byte buffer, capped at DOCKER__BODY_MAX. */
@@ -53,14 +53,13 @@ char *docker__path(const char *fmt, ...);
  * body of content_type; timeout in seconds (0: none). Returns 0 once an
  * answer arrived, whatever its status (in *http); negative with err set
  * (503 when the engine cannot be reached) otherwise. */
-int docker__request(const struct docker *d, const char *method, const char *path,
-                    const void *body, size_t body_len, const char *content_type,
-                    long timeout, struct docker__sink *sink, long *http, tf_err *err);
+int docker__request(const struct docker *d, const char *method, const char *path, const void *body,
+                    size_t body_len, const char *content_type, long timeout,
+                    struct docker__sink *sink, long *http, tf_err *err);
 
 /* Fills err from a non-success answer: "docker: what: <engine message>",
  * status as the engine gave it for 4xx, 500 for 5xx. Returns -errno. */
-int docker__engine_error(long http, const struct docker__buf *body, const char *what,
-                         tf_err *err);
+int docker__engine_error(long http, const struct docker__buf *body, const char *what, tf_err *err);
 
 /* A JSON exchange: body (may be NULL) sent as JSON, a success answer (2xx or
  * 304) parsed into *out when out is given. missing_ok makes 404 a success

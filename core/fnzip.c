@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FNZIP_PATH_MAX 4096         /* longest entry name we accept, bytes */
-#define FNZIP_CHUNK ((size_t)64 * 1024) /* first buffer for entry data or tar */
+#define FNZIP_PATH_MAX 4096                /* longest entry name we accept, bytes */
+#define FNZIP_CHUNK    ((size_t)64 * 1024) /* first buffer for entry data or tar */
 
 /* libarchive's last error text, never NULL (it goes into a printf). */
 static const char *aerr(struct archive *a)
@@ -79,8 +79,8 @@ static int tarbuf_fail(struct tarbuf *t, const char *path, tf_err *err)
 /* The one place a tar entry is written: files, folders and symlinks. Owner
  * and time are fixed so the same zip always gives the same bytes, which
  * keeps Docker's build cache useful across redeploys. */
-static int tarbuf_add(struct tarbuf *t, const char *path, unsigned type, int mode,
-                      const void *data, size_t len, const char *target, tf_err *err)
+static int tarbuf_add(struct tarbuf *t, const char *path, unsigned type, int mode, const void *data,
+                      size_t len, const char *target, tf_err *err)
 {
     if (t == NULL || t->a == NULL || path == NULL || *path == '\0')
         return tf_err_set(err, 500, "tarbuf: not open, or no path"), -EINVAL;
@@ -191,8 +191,8 @@ static int clean_path(const char *in, char *out, size_t cap, const char **why)
 /* Reads the current entry's data into a new buffer, counting the bytes
  * actually inflated against what is left of the limit: a zip's declared
  * sizes are the attacker's to choose, so they only size the first buffer. */
-static int read_entry(struct archive *a, struct archive_entry *e, const char *name,
-                      size_t room, unsigned char **out, size_t *out_len, tf_err *err)
+static int read_entry(struct archive *a, struct archive_entry *e, const char *name, size_t room,
+                      unsigned char **out, size_t *out_len, tf_err *err)
 {
     size_t cap = FNZIP_CHUNK, len = 0;
     if (archive_entry_size_is_set(e) && archive_entry_size(e) >= 0 &&
@@ -246,8 +246,8 @@ struct walk {
 };
 
 /* Checks one zip entry and, when it lies under the subfolder, copies it. */
-static int copy_entry(struct walk *w, struct archive *a, struct archive_entry *e,
-                      struct tarbuf *t, tf_err *err)
+static int copy_entry(struct walk *w, struct archive *a, struct archive_entry *e, struct tarbuf *t,
+                      tf_err *err)
 {
     const char *name = archive_entry_pathname_utf8(e);
     if (name == NULL)
@@ -385,8 +385,7 @@ static int b64_alphabet_ok(const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '+' || c == '/' || c == '=' || c == '\n' || c == '\r' || c == ' ' ||
-              c == '\t'))
+              c == '+' || c == '/' || c == '=' || c == '\n' || c == '\r' || c == ' ' || c == '\t'))
             return 0;
     }
     return 1;

@@ -9,8 +9,8 @@
 #include "err.h"
 
 struct fnzip_limits {
-    size_t max_entries;      /* most entries a zip may hold */
-    size_t max_total_bytes;  /* most uncompressed bytes, all entries together */
+    size_t max_entries;     /* most entries a zip may hold */
+    size_t max_total_bytes; /* most uncompressed bytes, all entries together */
 };
 
 /* A tar archive being assembled in memory (uncompressed ustar/pax). */

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #define HCONN_MAX_MESSAGE (64u << 20) /* a reply larger than this is a protocol error */
-#define HCONN_READ_CHUNK (64u << 10)
+#define HCONN_READ_CHUNK  (64u << 10)
 
 enum hconn_state { HCONN_CONNECTING, HCONN_WAIT_READY, HCONN_READY, HCONN_CLOSED };
 
@@ -25,8 +25,8 @@ struct hconn {
     char peer[80];
     struct hproto_reader reader;
     msgpack_sbuffer out;
-    size_t out_sent;      /* bytes of out already written */
-    bool want_write;      /* EPOLLOUT armed */
+    size_t out_sent; /* bytes of out already written */
+    bool want_write; /* EPOLLOUT armed */
     struct hconn *next_dirty, *next_dead;
     bool dirty;
 };
@@ -121,13 +121,14 @@ int hconn_send_call(struct hconn *h, const struct hproto_call *call)
 static void flush_one(struct hconn *h)
 {
     while (h->out_sent < h->out.size) {
-        ssize_t n = send(h->watch.fd, h->out.data + h->out_sent, h->out.size - h->out_sent,
-                         MSG_NOSIGNAL);
+        ssize_t n =
+            send(h->watch.fd, h->out.data + h->out_sent, h->out.size - h->out_sent, MSG_NOSIGNAL);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
             if (errno == EAGAIN) {
-                if (!h->want_write && loop_modify(h->loop, &h->watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP) == 0)
+                if (!h->want_write &&
+                    loop_modify(h->loop, &h->watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP) == 0)
                     h->want_write = true;
                 return;
             }

@@ -80,11 +80,12 @@ enum { G_SCALAR, G_RAW, G_ARRAY, G_MAP };
 /* Classifies the first byte of a msgpack object (the msgpack spec's format
  * table): how many length bytes follow, what fixed bytes follow them, and for
  * fix* formats the count in the byte itself. Returns false on 0xc1 (never used). */
-static bool guard_classify(uint8_t b, uint8_t *len_bytes, uint8_t *extra, uint8_t *kind, uint64_t *count)
+static bool guard_classify(uint8_t b, uint8_t *len_bytes, uint8_t *extra, uint8_t *kind,
+                           uint64_t *count)
 {
     static const uint8_t scalar_extra[] = {
-        [0xca] = 4, [0xcb] = 8, [0xcc] = 1, [0xcd] = 2, [0xce] = 4, [0xcf] = 8,
-        [0xd0] = 1, [0xd1] = 2, [0xd2] = 4, [0xd3] = 8,
+        [0xca] = 4, [0xcb] = 8, [0xcc] = 1, [0xcd] = 2, [0xce] = 4,
+        [0xcf] = 8, [0xd0] = 1, [0xd1] = 2, [0xd2] = 4, [0xd3] = 8,
         [0xd4] = 2, [0xd5] = 3, [0xd6] = 5, [0xd7] = 9, [0xd8] = 17, /* fixext: type + data */
     };
     *len_bytes = 0;
@@ -216,7 +217,8 @@ int hproto_reader_buffer(struct hproto_reader *r, size_t min_space, void **buf, 
 
 void hproto_reader_commit(struct hproto_reader *r, size_t n)
 {
-    guard_scan(&r->guard, r->max_message, (const uint8_t *)msgpack_unpacker_buffer(&r->unpacker), n);
+    guard_scan(&r->guard, r->max_message, (const uint8_t *)msgpack_unpacker_buffer(&r->unpacker),
+               n);
     msgpack_unpacker_buffer_consumed(&r->unpacker, n);
 }
 

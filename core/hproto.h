@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HPROTO_VERSION 1
-#define HPROTO_MAX_HEADERS 64
+#define HPROTO_VERSION      1
+#define HPROTO_MAX_HEADERS  64
 #define HPROTO_DEFAULT_PORT 8000
 
 enum hproto_type {
@@ -36,8 +36,8 @@ struct hproto_ready {
 };
 
 struct hproto_call {
-    uint32_t id;                 /* chosen by the daemon, unique among calls in flight on the connection */
-    struct hproto_bytes method;  /* "GET", "POST", "PUT" */
+    uint32_t id; /* chosen by the daemon, unique among calls in flight on the connection */
+    struct hproto_bytes method; /* "GET", "POST", "PUT" */
     const struct hproto_header *headers;
     size_t n_headers;
     struct hproto_bytes body;
@@ -105,7 +105,8 @@ void hproto_reader_free(struct hproto_reader *r);
 int hproto_reader_buffer(struct hproto_reader *r, size_t min_space, void **buf, size_t *space);
 void hproto_reader_commit(struct hproto_reader *r, size_t n);
 
-/* Copies len bytes in (for callers that do not read() into the reader). Return as hproto_reader_buffer. */
+/* Copies len bytes in (for callers that do not read() into the reader). Return as
+ * hproto_reader_buffer. */
 int hproto_reader_feed(struct hproto_reader *r, const void *data, size_t len);
 
 /* Decodes the next whole message: 1 and *msg filled, 0 when more bytes are

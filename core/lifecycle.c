@@ -11,9 +11,9 @@
 #include "log.h"
 #include "names.h"
 
-#define MAX_THREADS 64
-#define LABEL_INSTANCE "tinyfaas.instance"
-#define LABEL_FUNCTION "tinyfaas.function"
+#define MAX_THREADS             64
+#define LABEL_INSTANCE          "tinyfaas.instance"
+#define LABEL_FUNCTION          "tinyfaas.function"
 #define FUNCTION_DOCKERFILE_FMT "FROM %s\nCOPY fn/ /fn/\n"
 
 /* What the daemon made for one deployed version of a function. */
@@ -21,7 +21,7 @@ struct fn_record {
     char name[NAME_MAX_LEN + 1];
     char env[32];
     int threads;
-    json_t *envs;              /* array of "K=V" */
+    json_t *envs; /* array of "K=V" */
     char image[160];
     char network[DOCKER_ID_MAX];
     char (*containers)[DOCKER_ID_MAX];
@@ -34,7 +34,7 @@ struct lifecycle {
     pthread_mutex_t change_lock; /* one deploy/delete/wipe at a time */
     pthread_mutex_t table_lock;  /* guards records for list and logs */
     struct fn_record *records;
-    unsigned version;            /* makes every deploy's object names unique */
+    unsigned version; /* makes every deploy's object names unique */
 };
 
 int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out)
@@ -115,14 +115,18 @@ static int env_entry_valid(const char *kv)
 static int validate(const struct deploy_spec *s, tf_err *err)
 {
     if (s->name == NULL || !name_is_valid(s->name, strlen(s->name)))
-        return tf_err_set(err, 400, "invalid function name '%s': use [A-Za-z0-9][A-Za-z0-9_-]{0,62}",
-                          s->name ? s->name : ""), -EINVAL;
+        return tf_err_set(err, 400,
+                          "invalid function name '%s': use [A-Za-z0-9][A-Za-z0-9_-]{0,62}",
+                          s->name ? s->name : ""),
+               -EINVAL;
     if (!images_runtime_known(s->env))
         return tf_err_set(err, 400, "unknown env '%s' (known: %s)", s->env ? s->env : "",
-                          images_runtime_names()), -EINVAL;
+                          images_runtime_names()),
+               -EINVAL;
     if (s->threads < 1 || s->threads > MAX_THREADS)
         return tf_err_set(err, 400, "threads must be between 1 and %d, not %lld", MAX_THREADS,
-                          s->threads), -EINVAL;
+                          s->threads),
+               -EINVAL;
     for (size_t i = 0; i < s->n_envs; i++)
         if (!env_entry_valid(s->envs[i]))
             return tf_err_set(err, 400, "envs entry '%.60s' is not KEY=VALUE", s->envs[i]), -EINVAL;
@@ -141,7 +145,8 @@ static void remove_objects(struct lifecycle *lc, const struct fn_record *r)
 {
     tf_err e;
     for (size_t i = 0; i < r->n_containers; i++)
-        if (r->containers[i][0] && docker_container_remove(lc->cfg.docker, r->containers[i], &e) < 0)
+        if (r->containers[i][0] &&
+            docker_container_remove(lc->cfg.docker, r->containers[i], &e) < 0)
             log_warn("function %s: %s", r->name, e.msg);
     if (r->network[0] && docker_network_remove(lc->cfg.docker, r->network, &e) < 0)
         log_warn("function %s: %s", r->name, e.msg);
@@ -185,13 +190,18 @@ static int start_handlers(struct lifecycle *lc, const struct deploy_spec *s, str
     for (size_t i = 0; i < r->n_containers && rc == 0; i++) {
         char cname[200];
         snprintf(cname, sizeof cname, "%s-%zu", r->network, i);
-        struct docker_container_spec cs = {.name = cname, .image = r->image, .network = r->network,
-                                           .labels = labels, .env = env, .n_env = s->n_envs + 1};
+        struct docker_container_spec cs = {.name = cname,
+                                           .image = r->image,
+                                           .network = r->network,
+                                           .labels = labels,
+                                           .env = env,
+                                           .n_env = s->n_envs + 1};
         rc = docker_container_create(lc->cfg.docker, &cs, r->containers[i], err);
         if (rc == 0)
             rc = docker_container_start(lc->cfg.docker, r->containers[i], err);
         if (rc == 0)
-            rc = docker_container_ip(lc->cfg.docker, r->containers[i], r->network, eps[i].host, err);
+            rc =
+                docker_container_ip(lc->cfg.docker, r->containers[i], r->network, eps[i].host, err);
         eps[i].port = HPROTO_DEFAULT_PORT;
     }
     json_decref(labels);
@@ -213,7 +223,8 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, str
         snprintf(r->image, sizeof r->image, "%s:latest", r->network);
         for (char *p = r->image; *p; p++)
             *p = (char)tolower((unsigned char)*p); /* image references must be lower case */
-        rc = docker_image_build(lc->cfg.docker, t.data, t.len, r->image, labels, log_build, r->name, err);
+        rc = docker_image_build(lc->cfg.docker, t.data, t.len, r->image, labels, log_build, r->name,
+                                err);
         json_decref(labels);
         if (rc < 0)
             r->image[0] = '\0'; /* a failed build tags nothing */
@@ -424,9 +435,11 @@ int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
         if (docker_list(lc->cfg.docker, order[k], label, collect_id, &l, err) < 0)
             rc = -EIO;
         for (size_t i = 0; i < l.n; i++) {
-            int r = order[k] == DOCKER_CONTAINERS ? docker_container_remove(lc->cfg.docker, l.ids[i], err)
-                  : order[k] == DOCKER_NETWORKS   ? docker_network_remove(lc->cfg.docker, l.ids[i], err)
-                                                  : docker_image_remove(lc->cfg.docker, l.ids[i], err);
+            int r = order[k] == DOCKER_CONTAINERS
+                        ? docker_container_remove(lc->cfg.docker, l.ids[i], err)
+                    : order[k] == DOCKER_NETWORKS
+                        ? docker_network_remove(lc->cfg.docker, l.ids[i], err)
+                        : docker_image_remove(lc->cfg.docker, l.ids[i], err);
             if (r < 0)
                 rc = r;
         }

@@ -18,9 +18,9 @@ struct lifecycle;
 struct lifecycle_config {
     struct docker *docker;
     struct dispatcher *dispatcher;
-    const char *instance_id;   /* labels every object this daemon makes */
+    const char *instance_id; /* labels every object this daemon makes */
     struct images_config images;
-    int ready_timeout_ms;      /* how long handlers may take to say ready */
+    int ready_timeout_ms; /* how long handlers may take to say ready */
     size_t max_zip_entries;
     size_t max_zip_bytes;
 };
@@ -31,8 +31,8 @@ struct deploy_spec {
     long long threads;
     const unsigned char *zip;
     size_t zip_len;
-    const char *subfolder;     /* NULL or "": the whole zip */
-    const char *const *envs;   /* "KEY=VALUE" */
+    const char *subfolder;   /* NULL or "": the whole zip */
+    const char *const *envs; /* "KEY=VALUE" */
     size_t n_envs;
 };
 

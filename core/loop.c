@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #define LOOP_MAX_TICKERS 8
-#define LOOP_MAX_EVENTS 256
+#define LOOP_MAX_EVENTS  256
 
 struct loop_task {
     loop_task_fn *fn;

@@ -89,13 +89,16 @@ static void on_signal(void *ctx, uint32_t events)
 static int start_fronts(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
-    if (c->coap_port > 0 && coap_front_start(d->loop, d->dispatcher, c->coap_port, &d->coap, err) < 0)
+    if (c->coap_port > 0 &&
+        coap_front_start(d->loop, d->dispatcher, c->coap_port, &d->coap, err) < 0)
         return -1;
     if (c->http_port > 0 &&
         http_front_start(d->loop, d->dispatcher, c->http_port, c->max_body, &d->http, err) < 0)
         return -1;
-    struct mgmt_config mc = {.port = c->mgmt_port, .max_body = c->max_upload,
-                             .coap_port = c->coap_port, .http_port = c->http_port};
+    struct mgmt_config mc = {.port = c->mgmt_port,
+                             .max_body = c->max_upload,
+                             .coap_port = c->coap_port,
+                             .http_port = c->http_port};
     if (c->mgmt_port > 0 && mgmt_api_start(&mc, d->lifecycle, &d->mgmt, err) < 0)
         return -1;
     return 0;
@@ -105,17 +108,22 @@ static int start(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
     if (make_dirs(c->state_dir) < 0 || load_instance_id(c->state_dir, d->instance_id) < 0)
-        return tf_err_set(err, 500, "cannot use the state dir %s: %s", c->state_dir, strerror(errno));
+        return tf_err_set(err, 500, "cannot use the state dir %s: %s", c->state_dir,
+                          strerror(errno));
     if (docker_open(&d->docker, c->docker_host[0] ? c->docker_host : NULL, err) < 0)
         return -1;
     log_info("instance %s, Docker API %s, state in %s", d->instance_id,
              docker_api_version(d->docker), c->state_dir);
-    if (loop_create(&d->loop) < 0 || dispatcher_create(d->loop, c->call_timeout_ms, &d->dispatcher) < 0)
+    if (loop_create(&d->loop) < 0 ||
+        dispatcher_create(d->loop, c->call_timeout_ms, &d->dispatcher) < 0)
         return tf_err_set(err, 500, "cannot create the event loop");
     struct lifecycle_config lc = {
-        .docker = d->docker, .dispatcher = d->dispatcher, .instance_id = d->instance_id,
+        .docker = d->docker,
+        .dispatcher = d->dispatcher,
+        .instance_id = d->instance_id,
         .images = {.shim_path = c->shim_path, .busybox_path = c->busybox_path},
-        .ready_timeout_ms = c->ready_timeout_ms, .max_zip_entries = 10000,
+        .ready_timeout_ms = c->ready_timeout_ms,
+        .max_zip_entries = 10000,
         .max_zip_bytes = 256u << 20};
     if (lifecycle_create(&lc, &d->lifecycle) < 0)
         return tf_err_set(err, 500, "out of memory");
@@ -126,8 +134,8 @@ static int start(struct daemon *d, tf_err *err)
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
-    d->signals = (struct loop_watch){.fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK),
-                                     .fn = on_signal, .ctx = d};
+    d->signals = (struct loop_watch){
+        .fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK), .fn = on_signal, .ctx = d};
     if (d->signals.fd < 0 || loop_add(d->loop, &d->signals, EPOLLIN) < 0)
         return tf_err_set(err, 500, "cannot watch signals");
     return start_fronts(d, err);

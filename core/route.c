@@ -9,7 +9,7 @@
 /* Open addressing with linear probing and tombstones: a few hundred names at
  * most, looked up on every request, so one cache-friendly array wins. */
 struct route_slot {
-    char *name;     /* NULL: empty; TOMBSTONE: deleted */
+    char *name; /* NULL: empty; TOMBSTONE: deleted */
     size_t len;
     uint64_t hash;
     void *value;
@@ -160,8 +160,8 @@ size_t route_count(const struct route_table *t)
     return t->used;
 }
 
-void route_foreach(const struct route_table *t, void (*fn)(void *ctx, const char *name, void *value),
-                   void *ctx)
+void route_foreach(const struct route_table *t,
+                   void (*fn)(void *ctx, const char *name, void *value), void *ctx)
 {
     for (size_t i = 0; i < t->cap; i++) {
         const struct route_slot *s = &t->slots[i];

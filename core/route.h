@@ -27,7 +27,7 @@ void *route_remove(struct route_table *t, const char *name);
 size_t route_count(const struct route_table *t);
 
 /* Calls fn for each entry, in no particular order; fn must not change the table. */
-void route_foreach(const struct route_table *t, void (*fn)(void *ctx, const char *name, void *value),
-                   void *ctx);
+void route_foreach(const struct route_table *t,
+                   void (*fn)(void *ctx, const char *name, void *value), void *ctx);
 
 #endif

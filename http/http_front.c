@@ -43,8 +43,12 @@ struct header_list {
 
 static void unlink_suspended(struct http_req *r)
 {
-    if (r->prev) r->prev->next = r->next; else r->f->suspended = r->next;
-    if (r->next) r->next->prev = r->prev;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        r->f->suspended = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
     r->prev = r->next = NULL;
 }
 
@@ -119,8 +123,8 @@ static enum MHD_Result start_call(struct http_req *r, const char *url, const cha
     bool async = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, ASYNC_HEADER) != NULL;
     int rc = dispatch_call(f->d, fn, &req, async ? NULL : on_done, r, async ? NULL : &r->call);
     if (rc < 0)
-        return http_respond_reason(r->conn, 503,
-                                   rc == -EHOSTUNREACH ? "function has no live handler" : "out of memory");
+        return http_respond_reason(
+            r->conn, 503, rc == -EHOSTUNREACH ? "function has no live handler" : "out of memory");
     if (async)
         return http_respond(r->conn, 202, NULL, "", 0);
     r->next = f->suspended;
@@ -216,13 +220,11 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
     f->max_body = max_body;
     /* No internal thread: the loop thread runs libmicrohttpd from its own epoll, so a
      * request reaches the dispatcher without crossing threads. */
-    f->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-                              (uint16_t)port, NULL, NULL, on_request, f,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
-                              MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
-                              MHD_OPTION_END);
+    f->mhd = MHD_start_daemon(
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
+        on_request, f, MHD_OPTION_NOTIFY_COMPLETED, on_completed, f, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+        (unsigned)1024, MHD_OPTION_END);
     if (f->mhd == NULL) {
         free(f);
         return tf_err_set(err, 500, "cannot listen for HTTP on TCP port %d", port), -EADDRINUSE;

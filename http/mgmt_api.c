@@ -92,7 +92,8 @@ static int get_envs(json_t *o, const char **envs, size_t *n, tf_err *e)
         return tf_err_set(e, 400, "\"envs\" has more than %d entries", MAX_ENVS);
     size_t i;
     json_t *item;
-    json_array_foreach(v, i, item) {
+    json_array_foreach(v, i, item)
+    {
         if (!json_is_string(item))
             return tf_err_set(e, 400, "\"envs\" must be an array of \"KEY=VALUE\" strings");
         envs[(*n)++] = json_string_value(item);
@@ -118,9 +119,11 @@ static enum MHD_Result answer_urls(struct mgmt_api *m, struct MHD_Connection *c,
     size_t n = 0;
     request_host(c, host, sizeof host);
     if (m->cfg.coap_port > 0)
-        n += (size_t)snprintf(text + n, sizeof text - n, "coap://%s:%d/%s\n", host, m->cfg.coap_port, name);
+        n += (size_t)snprintf(text + n, sizeof text - n, "coap://%s:%d/%s\n", host,
+                              m->cfg.coap_port, name);
     if (m->cfg.http_port > 0)
-        n += (size_t)snprintf(text + n, sizeof text - n, "http://%s:%d/%s\n", host, m->cfg.http_port, name);
+        n += (size_t)snprintf(text + n, sizeof text - n, "http://%s:%d/%s\n", host,
+                              m->cfg.http_port, name);
     return http_respond(c, 200, "text/plain; charset=utf-8", text, n);
 }
 
@@ -158,13 +161,15 @@ fail:
     return ret;
 }
 
-static enum MHD_Result do_delete(struct mgmt_api *m, struct MHD_Connection *c, const struct http_body *b)
+static enum MHD_Result do_delete(struct mgmt_api *m, struct MHD_Connection *c,
+                                 const struct http_body *b)
 {
     tf_err e = {0};
     const char *name;
     json_t *j = parse_body(c, b, &e);
     enum MHD_Result ret;
-    if (j == NULL || get_string(j, "name", true, &name, &e) < 0 || lifecycle_delete(m->lc, name, &e) < 0)
+    if (j == NULL || get_string(j, "name", true, &name, &e) < 0 ||
+        lifecycle_delete(m->lc, name, &e) < 0)
         ret = respond_err(c, &e);
     else
         ret = http_respond(c, 200, NULL, "", 0);
@@ -195,8 +200,8 @@ static enum MHD_Result do_list(struct mgmt_api *m, struct MHD_Connection *c)
             fprintf(f, "%s\n", json_string_value(json_object_get(item, "name")));
     }
     fclose(f);
-    enum MHD_Result ret = http_respond(c, 200, wants_json(c) ? "application/json" : "text/plain; charset=utf-8",
-                                       text, len);
+    enum MHD_Result ret = http_respond(
+        c, 200, wants_json(c) ? "application/json" : "text/plain; charset=utf-8", text, len);
     free(text);
     json_decref(list);
     return ret;
@@ -299,15 +304,15 @@ int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct m
     m->lc = lc;
     /* A thread per connection: deploys block on Docker for seconds and must
      * not hold up a /list or /logs meanwhile. */
-    m->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                  MHD_USE_ERROR_LOG,
-                              (uint16_t)cfg->port, NULL, NULL, on_request, m,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)64,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
+    m->mhd = MHD_start_daemon(
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+        (uint16_t)cfg->port, NULL, NULL, on_request, m, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+        m, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        MHD_OPTION_END);
     if (m->mhd == NULL) {
         free(m);
-        return tf_err_set(err, 500, "cannot listen for the management API on TCP port %d", cfg->port),
+        return tf_err_set(err, 500, "cannot listen for the management API on TCP port %d",
+                          cfg->port),
                -EADDRINUSE;
     }
     log_info("management API listening on TCP port %d", cfg->port);

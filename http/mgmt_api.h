@@ -13,8 +13,8 @@ struct mgmt_api;
 
 struct mgmt_config {
     int port;
-    size_t max_body;  /* largest request body (base64 zips) */
-    int coap_port;    /* for the invocation URLs an upload answers with; -1: off */
+    size_t max_body; /* largest request body (base64 zips) */
+    int coap_port;   /* for the invocation URLs an upload answers with; -1: off */
     int http_port;
 };
 

@@ -54,3 +54,8 @@ tf_build() {
     fi
     ninja -C "$root/$dir" >/dev/null || ninja -C "$root/$dir"
 }
+
+# Everything before running: packages, engine, the release build in build/.
+tf_setup() {
+    tf_install_packages && tf_ensure_docker && tf_build build
+}

@@ -4,9 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ROOT=$(tf_root)
-tf_install_packages
-tf_ensure_docker
-tf_build build
+tf_setup
 
 MGMT_PORT=${MGMT_PORT:-8080}
 "$ROOT/build/tinyfaas" "$@" &

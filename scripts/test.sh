@@ -4,7 +4,5 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ROOT=$(tf_root)
-tf_install_packages
-tf_ensure_docker
-tf_build build
+tf_setup
 meson test -C "$ROOT/build" --print-errorlogs "$@"

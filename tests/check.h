@@ -28,7 +28,7 @@ check_record(int ok, const char *file, int line, const char *expr, const char *f
     fflush(stdout);
 }
 
-#define CHECK(cond) check_record(!!(cond), __FILE__, __LINE__, #cond, "%s", "")
+#define CHECK(cond)       check_record(!!(cond), __FILE__, __LINE__, #cond, "%s", "")
 #define CHECKF(cond, ...) check_record(!!(cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
 
 /* Prints the summary line; returns the process exit status. */

@@ -9,10 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SHIM_MAX_MESSAGE (64u << 20)     /* largest CALL accepted */
-#define SHIM_MAX_OUTPUT (32u << 20)      /* largest stdout a call may produce */
-#define SHIM_STDERR_KEEP 4096            /* tail of stderr kept as a 500's message */
-#define SHIM_MAX_CALLS_PER_CONN 256u     /* beyond this a CALL is answered 500 at once */
+#define SHIM_MAX_MESSAGE        (64u << 20) /* largest CALL accepted */
+#define SHIM_MAX_OUTPUT         (32u << 20) /* largest stdout a call may produce */
+#define SHIM_STDERR_KEEP        4096        /* tail of stderr kept as a 500's message */
+#define SHIM_MAX_CALLS_PER_CONN 256u        /* beyond this a CALL is answered 500 at once */
 
 /* Settings read once at start from argv and the environment. */
 struct shim_config {
@@ -68,7 +68,8 @@ int shim_conn_listen(int port);
 
 /* Sends the REPLY for call id on conn (dropped if conn is broken) and
  * counts the call as finished. */
-void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *body, size_t len);
+void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *body,
+                     size_t len);
 
 /* ---- shim_exec.c: one child per call ---- */
 

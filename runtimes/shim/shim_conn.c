@@ -25,7 +25,8 @@ struct shim_conn {
 
 static struct shim_watch listener = {-1, NULL};
 
-#define CONN_OF(ptr, member) ((struct shim_conn *)((char *)(ptr) - offsetof(struct shim_conn, member)))
+#define CONN_OF(ptr, member)                                                                       \
+    ((struct shim_conn *)((char *)(ptr)-offsetof(struct shim_conn, member)))
 
 static void conn_destroy(struct shim_grave *g)
 {
@@ -63,11 +64,13 @@ static void conn_flush(struct shim_conn *c)
         c->out_off = 0;
     }
     bool want = c->out.size > 0;
-    if (want != c->want_out && c->w.fd >= 0 && shim_watch_set(&c->w, EPOLLIN | (want ? EPOLLOUT : 0)) == 0)
+    if (want != c->want_out && c->w.fd >= 0 &&
+        shim_watch_set(&c->w, EPOLLIN | (want ? EPOLLOUT : 0)) == 0)
         c->want_out = want;
 }
 
-static void conn_send_reply(struct shim_conn *c, uint32_t id, uint16_t status, const char *body, size_t len)
+static void conn_send_reply(struct shim_conn *c, uint32_t id, uint16_t status, const char *body,
+                            size_t len)
 {
     struct hproto_reply r = {id, status, {"", 0}, {body, len}};
     if (c->broken || c->w.fd < 0)
@@ -81,7 +84,8 @@ static void conn_send_reply(struct shim_conn *c, uint32_t id, uint16_t status, c
     conn_flush(c);
 }
 
-void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *body, size_t len)
+void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *body,
+                     size_t len)
 {
     conn->n_calls--;
     conn_send_reply(conn, id, status, body, len);
@@ -100,7 +104,8 @@ static void conn_process(struct shim_conn *c)
         }
         const char *reason = NULL;
         if (c->n_calls >= SHIM_MAX_CALLS_PER_CONN) {
-            snprintf(why, sizeof why, "tinyfaas-shim: more than %u calls in flight", SHIM_MAX_CALLS_PER_CONN);
+            snprintf(why, sizeof why, "tinyfaas-shim: more than %u calls in flight",
+                     SHIM_MAX_CALLS_PER_CONN);
             conn_send_reply(c, msg.u.call.id, 500, why, strlen(why));
         } else if ((rc = shim_exec_start(c, &msg.u.call, &reason)) < 0) {
             snprintf(why, sizeof why, "tinyfaas-shim: %s: %s", reason, strerror(-rc));
@@ -180,7 +185,9 @@ static void on_listener(struct shim_watch *w, uint32_t events)
 
 int shim_conn_listen(int port)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_ANY)};
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_ANY)};
     int one = 1, rc;
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)

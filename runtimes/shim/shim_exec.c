@@ -35,7 +35,8 @@ struct shim_call {
 
 static struct shim_call *calls;
 
-#define CALL_OF(ptr, member) ((struct shim_call *)((char *)(ptr) - offsetof(struct shim_call, member)))
+#define CALL_OF(ptr, member)                                                                       \
+    ((struct shim_call *)((char *)(ptr)-offsetof(struct shim_call, member)))
 
 static void call_destroy(struct shim_grave *g)
 {
@@ -190,7 +191,8 @@ static int spawn(struct shim_call *c, const struct hproto_call *call, int child_
     /* The shim blocks signals for its signalfd and ignores SIGPIPE; fn.sh
      * gets a clean slate, and its own process group so that killing the call
      * also kills what fn.sh started. */
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                        POSIX_SPAWN_SETPGROUP);
     posix_spawnattr_setsigmask(&attr, &none);
     posix_spawnattr_setsigdefault(&attr, &all);
     posix_spawnattr_setpgroup(&attr, 0);
@@ -227,7 +229,8 @@ int shim_exec_start(struct shim_conn *conn, const struct hproto_call *call, cons
         }
     /* Only our ends are non-blocking: the flag is per open file, and fn.sh
      * expects ordinary blocking stdio. */
-    if ((rc = nonblock(p[0][1])) < 0 || (rc = nonblock(p[1][0])) < 0 || (rc = nonblock(p[2][0])) < 0)
+    if ((rc = nonblock(p[0][1])) < 0 || (rc = nonblock(p[1][0])) < 0 ||
+        (rc = nonblock(p[2][0])) < 0)
         goto fail;
     int child_fds[3] = {p[0][0], p[1][1], p[2][1]};
     *why = "cannot start fn.sh";

@@ -90,9 +90,10 @@ static void raise_fd_limit(void)
 int main(int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[1], "binary") != 0) {
-        fprintf(stderr, "usage: tinyfaas-shim binary\n"
-                        "  env TINYFAAS_PORT (default %d), TINYFAAS_FN_DIR (default /fn),\n"
-                        "      TINYFAAS_SH (default /bin/sh)\n",
+        fprintf(stderr,
+                "usage: tinyfaas-shim binary\n"
+                "  env TINYFAAS_PORT (default %d), TINYFAAS_FN_DIR (default /fn),\n"
+                "      TINYFAAS_SH (default /bin/sh)\n",
                 HPROTO_DEFAULT_PORT);
         return 2;
     }
@@ -118,8 +119,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "tinyfaas-shim: listen on port %d: %s\n", shim_cfg.port, strerror(-rc));
         return 1;
     }
-    fprintf(stderr, "tinyfaas-shim: %s runtime on port %d, function in %s\n", shim_cfg.runtime, shim_cfg.port,
-            shim_cfg.fn_dir);
+    fprintf(stderr, "tinyfaas-shim: %s runtime on port %d, function in %s\n", shim_cfg.runtime,
+            shim_cfg.port, shim_cfg.fn_dir);
     rc = shim_loop_run();
     shim_exec_shutdown();
     if (rc < 0) {

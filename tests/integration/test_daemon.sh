@@ -348,6 +348,7 @@ before=$(counts)
 bad_upload() {
     mgmt POST /upload --data-binary "@$2"
     check "bad $1: status" 400 "$CODE"
+    echo "# reason: $(head -c 200 "$T/body")"
     local nl last first
     nl=$(tr -cd '\n' < "$T/body" | wc -c)
     last=$(tail -c 1 "$T/body" | od -An -c | tr -d ' ')

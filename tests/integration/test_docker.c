@@ -155,9 +155,9 @@ static void on_found(void *ctx, const char *id, json_t *labels)
     struct found *f = ctx;
     f->n++;
     snprintf(f->id, sizeof f->id, "%s", id);
-    f->labelled = json_is_object(labels) &&
-                  strcmp(json_string_value(json_object_get(labels, "tinyfaas.test")) ?: "",
-                         label_value) == 0;
+    f->labelled =
+        json_is_object(labels) &&
+        strcmp(json_string_value(json_object_get(labels, "tinyfaas.test")) ?: "", label_value) == 0;
 }
 
 static int count(struct docker *d, enum docker_kind kind, struct found *f)
@@ -189,8 +189,8 @@ static void on_collect(void *ctx, const char *id, json_t *labels)
 static void cleanup(struct docker *d)
 {
     static const enum docker_kind order[] = {DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES};
-    int (*rm[])(struct docker *, const char *, tf_err *) = {
-        docker_container_remove, docker_network_remove, docker_image_remove};
+    int (*rm[])(struct docker *, const char *,
+                tf_err *) = {docker_container_remove, docker_network_remove, docker_image_remove};
     tf_err err;
 
     if (d == NULL)
@@ -230,9 +230,9 @@ static void *exists_thread(void *arg)
 
 /* Prints to stdout and stderr; with MODE=exit also a 40000-byte line (longer
  * than one log frame) and a last line without a newline, then exits 3. */
-#define BUSYBOX_CMD                                                                              \
-    "CMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo hi $FOO; echo err >&2; "                     \
-    "if [ x$MODE = xexit ]; then /bin/busybox head -c 40000 /dev/zero | /bin/busybox tr -c x x; " \
+#define BUSYBOX_CMD                                                                                \
+    "CMD [\"/bin/busybox\", \"sh\", \"-c\", \"echo hi $FOO; echo err >&2; "                        \
+    "if [ x$MODE = xexit ]; then /bin/busybox head -c 40000 /dev/zero | /bin/busybox tr -c x x; "  \
     "echo; printf tail; exit 3; fi; exec /bin/busybox sleep 1000\"]\n"
 
 int main(void)
@@ -263,20 +263,20 @@ int main(void)
     rc = docker_open(&bad, "unix:///nonexistent.sock", &err);
     CHECKF(rc < 0 && bad == NULL, "rc %d", rc);
     CHECKF(err.status == 503 && strstr(err.msg, "cannot reach the Docker engine") &&
-              strstr(err.msg, "/nonexistent.sock"),
-          "%d %s", err.status, err.msg);
+               strstr(err.msg, "/nonexistent.sock"),
+           "%d %s", err.status, err.msg);
     printf("unreachable: %d %s\n", err.status, err.msg);
     rc = docker_open(&bad, "tcp://127.0.0.1:1", &err);
-    CHECKF(rc < 0 && err.status == 503 && strstr(err.msg, "tcp://127.0.0.1:1"), "%d %s",
-          err.status, err.msg);
+    CHECKF(rc < 0 && err.status == 503 && strstr(err.msg, "tcp://127.0.0.1:1"), "%d %s", err.status,
+           err.msg);
     rc = docker_open(&bad, "ftp://example", &err);
     CHECKF(rc < 0 && err.status == 400, "%d %s", err.status, err.msg);
     /* NULL means $DOCKER_HOST; put it back for the real engine below. */
     char *saved = getenv("DOCKER_HOST") ? strdup(getenv("DOCKER_HOST")) : NULL;
     setenv("DOCKER_HOST", "unix:///nonexistent.sock", 1);
     rc = docker_open(&bad, NULL, &err);
-    CHECKF(rc < 0 && err.status == 503 && strstr(err.msg, "/nonexistent.sock"), "%d %s",
-          err.status, err.msg);
+    CHECKF(rc < 0 && err.status == 503 && strstr(err.msg, "/nonexistent.sock"), "%d %s", err.status,
+           err.msg);
     if (saved)
         setenv("DOCKER_HOST", saved, 1);
     else
@@ -290,7 +290,7 @@ int main(void)
     const char *v = docker_api_version(d);
     unsigned major = 0, minor = 0;
     CHECKF(sscanf(v, "%u.%u", &major, &minor) == 2 && major == 1 && minor >= 24 && minor <= 41,
-          "version %s", v);
+           "version %s", v);
     printf("api version %s\n", v);
 
     /* Build from scratch with busybox. */
@@ -324,14 +324,14 @@ int main(void)
     tar = make_tar("FROM scratch\nCOPY missing-file /x\n", 0, &tar_len);
     rc = docker_image_build(d, tar, tar_len, badtag, labels, on_progress, &progress, &err);
     CHECKF(rc < 0 && err.status == 400 && strstr(err.msg, "missing-file"), "%d %d %s", rc,
-          err.status, err.msg);
+           err.status, err.msg);
     printf("bad build: %d %s\n", err.status, err.msg);
     free(tar);
     /* So is a Dockerfile the engine cannot parse (its own HTTP 400). */
     tar = make_tar("FROMM scratch\n", 0, &tar_len);
     rc = docker_image_build(d, tar, tar_len, badtag, labels, NULL, NULL, &err);
     CHECKF(rc < 0 && err.status == 400 && strstr(err.msg, "FROMM"), "%d %d %s", rc, err.status,
-          err.msg);
+           err.msg);
     printf("bad Dockerfile: %d %s\n", err.status, err.msg);
     free(tar);
     tar = NULL;
@@ -344,12 +344,15 @@ int main(void)
 
     /* A missing image names itself. */
     const char *env[] = {"FOO=bar"};
-    struct docker_container_spec spec = {
-        .name = cname, .image = nonetag, .network = netname, .labels = labels, .env = env,
-        .n_env = 1};
+    struct docker_container_spec spec = {.name = cname,
+                                         .image = nonetag,
+                                         .network = netname,
+                                         .labels = labels,
+                                         .env = env,
+                                         .n_env = 1};
     rc = docker_container_create(d, &spec, cid, &err);
     CHECKF(rc < 0 && err.status == 404 && strstr(err.msg, "No such image"), "%d %s", err.status,
-          err.msg);
+           err.msg);
     printf("missing image: %d %s\n", err.status, err.msg);
 
     /* A long-running container. */
@@ -376,8 +379,7 @@ int main(void)
      * line without a newline. */
     const char *env2[] = {"FOO=bar", "MODE=exit"};
     struct docker_container_spec spec2 = {
-        .name = cname2, .image = tag, .network = net_id, .labels = labels, .env = env2,
-        .n_env = 2};
+        .name = cname2, .image = tag, .network = net_id, .labels = labels, .env = env2, .n_env = 2};
     rc = docker_container_create(d, &spec2, cid2, &err);
     CHECKF(rc == 0, "create 2: %s", err.msg);
     CHECKF(docker_container_start(d, cid2, &err) == 0, "start 2: %s", err.msg);
@@ -395,18 +397,18 @@ int main(void)
         if (l.len[i] == 40000 && strspn(l.text[i], "x") == 40000)
             long_ok = 1;
     CHECKF(lines_has(&l, "hi bar") && lines_has(&l, "err") && lines_has(&l, "tail") && long_ok,
-          "logs 2: %d lines, long line %d", l.n, long_ok);
+           "logs 2: %d lines, long line %d", l.n, long_ok);
     lines_free(&l);
     CHECKF(docker_container_remove(d, cid2, &err) == 0, "remove 2: %s", err.msg);
 
     /* Found again by label, exactly once each. */
     struct found f;
     CHECKF(count(d, DOCKER_CONTAINERS, &f) == 1 && strcmp(f.id, cid) == 0 && f.labelled,
-          "containers %d", f.n);
+           "containers %d", f.n);
     CHECKF(count(d, DOCKER_NETWORKS, &f) == 1 && strcmp(f.id, net_id) == 0 && f.labelled,
-          "networks %d", f.n);
+           "networks %d", f.n);
     CHECKF(count(d, DOCKER_IMAGES, &f) == 1 && strncmp(f.id, "sha256:", 7) == 0 && f.labelled,
-          "images %d", f.n);
+           "images %d", f.n);
 
     /* Removal, twice: the second finds nothing and is still success. */
     CHECKF(docker_container_remove(d, cid, &err) == 0, "remove container: %s", err.msg);

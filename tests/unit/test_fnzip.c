@@ -228,7 +228,10 @@ static void test_good_zip(void)
     zip_file(&z, "./fn.sh", fn_sh, 0755);
     zip_file(&z, "lib\\util.sh", "u\n", 0644);
     zip_file(&z, "a//b/./c", "c\n", 0644);
-    zip_file(&z, "donn\xc3\xa9" "es.txt", "d\n", 0644);
+    zip_file(&z,
+             "donn\xc3\xa9"
+             "es.txt",
+             "d\n", 0644);
     zip_end(&z);
     CHECK(convert(&z, NULL, &big, &t, &err) == 0);
     if (err.status)
@@ -236,7 +239,10 @@ static void test_good_zip(void)
     CHECK(tar_has_file(&t, "fn/fn.sh", fn_sh, 0755));
     CHECK(tar_has_file(&t, "fn/lib/util.sh", "u\n", 0644));
     CHECK(tar_has_file(&t, "fn/a/b/c", "c\n", 0644));
-    CHECK(tar_has_file(&t, "fn/donn\xc3\xa9" "es.txt", "d\n", 0644));
+    CHECK(tar_has_file(&t,
+                       "fn/donn\xc3\xa9"
+                       "es.txt",
+                       "d\n", 0644));
     CHECK(tar_count(&t) == 4);
     tarbuf_free(&t);
     free(z.buf);
@@ -276,8 +282,7 @@ static void test_links_and_types(void)
     zip_end(&z);
     CHECK(convert(&z, NULL, &big, &t, &err) == 0);
     struct tent te;
-    CHECK(tar_find(&t, "fn/hard", &te) && te.type == AE_IFREG && te.len == 0 &&
-          te.link[0] == '\0');
+    CHECK(tar_find(&t, "fn/hard", &te) && te.type == AE_IFREG && te.len == 0 && te.link[0] == '\0');
     free(te.data);
     CHECK(tar_count(&t) == 2);
     tarbuf_free(&t);

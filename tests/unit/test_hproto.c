@@ -11,12 +11,12 @@
 
 #define BIG 100000
 
-static struct hproto_bytes B(const char *s)
-{
+static struct hproto_bytes B(const char *s) {
     return (struct hproto_bytes){s, strlen(s)};
 }
 
-static bool same(struct hproto_bytes a, const void *p, size_t len)
+static bool
+same(struct hproto_bytes a, const void *p, size_t len)
 {
     return a.len == len && (len == 0 || memcmp(a.ptr, p, len) == 0);
 }
@@ -155,7 +155,8 @@ static bool check_stream_msg(int i, const struct hproto_msg *m, const char *big)
 {
     switch (i) {
     case 0:
-        return m->type == HPROTO_READY && m->u.ready.version == 1 && same(m->u.ready.runtime, "c", 1);
+        return m->type == HPROTO_READY && m->u.ready.version == 1 &&
+               same(m->u.ready.runtime, "c", 1);
     case 1:
         return m->type == HPROTO_CALL && m->u.call.id == 5 && same(m->u.call.method, "PUT", 3) &&
                m->u.call.n_headers == 1 && same(m->u.call.headers[0].key, "a", 1) &&
@@ -415,7 +416,7 @@ static void test_max_message(void)
     msgpack_sbuffer_init(&buf);
     hproto_pack_reply(&buf, &reply);
     CHECK(drain(buf.data, buf.size, 1000) == -EMSGSIZE);
-    CHECK(drain(buf.data, buf.size, buf.size) == 0);     /* exactly at the bound: fine */
+    CHECK(drain(buf.data, buf.size, buf.size) == 0); /* exactly at the bound: fine */
     CHECK(drain(buf.data, buf.size, buf.size - 1) == -EMSGSIZE);
 
     /* Reported while the message is still arriving, not after all of it. */

@@ -7,7 +7,7 @@
 #include "check.h"
 
 /* Checks a NUL-terminated name; the length is strlen. */
-#define VALID(s) CHECK(name_is_valid((s), strlen(s)))
+#define VALID(s)   CHECK(name_is_valid((s), strlen(s)))
 #define INVALID(s) CHECK(!name_is_valid((s), strlen(s)))
 
 int main(void)

@@ -75,7 +75,8 @@ static pid_t start_shim(const char *path, int port)
 
 static int connect_shim(int port)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     for (int waited = 0; waited < WAIT_MS; waited += 20) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -119,7 +120,8 @@ static bool send_all(int fd, const void *p, size_t len)
     return true;
 }
 
-static bool send_call(int fd, uint32_t id, const struct hproto_header *hs, size_t n_hs, const void *body, size_t len)
+static bool send_call(int fd, uint32_t id, const struct hproto_header *hs, size_t n_hs,
+                      const void *body, size_t len)
 {
     struct hproto_call call = {id, {"POST", 4}, hs, n_hs, {body, len}};
     msgpack_sbuffer buf;
@@ -132,10 +134,12 @@ static bool send_call(int fd, uint32_t id, const struct hproto_header *hs, size_
 static bool is_reply(uint32_t id, uint16_t status, const void *body, size_t len)
 {
     bool ok = msg.type == HPROTO_REPLY && msg.u.reply.id == id && msg.u.reply.status == status &&
-              msg.u.reply.body.len == len && (len == 0 || memcmp(msg.u.reply.body.ptr, body, len) == 0);
+              msg.u.reply.body.len == len &&
+              (len == 0 || memcmp(msg.u.reply.body.ptr, body, len) == 0);
     if (!ok && msg.type == HPROTO_REPLY)
-        fprintf(stderr, "got reply id %u status %u body \"%.*s\"\n", msg.u.reply.id, msg.u.reply.status,
-                (int)(msg.u.reply.body.len > 200 ? 200 : msg.u.reply.body.len), msg.u.reply.body.ptr);
+        fprintf(stderr, "got reply id %u status %u body \"%.*s\"\n", msg.u.reply.id,
+                msg.u.reply.status, (int)(msg.u.reply.body.len > 200 ? 200 : msg.u.reply.body.len),
+                msg.u.reply.body.ptr);
     return ok;
 }
 
@@ -202,8 +206,9 @@ static void test_failures(int fd, struct hproto_reader *r)
 static void test_env(int fd, struct hproto_reader *r)
 {
     struct hproto_header hs[2] = {{{"X-Foo", 5}, {"bar baz", 7}}, {{"Proxy", 5}, {"evil", 4}}};
-    write_file("fn.sh", "printf '%s|%s|%s|%s' \"$HTTP_X_FOO\" \"$REQUEST_METHOD\" \"$TF_OPERATOR_VAR\" "
-                        "\"${HTTP_PROXY-unset}\"\n");
+    write_file("fn.sh",
+               "printf '%s|%s|%s|%s' \"$HTTP_X_FOO\" \"$REQUEST_METHOD\" \"$TF_OPERATOR_VAR\" "
+               "\"${HTTP_PROXY-unset}\"\n");
     CHECK(send_call(fd, 20, hs, 2, "", 0));
     CHECK(recv_msg(fd, r) == 1);
     const char *want = "bar baz|POST|from-operator|unset";
