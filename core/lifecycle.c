@@ -154,19 +154,15 @@ static void remove_objects(struct lifecycle *lc, const struct fn_record *r)
         log_warn("function %s: %s", r->name, e.msg);
 }
 
-static int build_context(struct lifecycle *lc, const struct deploy_spec *s, const char *base,
-                         struct tarbuf *t, tf_err *err)
+/* Unpacks the user's zip under fn/ of a new build context; the Dockerfile is
+ * added later, once the base image is known. */
+static int unpack_code(struct lifecycle *lc, const struct deploy_spec *s, struct tarbuf *t,
+                       tf_err *err)
 {
-    char dockerfile[256];
-    int n = snprintf(dockerfile, sizeof dockerfile, FUNCTION_DOCKERFILE_FMT, base);
     struct fnzip_limits limits = {lc->cfg.max_zip_entries, lc->cfg.max_zip_bytes};
     int rc = tarbuf_open(t, err);
     if (rc == 0)
-        rc = tarbuf_add_file(t, "Dockerfile", dockerfile, (size_t)n, 0644, err);
-    if (rc == 0)
         rc = fnzip_to_tar(s->zip, s->zip_len, s->subfolder, "fn/", &limits, t, err);
-    if (rc == 0)
-        rc = tarbuf_close(t, err);
     return rc;
 }
 
@@ -209,27 +205,37 @@ static int start_handlers(struct lifecycle *lc, const struct deploy_spec *s, str
     return rc;
 }
 
+/* Builds r's image from the unpacked code in t (which it closes). */
+static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
+                       struct tarbuf *t, tf_err *err)
+{
+    char base[160], dockerfile[256];
+    int rc = images_ensure_base(lc->cfg.docker, &lc->cfg.images, s->env, base, sizeof base, err);
+    if (rc < 0)
+        return rc;
+    int n = snprintf(dockerfile, sizeof dockerfile, FUNCTION_DOCKERFILE_FMT, base);
+    rc = tarbuf_add_file(t, "Dockerfile", dockerfile, (size_t)n, 0644, err);
+    if (rc == 0)
+        rc = tarbuf_close(t, err);
+    if (rc < 0)
+        return rc;
+    snprintf(r->image, sizeof r->image, "%s:latest", r->network);
+    for (char *p = r->image; *p; p++)
+        *p = (char)tolower((unsigned char)*p); /* image references must be lower case */
+    json_t *labels = labels_for(lc, s->name);
+    rc = docker_image_build(lc->cfg.docker, t->data, t->len, r->image, labels, log_build, r->name,
+                            err);
+    json_decref(labels);
+    if (rc < 0)
+        r->image[0] = '\0'; /* a failed build tags nothing */
+    return rc;
+}
+
 /* Builds, starts and publishes version r of a function. */
 static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
-                          tf_err *err)
+                          struct tarbuf *t, tf_err *err)
 {
-    char base[160];
-    struct tarbuf t = {0};
-    int rc = images_ensure_base(lc->cfg.docker, &lc->cfg.images, s->env, base, sizeof base, err);
-    if (rc == 0)
-        rc = build_context(lc, s, base, &t, err);
-    if (rc == 0) {
-        json_t *labels = labels_for(lc, s->name);
-        snprintf(r->image, sizeof r->image, "%s:latest", r->network);
-        for (char *p = r->image; *p; p++)
-            *p = (char)tolower((unsigned char)*p); /* image references must be lower case */
-        rc = docker_image_build(lc->cfg.docker, t.data, t.len, r->image, labels, log_build, r->name,
-                                err);
-        json_decref(labels);
-        if (rc < 0)
-            r->image[0] = '\0'; /* a failed build tags nothing */
-    }
-    tarbuf_free(&t);
+    int rc = build_image(lc, s, r, t, err);
     if (rc < 0)
         return rc;
     json_t *labels = labels_for(lc, s->name);
@@ -275,17 +281,25 @@ static struct fn_record *new_record(struct lifecycle *lc, const struct deploy_sp
 
 int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
+    struct tarbuf t = {0};
+    /* Bad input is refused before anything is made, and outside the lock. */
     int rc = validate(s, err);
-    if (rc < 0)
+    if (rc == 0)
+        rc = unpack_code(lc, s, &t, err);
+    if (rc < 0) {
+        tarbuf_free(&t);
         return rc;
+    }
     pthread_mutex_lock(&lc->change_lock);
     struct fn_record *r = new_record(lc, s);
     if (r == NULL) {
         pthread_mutex_unlock(&lc->change_lock);
+        tarbuf_free(&t);
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
     }
     log_info("function %s: deploying (%s, %d handler(s))", s->name, s->env, r->threads);
-    rc = deploy_version(lc, s, r, err);
+    rc = deploy_version(lc, s, r, &t, err);
+    tarbuf_free(&t);
     if (rc < 0) {
         log_warn("function %s: deploy failed: %s", s->name, err->msg);
         remove_objects(lc, r);
