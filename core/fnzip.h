@@ -18,6 +18,8 @@ struct tarbuf {
     struct archive *a;
     unsigned char *data;
     size_t len, cap;
+    const char *find; /* set after tarbuf_open: found tells whether a */
+    int found;        /* regular file at exactly this path was added */
 };
 
 /* Starts an empty tar in memory. Return 0 or -ENOMEM. */

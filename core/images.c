@@ -21,6 +21,12 @@ int images_runtime_known(const char *env)
     return env != NULL && strcmp(env, "binary") == 0;
 }
 
+const char *images_runtime_entry(const char *env)
+{
+    (void)env;
+    return "fn.sh";
+}
+
 const char *images_runtime_names(void)
 {
     return "binary";

@@ -17,6 +17,9 @@ struct images_config {
 /* True when env names a runtime this daemon can run. */
 int images_runtime_known(const char *env);
 
+/* The file a function of env must hold at the top of its folder ("fn.sh"). */
+const char *images_runtime_entry(const char *env);
+
 /* Comma-separated list of the runtimes, for error messages. */
 const char *images_runtime_names(void);
 

@@ -160,9 +160,18 @@ static int unpack_code(struct lifecycle *lc, const struct deploy_spec *s, struct
                        tf_err *err)
 {
     struct fnzip_limits limits = {lc->cfg.max_zip_entries, lc->cfg.max_zip_bytes};
+    const char *entry = images_runtime_entry(s->env);
+    char entry_path[64];
+    snprintf(entry_path, sizeof entry_path, "fn/%s", entry);
     int rc = tarbuf_open(t, err);
+    t->find = entry_path;
     if (rc == 0)
         rc = fnzip_to_tar(s->zip, s->zip_len, s->subfolder, "fn/", &limits, t, err);
+    t->find = NULL;
+    if (rc == 0 && !t->found)
+        return tf_err_set(err, 400, "the %s runtime needs %s at the top of the function folder",
+                          s->env, entry),
+               -EINVAL;
     return rc;
 }
 

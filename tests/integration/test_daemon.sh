@@ -389,6 +389,10 @@ with zipfile.ZipFile(sys.argv[2], "w") as z:
     i = zipfile.ZipInfo("link"); i.external_attr = 0o120777 << 16
     z.writestr(i, "/etc/passwd")
 EOF
+mkdir -p "$T/nofn" && echo 'echo hi' > "$T/nofn/run.sh" && zipdir "$T/nofn" "$T/nofn.zip"
+upload_body nofn 1 "$T/nofn.zip" > "$T/b.json"
+bad_upload "zip without fn.sh" "$T/b.json"
+check "zip without fn.sh: reason" "the binary runtime needs fn.sh at the top of the function folder" "$(cat "$T/body")"
 upload_body zipslip 1 "$T/evil.zip" > "$T/b.json"
 bad_upload "zip with ../evil" "$T/b.json"
 upload_body zlink 1 "$T/link.zip" > "$T/b.json"
