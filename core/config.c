@@ -21,8 +21,13 @@ static const char usage[] =
     "                        (env DOCKER_HOST, default unix:///var/run/docker.sock)\n"
     "  --call-timeout SEC    how long a call may run (env TINYFAAS_CALL_TIMEOUT, default 30)\n"
     "  --max-body BYTES      largest invocation body (env TINYFAAS_MAX_BODY, default 1048576)\n"
+    "  --runtime-dir DIR     the runtime recipes (env TINYFAAS_RUNTIME_DIR, default\n"
+    "                        " TINYFAAS_DEFAULT_RUNTIME_DIR ")\n"
+    "  --registry-images     use registry images (python:3.11-slim, node:20-alpine) as\n"
+    "                        runtime bases instead of local builds (env\n"
+    "                        TINYFAAS_REGISTRY_IMAGES=1; needs a reachable registry)\n"
+    "  --build-images        build every runtime's images now, then exit\n"
     "  --shim PATH           the static handler shim (default: next to this program)\n"
-    "  --busybox PATH        a static busybox for the binary runtime (default /bin/busybox)\n"
     "  --debug               log more\n"
     "  --help                show this help\n";
 
@@ -88,7 +93,8 @@ static int apply(struct config *cfg, int key, const char *val)
     case 's': set_str(cfg->state_dir, sizeof cfg->state_dir, val); return 0;
     case 'd': set_str(cfg->docker_host, sizeof cfg->docker_host, val); return 0;
     case 'S': set_str(cfg->shim_path, sizeof cfg->shim_path, val); return 0;
-    case 'b': set_str(cfg->busybox_path, sizeof cfg->busybox_path, val); return 0;
+    case 'R': set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, val); return 0;
+    case 'g': cfg->registry_images = strcmp(val, "0") != 0; return 0;
     case 't':
         if (parse_int("the call timeout", val, 1, 3600, &v) < 0)
             return -1;
@@ -107,9 +113,15 @@ static const struct {
     const char *env;
     int key;
 } env_keys[] = {
-    {"COAP_PORT", 'c'},          {"HTTP_PORT", 'h'},   {"MGMT_PORT", 'm'},
-    {"TINYFAAS_STATE_DIR", 's'}, {"DOCKER_HOST", 'd'}, {"TINYFAAS_CALL_TIMEOUT", 't'},
+    {"COAP_PORT", 'c'},
+    {"HTTP_PORT", 'h'},
+    {"MGMT_PORT", 'm'},
+    {"TINYFAAS_STATE_DIR", 's'},
+    {"DOCKER_HOST", 'd'},
+    {"TINYFAAS_CALL_TIMEOUT", 't'},
     {"TINYFAAS_MAX_BODY", 'B'},
+    {"TINYFAAS_RUNTIME_DIR", 'R'},
+    {"TINYFAAS_REGISTRY_IMAGES", 'g'},
 };
 
 int config_load(struct config *cfg, int argc, char **argv)
@@ -122,7 +134,7 @@ int config_load(struct config *cfg, int argc, char **argv)
                            .max_body = 1 << 20,
                            .max_upload = 64 << 20};
     set_str(cfg->state_dir, sizeof cfg->state_dir, "./tinyfaas-state");
-    set_str(cfg->busybox_path, sizeof cfg->busybox_path, "/bin/busybox");
+    set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, TINYFAAS_DEFAULT_RUNTIME_DIR);
     default_shim(cfg->shim_path, sizeof cfg->shim_path);
     for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
         const char *val = getenv(env_keys[i].env);
@@ -136,7 +148,9 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"state-dir", required_argument, NULL, 's'},
         {"docker-host", required_argument, NULL, 'd'},
         {"shim", required_argument, NULL, 'S'},
-        {"busybox", required_argument, NULL, 'b'},
+        {"runtime-dir", required_argument, NULL, 'R'},
+        {"registry-images", no_argument, NULL, 'G'},
+        {"build-images", no_argument, NULL, 'I'},
         {"call-timeout", required_argument, NULL, 't'},
         {"max-body", required_argument, NULL, 'B'},
         {"debug", no_argument, NULL, 'D'},
@@ -149,8 +163,10 @@ int config_load(struct config *cfg, int argc, char **argv)
             fputs(usage, stdout);
             return 1;
         }
-        if (key == 'D') {
-            cfg->debug = 1;
+        if (key == 'D' || key == 'G' || key == 'I') {
+            *(key == 'D'   ? &cfg->debug
+              : key == 'G' ? &cfg->registry_images
+                           : &cfg->build_images) = 1;
             continue;
         }
         if (key == '?' || apply(cfg, key, optarg) < 0) {

@@ -11,7 +11,9 @@ struct config {
     char state_dir[512];
     char docker_host[512]; /* empty: $DOCKER_HOST or the default socket */
     char shim_path[512];
-    char busybox_path[512];
+    char runtime_dir[512]; /* the runtimes/ folder with each runtime's recipe */
+    int build_images;      /* build every runtime image, then exit */
+    int registry_images;   /* opt in: runtimes' registry base images */
     int call_timeout_ms;
     int ready_timeout_ms;
     size_t max_body;   /* invocation request bodies */

@@ -88,8 +88,8 @@ static int tarbuf_add(struct tarbuf *t, const char *path, unsigned type, int mod
     if (e == NULL)
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
     archive_entry_set_pathname(e, path);
-    if (t->find != NULL && type == AE_IFREG && strcmp(path, t->find) == 0)
-        t->found = 1;
+    if (t->on_file != NULL && type == AE_IFREG)
+        t->on_file(t->on_file_ctx, path, data, len);
     archive_entry_set_filetype(e, type);
     archive_entry_set_perm(e, (mode_t)mode & 07777);
     archive_entry_set_uid(e, 0);

@@ -18,8 +18,10 @@ struct tarbuf {
     struct archive *a;
     unsigned char *data;
     size_t len, cap;
-    const char *find; /* set after tarbuf_open: found tells whether a */
-    int found;        /* regular file at exactly this path was added */
+    /* Set after tarbuf_open to see each regular file as it is added (the
+     * daemon looks for a runtime's entry file and dependency list). */
+    void (*on_file)(void *ctx, const char *path, const void *data, size_t len);
+    void *on_file_ctx;
 };
 
 /* Starts an empty tar in memory. Return 0 or -ENOMEM. */
@@ -37,6 +39,9 @@ int tarbuf_close(struct tarbuf *t, tf_err *err);
 
 /* Frees the buffer (safe after close or on a half-built tarbuf). */
 void tarbuf_free(struct tarbuf *t);
+
+/* Adds the tree below dir (files, directories, symbolic links) under prefix. */
+int tarbuf_add_tree(struct tarbuf *t, const char *dir, const char *prefix, tf_err *err);
 
 /* Copies the entries of the zip in zip[0..len) that lie under subfolder
  * (NULL or "" for the whole zip; the prefix is stripped) into t below

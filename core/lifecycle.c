@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,17 +12,18 @@
 #include "log.h"
 #include "names.h"
 
-#define MAX_THREADS             64
-#define LABEL_INSTANCE          "tinyfaas.instance"
-#define LABEL_FUNCTION          "tinyfaas.function"
-#define FUNCTION_DOCKERFILE_FMT "FROM %s\nCOPY fn/ /fn/\n"
+#define MAX_THREADS    64
+#define LABEL_INSTANCE "tinyfaas.instance"
+#define LABEL_FUNCTION "tinyfaas.function"
+#define LABEL_VERSION  "tinyfaas.version"
 
 /* What the daemon made for one deployed version of a function. */
 struct fn_record {
     char name[NAME_MAX_LEN + 1];
     char env[32];
     int threads;
-    json_t *envs; /* array of "K=V" */
+    json_t *envs;     /* array of "K=V" */
+    unsigned version; /* labels this version's images, intermediate ones too */
     char image[160];
     char network[DOCKER_ID_MAX];
     char (*containers)[DOCKER_ID_MAX];
@@ -112,16 +114,16 @@ static int env_entry_valid(const char *kv)
     return !isdigit((unsigned char)kv[0]);
 }
 
-static int validate(const struct deploy_spec *s, tf_err *err)
+static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
     if (s->name == NULL || !name_is_valid(s->name, strlen(s->name)))
         return tf_err_set(err, 400,
                           "invalid function name '%s': use [A-Za-z0-9][A-Za-z0-9_-]{0,62}",
                           s->name ? s->name : ""),
                -EINVAL;
-    if (!images_runtime_known(s->env))
+    if (runtimes_find(lc->cfg.runtimes, s->env) == NULL)
         return tf_err_set(err, 400, "unknown env '%s' (known: %s)", s->env ? s->env : "",
-                          images_runtime_names()),
+                          runtimes_names(lc->cfg.runtimes)),
                -EINVAL;
     if (s->threads < 1 || s->threads > MAX_THREADS)
         return tf_err_set(err, 400, "threads must be between 1 and %d, not %lld", MAX_THREADS,
@@ -135,9 +137,48 @@ static int validate(const struct deploy_spec *s, tf_err *err)
 
 /* ---- Docker objects ---- */
 
-static json_t *labels_for(struct lifecycle *lc, const char *name)
+static json_t *labels_for(struct lifecycle *lc, const char *name, unsigned version)
 {
-    return json_pack("{s:s, s:s}", LABEL_INSTANCE, lc->cfg.instance_id, LABEL_FUNCTION, name);
+    char v[16];
+    snprintf(v, sizeof v, "%u", version);
+    return json_pack("{s:s, s:s, s:s}", LABEL_INSTANCE, lc->cfg.instance_id, LABEL_FUNCTION, name,
+                     LABEL_VERSION, v);
+}
+
+struct image_sweep {
+    struct lifecycle *lc;
+    const char *name;
+    unsigned version; /* 0: every version */
+    char (*ids)[DOCKER_ID_MAX];
+    size_t n;
+};
+
+static void pick_image(void *ctx, const char *id, json_t *labels)
+{
+    struct image_sweep *sw = ctx;
+    const char *fn = json_string_value(json_object_get(labels, LABEL_FUNCTION));
+    const char *v = json_string_value(json_object_get(labels, LABEL_VERSION));
+    if (fn == NULL || strcmp(fn, sw->name) != 0 || sw->n == 256)
+        return;
+    if (sw->version != 0 && (v == NULL || strtoul(v, NULL, 10) != sw->version))
+        return;
+    snprintf(sw->ids[sw->n++], DOCKER_ID_MAX, "%s", id);
+}
+
+/* Removes a function's images, the intermediate ones of multi-stage builds
+ * and failed builds included: every image labelled with its name (and version). */
+static void remove_images(struct lifecycle *lc, const char *name, unsigned version)
+{
+    char label[128], ids[256][DOCKER_ID_MAX];
+    snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
+    struct image_sweep sw = {lc, name, version, ids, 0};
+    tf_err e;
+    if (docker_list(lc->cfg.docker, DOCKER_IMAGES, label, pick_image, &sw, &e) < 0)
+        log_warn("function %s: %s", name, e.msg);
+    /* Newest first, so a child goes before the image it was built on. */
+    for (size_t i = 0; i < sw.n; i++)
+        if (docker_image_remove(lc->cfg.docker, ids[i], &e) < 0)
+            log_warn("function %s: %s", name, e.msg);
 }
 
 /* Removes what a record names; every step runs even if one fails. */
@@ -152,23 +193,40 @@ static void remove_objects(struct lifecycle *lc, const struct fn_record *r)
         log_warn("function %s: %s", r->name, e.msg);
     if (r->image[0] && docker_image_remove(lc->cfg.docker, r->image, &e) < 0)
         log_warn("function %s: %s", r->name, e.msg);
+    remove_images(lc, r->name, r->version);
+}
+
+/* What unpacking the user's code told about it. */
+struct code_facts {
+    const struct runtime *rt;
+    bool has_entry; /* the runtime's entry file is at the top */
+    bool has_deps;  /* the function declares dependencies to install */
+};
+
+static void see_file(void *ctx, const char *path, const void *data, size_t len)
+{
+    struct code_facts *f = ctx;
+    const char *rel = path + strlen("fn/");
+    if (strcmp(rel, runtime_entry(f->rt)) == 0)
+        f->has_entry = true;
+    if (runtime_declares_deps(f->rt, rel, data, len))
+        f->has_deps = true;
 }
 
 /* Unpacks the user's zip under fn/ of a new build context; the Dockerfile is
  * added later, once the base image is known. */
 static int unpack_code(struct lifecycle *lc, const struct deploy_spec *s, struct tarbuf *t,
-                       tf_err *err)
+                       struct code_facts *facts, tf_err *err)
 {
     struct fnzip_limits limits = {lc->cfg.max_zip_entries, lc->cfg.max_zip_bytes};
-    const char *entry = images_runtime_entry(s->env);
-    char entry_path[64];
-    snprintf(entry_path, sizeof entry_path, "fn/%s", entry);
+    const char *entry = runtime_entry(facts->rt);
     int rc = tarbuf_open(t, err);
-    t->find = entry_path;
+    t->on_file = see_file;
+    t->on_file_ctx = facts;
     if (rc == 0)
         rc = fnzip_to_tar(s->zip, s->zip_len, s->subfolder, "fn/", &limits, t, err);
-    t->find = NULL;
-    if (rc == 0 && !t->found)
+    t->on_file = NULL;
+    if (rc == 0 && !facts->has_entry)
         return tf_err_set(err, 400, "the %s runtime needs %s at the top of the function folder",
                           s->env, entry),
                -EINVAL;
@@ -183,7 +241,7 @@ static void log_build(void *ctx, const char *line)
 static int start_handlers(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
                           struct dispatch_endpoint *eps, tf_err *err)
 {
-    json_t *labels = labels_for(lc, s->name);
+    json_t *labels = labels_for(lc, s->name, r->version);
     const char **env = calloc(s->n_envs + 1, sizeof *env);
     char fn_env[NAME_MAX_LEN + 32];
     snprintf(fn_env, sizeof fn_env, "TINYFAAS_FUNCTION=%s", s->name);
@@ -216,14 +274,22 @@ static int start_handlers(struct lifecycle *lc, const struct deploy_spec *s, str
 
 /* Builds r's image from the unpacked code in t (which it closes). */
 static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
-                       struct tarbuf *t, tf_err *err)
+                       struct tarbuf *t, const struct code_facts *facts, tf_err *err)
 {
-    char base[160], dockerfile[256];
-    int rc = images_ensure_base(lc->cfg.docker, &lc->cfg.images, s->env, base, sizeof base, err);
+    char base[256], builder[256], labels_line[256];
+    int rc = runtime_ensure_images(lc->cfg.runtimes, facts->rt, lc->cfg.docker, base, builder,
+                                   sizeof base, err);
     if (rc < 0)
         return rc;
-    int n = snprintf(dockerfile, sizeof dockerfile, FUNCTION_DOCKERFILE_FMT, base);
-    rc = tarbuf_add_file(t, "Dockerfile", dockerfile, (size_t)n, 0644, err);
+    /* Every stage's images carry the labels, so a failed build leaves nothing unfindable. */
+    snprintf(labels_line, sizeof labels_line, "LABEL %s=\"%s\" %s=\"%s\" %s=\"%u\"", LABEL_INSTANCE,
+             lc->cfg.instance_id, LABEL_FUNCTION, s->name, LABEL_VERSION, r->version);
+    char *dockerfile = NULL;
+    rc = runtime_function_dockerfile(lc->cfg.runtimes, facts->rt, facts->has_deps, base, builder,
+                                     labels_line, &dockerfile, err);
+    if (rc == 0)
+        rc = tarbuf_add_file(t, "Dockerfile", dockerfile, strlen(dockerfile), 0644, err);
+    free(dockerfile);
     if (rc == 0)
         rc = tarbuf_close(t, err);
     if (rc < 0)
@@ -231,7 +297,7 @@ static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct
     snprintf(r->image, sizeof r->image, "%s:latest", r->network);
     for (char *p = r->image; *p; p++)
         *p = (char)tolower((unsigned char)*p); /* image references must be lower case */
-    json_t *labels = labels_for(lc, s->name);
+    json_t *labels = labels_for(lc, s->name, r->version);
     rc = docker_image_build(lc->cfg.docker, t->data, t->len, r->image, labels, log_build, r->name,
                             err);
     json_decref(labels);
@@ -242,12 +308,12 @@ static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct
 
 /* Builds, starts and publishes version r of a function. */
 static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
-                          struct tarbuf *t, tf_err *err)
+                          struct tarbuf *t, const struct code_facts *facts, tf_err *err)
 {
-    int rc = build_image(lc, s, r, t, err);
+    int rc = build_image(lc, s, r, t, facts, err);
     if (rc < 0)
         return rc;
-    json_t *labels = labels_for(lc, s->name);
+    json_t *labels = labels_for(lc, s->name, r->version);
     char net_id[DOCKER_ID_MAX];
     rc = docker_network_create(lc->cfg.docker, r->network, labels, net_id, err);
     json_decref(labels);
@@ -283,18 +349,20 @@ static struct fn_record *new_record(struct lifecycle *lc, const struct deploy_sp
     snprintf(r->env, sizeof r->env, "%s", s->env);
     r->threads = (int)s->threads;
     r->n_containers = (size_t)s->threads;
+    r->version = ++lc->version;
     snprintf(r->network, sizeof r->network, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, s->name,
-             ++lc->version);
+             r->version);
     return r;
 }
 
 int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
     struct tarbuf t = {0};
+    struct code_facts facts = {.rt = runtimes_find(lc->cfg.runtimes, s->env)};
     /* Bad input is refused before anything is made, and outside the lock. */
-    int rc = validate(s, err);
+    int rc = validate(lc, s, err);
     if (rc == 0)
-        rc = unpack_code(lc, s, &t, err);
+        rc = unpack_code(lc, s, &t, &facts, err);
     if (rc < 0) {
         tarbuf_free(&t);
         return rc;
@@ -307,7 +375,7 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
     }
     log_info("function %s: deploying (%s, %d handler(s))", s->name, s->env, r->threads);
-    rc = deploy_version(lc, s, r, &t, err);
+    rc = deploy_version(lc, s, r, &t, &facts, err);
     tarbuf_free(&t);
     if (rc < 0) {
         log_warn("function %s: deploy failed: %s", s->name, err->msg);

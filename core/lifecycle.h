@@ -11,7 +11,7 @@
 #include "dispatch.h"
 #include "docker.h"
 #include "err.h"
-#include "images.h"
+#include "runtimes.h"
 
 struct lifecycle;
 
@@ -19,7 +19,7 @@ struct lifecycle_config {
     struct docker *docker;
     struct dispatcher *dispatcher;
     const char *instance_id; /* labels every object this daemon makes */
-    struct images_config images;
+    struct runtimes *runtimes;
     int ready_timeout_ms; /* how long handlers may take to say ready */
     size_t max_zip_entries;
     size_t max_zip_bytes;

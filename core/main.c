@@ -21,6 +21,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "loop.h"
+#include "runtimes.h"
 
 struct daemon {
     struct config cfg;
@@ -28,6 +29,8 @@ struct daemon {
     struct docker *docker;
     struct loop *loop;
     struct dispatcher *dispatcher;
+    struct runtimes *runtimes;
+    char shim_dir[512], cache_dir[600];
     struct lifecycle *lifecycle;
     struct coap_front *coap;
     struct http_front *http;
@@ -86,6 +89,24 @@ static void on_signal(void *ctx, uint32_t events)
     loop_stop(d->loop);
 }
 
+static int load_runtimes(struct daemon *d, tf_err *err)
+{
+    const struct config *c = &d->cfg;
+    snprintf(d->shim_dir, sizeof d->shim_dir, "%s", c->shim_path);
+    char *slash = strrchr(d->shim_dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    snprintf(d->cache_dir, sizeof d->cache_dir, "%s/cache", c->state_dir);
+    struct runtimes_config rc = {.runtime_dir = c->runtime_dir,
+                                 .shim_dir = d->shim_dir,
+                                 .cache_dir = d->cache_dir,
+                                 .registry_images = c->registry_images};
+    if (runtimes_load(&rc, &d->runtimes, err) < 0)
+        return -1;
+    log_info("runtimes: %s (recipes in %s)", runtimes_names(d->runtimes), c->runtime_dir);
+    return 0;
+}
+
 static int start_fronts(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
@@ -104,6 +125,20 @@ static int start_fronts(struct daemon *d, tf_err *err)
     return 0;
 }
 
+/* tinyfaas --build-images: every runtime image now, so first deploys are fast. */
+static int build_images(struct daemon *d, tf_err *err)
+{
+    const struct config *c = &d->cfg;
+    if (make_dirs(c->state_dir) < 0)
+        return tf_err_set(err, 500, "cannot use the state dir %s: %s", c->state_dir,
+                          strerror(errno));
+    if (docker_open(&d->docker, c->docker_host[0] ? c->docker_host : NULL, err) < 0 ||
+        load_runtimes(d, err) < 0 || runtimes_build_all(d->runtimes, d->docker, err) < 0)
+        return -1;
+    log_info("every runtime image is built");
+    return 0;
+}
+
 static int start(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
@@ -114,17 +149,18 @@ static int start(struct daemon *d, tf_err *err)
         return -1;
     log_info("instance %s, Docker API %s, state in %s", d->instance_id,
              docker_api_version(d->docker), c->state_dir);
+    if (load_runtimes(d, err) < 0)
+        return -1;
     if (loop_create(&d->loop) < 0 ||
         dispatcher_create(d->loop, c->call_timeout_ms, &d->dispatcher) < 0)
         return tf_err_set(err, 500, "cannot create the event loop");
-    struct lifecycle_config lc = {
-        .docker = d->docker,
-        .dispatcher = d->dispatcher,
-        .instance_id = d->instance_id,
-        .images = {.shim_path = c->shim_path, .busybox_path = c->busybox_path},
-        .ready_timeout_ms = c->ready_timeout_ms,
-        .max_zip_entries = 10000,
-        .max_zip_bytes = 256u << 20};
+    struct lifecycle_config lc = {.docker = d->docker,
+                                  .dispatcher = d->dispatcher,
+                                  .instance_id = d->instance_id,
+                                  .runtimes = d->runtimes,
+                                  .ready_timeout_ms = c->ready_timeout_ms,
+                                  .max_zip_entries = 10000,
+                                  .max_zip_bytes = 256u << 20};
     if (lifecycle_create(&lc, &d->lifecycle) < 0)
         return tf_err_set(err, 500, "out of memory");
     /* Whatever a killed earlier run of this instance left is removed before serving. */
@@ -157,6 +193,7 @@ static void stop(struct daemon *d)
             log_info("removed every container, network and function image of this instance");
     }
     lifecycle_destroy(d->lifecycle);
+    runtimes_free(d->runtimes);
     if (d->signals.fd > 0)
         close(d->signals.fd);
     loop_destroy(d->loop);
@@ -185,6 +222,15 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     tf_err err = {0};
+    if (d.cfg.build_images) {
+        rc = build_images(&d, &err);
+        if (rc < 0)
+            log_error("%s", err.msg);
+        runtimes_free(d.runtimes);
+        docker_close(d.docker);
+        curl_global_cleanup();
+        return rc < 0 ? 1 : 0;
+    }
     if (start(&d, &err) < 0) {
         log_error("%s", err.msg);
         stop(&d);

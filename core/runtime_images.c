@@ -1,0 +1,258 @@
+/* Base and builder images of the runtimes: run the recipe, tar what it
+ * wrote, build it; and the Dockerfiles of function images. */
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fnzip.h"
+#include "log.h"
+#include "runtimes_internal.h"
+
+static void hash_file(EVP_MD_CTX *ctx, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return; /* an absent optional input (libtinyfaas-c.a) just does not count */
+    EVP_DigestUpdate(ctx, path + (strrchr(path, '/') ? strrchr(path, '/') - path : 0), 1);
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        EVP_DigestUpdate(ctx, buf, n);
+    fclose(f);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* sha256 of every file in the recipe folder (by name, in order) and the
+ * shim's outputs: a new recipe or shim gives a new tag. */
+static void compute_hash(const struct runtimes *rs, struct runtime *r)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    char *names[256];
+    size_t n = 0;
+    DIR *dir = opendir(r->dir);
+    struct dirent *de;
+    while (dir != NULL && (de = readdir(dir)) != NULL && n < 256)
+        if (de->d_name[0] != '.')
+            names[n++] = strdup(de->d_name);
+    if (dir != NULL)
+        closedir(dir);
+    qsort(names, n, sizeof names[0], cmp_str);
+    char path[1024];
+    for (size_t i = 0; i < n; i++) {
+        EVP_DigestUpdate(ctx, names[i], strlen(names[i]) + 1);
+        snprintf(path, sizeof path, "%s/%s", r->dir, names[i]);
+        hash_file(ctx, path);
+        free(names[i]);
+    }
+    const char *shim_files[] = {"tinyfaas-shim", "libtinyfaas-c.a"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", rs->cfg.shim_dir, shim_files[i]);
+        hash_file(ctx, path);
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    for (int i = 0; i < 6; i++)
+        snprintf(r->hash + 2 * i, 3, "%02x", md[i]);
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void remove_tree(const char *dir)
+{
+    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static bool quotable(const char *s)
+{
+    return strchr(s, '\'') == NULL;
+}
+
+/* Runs the recipe into out_dir; its stdout lines are progress, stderr the reason. */
+static int run_recipe(const struct runtimes *rs, const struct runtime *r, const char *role,
+                      const char *out_dir, tf_err *err)
+{
+    const struct runtimes_config *c = &rs->cfg;
+    if (!quotable(r->dir) || !quotable(c->runtime_dir) || !quotable(c->shim_dir) ||
+        !quotable(c->cache_dir) || !quotable(out_dir))
+        return tf_err_set(err, 500, "paths with a ' cannot be passed to a recipe"), -EINVAL;
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd,
+             "env TINYFAAS_RUNTIME_DIR='%s' TINYFAAS_SHIM_DIR='%s' TINYFAAS_CACHE_DIR='%s' "
+             "bash '%s/build-context.sh' %s '%s/ctx' 2>'%s/stderr'",
+             c->runtime_dir, c->shim_dir, c->cache_dir, r->dir, role, out_dir, out_dir);
+    FILE *p = popen(cmd, "r");
+    if (p == NULL)
+        return tf_err_set(err, 500, "cannot run the %s recipe", r->name), -EIO;
+    char line[1024];
+    while (fgets(line, sizeof line, p) != NULL) {
+        line[strcspn(line, "\r\n")] = '\0';
+        log_info("%s %s image: %s", r->name, role, line);
+    }
+    int status = pclose(p);
+    if (status == 0)
+        return 0;
+    char path[1100], why[400] = "";
+    snprintf(path, sizeof path, "%s/stderr", out_dir);
+    FILE *f = fopen(path, "r");
+    if (f != NULL) {
+        /* The last lines say why: keep the tail. */
+        char buf[8192];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        fclose(f);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+            buf[--n] = '\0';
+        snprintf(why, sizeof why, "%.300s", n > 300 ? buf + n - 300 : buf);
+    }
+    return tf_err_set(err, 500, "the %s %s image recipe failed: %s", r->name, role, why), -EIO;
+}
+
+static void log_progress(void *ctx, const char *line)
+{
+    log_info("building %s: %s", (const char *)ctx, line);
+}
+
+static int build_from_dir(struct docker *d, const char *dir, const char *tag, const char *env,
+                          const char *role, tf_err *err)
+{
+    struct tarbuf t = {0};
+    int rc = tarbuf_open(&t, err);
+    if (rc == 0)
+        rc = tarbuf_add_tree(&t, dir, "", err);
+    if (rc == 0)
+        rc = tarbuf_close(&t, err);
+    if (rc == 0) {
+        json_t *labels = json_pack("{s:s, s:s}", "tinyfaas.base", env, "tinyfaas.role", role);
+        rc = docker_image_build(d, t.data, t.len, tag, labels, log_progress, (void *)tag, err);
+        json_decref(labels);
+    }
+    tarbuf_free(&t);
+    return rc;
+}
+
+/* Builds image role of r from its recipe into tag. */
+static int build_image(struct runtimes *rs, const struct runtime *r, struct docker *d,
+                       const char *role, const char *tag, tf_err *err)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s/build-XXXXXX", rs->cfg.cache_dir);
+    if (mkdir(rs->cfg.cache_dir, 0755) < 0 && errno != EEXIST)
+        return tf_err_set(err, 500, "cannot create %s: %s", rs->cfg.cache_dir, strerror(errno));
+    if (mkdtemp(tmp) == NULL)
+        return tf_err_set(err, 500, "cannot create a folder in %s: %s", rs->cfg.cache_dir,
+                          strerror(errno));
+    char ctx[700];
+    snprintf(ctx, sizeof ctx, "%s/ctx", tmp);
+    log_info("building the %s %s image %s (once; it stays in the engine as a cache)", r->name, role,
+             tag);
+    int rc = mkdir(ctx, 0755) == 0 ? 0 : tf_err_set(err, 500, "cannot create %s", ctx);
+    if (rc == 0)
+        rc = run_recipe(rs, r, role, tmp, err);
+    if (rc == 0)
+        rc = build_from_dir(d, ctx, tag, r->name, role, err);
+    remove_tree(tmp);
+    return rc;
+}
+
+static int ensure_one(struct runtimes *rs, const struct runtime *r, struct docker *d,
+                      const char *role, char *tag, size_t size, tf_err *err)
+{
+    snprintf(tag, size, "tinyfaas-%s-%s:%s", role, r->name, r->hash);
+    int rc = docker_image_exists(d, tag, err);
+    if (rc == 1)
+        return 0;
+    if (rc < 0)
+        return rc;
+    return build_image(rs, r, d, role, tag, err);
+}
+
+int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct docker *d,
+                          char *base_out, char *builder_out, size_t size, tf_err *err)
+{
+    struct runtime *rw = (struct runtime *)r; /* the hash is computed once, lazily */
+    if (rw->hash[0] == '\0')
+        compute_hash(rs, rw);
+    base_out[0] = builder_out[0] = '\0';
+    if (rs->cfg.registry_images && r->registry_base[0] != '\0')
+        snprintf(base_out, size, "%s", r->registry_base);
+    else if (r->has_base && ensure_one(rs, r, d, "base", base_out, size, err) < 0)
+        return -1;
+    if (r->has_builder && ensure_one(rs, r, d, "builder", builder_out, size, err) < 0)
+        return -1;
+    return 0;
+}
+
+int runtimes_build_all(struct runtimes *rs, struct docker *d, tf_err *err)
+{
+    char base[256], builder[256];
+    for (size_t i = 0; i < rs->n; i++)
+        if (runtime_ensure_images(rs, &rs->list[i], d, base, builder, sizeof base, err) < 0)
+            return -1;
+    return 0;
+}
+
+/* Replaces every word in text; returns a new string. */
+static char *replace_words(const char *text, const char *const words[][2], size_t n)
+{
+    size_t cap = strlen(text) + 1;
+    for (size_t i = 0; i < n; i++)
+        for (const char *p = strstr(text, words[i][0]); p; p = strstr(p + 1, words[i][0]))
+            cap += strlen(words[i][1]);
+    char *out = malloc(cap), *o = out;
+    if (out == NULL)
+        return NULL;
+    while (*text) {
+        size_t i = 0;
+        while (i < n && strncmp(text, words[i][0], strlen(words[i][0])) != 0)
+            i++;
+        if (i < n) {
+            o = stpcpy(o, words[i][1]);
+            text += strlen(words[i][0]);
+        } else {
+            *o++ = *text++;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+int runtime_function_dockerfile(const struct runtimes *rs, const struct runtime *r, bool deps,
+                                const char *base, const char *builder, const char *labels,
+                                char **out, tf_err *err)
+{
+    (void)rs;
+    char path[700];
+    snprintf(path, sizeof path, "%s/function-deps.Dockerfile", r->dir);
+    if (!deps || access(path, R_OK) != 0)
+        snprintf(path, sizeof path, "%s/function.Dockerfile", r->dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return tf_err_set(err, 500, "cannot read %s: %s", path, strerror(errno)), -errno;
+    char text[8192];
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    const char *const words[][2] = {{"@BASE@", base}, {"@BUILDER@", builder}, {"@LABELS@", labels}};
+    *out = replace_words(text, words, 3);
+    return *out != NULL ? 0 : (tf_err_set(err, 500, "out of memory"), -ENOMEM);
+}

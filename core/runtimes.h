@@ -1,0 +1,58 @@
+/* Runtimes: what each runtimes/<env>/ folder says (docs/runtimes.md), and
+ * their base and builder images, built on this machine from the folder's
+ * recipe and cached in the engine under a hash of their inputs. */
+#ifndef TF_RUNTIMES_H
+#define TF_RUNTIMES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "docker.h"
+#include "err.h"
+
+struct runtimes;
+struct runtime;
+
+struct runtimes_config {
+    const char *runtime_dir; /* the runtimes/ folder */
+    const char *shim_dir;    /* where tinyfaas-shim (and libtinyfaas-c.a) are */
+    const char *cache_dir;   /* downloads the recipes may keep */
+    bool registry_images;    /* use each runtime's registry_base instead of a local base */
+};
+
+/* Reads every runtimes/<env>/runtime.conf. */
+int runtimes_load(const struct runtimes_config *cfg, struct runtimes **out, tf_err *err);
+void runtimes_free(struct runtimes *rs);
+
+/* The runtime called env, or NULL. */
+const struct runtime *runtimes_find(const struct runtimes *rs, const char *env);
+
+/* "binary, c, nodejs, python3": for error messages. */
+const char *runtimes_names(const struct runtimes *rs);
+
+/* The file a function folder must hold at its top ("fn.sh", "fn.py", ...). */
+const char *runtime_entry(const struct runtime *r);
+
+/* The runtime's name. */
+const char *runtime_name(const struct runtime *r);
+
+/* Whether the file at path (relative to the function folder) with these
+ * contents declares dependencies, by the runtime's deps rule. */
+bool runtime_declares_deps(const struct runtime *r, const char *path, const void *data, size_t len);
+
+/* Makes sure the images r needs exist, building missing ones (progress in
+ * the log); base_out and builder_out get their references ("" when the
+ * runtime has none). */
+int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct docker *d,
+                          char *base_out, char *builder_out, size_t size, tf_err *err);
+
+/* The Dockerfile of a function image: the runtime's template with its words
+ * replaced. *out is malloc'd. */
+int runtime_function_dockerfile(const struct runtimes *rs, const struct runtime *r, bool deps,
+                                const char *base, const char *builder, const char *labels,
+                                char **out, tf_err *err);
+
+/* Builds every runtime's images (tinyfaas --build-images). */
+int runtimes_build_all(struct runtimes *rs, struct docker *d, tf_err *err);
+
+#endif

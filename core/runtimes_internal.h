@@ -1,0 +1,30 @@
+/* What core/runtimes.c reads and core/runtime_images.c builds from. */
+#ifndef TF_RUNTIMES_INTERNAL_H
+#define TF_RUNTIMES_INTERNAL_H
+
+#include "runtimes.h"
+
+#define MAX_RUNTIMES 16
+
+enum deps_rule { DEPS_NEVER, DEPS_NONBLANK, DEPS_JSON_OBJECT };
+
+struct runtime {
+    char name[32];
+    char dir[512];
+    char entry[64];
+    bool has_base, has_builder;
+    enum deps_rule deps;
+    char deps_file[64];
+    char deps_key[64];
+    char registry_base[128];
+    char hash[13]; /* of the recipe folder and the shim, once computed: the images' tag */
+};
+
+struct runtimes {
+    struct runtimes_config cfg;
+    struct runtime list[MAX_RUNTIMES];
+    size_t n;
+    char names[256];
+};
+
+#endif

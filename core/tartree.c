@@ -1,0 +1,71 @@
+/* A directory tree into a tarbuf, through libarchive's disk reader: used for
+ * the build contexts that runtime recipes write to disk. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fnzip.h"
+
+static int add_entry(struct tarbuf *t, struct archive *disk, struct archive_entry *e,
+                     const char *path, tf_err *err)
+{
+    mode_t type = archive_entry_filetype(e);
+    int mode = (int)(archive_entry_perm(e) & 07777);
+    if (type == AE_IFLNK)
+        return tarbuf_add_symlink(t, path, archive_entry_symlink(e), err);
+    if (type == AE_IFDIR)
+        return 0; /* directories come into being with their files */
+    if (type != AE_IFREG)
+        return 0; /* devices and fifos have no place in an image */
+    size_t len = (size_t)archive_entry_size(e);
+    unsigned char *data = malloc(len ? len : 1);
+    if (data == NULL)
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    size_t got = 0;
+    while (got < len) {
+        la_ssize_t n = archive_read_data(disk, data + got, len - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    int rc = got == len ? tarbuf_add_file(t, path, data, len, mode, err)
+                        : tf_err_set(err, 500, "cannot read %s", path);
+    free(data);
+    return rc < 0 ? -EIO : 0;
+}
+
+int tarbuf_add_tree(struct tarbuf *t, const char *dir, const char *prefix, tf_err *err)
+{
+    struct archive *disk = archive_read_disk_new();
+    if (disk == NULL)
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    /* Links stay links: recipes use them for busybox applets and library sonames. */
+    archive_read_disk_set_symlink_physical(disk);
+    int rc = 0;
+    if (archive_read_disk_open(disk, dir) != ARCHIVE_OK) {
+        rc = tf_err_set(err, 500, "cannot read %s: %s", dir, archive_error_string(disk));
+        goto out;
+    }
+    size_t skip = strlen(dir);
+    struct archive_entry *e = archive_entry_new();
+    while (rc == 0 && archive_read_next_header2(disk, e) == ARCHIVE_OK) {
+        archive_read_disk_descend(disk);
+        const char *full = archive_entry_pathname(e);
+        const char *rel = full + skip;
+        while (*rel == '/')
+            rel++;
+        if (*rel == '\0')
+            continue; /* the top directory itself */
+        char path[4096];
+        snprintf(path, sizeof path, "%s%s", prefix, rel);
+        rc = add_entry(t, disk, e, path, err);
+    }
+    archive_entry_free(e);
+out:
+    archive_read_close(disk);
+    archive_read_free(disk);
+    return rc;
+}
