@@ -150,6 +150,38 @@ static int build_from_dir(struct docker *d, const char *dir, const char *tag, co
     return rc;
 }
 
+/* Registry mode: the runtime folder is the context of its registry.Dockerfile,
+ * which starts from a registry image and adds the handler. */
+static int build_registry_base(const struct runtime *r, struct docker *d, const char *tag,
+                               tf_err *err)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/registry.Dockerfile", r->dir);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return tf_err_set(err, 500, "runtime %s has no registry.Dockerfile", r->name), -ENOENT;
+    char text[8192];
+    size_t n = fread(text, 1, sizeof text, f);
+    fclose(f);
+    struct tarbuf t = {0};
+    int rc = tarbuf_open(&t, err);
+    if (rc == 0)
+        rc = tarbuf_add_tree(&t, r->dir, "", err);
+    if (rc == 0)
+        rc = tarbuf_add_file(&t, "Dockerfile", text, n, 0644, err);
+    if (rc == 0)
+        rc = tarbuf_close(&t, err);
+    if (rc == 0) {
+        json_t *labels =
+            json_pack("{s:s, s:s}", "tinyfaas.base", r->name, "tinyfaas.role", "registry");
+        log_info("building the %s registry base image %s", r->name, tag);
+        rc = docker_image_build(d, t.data, t.len, tag, labels, log_progress, (void *)tag, err);
+        json_decref(labels);
+    }
+    tarbuf_free(&t);
+    return rc;
+}
+
 /* Builds image role of r from its recipe into tag. */
 static int build_image(struct runtimes *rs, const struct runtime *r, struct docker *d,
                        const char *role, const char *tag, tf_err *err)
@@ -183,6 +215,8 @@ static int ensure_one(struct runtimes *rs, const struct runtime *r, struct docke
         return 0;
     if (rc < 0)
         return rc;
+    if (strcmp(role, "registry") == 0)
+        return build_registry_base(r, d, tag, err);
     return build_image(rs, r, d, role, tag, err);
 }
 
@@ -193,9 +227,10 @@ int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct d
     if (rw->hash[0] == '\0')
         compute_hash(rs, rw);
     base_out[0] = builder_out[0] = '\0';
-    if (rs->cfg.registry_images && r->registry_base[0] != '\0')
-        snprintf(base_out, size, "%s", r->registry_base);
-    else if (r->has_base && ensure_one(rs, r, d, "base", base_out, size, err) < 0)
+    if (rs->cfg.registry_images && r->registry_base[0] != '\0') {
+        if (ensure_one(rs, r, d, "registry", base_out, size, err) < 0)
+            return -1;
+    } else if (r->has_base && ensure_one(rs, r, d, "base", base_out, size, err) < 0)
         return -1;
     if (r->has_builder && ensure_one(rs, r, d, "builder", builder_out, size, err) < 0)
         return -1;

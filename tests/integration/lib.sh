@@ -1,0 +1,211 @@
+# Shared by the integration tests: a daemon of their own on free ports with
+# a temporary state dir, clients with timeouts, exact checks, and a cleanup
+# that removes every Docker object labelled with that daemon's instance id.
+# Source it, then: it_init DAEMON SOURCE_ROOT; it_start_daemon [ARGS...];
+# ...checks...; it_finish.
+
+# it_init DAEMON SOURCE_ROOT
+it_init() {
+    DAEMON=${1:?usage: $0 DAEMON SOURCE_ROOT}
+    SRC=${2:?usage: $0 DAEMON SOURCE_ROOT}
+    DAEMON=$(readlink -f "$DAEMON")
+    PASS=0
+    FAIL=0
+    DAEMON_PID=
+    IID=
+    SUMMARY=no
+    ENV=binary
+    T=$(mktemp -d /tmp/tinyfaas-it.XXXXXX)
+    LOG=$T/daemon.log
+    STATE=$T/state
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# it_finish: the summary line; the exit status tells whether all passed.
+it_finish() {
+    [ "$FAIL" -gt 0 ] && show_log
+    SUMMARY=yes
+    echo "$PASS passed, $FAIL failed"
+    [ "$FAIL" -eq 0 ]
+}
+
+# --- helpers --------------------------------------------------------------
+
+# check NAME EXPECTED ACTUAL
+check() {
+    if [ "$2" == "$3" ]; then
+        PASS=$((PASS + 1))
+        echo "ok $1"
+    else
+        FAIL=$((FAIL + 1))
+        echo "FAIL $1: expected $(printf '%q' "$2") got $(printf '%q' "$3")"
+    fi
+}
+
+# check_file NAME EXPECTED_FILE ACTUAL_FILE: byte-exact comparison.
+check_file() {
+    if cmp -s "$2" "$3"; then
+        check "$1" same same
+    else
+        check "$1" "$(wc -c < "$2") bytes as in $2" \
+            "$( [ -e "$3" ] && wc -c < "$3" || echo missing) bytes, differing: $(cmp "$2" "$3" 2>&1 | head -1)"
+    fi
+}
+
+show_log() {
+    echo "--- daemon log (tail) ---"
+    tail -n 60 "$LOG" 2>/dev/null
+    echo "---"
+}
+
+cleanup() {
+    local rc=$?
+    if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
+        kill -TERM "$DAEMON_PID" 2>/dev/null
+        for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.2; done
+        kill -KILL "$DAEMON_PID" 2>/dev/null
+        wait "$DAEMON_PID" 2>/dev/null
+    fi
+    if [ "$SUMMARY" != yes ] && { [ "$FAIL" -gt 0 ] || [ "$rc" -ne 0 ]; }; then
+        show_log
+    fi
+    if [ -n "$IID" ]; then
+        local f=label=tinyfaas.instance=$IID ids
+        ids=$(docker ps -aq --filter "$f" 2>/dev/null)
+        [ -n "$ids" ] && docker rm -f $ids > /dev/null 2>&1
+        ids=$(docker network ls -q --filter "$f" 2>/dev/null)
+        [ -n "$ids" ] && docker network rm $ids > /dev/null 2>&1
+        ids=$(docker image ls -q --no-trunc --filter "$f" 2>/dev/null | sort -u)
+        [ -n "$ids" ] && docker image rm -f $ids > /dev/null 2>&1
+    fi
+    rm -rf "$T"
+    exit "$rc"
+}
+
+port_free() {
+    ! ss -ltunH 2>/dev/null | awk '{print $5}' | grep -q ":$1\$"
+}
+
+pick_port() {
+    local p
+    for _ in $(seq 200); do
+        p=$((20000 + RANDOM % 10000))
+        if port_free "$p" && [ "$p" != "${1:-}" ]; then
+            echo "$p"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# Counts of Docker objects carrying our instance label (and more filters).
+n_containers() { docker ps -aq --filter "label=tinyfaas.instance=$IID" "$@" | wc -l; }
+n_running() { docker ps -q --filter "label=tinyfaas.instance=$IID" "$@" | wc -l; }
+n_networks() { docker network ls -q --filter "label=tinyfaas.instance=$IID" "$@" | wc -l; }
+n_images() { docker image ls -q --no-trunc --filter "label=tinyfaas.instance=$IID" "$@" | sort -u | wc -l; }
+counts() { echo "c=$(n_containers "$@") n=$(n_networks "$@") i=$(n_images "$@")"; }
+fn_counts() { counts --filter "label=tinyfaas.function=$1"; }
+
+# mgmt METHOD PATH [CURL ARGS...]: sets CODE; the body is in $T/body.
+mgmt() {
+    local method=$1 path=$2
+    shift 2
+    CODE=$(timeout 120 curl -s -o "$T/body" -w '%{http_code}' -X "$method" "$@" \
+        "http://127.0.0.1:$MPORT$path")
+    [ -n "$CODE" ] || CODE=none
+}
+
+# call NAME [CURL ARGS...]: HTTP invocation; sets CODE, body in $T/out.
+call() {
+    local name=$1
+    shift
+    rm -f "$T/out"
+    CODE=$(timeout 30 curl -s -o "$T/out" -w '%{http_code}' "$@" "http://127.0.0.1:$PORT/$name")
+    [ -n "$CODE" ] || CODE=none
+    [ -e "$T/out" ] || : > "$T/out"
+}
+
+# coap NAME [PAYLOAD]: CoAP POST; payload bytes in $T/cout (empty when
+# none), coap-client's stderr in $T/cerr, its exit status in CRC.
+coap() {
+    local name=$1
+    rm -f "$T/cout"
+    if [ $# -ge 2 ]; then
+        timeout 30 coap-client-openssl -m post -e "$2" -o "$T/cout" \
+            "coap://127.0.0.1:$PORT/$name" > "$T/cstdout" 2> "$T/cerr"
+    else
+        timeout 30 coap-client-openssl -m post -o "$T/cout" \
+            "coap://127.0.0.1:$PORT/$name" > "$T/cstdout" 2> "$T/cerr"
+    fi
+    CRC=$?
+    [ -e "$T/cout" ] || : > "$T/cout"
+}
+
+# mkfn DIR SCRIPT: a function folder holding an executable fn.sh.
+mkfn() {
+    rm -rf "$1"
+    mkdir -p "$1"
+    printf '#!/bin/sh\n%s\n' "$2" > "$1/fn.sh"
+    chmod 755 "$1/fn.sh"
+}
+
+# zipdir DIR ZIP: the folder's contents at the zip root.
+zipdir() {
+    rm -f "$2"
+    (cd "$1" && zip -q -r "$2" .)
+}
+
+# upload_body NAME THREADS ZIP [ENVS_JSON] > file (runtime: $ENV)
+upload_body() {
+    printf '{"name":"%s","env":"%s","threads":%s,"zip":"%s","envs":%s}' \
+        "$1" "$ENV" "$2" "$(base64 -w0 "$3")" "${4:-[]}"
+}
+
+# deploy NAME THREADS ZIP [ENVS_JSON]: sets CODE, body in $T/body.
+deploy() {
+    upload_body "$@" > "$T/up.json"
+    mgmt POST /upload --data-binary "@$T/up.json"
+}
+
+expected_urls() {
+    printf 'coap://127.0.0.1:%s/%s\nhttp://127.0.0.1:%s/%s\n' "$PORT" "$1" "$PORT" "$1"
+}
+
+# deploy_ok NAME THREADS ZIP [ENVS_JSON]: deploy and check the answer.
+deploy_ok() {
+    deploy "$@"
+    check "deploy $1: status" 200 "$CODE"
+    check "deploy $1: urls" "$(expected_urls "$1" | od -c)" "$(od -c < "$T/body")"
+}
+
+# it_start_daemon [DAEMON ARGS...]: starts the daemon on free ports with its
+# own state dir and waits until the management API answers.
+it_start_daemon() {
+    PORT=$(pick_port) || { echo "no free port"; exit 1; }
+    MPORT=$(pick_port "$PORT") || { echo "no free port"; exit 1; }
+    mkdir -p "$STATE"
+    echo "# daemon $DAEMON, ports $PORT (coap/http) $MPORT (mgmt), state $STATE"
+    "$DAEMON" --coap-port "$PORT" --http-port "$PORT" --mgmt-port "$MPORT" \
+        --state-dir "$STATE" "$@" > "$LOG" 2>&1 &
+    DAEMON_PID=$!
+
+    up=no
+    for _ in $(seq 100); do
+        kill -0 "$DAEMON_PID" 2>/dev/null || break
+        [ -z "$IID" ] && [ -s "$STATE/instance-id" ] && IID=$(tr -d '\n' < "$STATE/instance-id")
+        if [ -n "$IID" ] && timeout 2 curl -s -o /dev/null "http://127.0.0.1:$MPORT/list"; then
+            up=yes
+            break
+        fi
+        sleep 0.2
+    done
+    [ -z "$IID" ] && [ -s "$STATE/instance-id" ] && IID=$(tr -d '\n' < "$STATE/instance-id")
+    check "daemon up" yes "$up"
+    if [ "$up" != yes ]; then
+        show_log
+        SUMMARY=yes
+        echo "$PASS passed, $FAIL failed"
+        exit 1
+    fi
+}
