@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coap_options.h"
 #include "log.h"
 
 struct coap_front {
@@ -31,40 +32,6 @@ struct pending {
     size_t body_len;
 };
 
-static const struct {
-    const char *type;
-    uint16_t format;
-} content_formats[] = {
-    {"text/plain", COAP_MEDIATYPE_TEXT_PLAIN},
-    {"application/link-format", COAP_MEDIATYPE_APPLICATION_LINK_FORMAT},
-    {"application/xml", COAP_MEDIATYPE_APPLICATION_XML},
-    {"application/octet-stream", COAP_MEDIATYPE_APPLICATION_OCTET_STREAM},
-    {"application/json", COAP_MEDIATYPE_APPLICATION_JSON},
-    {"application/cbor", COAP_MEDIATYPE_APPLICATION_CBOR},
-};
-
-/* The Content-Format for a MIME type (parameters such as "; charset" ignored). */
-static bool content_format_of(struct hproto_bytes type, uint16_t *format)
-{
-    size_t len = type.len;
-    for (size_t i = 0; i < type.len; i++)
-        if (type.ptr[i] == ';' || type.ptr[i] == ' ') {
-            len = i;
-            break;
-        }
-    if (len == 0) {
-        *format = COAP_MEDIATYPE_TEXT_PLAIN;
-        return true;
-    }
-    for (size_t i = 0; i < sizeof content_formats / sizeof content_formats[0]; i++)
-        if (strlen(content_formats[i].type) == len &&
-            strncasecmp(content_formats[i].type, type.ptr, len) == 0) {
-            *format = content_formats[i].format;
-            return true;
-        }
-    return false;
-}
-
 static void pending_unlink(struct pending *p)
 {
     if (p->prev)
@@ -88,7 +55,7 @@ static void on_done(void *ctx, const struct dispatch_result *res)
     p->call = NULL;
     p->outcome = res->outcome;
     p->status = res->status;
-    p->has_content_format = content_format_of(res->content_type, &p->content_format);
+    p->has_content_format = coap_content_format_of(res->content_type, &p->content_format);
     if (res->body.len > 0) {
         p->body = malloc(res->body.len);
         if (p->body == NULL) {
@@ -145,8 +112,10 @@ static struct hproto_bytes method_of(coap_pdu_code_t code)
 
 /* Starts the call; the response goes out separately when the result is in. */
 static void start_call(struct coap_front *f, coap_session_t *s, const coap_pdu_t *req,
-                       struct dispatch_fn *fn, coap_pdu_t *resp)
+                       const coap_string_t *query, struct dispatch_fn *fn, coap_pdu_t *resp)
 {
+    struct coap_headers headers;
+    coap_options_to_headers(req, query, &headers);
     size_t len = 0;
     const uint8_t *data = NULL;
     coap_get_data(req, &len, &data);
@@ -160,6 +129,8 @@ static void start_call(struct coap_front *f, coap_session_t *s, const coap_pdu_t
     p->f = f;
     p->async = async;
     struct dispatch_request dreq = {.method = method_of(coap_pdu_get_code(req)),
+                                    .headers = headers.h,
+                                    .n_headers = headers.n,
                                     .body = {(const char *)data, len}};
     int rc = dispatch_call(f->d, fn, &dreq, on_done, p, &p->call);
     if (rc < 0) {
@@ -180,7 +151,6 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
                        const coap_string_t *query, coap_pdu_t *resp)
 {
     (void)r;
-    (void)query;
     struct coap_front *f = coap_get_app_data(coap_session_get_context(s));
     coap_async_t *async = coap_find_async(s, coap_pdu_get_token(req));
     if (async != NULL) {
@@ -200,7 +170,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
         respond_error(resp, 404, NULL);
         return;
     }
-    start_call(f, s, req, fn, resp);
+    start_call(f, s, req, query, fn, resp);
 }
 
 static void on_readable(void *ctx, uint32_t events)

@@ -25,6 +25,7 @@ struct http_front {
 struct http_req {
     struct http_front *f;
     struct MHD_Connection *conn;
+    char *query; /* the raw query string, as the client sent it; NULL when none */
     struct http_body body;
     struct dispatch_call *call;   /* non-NULL while suspended */
     struct http_req *prev, *next; /* on f->suspended */
@@ -116,6 +117,8 @@ static enum MHD_Result start_call(struct http_req *r, const char *url, const cha
         return http_respond_reason(r->conn, 404, "no such function");
     struct header_list headers = {.n = 0};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &headers);
+    if (r->query != NULL && headers.n < HPROTO_MAX_HEADERS)
+        collect_header(&headers, MHD_HEADER_KIND, "X-Tinyfaas-Query", r->query);
     struct dispatch_request req = {.method = {method, strlen(method)},
                                    .headers = headers.h,
                                    .n_headers = headers.n,
@@ -142,14 +145,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     struct http_front *f = cls;
     struct http_req *r = *con_cls;
-    if (r == NULL) {
-        r = calloc(1, sizeof *r);
-        if (r == NULL)
-            return MHD_NO;
-        r->f = f;
+    if (r == NULL)
+        return MHD_NO; /* the URI callback could not allocate */
+    if (r->conn == NULL) {
         r->conn = conn;
         r->body.max = f->max_body;
-        *con_cls = r;
         return MHD_YES;
     }
     if (*upload_size != 0) {
@@ -181,8 +181,24 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     http_body_free(&r->body);
     free(r->result);
+    free(r->query);
     free(r);
     *con_cls = NULL;
+}
+
+/* Sees the request line's URI before libmicrohttpd splits it: the one place
+ * the raw query string (as a function may want it) is available. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)conn;
+    struct http_req *r = calloc(1, sizeof *r);
+    if (r == NULL)
+        return NULL;
+    r->f = cls;
+    const char *q = strchr(uri, '?');
+    if (q != NULL && q[1] != '\0')
+        r->query = strdup(q + 1);
+    return r;
 }
 
 static void on_readable(void *ctx, uint32_t events)
@@ -220,11 +236,16 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
     f->max_body = max_body;
     /* No internal thread: the loop thread runs libmicrohttpd from its own epoll, so a
      * request reaches the dispatcher without crossing threads. */
-    f->mhd = MHD_start_daemon(
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, (uint16_t)port, NULL, NULL,
-        on_request, f, MHD_OPTION_NOTIFY_COMPLETED, on_completed, f, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-        (unsigned)1024, MHD_OPTION_END);
+    // clang-format off
+    f->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+                              (uint16_t)port, NULL, NULL, on_request, f,
+                              MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
+                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+                              MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                              MHD_OPTION_END);
+    // clang-format on
     if (f->mhd == NULL) {
         free(f);
         return tf_err_set(err, 500, "cannot listen for HTTP on TCP port %d", port), -EADDRINUSE;
