@@ -137,6 +137,11 @@ int tarbuf_add_symlink(struct tarbuf *t, const char *path, const char *target, t
     return tarbuf_add(t, path, AE_IFLNK, 0777, NULL, 0, target, err);
 }
 
+int tarbuf_add_dir(struct tarbuf *t, const char *path, int mode, tf_err *err)
+{
+    return tarbuf_add(t, path, AE_IFDIR, mode, NULL, 0, NULL, err);
+}
+
 int tarbuf_close(struct tarbuf *t, tf_err *err)
 {
     if (t->a == NULL)

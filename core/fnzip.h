@@ -34,6 +34,9 @@ int tarbuf_add_file(struct tarbuf *t, const char *path, const void *data, size_t
 /* Adds a symbolic link path -> target. */
 int tarbuf_add_symlink(struct tarbuf *t, const char *path, const char *target, tf_err *err);
 
+/* Adds a directory with mode (for example 01777 for a /tmp). */
+int tarbuf_add_dir(struct tarbuf *t, const char *path, int mode, tf_err *err);
+
 /* Finishes the archive: t->data and t->len then hold it. */
 int tarbuf_close(struct tarbuf *t, tf_err *err);
 

@@ -277,8 +277,8 @@ static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct
                        struct tarbuf *t, const struct code_facts *facts, tf_err *err)
 {
     char base[256], builder[256], labels_line[256];
-    int rc = runtime_ensure_images(lc->cfg.runtimes, facts->rt, lc->cfg.docker, base, builder,
-                                   sizeof base, err);
+    int rc = runtime_ensure_images(lc->cfg.runtimes, facts->rt, lc->cfg.docker, facts->has_deps,
+                                   base, builder, sizeof base, err);
     if (rc < 0)
         return rc;
     /* Every stage's images carry the labels, so a failed build leaves nothing unfindable. */

@@ -220,7 +220,28 @@ static int ensure_one(struct runtimes *rs, const struct runtime *r, struct docke
     return build_image(rs, r, d, role, tag, err);
 }
 
-int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct docker *d,
+/* The template a function build uses; it names @BUILDER@ when it needs the builder. */
+static void template_path(const struct runtime *r, int deps, char *path, size_t size)
+{
+    snprintf(path, size, "%s/function-deps.Dockerfile", r->dir);
+    if (!deps || access(path, R_OK) != 0)
+        snprintf(path, size, "%s/function.Dockerfile", r->dir);
+}
+
+static bool template_uses_builder(const struct runtime *r, int deps)
+{
+    char path[700], text[8192];
+    template_path(r, deps, path, sizeof path);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return r->has_builder;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return strstr(text, "@BUILDER@") != NULL;
+}
+
+int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct docker *d, int deps,
                           char *base_out, char *builder_out, size_t size, tf_err *err)
 {
     struct runtime *rw = (struct runtime *)r; /* the hash is computed once, lazily */
@@ -232,7 +253,9 @@ int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct d
             return -1;
     } else if (r->has_base && ensure_one(rs, r, d, "base", base_out, size, err) < 0)
         return -1;
-    if (r->has_builder && ensure_one(rs, r, d, "builder", builder_out, size, err) < 0)
+    /* A builder is made only when a build needs it: most deploys never do. */
+    if (r->has_builder && (deps < 0 || template_uses_builder(r, deps)) &&
+        ensure_one(rs, r, d, "builder", builder_out, size, err) < 0)
         return -1;
     return 0;
 }
@@ -241,7 +264,8 @@ int runtimes_build_all(struct runtimes *rs, struct docker *d, tf_err *err)
 {
     char base[256], builder[256];
     for (size_t i = 0; i < rs->n; i++)
-        if (runtime_ensure_images(rs, &rs->list[i], d, base, builder, sizeof base, err) < 0)
+        if (runtime_ensure_images(rs, &rs->list[i], d, RUNTIME_ALL_IMAGES, base, builder,
+                                  sizeof base, err) < 0)
             return -1;
     return 0;
 }
@@ -277,9 +301,7 @@ int runtime_function_dockerfile(const struct runtimes *rs, const struct runtime 
 {
     (void)rs;
     char path[700];
-    snprintf(path, sizeof path, "%s/function-deps.Dockerfile", r->dir);
-    if (!deps || access(path, R_OK) != 0)
-        snprintf(path, sizeof path, "%s/function.Dockerfile", r->dir);
+    template_path(r, deps, path, sizeof path);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return tf_err_set(err, 500, "cannot read %s: %s", path, strerror(errno)), -errno;

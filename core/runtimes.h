@@ -40,10 +40,14 @@ const char *runtime_name(const struct runtime *r);
  * contents declares dependencies, by the runtime's deps rule. */
 bool runtime_declares_deps(const struct runtime *r, const char *path, const void *data, size_t len);
 
-/* Makes sure the images r needs exist, building missing ones (progress in
- * the log); base_out and builder_out get their references ("" when the
- * runtime has none). */
-int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct docker *d,
+/* For runtime_ensure_images: every image the runtime has, needed or not. */
+#define RUNTIME_ALL_IMAGES (-1)
+
+/* Makes sure the images a function build of r needs exist (deps: whether
+ * it declares dependencies, or RUNTIME_ALL_IMAGES), building missing ones
+ * with progress in the log; base_out and builder_out get their references
+ * ("" when not needed). */
+int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct docker *d, int deps,
                           char *base_out, char *builder_out, size_t size, tf_err *err);
 
 /* The Dockerfile of a function image: the runtime's template with its words

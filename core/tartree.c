@@ -17,7 +17,8 @@ static int add_entry(struct tarbuf *t, struct archive *disk, struct archive_entr
     if (type == AE_IFLNK)
         return tarbuf_add_symlink(t, path, archive_entry_symlink(e), err);
     if (type == AE_IFDIR)
-        return 0; /* directories come into being with their files */
+        return tarbuf_add_dir(t, path, mode,
+                              err); /* empty ones and modes such as /tmp's 1777 count */
     if (type != AE_IFREG)
         return 0; /* devices and fifos have no place in an image */
     size_t len = (size_t)archive_entry_size(e);
