@@ -30,8 +30,8 @@ static int parse_deps(struct runtime *r, const char *v, tf_err *err)
         snprintf(r->deps_file, sizeof r->deps_file, "%s", v + 9);
         return 0;
     }
-    const char *colon = strchr(v + 12, ':');
-    if (strncmp(v, "json-object:", 12) == 0 && colon != NULL) {
+    const char *colon = strncmp(v, "json-object:", 12) == 0 ? strchr(v + 12, ':') : NULL;
+    if (colon != NULL) {
         r->deps = DEPS_JSON_OBJECT;
         snprintf(r->deps_file, sizeof r->deps_file, "%.*s", (int)(colon - v - 12), v + 12);
         snprintf(r->deps_key, sizeof r->deps_key, "%s", colon + 1);

@@ -1,5 +1,9 @@
-/* tinyfaas-shim internals: the binary runtime's handler. One thread, one epoll
- * loop; each CALL runs fn.sh in a child process (the binary contract). */
+/* Shim internals, shared by the runtimes written in C. The core (loop,
+ * connections, protocol) runs on one thread with one epoll loop and hands
+ * each CALL to an executor: shim_exec.c runs fn.sh in a child process (the
+ * binary runtime), shim_pool.c runs a linked-in function on worker threads
+ * (the c runtime). Whatever the executor, only the loop thread writes to
+ * sockets, and every REPLY goes out through shim_conn_reply(). */
 #ifndef TF_SHIM_H
 #define TF_SHIM_H
 
@@ -17,11 +21,31 @@
 /* Settings read once at start from argv and the environment. */
 struct shim_config {
     const char *runtime; /* sent in READY */
-    const char *fn_dir;  /* cwd of fn.sh */
-    const char *sh;      /* the shell that runs fn.sh */
+    const char *fn_dir;  /* cwd of fn.sh (binary) */
+    const char *sh;      /* the shell that runs fn.sh (binary) */
     int port;
 };
 extern struct shim_config shim_cfg;
+
+struct shim_conn;
+
+/* How calls run: the one part that differs between runtimes. Every hook is
+ * called on the loop thread. */
+struct shim_executor {
+    /* Prepares the executor once the loop exists (threads, fds). NULL: none.
+     * Return 0, or -errno with *why set to a static reason. */
+    int (*init)(const char **why);
+    /* Starts call; its REPLY later goes to shim_conn_reply(conn, ...). The
+     * call's memory is only valid during start, so the executor copies what
+     * it keeps. Return 0, or -errno with *why set when nothing started. */
+    int (*start)(struct shim_conn *conn, const struct hproto_call *call, const char **why);
+    /* Abandons conn's calls (NULL: all) without replying: conn is closing. */
+    void (*cancel)(struct shim_conn *conn);
+    /* SIGCHLD arrived. NULL when the executor starts no processes. */
+    void (*child_exited)(void);
+    /* Before exit: stop what still runs. */
+    void (*shutdown)(void);
+};
 
 /* ---- shim_loop.c: the one epoll loop ---- */
 
@@ -59,33 +83,51 @@ int shim_loop_run(void);
 /* Makes shim_loop_run() return after the current batch. */
 void shim_loop_stop(void);
 
+/* ---- shim_run.c: start-up shared by every runtime ---- */
+
+/* Reads TINYFAAS_PORT, sets up signals, the executor and the listener, and
+ * runs the loop until SIGTERM or SIGINT. shim_cfg.runtime must be set.
+ * Return the process exit status. */
+int shim_run(const struct shim_executor *ex);
+
 /* ---- shim_conn.c: listener and daemon connections ---- */
 
-struct shim_conn;
+/* Listens on 0.0.0.0:port and hands every CALL to ex. Return 0 or -errno. */
+int shim_conn_listen(int port, const struct shim_executor *ex);
 
-/* Listens on 0.0.0.0:port and serves every connection. Return 0 or -errno. */
-int shim_conn_listen(int port);
+/* Sends the REPLY for call id on conn (dropped if conn is broken) and counts
+ * the call as finished. content_type may be "" (the daemon assumes text/plain). */
+void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *content_type,
+                     const char *body, size_t len);
 
-/* Sends the REPLY for call id on conn (dropped if conn is broken) and
- * counts the call as finished. */
-void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *body,
-                     size_t len);
+/* ---- shim_exec.c: one child per call (binary) ---- */
 
-/* ---- shim_exec.c: one child per call ---- */
+/* Runs fn.sh (shim_cfg.sh, in shim_cfg.fn_dir) in its own process group per
+ * call; cancel kills the group, and children are reaped on SIGCHLD. */
+extern const struct shim_executor shim_exec_process;
 
-/* Starts fn.sh for call; its REPLY later goes to shim_conn_reply(conn, ...).
- * Return 0, or -errno with *why set to a static reason when nothing started. */
-int shim_exec_start(struct shim_conn *conn, const struct hproto_call *call, const char **why);
+/* ---- shim_pool.c: calls run in-process on worker threads (c) ---- */
 
-/* Kills the process groups of conn's calls (NULL: all calls) and forgets the
- * calls without replying; the children are reaped by shim_exec_reap(). */
-void shim_exec_cancel(struct shim_conn *conn);
+/* What a function produced. The pool frees content_type and body (both from
+ * malloc, either may be NULL) after the reply is sent. */
+struct shim_result {
+    uint16_t status;
+    char *content_type;
+    char *body;
+    size_t len;
+};
 
-/* Reaps every exited child (on SIGCHLD) and replies for calls that are done. */
-void shim_exec_reap(void);
+/* Runs one call on a worker thread. In the copy it gets, every string
+ * (method, header names and values, body) is followed by a NUL byte. */
+typedef void (*shim_pool_fn)(const struct hproto_call *call, struct shim_result *res);
 
-/* Kills every call's process group and waits for the children, before exit. */
-void shim_exec_shutdown(void);
+/* Sets the function and the number of worker threads; before shim_run(). */
+void shim_pool_configure(shim_pool_fn fn, unsigned threads);
+
+/* Queues each call for the next free worker; a worker's result reaches the
+ * loop through an eventfd. A running call cannot be stopped: cancel only
+ * drops queued calls and discards the results of running ones. */
+extern const struct shim_executor shim_exec_pool;
 
 /* ---- shim_env.c: the child's environment ---- */
 

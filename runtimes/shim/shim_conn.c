@@ -1,5 +1,5 @@
 /* The listening socket and the daemon's connections: READY on accept, CALLs
- * decoded and handed to shim_exec, REPLYs queued and written without blocking. */
+ * decoded and handed to the executor, REPLYs queued and written without blocking. */
 #include "shim.h"
 
 #include <errno.h>
@@ -24,6 +24,7 @@ struct shim_conn {
 };
 
 static struct shim_watch listener = {-1, NULL};
+static const struct shim_executor *conn_ex;
 
 #define CONN_OF(ptr, member)                                                                       \
     ((struct shim_conn *)((char *)(ptr)-offsetof(struct shim_conn, member)))
@@ -41,7 +42,7 @@ static void conn_close(struct shim_conn *c, const char *why)
     if (why != NULL)
         fprintf(stderr, "tinyfaas-shim: closing connection: %s\n", why);
     /* Nobody is left to receive their replies. */
-    shim_exec_cancel(c);
+    conn_ex->cancel(c);
     shim_watch_close(&c->w);
     shim_loop_bury(&c->grave);
 }
@@ -69,10 +70,10 @@ static void conn_flush(struct shim_conn *c)
         c->want_out = want;
 }
 
-static void conn_send_reply(struct shim_conn *c, uint32_t id, uint16_t status, const char *body,
-                            size_t len)
+static void conn_send_reply(struct shim_conn *c, uint32_t id, uint16_t status, const char *ctype,
+                            const char *body, size_t len)
 {
-    struct hproto_reply r = {id, status, {"", 0}, {body, len}};
+    struct hproto_reply r = {id, status, {ctype, strlen(ctype)}, {body, len}};
     if (c->broken || c->w.fd < 0)
         return;
     if (hproto_pack_reply(&c->out, &r) != 0) {
@@ -84,11 +85,11 @@ static void conn_send_reply(struct shim_conn *c, uint32_t id, uint16_t status, c
     conn_flush(c);
 }
 
-void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *body,
-                     size_t len)
+void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *content_type,
+                     const char *body, size_t len)
 {
     conn->n_calls--;
-    conn_send_reply(conn, id, status, body, len);
+    conn_send_reply(conn, id, status, content_type, body, len);
 }
 
 /* Starts a call for every whole message buffered, or closes c on a bad one. */
@@ -106,10 +107,10 @@ static void conn_process(struct shim_conn *c)
         if (c->n_calls >= SHIM_MAX_CALLS_PER_CONN) {
             snprintf(why, sizeof why, "tinyfaas-shim: more than %u calls in flight",
                      SHIM_MAX_CALLS_PER_CONN);
-            conn_send_reply(c, msg.u.call.id, 500, why, strlen(why));
-        } else if ((rc = shim_exec_start(c, &msg.u.call, &reason)) < 0) {
+            conn_send_reply(c, msg.u.call.id, 500, "", why, strlen(why));
+        } else if ((rc = conn_ex->start(c, &msg.u.call, &reason)) < 0) {
             snprintf(why, sizeof why, "tinyfaas-shim: %s: %s", reason, strerror(-rc));
-            conn_send_reply(c, msg.u.call.id, 500, why, strlen(why));
+            conn_send_reply(c, msg.u.call.id, 500, "", why, strlen(why));
         } else {
             c->n_calls++;
         }
@@ -183,7 +184,7 @@ static void on_listener(struct shim_watch *w, uint32_t events)
     }
 }
 
-int shim_conn_listen(int port)
+int shim_conn_listen(int port, const struct shim_executor *ex)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET,
                              .sin_port = htons((uint16_t)port),
@@ -199,6 +200,7 @@ int shim_conn_listen(int port)
         close(fd);
         return rc;
     }
+    conn_ex = ex;
     listener = (struct shim_watch){fd, on_listener};
     if ((rc = shim_watch_add(&listener, EPOLLIN)) < 0)
         shim_watch_close(&listener);

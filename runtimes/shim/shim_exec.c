@@ -88,7 +88,7 @@ static void call_maybe_done(struct shim_call *c)
     }
     /* Unlink first: the reply may close the connection, which cancels its calls. */
     call_forget(c);
-    shim_conn_reply(c->conn, c->id, status, body, len);
+    shim_conn_reply(c->conn, c->id, status, "", body, len);
 }
 
 static void on_stdin(struct shim_watch *w, uint32_t events)
@@ -204,7 +204,7 @@ static int spawn(struct shim_call *c, const struct hproto_call *call, int child_
     return rc;
 }
 
-int shim_exec_start(struct shim_conn *conn, const struct hproto_call *call, const char **why)
+static int exec_start(struct shim_conn *conn, const struct hproto_call *call, const char **why)
 {
     int p[3][2] = {{-1, -1}, {-1, -1}, {-1, -1}};
     struct shim_call *c = calloc(1, sizeof *c);
@@ -264,7 +264,7 @@ fail:
     return rc;
 }
 
-void shim_exec_cancel(struct shim_conn *conn)
+static void exec_cancel(struct shim_conn *conn)
 {
     struct shim_call *c = calls, *next;
     for (; c != NULL; c = next) {
@@ -276,7 +276,7 @@ void shim_exec_cancel(struct shim_conn *conn)
     }
 }
 
-void shim_exec_reap(void)
+static void exec_reap(void)
 {
     int status;
     pid_t pid;
@@ -293,7 +293,7 @@ void shim_exec_reap(void)
     }
 }
 
-void shim_exec_shutdown(void)
+static void exec_shutdown(void)
 {
     for (struct shim_call *c = calls; c != NULL; c = c->next)
         kill(-c->pid, SIGKILL);
@@ -301,5 +301,13 @@ void shim_exec_shutdown(void)
         if (!c->exited)
             while (waitpid(c->pid, NULL, 0) < 0 && errno == EINTR)
                 ;
-    shim_exec_cancel(NULL);
+    exec_cancel(NULL);
 }
+
+const struct shim_executor shim_exec_process = {
+    .init = NULL,
+    .start = exec_start,
+    .cancel = exec_cancel,
+    .child_exited = exec_reap,
+    .shutdown = exec_shutdown,
+};

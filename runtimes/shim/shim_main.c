@@ -1,90 +1,15 @@
-/* tinyfaas-shim: entry point. Reads the settings, turns signals into loop
- * events, and runs the loop until SIGTERM. Usage: tinyfaas-shim binary */
+/* tinyfaas-shim: the binary runtime's handler. Reads its settings and runs
+ * the shared shim with the process executor. Usage: tinyfaas-shim binary */
 #include "shim.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/signalfd.h>
-#include <unistd.h>
-
-struct shim_config shim_cfg;
-
-static struct shim_watch signals = {-1, NULL};
 
 static const char *env_or(const char *name, const char *fallback)
 {
     const char *v = getenv(name);
     return v != NULL && v[0] != '\0' ? v : fallback;
-}
-
-static int parse_port(const char *s)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < 1 || v > 65535)
-        return -1;
-    return (int)v;
-}
-
-static void on_signal(struct shim_watch *w, uint32_t events)
-{
-    struct signalfd_siginfo si;
-    (void)events;
-    while (read(w->fd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (si.ssi_signo == SIGCHLD)
-            shim_exec_reap();
-        else
-            shim_loop_stop();
-    }
-}
-
-/* Signals arrive through a signalfd so they are handled in the loop, between
- * events, instead of interrupting it. */
-static int signals_init(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-        return -errno;
-    /* A daemon that hangs up mid-reply must not kill the shim; send() and
-     * pipe writes report EPIPE instead. */
-    signal(SIGPIPE, SIG_IGN);
-    int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    signals = (struct shim_watch){fd, on_signal};
-    return shim_watch_add(&signals, EPOLLIN);
-}
-
-/* A pipe must never land on fd 0-2, where dup2 onto itself would keep
- * O_CLOEXEC and fn.sh would start without stdio. */
-static void stdio_guard(void)
-{
-    int fd;
-    while ((fd = open("/dev/null", O_RDWR)) >= 0 && fd <= 2)
-        ;
-    if (fd > 2)
-        close(fd);
-}
-
-/* Three fds per call in flight: lift the soft limit as far as allowed. */
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
 }
 
 int main(int argc, char **argv)
@@ -100,32 +25,6 @@ int main(int argc, char **argv)
     shim_cfg.runtime = argv[1];
     shim_cfg.fn_dir = env_or("TINYFAAS_FN_DIR", "/fn");
     shim_cfg.sh = env_or("TINYFAAS_SH", "/bin/sh");
-    const char *port = getenv("TINYFAAS_PORT");
-    shim_cfg.port = port != NULL && port[0] != '\0' ? parse_port(port) : HPROTO_DEFAULT_PORT;
-    if (shim_cfg.port < 0) {
-        fprintf(stderr, "tinyfaas-shim: TINYFAAS_PORT=%s is not a port\n", port);
-        return 2;
-    }
-    stdio_guard();
-    raise_fd_limit();
-    int rc = shim_loop_init();
-    if (rc == 0)
-        rc = signals_init();
-    if (rc < 0) {
-        fprintf(stderr, "tinyfaas-shim: setup: %s\n", strerror(-rc));
-        return 1;
-    }
-    if ((rc = shim_conn_listen(shim_cfg.port)) < 0) {
-        fprintf(stderr, "tinyfaas-shim: listen on port %d: %s\n", shim_cfg.port, strerror(-rc));
-        return 1;
-    }
-    fprintf(stderr, "tinyfaas-shim: %s runtime on port %d, function in %s\n", shim_cfg.runtime,
-            shim_cfg.port, shim_cfg.fn_dir);
-    rc = shim_loop_run();
-    shim_exec_shutdown();
-    if (rc < 0) {
-        fprintf(stderr, "tinyfaas-shim: epoll: %s\n", strerror(-rc));
-        return 1;
-    }
-    return 0;
+    fprintf(stderr, "tinyfaas-shim: function in %s\n", shim_cfg.fn_dir);
+    return shim_run(&shim_exec_process);
 }

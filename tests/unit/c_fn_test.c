@@ -1,0 +1,40 @@
+/* The function behind test_c_runtime: the header X-Test picks a behaviour,
+ * so one handler covers every case. Written against tinyfaas.h like a user's
+ * fn.c. */
+#include "tinyfaas.h"
+
+#include <string.h>
+#include <time.h>
+
+int tinyfaas_fn(const struct tinyfaas_request *req, struct tinyfaas_response *res)
+{
+    const char *t = tinyfaas_header(req, "x-test"); /* lookup ignores case */
+    if (t == NULL || strcmp(t, "echo") == 0) {
+        tinyfaas_set_content_type(res, "application/octet-stream");
+        return tinyfaas_set_body(res, req->body, req->body_len);
+    }
+    if (strcmp(t, "header") == 0) {
+        const char *v = tinyfaas_header(req, "X-Foo");
+        tinyfaas_printf(res, "%s|%s|%s|%s", v != NULL ? v : "(none)", req->method, req->query,
+                        req->content_type);
+        return 0;
+    }
+    if (strcmp(t, "fail") == 0) {
+        tinyfaas_set_string(res, "boom: ");
+        tinyfaas_printf(res, "%d", 42);
+        return 1;
+    }
+    if (strcmp(t, "fail-quiet") == 0)
+        return 7;
+    if (strcmp(t, "status") == 0) {
+        tinyfaas_set_status(res, 404);
+        return tinyfaas_set_string(res, "not here");
+    }
+    if (strcmp(t, "sleep") == 0) {
+        struct timespec ts = {0, 200 * 1000000L};
+        nanosleep(&ts, NULL);
+        return tinyfaas_set_body(res, req->body, req->body_len);
+    }
+    tinyfaas_set_string(res, "unknown X-Test");
+    return 1;
+}

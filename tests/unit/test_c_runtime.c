@@ -1,0 +1,271 @@
+/* Drives a c runtime handler (argv[1]: c_fn_test.c linked with
+ * libtinyfaas-c.a) over TCP on loopback, the way the daemon does. */
+#include "hproto.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+
+#define WAIT_MS 20000 /* a bound so a broken handler fails the test instead of hanging it */
+
+static struct hproto_msg msg;
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int free_port(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
+        perror("free_port");
+        exit(1);
+    }
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+static pid_t start_handler(const char *path, int port)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", port);
+        setenv("TINYFAAS_PORT", p, 1);
+        setenv("TINYFAAS_THREADS", "8", 1);
+        execl(path, path, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int connect_handler(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int waited = 0; waited < WAIT_MS; waited += 20) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            return fd;
+        close(fd);
+        sleep_ms(20);
+    }
+    return -1;
+}
+
+/* Reads until one whole message is decoded into msg: 1, or <= 0 on failure. */
+static int recv_msg(int fd, struct hproto_reader *r)
+{
+    for (;;) {
+        int rc = hproto_reader_next(r, &msg);
+        if (rc != 0)
+            return rc;
+        struct pollfd pfd = {fd, POLLIN, 0};
+        if (poll(&pfd, 1, WAIT_MS) != 1)
+            return -ETIMEDOUT;
+        void *buf;
+        size_t space;
+        if ((rc = hproto_reader_buffer(r, 65536, &buf, &space)) < 0)
+            return rc;
+        ssize_t n = read(fd, buf, space);
+        if (n <= 0)
+            return n == 0 ? -ECONNRESET : -errno;
+        hproto_reader_commit(r, (size_t)n);
+    }
+}
+
+static bool send_all(int fd, const void *p, size_t len)
+{
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, (const char *)p + off, len - off);
+        if (n <= 0)
+            return false;
+        off += (size_t)n;
+    }
+    return true;
+}
+
+/* Sends one CALL whose X-Test header picks the function's behaviour. */
+static bool send_call(int fd, uint32_t id, const char *test, const struct hproto_header *extra,
+                      size_t n_extra, const void *body, size_t len)
+{
+    struct hproto_header hs[8] = {{{"X-Test", 6}, {test, strlen(test)}}};
+    for (size_t i = 0; i < n_extra && i < 7; i++)
+        hs[i + 1] = extra[i];
+    struct hproto_call call = {id, {"POST", 4}, hs, 1 + n_extra, {body, len}};
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    bool ok = hproto_pack_call(&buf, &call) == 0 && send_all(fd, buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+    return ok;
+}
+
+static bool is_reply(uint32_t id, uint16_t status, const void *body, size_t len)
+{
+    bool ok = msg.type == HPROTO_REPLY && msg.u.reply.id == id && msg.u.reply.status == status &&
+              msg.u.reply.body.len == len &&
+              (len == 0 || memcmp(msg.u.reply.body.ptr, body, len) == 0);
+    if (!ok && msg.type == HPROTO_REPLY)
+        fprintf(stderr, "got reply id %u status %u body \"%.*s\"\n", msg.u.reply.id,
+                msg.u.reply.status, (int)(msg.u.reply.body.len > 200 ? 200 : msg.u.reply.body.len),
+                msg.u.reply.body.ptr);
+    return ok;
+}
+
+static bool type_is(const char *want)
+{
+    struct hproto_bytes ct = msg.u.reply.content_type;
+    return ct.len == strlen(want) && memcmp(ct.ptr, want, ct.len) == 0;
+}
+
+/* One call, one reply, checked. */
+static void round_trip(int fd, struct hproto_reader *r, uint32_t id, const char *test,
+                       const void *body, size_t len, uint16_t want_status, const char *want,
+                       size_t want_len)
+{
+    CHECK(send_call(fd, id, test, NULL, 0, body, len));
+    CHECK(recv_msg(fd, r) == 1);
+    CHECK(is_reply(id, want_status, want, want_len));
+}
+
+static void test_echo(int fd, struct hproto_reader *r)
+{
+    static char big[100000];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(rand() & 0xff);
+    round_trip(fd, r, 1, "echo", "hello", 5, 200, "hello", 5);
+    CHECK(type_is("application/octet-stream"));
+    round_trip(fd, r, 2, "echo", "", 0, 200, "", 0);
+    round_trip(fd, r, 3, "echo", big, sizeof big, 200, big, sizeof big);
+}
+
+static void test_request(int fd, struct hproto_reader *r)
+{
+    struct hproto_header hs[3] = {{{"x-foo", 5}, {"bar baz", 7}},
+                                  {{"X-Tinyfaas-Query", 16}, {"n=10&x", 6}},
+                                  {{"content-type", 12}, {"text/csv", 8}}};
+    CHECK(send_call(fd, 10, "header", hs, 3, "", 0));
+    CHECK(recv_msg(fd, r) == 1);
+    const char *want = "bar baz|POST|n=10&x|text/csv";
+    CHECK(is_reply(10, 200, want, strlen(want)));
+    CHECK(type_is("")); /* none set: the daemon assumes text/plain */
+    want = "(none)|POST||";
+    round_trip(fd, r, 11, "header", "", 0, 200, want, strlen(want));
+}
+
+static void test_failures(int fd, struct hproto_reader *r)
+{
+    round_trip(fd, r, 20, "fail", "x", 1, 500, "boom: 42", 8);
+    round_trip(fd, r, 21, "fail-quiet", "", 0, 500, "fn returned 7", 13);
+    round_trip(fd, r, 22, "status", "", 0, 404, "not here", 8);
+}
+
+/* 20 slow calls in one write: with 8 workers they take ~3 rounds of 200 ms,
+ * not 20 in a row, and every one answers. */
+static void test_concurrent(int fd, struct hproto_reader *r)
+{
+    char bodies[20][16];
+    bool seen[20] = {false};
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    struct hproto_header h = {{"X-Test", 6}, {"sleep", 5}};
+    for (uint32_t i = 0; i < 20; i++) {
+        snprintf(bodies[i], sizeof bodies[i], "msg-%u", 1000 + i);
+        struct hproto_call call = {1000 + i, {"POST", 4}, &h, 1, {bodies[i], strlen(bodies[i])}};
+        hproto_pack_call(&buf, &call);
+    }
+    double t0 = now_ms();
+    CHECK(send_all(fd, buf.data, buf.size));
+    msgpack_sbuffer_destroy(&buf);
+    int good = 0;
+    for (int n = 0; n < 20; n++) {
+        if (recv_msg(fd, r) != 1 || msg.type != HPROTO_REPLY)
+            break;
+        uint32_t i = msg.u.reply.id - 1000;
+        if (i < 20 && !seen[i] && is_reply(1000 + i, 200, bodies[i], strlen(bodies[i]))) {
+            seen[i] = true;
+            good++;
+        }
+    }
+    double took = now_ms() - t0;
+    CHECK(good == 20);
+    CHECKF(took < 2000, "20 x 200 ms calls took %.0f ms", took);
+    printf("20 pipelined 200 ms calls answered in %.0f ms\n", took);
+}
+
+/* A connection closed with calls still running must not take the handler
+ * down: a new connection gets READY and answers. */
+static void test_abandon(int port)
+{
+    struct hproto_reader r;
+    hproto_reader_init(&r, 1 << 20);
+    int fd = connect_handler(port);
+    CHECK(fd >= 0 && recv_msg(fd, &r) == 1 && msg.type == HPROTO_READY);
+    for (uint32_t i = 0; i < 20; i++)
+        CHECK(send_call(fd, 50 + i, "sleep", NULL, 0, "x", 1));
+    close(fd);
+    fd = connect_handler(port);
+    CHECK(fd >= 0 && recv_msg(fd, &r) == 1 && msg.type == HPROTO_READY);
+    round_trip(fd, &r, 80, "echo", "again", 5, 200, "again", 5);
+    close(fd);
+    hproto_reader_free(&r);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: test_c_runtime PATH-TO-c_fn_test\n");
+        return 2;
+    }
+    srand(4242);
+    int port = free_port();
+    pid_t handler = start_handler(argv[1], port);
+    CHECK(handler > 0);
+    struct hproto_reader r;
+    hproto_reader_init(&r, 1 << 24);
+    int fd = connect_handler(port);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        CHECK(recv_msg(fd, &r) == 1);
+        CHECK(msg.type == HPROTO_READY && msg.u.ready.version == HPROTO_VERSION);
+        CHECK(msg.u.ready.runtime.len == 1 && msg.u.ready.runtime.ptr[0] == 'c');
+        test_echo(fd, &r);
+        test_request(fd, &r);
+        test_failures(fd, &r);
+        test_concurrent(fd, &r);
+        test_abandon(port);
+        close(fd);
+    }
+    hproto_reader_free(&r);
+
+    int status = -1;
+    kill(handler, SIGTERM);
+    waitpid(handler, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* SIGTERM is a clean exit */
+    return check_summary();
+}
