@@ -132,6 +132,37 @@ static void log_progress(void *ctx, const char *line)
     log_info("building %s: %s", (const char *)ctx, line);
 }
 
+struct older {
+    const char *role, *hash;
+    char ids[16][DOCKER_ID_MAX];
+    size_t n;
+};
+
+static void pick_older(void *ctx, const char *id, json_t *labels)
+{
+    struct older *o = ctx;
+    const char *role = json_string_value(json_object_get(labels, "tinyfaas.role"));
+    const char *hash = json_string_value(json_object_get(labels, "tinyfaas.hash"));
+    if (role != NULL && strcmp(role, o->role) == 0 &&
+        (hash == NULL || strcmp(hash, o->hash) != 0) && o->n < 16)
+        snprintf(o->ids[o->n++], DOCKER_ID_MAX, "%s", id);
+}
+
+/* After an upgrade the images of the previous recipe are dead weight on a
+ * small disk: remove them. One still under a function's image stays. */
+static void prune_older(struct docker *d, const char *env, const char *role, const char *hash)
+{
+    char label[64];
+    snprintf(label, sizeof label, "tinyfaas.base=%s", env);
+    struct older o = {.role = role, .hash = hash};
+    tf_err e;
+    if (docker_list(d, DOCKER_IMAGES, label, pick_older, &o, &e) < 0)
+        return;
+    for (size_t i = 0; i < o.n; i++)
+        if (docker_image_remove(d, o.ids[i], &e) == 0)
+            log_info("removed an older %s %s image", env, role);
+}
+
 static int build_from_dir(struct docker *d, const char *dir, const char *tag, const char *env,
                           const char *role, tf_err *err)
 {
@@ -142,11 +173,14 @@ static int build_from_dir(struct docker *d, const char *dir, const char *tag, co
     if (rc == 0)
         rc = tarbuf_close(&t, err);
     if (rc == 0) {
-        json_t *labels = json_pack("{s:s, s:s}", "tinyfaas.base", env, "tinyfaas.role", role);
+        json_t *labels = json_pack("{s:s, s:s, s:s}", "tinyfaas.base", env, "tinyfaas.role", role,
+                                   "tinyfaas.hash", strchr(tag, ':') + 1);
         rc = docker_image_build(d, t.data, t.len, tag, labels, log_progress, (void *)tag, err);
         json_decref(labels);
     }
     tarbuf_free(&t);
+    if (rc == 0)
+        prune_older(d, env, role, strchr(tag, ':') + 1);
     return rc;
 }
 
