@@ -6,7 +6,7 @@
 
 #include <stdarg.h>
 
-#define TF_ERR_MSG_MAX 512
+#define TF_ERR_MSG_MAX 1536
 
 typedef struct tf_err {
     int status;               /* HTTP-like status for the user: 400, 404, 500, ... */

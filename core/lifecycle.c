@@ -233,9 +233,43 @@ static int unpack_code(struct lifecycle *lc, const struct deploy_spec *s, struct
     return rc;
 }
 
+/* The build's own error lines (a compiler's, pip's, npm's), kept so a
+ * failed deploy's answer says what the tool said, not just that it failed. */
+struct build_log {
+    const char *name;
+    char lines[6][200];
+    size_t n;
+};
+
 static void log_build(void *ctx, const char *line)
 {
-    log_debug("build %s: %s", (const char *)ctx, line);
+    struct build_log *b = ctx;
+    log_debug("build %s: %s", b->name, line);
+    while (*line == '\033') { /* colour codes some tools print */
+        const char *m = strchr(line, 'm');
+        if (m == NULL)
+            break;
+        line = m + 1;
+    }
+    if (strcasestr(line, "error") == NULL || strncmp(line, "Step ", 5) == 0)
+        return;
+    if (b->n == 6) {
+        memmove(b->lines[0], b->lines[1], sizeof b->lines[0] * 5);
+        b->n = 5;
+    }
+    snprintf(b->lines[b->n++], sizeof b->lines[0], "%s", line);
+}
+
+/* Says what the tool said, in place of the engine's "returned a non-zero code". */
+static void explain_build(const struct build_log *b, tf_err *err)
+{
+    if (b->n == 0)
+        return;
+    char msg[TF_ERR_MSG_MAX];
+    size_t len = (size_t)snprintf(msg, sizeof msg, "the function's build failed");
+    for (size_t i = 0; i < b->n && len < sizeof msg; i++)
+        len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", i ? " | " : ": ", b->lines[i]);
+    tf_err_set(err, err->status, "%s", msg);
 }
 
 static int start_handlers(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
@@ -298,11 +332,14 @@ static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct
     for (char *p = r->image; *p; p++)
         *p = (char)tolower((unsigned char)*p); /* image references must be lower case */
     json_t *labels = labels_for(lc, s->name, r->version);
-    rc = docker_image_build(lc->cfg.docker, t->data, t->len, r->image, labels, log_build, r->name,
+    struct build_log blog = {.name = r->name};
+    rc = docker_image_build(lc->cfg.docker, t->data, t->len, r->image, labels, log_build, &blog,
                             err);
     json_decref(labels);
-    if (rc < 0)
+    if (rc < 0) {
         r->image[0] = '\0'; /* a failed build tags nothing */
+        explain_build(&blog, err);
+    }
     return rc;
 }
 

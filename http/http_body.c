@@ -1,5 +1,7 @@
 #include "http_body.h"
 
+#include "err.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,7 +53,7 @@ enum MHD_Result http_respond(struct MHD_Connection *c, unsigned status, const ch
 
 enum MHD_Result http_respond_reason(struct MHD_Connection *c, unsigned status, const char *reason)
 {
-    char line[600];
+    char line[TF_ERR_MSG_MAX + 2];
     int n = snprintf(line, sizeof line, "%s\n", reason);
     if (n < 0 || (size_t)n >= sizeof line)
         n = (int)sizeof line - 1;
