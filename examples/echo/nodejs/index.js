@@ -1,0 +1,4 @@
+// Returns the request body unchanged.
+module.exports = (req, res) => {
+  res.send(req.body);
+};

@@ -1,0 +1,3 @@
+FROM @BASE@
+@LABELS@
+COPY fn/ /fn/
