@@ -3,18 +3,21 @@
 
 TINYFAAS_PACKAGES="gcc meson ninja-build pkg-config libcoap3-dev libcoap3-bin libmicrohttpd-dev
 libmsgpack-dev libcurl4-openssl-dev libjansson-dev libarchive-dev libssl-dev docker.io
-busybox-static curl zip python3 iproute2 ca-certificates"
+busybox-static curl zip python3 iproute2 ca-certificates openssl"
 
 tf_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
 
 tf_say() { printf 'tinyfaas: %s\n' "$*" >&2; }
 
 # Installs the Debian packages that are missing (nothing when all are there).
+# npm (the nodejs recipe fetches the handler's msgpack library with it) counts
+# as present when the command is, whichever package brought it.
 tf_install_packages() {
     local missing=() p
     for p in $TINYFAAS_PACKAGES; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
+    command -v npm >/dev/null || missing+=(npm)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" -ne 0 ]; then
         tf_say "missing packages: ${missing[*]}; run as root (or with sudo) to install them"
