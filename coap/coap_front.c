@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coap_exchange.h"
 #include "coap_options.h"
 #include "log.h"
 
@@ -13,91 +14,188 @@ struct coap_front {
     struct loop *loop;
     struct dispatcher *d;
     coap_context_t *ctx;
+    coap_resource_t *unknown; /* every path that names no function: 4.04 */
     struct loop_watch watch;
-    bool triggered; /* an async response is due: run libcoap once more this iteration */
-    struct pending *pendings;
+    struct coap_exchanges *xs;
+    struct coap_front_config cfg;
+    bool kick; /* libcoap must run once more this iteration (timers of what we sent) */
 };
 
-/* A request waiting for its function; answered as a separate response. */
-struct pending {
-    struct coap_front *f;
-    coap_async_t *async;
-    struct dispatch_call *call; /* NULL once the result is in */
-    struct pending *prev, *next;
-    enum dispatch_outcome outcome;
-    uint16_t status;
-    uint16_t content_format;
-    bool has_content_format;
-    unsigned char *body;
-    size_t body_len;
-};
+static const char FUNCTION_RT[] = "\"tinyfaas.function\"";
 
-static void pending_unlink(struct pending *p)
+static struct coap_front *front_of(coap_session_t *s)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        p->f->pendings = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
+    return coap_get_app_data(coap_session_get_context(s));
 }
 
-static void pending_free(struct pending *p)
+static void add_text(coap_pdu_t *pdu, const char *msg)
 {
-    pending_unlink(p);
-    free(p->body);
-    free(p);
+    if (msg != NULL)
+        coap_add_data(pdu, strlen(msg), (const uint8_t *)msg);
+}
+
+/* An answer decided at once, in the response libcoap sends for us. */
+static void respond_now(coap_pdu_t *resp, int code, const char *msg)
+{
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(code));
+    add_text(resp, msg);
+}
+
+static void release_copy(coap_session_t *s, void *buf)
+{
+    (void)s;
+    free(buf);
+}
+
+/* Puts x's recorded answer into pdu: large bodies through libcoap's Block2
+ * machinery (RFC 7959), which then serves the further blocks itself. */
+static void fill_answer(struct coap_front *f, struct coap_exchange *x, const coap_pdu_t *request,
+                        coap_pdu_t *pdu)
+{
+    coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(x->code));
+    if (x->body_len == 0)
+        return;
+    coap_resource_t *r = NULL;
+    coap_str_const_t *path = coap_new_str_const((const uint8_t *)x->name, strlen(x->name));
+    if (path != NULL)
+        r = coap_get_resource_from_uri_path(f->ctx, path);
+    coap_delete_str_const(path);
+    unsigned char *copy = x->code / 100 == 2 && request != NULL ? malloc(x->body_len) : NULL;
+    if (copy != NULL) {
+        memcpy(copy, x->body, x->body_len);
+        uint16_t format = x->has_format ? x->format : COAP_MEDIATYPE_TEXT_PLAIN;
+        if (format == COAP_MEDIATYPE_TEXT_PLAIN) /* libcoap adds Content-Format only when not 0 */
+            coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, 0, NULL);
+        if (coap_add_data_large_response(r ? r : f->unknown, x->session, request, pdu, x->query,
+                                         format, -1, 0, x->body_len, copy, release_copy, copy))
+            return;
+        /* libcoap released the copy on failure: fall through to a plain payload */
+    }
+    if (x->has_format) {
+        uint8_t buf[4];
+        coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
+                        coap_encode_var_safe(buf, sizeof buf, x->format), buf);
+    }
+    if (!coap_add_data(pdu, x->body_len, x->body)) {
+        coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(500));
+        add_text(pdu, "response too large");
+    }
+}
+
+static void echo_block1(const coap_pdu_t *request, coap_pdu_t *pdu)
+{
+    coap_opt_iterator_t it;
+    coap_opt_t *b1 = request ? coap_check_option(request, COAP_OPTION_BLOCK1, &it) : NULL;
+    if (b1 != NULL)
+        coap_add_option(pdu, COAP_OPTION_BLOCK1, coap_opt_length(b1), coap_opt_value(b1));
+}
+
+/* Sends x's answer: piggybacked on the ACK if none went out yet, else as a
+ * separate CON (libcoap retransmits it), or NON for a NON request. */
+static void send_answer(struct coap_front *f, struct coap_exchange *x)
+{
+    coap_pdu_type_t type = x->type == COAP_MESSAGE_NON ? COAP_MESSAGE_NON
+                           : x->acked                  ? COAP_MESSAGE_CON
+                                                       : COAP_MESSAGE_ACK;
+    coap_mid_t mid = type == COAP_MESSAGE_ACK ? x->mid : coap_new_message_id(x->session);
+    coap_pdu_t *pdu = coap_pdu_init(type, 0, mid, coap_session_max_pdu_size(x->session));
+    if (pdu == NULL)
+        return;
+    coap_add_token(pdu, x->token_len, x->token);
+    echo_block1(x->request, pdu);
+    fill_answer(f, x, x->request, pdu);
+    x->piggybacked = type == COAP_MESSAGE_ACK;
+    if (type == COAP_MESSAGE_ACK)
+        coap_exchange_acked(f->xs, x);
+    coap_send(x->session, pdu);
+    f->kick = true;
+}
+
+static void send_empty_ack(struct coap_front *f, struct coap_exchange *x)
+{
+    coap_pdu_t *ack = coap_pdu_init(COAP_MESSAGE_ACK, 0, x->mid, 0);
+    if (ack != NULL)
+        coap_send(x->session, ack);
+    coap_exchange_acked(f->xs, x);
+    f->kick = true;
+}
+
+static int code_of(const struct dispatch_result *res)
+{
+    if (res->outcome == DISPATCH_TIMEOUT)
+        return 504;
+    if (res->outcome == DISPATCH_LOST)
+        return 502;
+    return res->status == 200 ? 205 : res->status;
+}
+
+/* RFC 7967: the classes of answers the client asked not to get. */
+static bool suppressed(const struct coap_exchange *x)
+{
+    return (x->no_response & (1u << (x->code / 100 - 1))) != 0;
 }
 
 static void on_done(void *ctx, const struct dispatch_result *res)
 {
-    struct pending *p = ctx;
-    p->call = NULL;
-    p->outcome = res->outcome;
-    p->status = res->status;
-    p->has_content_format = coap_content_format_of(res->content_type, &p->content_format);
-    if (res->body.len > 0) {
-        p->body = malloc(res->body.len);
-        if (p->body == NULL) {
-            p->outcome = DISPATCH_LOST;
-        } else {
-            memcpy(p->body, res->body.ptr, res->body.len);
-            p->body_len = res->body.len;
-        }
+    struct coap_exchange *x = ctx;
+    struct coap_front *f = front_of(x->session);
+    x->call = NULL;
+    x->code = code_of(res);
+    if (res->outcome == DISPATCH_TIMEOUT || res->outcome == DISPATCH_LOST) {
+        const char *msg =
+            res->outcome == DISPATCH_TIMEOUT ? "function timed out" : "function handler failed";
+        res = &(struct dispatch_result){.body = {msg, strlen(msg)}};
     }
-    coap_async_trigger(p->async);
-    p->f->triggered = true;
+    x->has_format = coap_content_format_of(res->content_type, &x->format);
+    if (res->body.len > 0 && (x->body = malloc(res->body.len)) != NULL) {
+        memcpy(x->body, res->body.ptr, res->body.len);
+        x->body_len = res->body.len;
+    }
+    if (!suppressed(x))
+        send_answer(f, x);
+    else if (x->type == COAP_MESSAGE_CON && !x->acked)
+        send_empty_ack(f, x);
+    coap_exchange_finish(f->xs, x, loop_now_ms());
 }
 
-static void respond_error(coap_pdu_t *resp, int code, const char *msg)
+/* A request seen before (RFC 7252 4.5): answered again, never run again. */
+static void answer_duplicate(struct coap_front *f, struct coap_exchange *x, const coap_pdu_t *req,
+                             coap_pdu_t *resp)
 {
-    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(code));
-    if (msg != NULL)
-        coap_add_data(resp, strlen(msg), (const uint8_t *)msg);
+    if (x->type == COAP_MESSAGE_CON && (!x->done || !x->piggybacked)) {
+        /* Still running, or answered separately: the client needs the ACK only. */
+        coap_exchange_acked(f->xs, x);
+        coap_pdu_set_type(resp, COAP_MESSAGE_ACK);
+        return;
+    }
+    if (!x->done || suppressed(x)) {
+        coap_pdu_set_type(resp, COAP_MESSAGE_NON); /* nothing to send (yet) */
+        return;
+    }
+    fill_answer(f, x, req, resp);
 }
 
-/* Fills the separate response from the function's result. */
-static void respond_result(coap_pdu_t *resp, const struct pending *p)
+static unsigned no_response_of(const coap_pdu_t *req)
 {
-    if (p->outcome == DISPATCH_TIMEOUT) {
-        respond_error(resp, 504, "function timed out");
-        return;
+    coap_opt_iterator_t it;
+    coap_opt_t *opt = coap_check_option(req, COAP_OPTION_NORESPONSE, &it);
+    return opt ? coap_decode_var_bytes(coap_opt_value(opt), coap_opt_length(opt)) : 0;
+}
+
+/* tinyFaaS's asynchronous call, in CoAP: the query item "async". */
+static bool wants_async(const coap_string_t *query)
+{
+    if (query == NULL)
+        return false;
+    const char *q = (const char *)query->s, *end = q + query->length;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        size_t len = (size_t)((amp ? amp : end) - q);
+        if (len == 5 && memcmp(q, "async", 5) == 0)
+            return true;
+        q += len + 1;
     }
-    if (p->outcome == DISPATCH_LOST) {
-        respond_error(resp, 502, "function handler failed");
-        return;
-    }
-    int code = p->status == 200 ? 205 : p->status;
-    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(code));
-    if (p->has_content_format && p->body_len > 0) {
-        uint8_t buf[4];
-        coap_add_option(resp, COAP_OPTION_CONTENT_FORMAT,
-                        coap_encode_var_safe(buf, sizeof buf, p->content_format), buf);
-    }
-    if (p->body_len > 0 && !coap_add_data(resp, p->body_len, p->body)) {
-        coap_pdu_set_code(resp, COAP_RESPONSE_CODE(500));
-        respond_error(resp, 500, NULL);
-    }
+    return false;
 }
 
 static struct hproto_bytes method_of(coap_pdu_code_t code)
@@ -110,67 +208,109 @@ static struct hproto_bytes method_of(coap_pdu_code_t code)
     }
 }
 
-/* Starts the call; the response goes out separately when the result is in. */
+/* Runs the function; the answer goes out from on_done, not from here. */
 static void start_call(struct coap_front *f, coap_session_t *s, const coap_pdu_t *req,
-                       const coap_string_t *query, struct dispatch_fn *fn, coap_pdu_t *resp)
+                       const coap_string_t *query, struct dispatch_fn *fn, const char *name,
+                       coap_pdu_t *resp)
 {
-    struct coap_headers headers;
-    coap_options_to_headers(req, query, &headers);
-    size_t len = 0;
+    size_t len = 0, offset = 0, total = 0;
     const uint8_t *data = NULL;
-    coap_get_data(req, &len, &data);
-    struct pending *p = calloc(1, sizeof *p);
-    coap_async_t *async = p != NULL ? coap_register_async(s, req, 0) : NULL;
-    if (async == NULL) {
-        free(p);
-        respond_error(resp, 503, "cannot take the request now");
+    coap_get_data_large(req, &len, &data, &offset, &total);
+    if (total > f->cfg.max_body || len > f->cfg.max_body) {
+        uint8_t buf[4];
+        coap_pdu_set_code(resp, COAP_RESPONSE_CODE(413));
+        coap_add_option(resp, COAP_OPTION_SIZE1,
+                        coap_encode_var_safe(buf, sizeof buf, (unsigned)f->cfg.max_body), buf);
         return;
     }
-    p->f = f;
-    p->async = async;
+    struct coap_headers headers;
+    coap_options_to_headers(req, query, &headers);
     struct dispatch_request dreq = {.method = method_of(coap_pdu_get_code(req)),
                                     .headers = headers.h,
                                     .n_headers = headers.n,
                                     .body = {(const char *)data, len}};
-    int rc = dispatch_call(f->d, fn, &dreq, on_done, p, &p->call);
-    if (rc < 0) {
-        coap_free_async(s, async);
-        free(p);
-        respond_error(resp, 503,
-                      rc == -EHOSTUNREACH ? "function has no live handler" : "out of memory");
+    bool async = wants_async(query);
+    struct coap_exchange *x = coap_exchange_start(f->xs, s, req, name, query, loop_now_ms());
+    if (x == NULL) {
+        respond_now(resp, 503, "out of memory");
         return;
     }
-    coap_async_set_app_data(async, p);
-    p->next = f->pendings;
-    if (f->pendings)
-        f->pendings->prev = p;
-    f->pendings = p;
+    x->no_response = no_response_of(req);
+    int rc = dispatch_call(f->d, fn, &dreq, async ? NULL : on_done, x, async ? NULL : &x->call);
+    if (rc < 0 || async) {
+        /* Answered now, and remembered so a retransmission is not run again. */
+        x->code = rc < 0 ? 503 : 201;
+        const char *msg = rc == -EHOSTUNREACH ? "function has no live handler"
+                          : rc < 0            ? "out of memory"
+                                              : NULL;
+        if (msg != NULL && (x->body = (unsigned char *)strdup(msg)) != NULL)
+            x->body_len = strlen(msg);
+        x->piggybacked = x->type == COAP_MESSAGE_CON;
+        coap_exchange_acked(f->xs, x);
+        if (suppressed(x))
+            coap_pdu_set_type(resp,
+                              x->type == COAP_MESSAGE_CON ? COAP_MESSAGE_ACK : COAP_MESSAGE_NON);
+        else
+            fill_answer(f, x, req, resp);
+        coap_exchange_finish(f->xs, x, loop_now_ms());
+        return;
+    }
+    /* An empty NON response is dropped by libcoap: this call's answer is ours to send. */
+    coap_pdu_set_type(resp, COAP_MESSAGE_NON);
 }
 
 static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                        const coap_string_t *query, coap_pdu_t *resp)
 {
-    (void)r;
-    struct coap_front *f = coap_get_app_data(coap_session_get_context(s));
-    coap_async_t *async = coap_find_async(s, coap_pdu_get_token(req));
-    if (async != NULL) {
-        /* The re-run of a triggered request: libcoap frees the async after us. */
-        struct pending *p = coap_async_get_app_data(async);
-        if (p != NULL) {
-            respond_result(resp, p);
-            pending_free(p);
-        }
+    struct coap_front *f = front_of(s);
+    struct coap_exchange *x = coap_exchange_find(f->xs, s, coap_pdu_get_mid(req));
+    if (x != NULL) {
+        answer_duplicate(f, x, req, resp);
         return;
     }
-    coap_string_t *path = coap_get_uri_path(req);
+    coap_str_const_t *path = r != f->unknown ? coap_resource_get_uri_path(r) : NULL;
     struct dispatch_fn *fn =
         path != NULL ? dispatch_lookup(f->d, (const char *)path->s, path->length) : NULL;
-    coap_delete_string(path);
-    if (fn == NULL) {
-        respond_error(resp, 404, NULL);
+    if (fn == NULL || path->length >= sizeof x->name) {
+        respond_now(resp, 404, NULL);
         return;
     }
-    start_call(f, s, req, query, fn, resp);
+    char name[64];
+    memcpy(name, path->s, path->length);
+    name[path->length] = '\0';
+    start_call(f, s, req, query, fn, name, resp);
+}
+
+/* Functions are resources of their own, so /.well-known/core lists them
+ * (RFC 6690, with its rt= and href= filters) as deploys and deletes go. */
+static void on_route(void *ctx, const char *name, bool routed)
+{
+    struct coap_front *f = ctx;
+    coap_str_const_t *path = coap_new_str_const((const uint8_t *)name, strlen(name));
+    if (path == NULL)
+        return;
+    coap_resource_t *r = coap_get_resource_from_uri_path(f->ctx, path);
+    if (!routed) {
+        if (r != NULL)
+            coap_delete_resource(f->ctx, r);
+        coap_delete_str_const(path);
+        return;
+    }
+    if (r != NULL) {
+        coap_delete_str_const(path);
+        return;
+    }
+    r = coap_resource_init(path, COAP_RESOURCE_FLAGS_RELEASE_URI);
+    if (r == NULL) {
+        coap_delete_str_const(path);
+        return;
+    }
+    coap_request_t methods[] = {COAP_REQUEST_GET, COAP_REQUEST_POST, COAP_REQUEST_PUT,
+                                COAP_REQUEST_DELETE};
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
+        coap_register_request_handler(r, methods[i], on_request);
+    coap_add_attr(r, coap_make_str_const("rt"), coap_make_str_const(FUNCTION_RT), 0);
+    coap_add_resource(f->ctx, r);
 }
 
 static void on_readable(void *ctx, uint32_t events)
@@ -183,16 +323,58 @@ static void on_readable(void *ctx, uint32_t events)
 static int coap_tick(void *ctx)
 {
     struct coap_front *f = ctx;
-    if (f->triggered) {
-        /* Sends the separate responses of the calls that finished this iteration. */
-        f->triggered = false;
-        coap_io_process(f->ctx, COAP_IO_NO_WAIT);
+    int64_t now = loop_now_ms();
+    struct coap_exchange *x;
+    /* RFC 7252 5.2.2: a slow answer is preceded by an empty ACK so the client
+     * stops retransmitting. */
+    while ((x = coap_exchange_oldest_unacked(f->xs)) != NULL &&
+           now - x->created_ms >= f->cfg.ack_delay_ms)
+        send_empty_ack(f, x);
+    coap_exchanges_expire(f->xs, now);
+    if (f->kick) {
+        f->kick = false;
+        coap_io_process(f->ctx, COAP_IO_NO_WAIT); /* arms the timers of what we sent */
     }
-    return -1; /* libcoap's own timers wake its epoll fd */
+    if (x != NULL)
+        return (int)(x->created_ms + f->cfg.ack_delay_ms - now);
+    return 1000; /* answered exchanges expire by the second */
 }
 
-int coap_front_start(struct loop *l, struct dispatcher *d, int port, struct coap_front **out,
-                     tf_err *err)
+static int add_endpoint(struct coap_front *f, int port, coap_proto_t proto, tf_err *err)
+{
+    coap_address_t addr;
+    coap_address_init(&addr);
+    addr.addr.sin.sin_family = AF_INET;
+    addr.addr.sin.sin_addr.s_addr = htonl(INADDR_ANY);
+    addr.addr.sin.sin_port = htons((uint16_t)port);
+    if (coap_new_endpoint(f->ctx, &addr, proto) == NULL)
+        return tf_err_set(err, 500, "cannot listen for CoAP on UDP port %d", port);
+    return 0;
+}
+
+static int setup(struct coap_front *f, tf_err *err)
+{
+    if (f->cfg.port > 0 && add_endpoint(f, f->cfg.port, COAP_PROTO_UDP, err) < 0)
+        return -1;
+    coap_set_app_data(f->ctx, f);
+    /* libcoap reassembles Block1 requests and serves Block2 responses. */
+    coap_context_set_block_mode(f->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    f->unknown = coap_resource_unknown_init2(on_request, 0);
+    coap_register_request_handler(f->unknown, COAP_REQUEST_GET, on_request);
+    coap_register_request_handler(f->unknown, COAP_REQUEST_POST, on_request);
+    coap_register_request_handler(f->unknown, COAP_REQUEST_DELETE, on_request);
+    coap_add_resource(f->ctx, f->unknown);
+    dispatch_set_route_listener(f->d, on_route, f);
+    f->watch =
+        (struct loop_watch){.fd = coap_context_get_coap_fd(f->ctx), .fn = on_readable, .ctx = f};
+    if (f->watch.fd < 0 || loop_add(f->loop, &f->watch, EPOLLIN) < 0 ||
+        loop_add_ticker(f->loop, coap_tick, f) < 0)
+        return tf_err_set(err, 500, "cannot watch the CoAP socket (libcoap without epoll?)");
+    return 0;
+}
+
+int coap_front_start(struct loop *l, struct dispatcher *d, const struct coap_front_config *cfg,
+                     struct coap_front **out, tf_err *err)
 {
     coap_startup();
     coap_set_log_level(LOG_WARNING);
@@ -201,51 +383,34 @@ int coap_front_start(struct loop *l, struct dispatcher *d, int port, struct coap
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
     f->loop = l;
     f->d = d;
+    f->cfg = *cfg;
+    f->watch.fd = -1;
     f->ctx = coap_new_context(NULL);
-    coap_address_t addr;
-    coap_address_init(&addr);
-    addr.addr.sin.sin_family = AF_INET;
-    addr.addr.sin.sin_addr.s_addr = htonl(INADDR_ANY);
-    addr.addr.sin.sin_port = htons((uint16_t)port);
-    if (f->ctx == NULL || coap_new_endpoint(f->ctx, &addr, COAP_PROTO_UDP) == NULL) {
-        tf_err_set(err, 500, "cannot listen for CoAP on UDP port %d", port);
-        goto fail;
+    if (f->ctx == NULL || coap_exchanges_create(&f->xs) < 0) {
+        tf_err_set(err, 500, "cannot create the CoAP context");
+        coap_front_stop(f);
+        return -1;
     }
-    coap_set_app_data(f->ctx, f);
-    coap_resource_t *any = coap_resource_unknown_init2(on_request, 0);
-    coap_register_request_handler(any, COAP_REQUEST_GET, on_request);
-    coap_register_request_handler(any, COAP_REQUEST_POST, on_request);
-    coap_register_request_handler(any, COAP_REQUEST_DELETE, on_request);
-    coap_add_resource(f->ctx, any);
-    f->watch =
-        (struct loop_watch){.fd = coap_context_get_coap_fd(f->ctx), .fn = on_readable, .ctx = f};
-    if (f->watch.fd < 0 || loop_add(l, &f->watch, EPOLLIN) < 0 ||
-        loop_add_ticker(l, coap_tick, f) < 0) {
-        tf_err_set(err, 500, "cannot watch the CoAP socket (libcoap without epoll?)");
-        goto fail;
+    if (setup(f, err) < 0) {
+        coap_front_stop(f);
+        return -1;
     }
-    log_info("CoAP listening on UDP port %d", port);
+    if (cfg->port > 0)
+        log_info("CoAP listening on UDP port %d", cfg->port);
     *out = f;
     return 0;
-fail:
-    if (f->ctx != NULL)
-        coap_free_context(f->ctx);
-    free(f);
-    coap_cleanup();
-    return -1;
 }
 
 void coap_front_stop(struct coap_front *f)
 {
     if (f == NULL)
         return;
-    loop_remove(f->loop, &f->watch);
-    while (f->pendings != NULL) {
-        if (f->pendings->call != NULL)
-            dispatch_detach(f->pendings->call);
-        pending_free(f->pendings);
-    }
-    coap_free_context(f->ctx);
+    if (f->watch.fd >= 0)
+        loop_remove(f->loop, &f->watch);
+    dispatch_set_route_listener(f->d, NULL, NULL);
+    coap_exchanges_free(f->xs); /* before the context: they hold its sessions */
+    if (f->ctx != NULL)
+        coap_free_context(f->ctx);
     coap_cleanup();
     free(f);
 }

@@ -1,8 +1,12 @@
-/* CoAP front end (RFC 7252 over UDP): translates requests to /NAME into
- * dispatcher calls and their results into CoAP responses. Every libcoap call
- * happens on the loop thread, since libcoap is not thread-safe. */
+/* CoAP front end (RFC 7252 over UDP, and DTLS): translates requests to
+ * /NAME into dispatcher calls and their results into CoAP responses: a
+ * piggybacked ACK when the function answers quickly, an empty ACK and a
+ * separate response when it does not. Every libcoap call happens on the
+ * loop thread, since libcoap is not thread-safe. */
 #ifndef TF_COAP_FRONT_H
 #define TF_COAP_FRONT_H
+
+#include <stddef.h>
 
 #include "dispatch.h"
 #include "err.h"
@@ -10,9 +14,17 @@
 
 struct coap_front;
 
-/* Listens on UDP port (all IPv4 addresses) and serves on loop l. */
-int coap_front_start(struct loop *l, struct dispatcher *d, int port, struct coap_front **out,
-                     tf_err *err);
+struct coap_front_config {
+    int port;             /* UDP; -1: no plain CoAP */
+    int dtls_port;        /* UDP; -1: no DTLS */
+    const char *psk_file; /* identities and keys for DTLS */
+    size_t max_body;      /* largest request and response body (block-wise) */
+    int ack_delay_ms;     /* a call running longer is acknowledged and answered separately */
+};
+
+/* Serves CoAP for the dispatcher's functions on loop l. */
+int coap_front_start(struct loop *l, struct dispatcher *d, const struct coap_front_config *cfg,
+                     struct coap_front **out, tf_err *err);
 
 /* Stops serving; calls still in flight are detached. */
 void coap_front_stop(struct coap_front *f);

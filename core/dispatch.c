@@ -74,6 +74,8 @@ struct dispatcher {
     uint32_t n_free;
     struct dispatch_call *dl_head, *dl_tail;
     struct dispatch_fn *pending; /* publishing or retiring */
+    dispatch_route_fn *route_fn;
+    void *route_ctx;
 };
 
 static void on_ready(void *owner, struct hconn *h);
@@ -339,6 +341,8 @@ static void go_live(struct dispatch_fn *fn)
         return;
     }
     fn->state = FN_LIVE;
+    if (old == NULL && d->route_fn != NULL)
+        d->route_fn(d->route_ctx, fn->name, true);
     log_info("function %s: %zu handler(s) ready, routed", fn->name, fn->n);
     if (old != NULL)
         retire(old, op); /* the publish completes when the old version has drained */
@@ -444,6 +448,8 @@ static void unpublish_task(void *arg, bool cancelled)
         op_complete(op, -ENOENT, 404, "no such function");
         return;
     }
+    if (op->d->route_fn != NULL)
+        op->d->route_fn(op->d->route_ctx, op->name, false);
     retire(fn, op);
 }
 
@@ -505,6 +511,12 @@ static int dispatch_tick(void *ctx)
 }
 
 /* ---- lifetime ---- */
+
+void dispatch_set_route_listener(struct dispatcher *d, dispatch_route_fn *fn, void *ctx)
+{
+    d->route_fn = fn;
+    d->route_ctx = ctx;
+}
 
 struct dispatch_fn *dispatch_lookup(struct dispatcher *d, const char *name, size_t len)
 {

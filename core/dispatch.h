@@ -5,6 +5,7 @@
 #ifndef TF_DISPATCH_H
 #define TF_DISPATCH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +58,12 @@ int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dis
 
 /* The caller no longer wants the result (its client went away): done will not run. */
 void dispatch_detach(struct dispatch_call *call);
+
+/* Called on the loop thread when a name starts (routed) or stops being routed. */
+typedef void dispatch_route_fn(void *ctx, const char *name, bool routed);
+
+/* Sets the one route listener (the CoAP front end lists functions for discovery). */
+void dispatch_set_route_listener(struct dispatcher *d, dispatch_route_fn *fn, void *ctx);
 
 /* Calls fn(ctx, name) for each routed function. Loop thread. */
 void dispatch_foreach_name(struct dispatcher *d, void (*fn)(void *ctx, const char *name),

@@ -1,0 +1,176 @@
+#include "coap_exchange.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS 4096 /* power of two */
+
+struct list {
+    struct coap_exchange *head, *tail;
+    size_t n;
+};
+
+struct coap_exchanges {
+    struct coap_exchange *buckets[BUCKETS];
+    struct list unacked; /* waiting CON exchanges in arrival order: ACK deadlines in order */
+    struct list done;    /* answered exchanges in answer order: expiry in order */
+};
+
+static void list_push(struct list *l, struct coap_exchange *x)
+{
+    x->next = NULL;
+    x->prev = l->tail;
+    if (l->tail)
+        l->tail->next = x;
+    else
+        l->head = x;
+    l->tail = x;
+    l->n++;
+}
+
+static void list_unlink(struct list *l, struct coap_exchange *x)
+{
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        l->head = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    else
+        l->tail = x->prev;
+    x->prev = x->next = NULL;
+    l->n--;
+}
+
+static size_t bucket_of(coap_session_t *s, coap_mid_t mid)
+{
+    uintptr_t h = (uintptr_t)s;
+    h ^= h >> 17;
+    return (h * 31 + (unsigned)mid) & (BUCKETS - 1);
+}
+
+int coap_exchanges_create(struct coap_exchanges **out)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : -1;
+}
+
+static void unhash(struct coap_exchanges *xs, struct coap_exchange *x)
+{
+    for (struct coap_exchange **p = &xs->buckets[bucket_of(x->session, x->mid)]; *p;
+         p = &(*p)->hnext)
+        if (*p == x) {
+            *p = x->hnext;
+            return;
+        }
+}
+
+static void destroy(struct coap_exchange *x)
+{
+    if (x->call != NULL)
+        dispatch_detach(x->call);
+    if (x->request != NULL)
+        coap_delete_pdu(x->request);
+    coap_delete_string(x->query);
+    coap_session_release(x->session);
+    free(x->body);
+    free(x);
+}
+
+/* Removes x from whichever list holds it and from the table, and frees it. */
+static void forget(struct coap_exchanges *xs, struct coap_exchange *x)
+{
+    if (x->done)
+        list_unlink(&xs->done, x);
+    else if (x->type == COAP_MESSAGE_CON && !x->acked)
+        list_unlink(&xs->unacked, x);
+    unhash(xs, x);
+    destroy(x);
+}
+
+void coap_exchanges_free(struct coap_exchanges *xs)
+{
+    if (xs == NULL)
+        return;
+    for (size_t i = 0; i < BUCKETS; i++)
+        while (xs->buckets[i] != NULL)
+            forget(xs, xs->buckets[i]);
+    free(xs);
+}
+
+struct coap_exchange *coap_exchange_find(struct coap_exchanges *xs, coap_session_t *s,
+                                         coap_mid_t mid)
+{
+    for (struct coap_exchange *x = xs->buckets[bucket_of(s, mid)]; x; x = x->hnext)
+        if (x->session == s && x->mid == mid)
+            return x;
+    return NULL;
+}
+
+struct coap_exchange *coap_exchange_start(struct coap_exchanges *xs, coap_session_t *s,
+                                          const coap_pdu_t *req, const char *name,
+                                          const coap_string_t *query, int64_t now_ms)
+{
+    struct coap_exchange *x = calloc(1, sizeof *x);
+    if (x == NULL)
+        return NULL;
+    coap_bin_const_t token = coap_pdu_get_token(req);
+    x->token_len = token.length <= sizeof x->token ? token.length : sizeof x->token;
+    memcpy(x->token, token.s, x->token_len);
+    x->request = coap_pdu_duplicate(req, s, token.length, token.s, NULL);
+    x->query = query != NULL ? coap_new_string(query->length) : NULL;
+    if (x->request == NULL || (query != NULL && x->query == NULL)) {
+        if (x->request != NULL)
+            coap_delete_pdu(x->request);
+        coap_delete_string(x->query);
+        free(x);
+        return NULL;
+    }
+    if (query != NULL)
+        memcpy(x->query->s, query->s, query->length);
+    x->session = coap_session_reference(s);
+    x->mid = coap_pdu_get_mid(req);
+    x->type = coap_pdu_get_type(req);
+    snprintf(x->name, sizeof x->name, "%s", name);
+    x->created_ms = now_ms;
+    size_t b = bucket_of(s, x->mid);
+    x->hnext = xs->buckets[b];
+    xs->buckets[b] = x;
+    if (x->type == COAP_MESSAGE_CON)
+        list_push(&xs->unacked, x);
+    return x;
+}
+
+void coap_exchange_acked(struct coap_exchanges *xs, struct coap_exchange *x)
+{
+    if (!x->done && x->type == COAP_MESSAGE_CON && !x->acked)
+        list_unlink(&xs->unacked, x);
+    x->acked = true;
+}
+
+void coap_exchange_finish(struct coap_exchanges *xs, struct coap_exchange *x, int64_t now_ms)
+{
+    if (x->type == COAP_MESSAGE_CON && !x->acked)
+        list_unlink(&xs->unacked, x);
+    x->done = true;
+    x->call = NULL;
+    x->created_ms = now_ms; /* from now on: when it was answered */
+    if (x->request != NULL) {
+        coap_delete_pdu(x->request);
+        x->request = NULL;
+    }
+    list_push(&xs->done, x);
+}
+
+struct coap_exchange *coap_exchange_oldest_unacked(struct coap_exchanges *xs)
+{
+    return xs->unacked.head;
+}
+
+void coap_exchanges_expire(struct coap_exchanges *xs, int64_t now_ms)
+{
+    while (xs->done.head != NULL && (xs->done.n > EXCHANGE_KEEP_MAX ||
+                                     now_ms - xs->done.head->created_ms >= EXCHANGE_KEEP_MS))
+        forget(xs, xs->done.head);
+}

@@ -1,0 +1,72 @@
+/* CoAP exchanges: one per request being answered, found again by its
+ * endpoint and message id, so a retransmitted request (RFC 7252 4.5) never
+ * runs the function twice and gets the same answer again. Loop thread only. */
+#ifndef TF_COAP_EXCHANGE_H
+#define TF_COAP_EXCHANGE_H
+
+#include <coap3/coap.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dispatch.h"
+
+/* How long an answered exchange is remembered for duplicates, and how many
+ * at most: RFC 7252's EXCHANGE_LIFETIME is 247 s, but a gateway's memory is
+ * the tighter bound; clients retransmit within 93 s at the defaults. */
+#define EXCHANGE_KEEP_MS  120000
+#define EXCHANGE_KEEP_MAX 8192
+
+struct coap_exchange {
+    coap_session_t *session; /* referenced while the exchange lives */
+    coap_mid_t mid;
+    coap_pdu_type_t type; /* of the request: CON or NON */
+    uint8_t token[8];
+    size_t token_len;
+    coap_pdu_t *request; /* a copy, for Block2 and Block1 options; freed when answered */
+    char name[64];       /* the function: its resource is looked up at answer time */
+    coap_string_t *query;
+    unsigned no_response; /* RFC 7967 bits of classes not to answer */
+    int64_t created_ms;
+    bool acked; /* an empty ACK went out: the answer is a separate CON */
+    bool done;
+    struct dispatch_call *call;
+    /* The answer, kept to repeat it to a duplicate. */
+    int code; /* e.g. 205, 404 */
+    bool has_format;
+    uint16_t format;
+    unsigned char *body;
+    size_t body_len;
+    bool piggybacked;
+    struct coap_exchange *hnext;       /* hash chain */
+    struct coap_exchange *prev, *next; /* on the ack list while waiting, else the done list */
+};
+
+struct coap_exchanges;
+
+int coap_exchanges_create(struct coap_exchanges **out);
+
+/* Frees every exchange (detaching calls in flight, releasing sessions). */
+void coap_exchanges_free(struct coap_exchanges *xs);
+
+/* The exchange of session's message mid, or NULL. */
+struct coap_exchange *coap_exchange_find(struct coap_exchanges *xs, coap_session_t *s,
+                                         coap_mid_t mid);
+
+/* A new waiting exchange for req (copied), on the ack list. */
+struct coap_exchange *coap_exchange_start(struct coap_exchanges *xs, coap_session_t *s,
+                                          const coap_pdu_t *req, const char *name,
+                                          const coap_string_t *query, int64_t now_ms);
+
+/* Moves a waiting exchange to the done list (its answer is recorded by the caller). */
+void coap_exchange_finish(struct coap_exchanges *xs, struct coap_exchange *x, int64_t now_ms);
+
+/* Drops x from the ack list: it needs no empty ACK any more. */
+void coap_exchange_acked(struct coap_exchanges *xs, struct coap_exchange *x);
+
+/* The oldest waiting CON exchange not yet acknowledged, or NULL. */
+struct coap_exchange *coap_exchange_oldest_unacked(struct coap_exchanges *xs);
+
+/* Forgets answered exchanges past their keep time or over the count. */
+void coap_exchanges_expire(struct coap_exchanges *xs, int64_t now_ms);
+
+#endif
