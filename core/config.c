@@ -13,6 +13,11 @@ static const char usage[] =
     "A lightweight Function-as-a-Service platform for the edge.\n"
     "\n"
     "  --coap-port PORT      CoAP invocation, UDP (env COAP_PORT, default 5683; -1 off)\n"
+    "  --coaps-port PORT     CoAP over DTLS, UDP (env COAPS_PORT, default 5684; -1 off);\n"
+    "                        served when --psk-file is given\n"
+    "  --psk-file FILE       DTLS pre-shared keys, a line 'IDENTITY KEY' per device\n"
+    "                        (env TINYFAAS_PSK_FILE); --coap-port -1 then leaves\n"
+    "                        only authenticated devices able to call functions\n"
     "  --http-port PORT      HTTP invocation, TCP (env HTTP_PORT, default 5683; -1 off)\n"
     "  --mgmt-port PORT      management API, TCP (env MGMT_PORT, default 8080; -1 off)\n"
     "  --state-dir DIR       where the daemon writes (env TINYFAAS_STATE_DIR,\n"
@@ -89,6 +94,8 @@ static int apply(struct config *cfg, int key, const char *val)
     switch (key) {
     case 'c': return parse_port("the CoAP port", val, &cfg->coap_port);
     case 'h': return parse_port("the HTTP port", val, &cfg->http_port);
+    case 'C': return parse_port("the CoAPs port", val, &cfg->coaps_port);
+    case 'P': set_str(cfg->psk_file, sizeof cfg->psk_file, val); return 0;
     case 'm': return parse_port("the management port", val, &cfg->mgmt_port);
     case 's': set_str(cfg->state_dir, sizeof cfg->state_dir, val); return 0;
     case 'd': set_str(cfg->docker_host, sizeof cfg->docker_host, val); return 0;
@@ -114,6 +121,8 @@ static const struct {
     int key;
 } env_keys[] = {
     {"COAP_PORT", 'c'},
+    {"COAPS_PORT", 'C'},
+    {"TINYFAAS_PSK_FILE", 'P'},
     {"HTTP_PORT", 'h'},
     {"MGMT_PORT", 'm'},
     {"TINYFAAS_STATE_DIR", 's'},
@@ -127,6 +136,7 @@ static const struct {
 int config_load(struct config *cfg, int argc, char **argv)
 {
     *cfg = (struct config){.coap_port = 5683,
+                           .coaps_port = 5684,
                            .http_port = 5683,
                            .mgmt_port = 8080,
                            .call_timeout_ms = 30000,
@@ -143,6 +153,8 @@ int config_load(struct config *cfg, int argc, char **argv)
     }
     static const struct option opts[] = {
         {"coap-port", required_argument, NULL, 'c'},
+        {"coaps-port", required_argument, NULL, 'C'},
+        {"psk-file", required_argument, NULL, 'P'},
         {"http-port", required_argument, NULL, 'h'},
         {"mgmt-port", required_argument, NULL, 'm'},
         {"state-dir", required_argument, NULL, 's'},

@@ -5,9 +5,11 @@
 #include <stddef.h>
 
 struct config {
-    int coap_port; /* -1: off */
-    int http_port; /* -1: off */
-    int mgmt_port; /* -1: off */
+    int coap_port;      /* -1: off */
+    int coaps_port;     /* CoAP over DTLS, when psk_file is set; -1: off */
+    char psk_file[512]; /* DTLS identities and keys; empty: no DTLS */
+    int http_port;      /* -1: off */
+    int mgmt_port;      /* -1: off */
     char state_dir[512];
     char docker_host[512]; /* empty: $DOCKER_HOST or the default socket */
     char shim_path[512];
