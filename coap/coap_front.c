@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coap_dtls.h"
 #include "coap_exchange.h"
 #include "coap_options.h"
 #include "log.h"
@@ -18,6 +19,7 @@ struct coap_front {
     struct loop_watch watch;
     struct coap_exchanges *xs;
     struct coap_front_config cfg;
+    struct psk_keys *keys; /* outlive the context: libcoap asks for them at each handshake */
     bool kick; /* libcoap must run once more this iteration (timers of what we sent) */
 };
 
@@ -356,6 +358,9 @@ static int setup(struct coap_front *f, tf_err *err)
 {
     if (f->cfg.port > 0 && add_endpoint(f, f->cfg.port, COAP_PROTO_UDP, err) < 0)
         return -1;
+    if (f->cfg.dtls_port > 0 && (psk_keys_load(f->cfg.psk_file, &f->keys, err) < 0 ||
+                                 coap_dtls_listen(f->ctx, f->cfg.dtls_port, f->keys, err) < 0))
+        return -1;
     coap_set_app_data(f->ctx, f);
     /* libcoap reassembles Block1 requests and serves Block2 responses. */
     coap_context_set_block_mode(f->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
@@ -411,6 +416,7 @@ void coap_front_stop(struct coap_front *f)
     coap_exchanges_free(f->xs); /* before the context: they hold its sessions */
     if (f->ctx != NULL)
         coap_free_context(f->ctx);
+    psk_keys_free(f->keys);
     coap_cleanup();
     free(f);
 }

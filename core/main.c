@@ -110,9 +110,13 @@ static int load_runtimes(struct daemon *d, tf_err *err)
 static int start_fronts(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
-    struct coap_front_config cc = {
-        .port = c->coap_port, .dtls_port = -1, .max_body = c->max_body, .ack_delay_ms = 1000};
-    if (c->coap_port > 0 && coap_front_start(d->loop, d->dispatcher, &cc, &d->coap, err) < 0)
+    struct coap_front_config cc = {.port = c->coap_port,
+                                   .dtls_port = c->psk_file[0] ? c->coaps_port : -1,
+                                   .psk_file = c->psk_file,
+                                   .max_body = c->max_body,
+                                   .ack_delay_ms = 1000};
+    if ((cc.port > 0 || cc.dtls_port > 0) &&
+        coap_front_start(d->loop, d->dispatcher, &cc, &d->coap, err) < 0)
         return -1;
     if (c->http_port > 0 &&
         http_front_start(d->loop, d->dispatcher, c->http_port, c->max_body, &d->http, err) < 0)
