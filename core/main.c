@@ -124,6 +124,7 @@ static int start_fronts(struct daemon *d, tf_err *err)
     struct mgmt_config mc = {.port = c->mgmt_port,
                              .max_body = c->max_upload,
                              .coap_port = c->coap_port,
+                             .coaps_port = c->psk_file[0] ? c->coaps_port : -1,
                              .http_port = c->http_port};
     if (c->mgmt_port > 0 && mgmt_api_start(&mc, d->lifecycle, &d->mgmt, err) < 0)
         return -1;

@@ -121,6 +121,9 @@ static enum MHD_Result answer_urls(struct mgmt_api *m, struct MHD_Connection *c,
     if (m->cfg.coap_port > 0)
         n += (size_t)snprintf(text + n, sizeof text - n, "coap://%s:%d/%s\n", host,
                               m->cfg.coap_port, name);
+    if (m->cfg.coaps_port > 0)
+        n += (size_t)snprintf(text + n, sizeof text - n, "coaps://%s:%d/%s\n", host,
+                              m->cfg.coaps_port, name);
     if (m->cfg.http_port > 0)
         n += (size_t)snprintf(text + n, sizeof text - n, "http://%s:%d/%s\n", host,
                               m->cfg.http_port, name);

@@ -15,6 +15,7 @@ struct mgmt_config {
     int port;
     size_t max_body; /* largest request body (base64 zips) */
     int coap_port;   /* for the invocation URLs an upload answers with; -1: off */
+    int coaps_port;  /* -1: no DTLS */
     int http_port;
 };
 
