@@ -75,6 +75,10 @@ check "show-headers nodejs: HTTP body" \
     "{\"accept\":\"a/b\",\"host\":\"127.0.0.1:$PORT\",\"user-agent\":\"t\",\"x-foo\":\"bar\"}" \
     "$(cat "$T/out")"
 rm -f "$T/cout"
+timeout 30 coap-client-openssl -m get -A json -o "$T/cout" "coap://127.0.0.1:$PORT/headers-nodejs" \
+    > /dev/null 2> "$T/cerr"
+check "show-headers nodejs: CoAP Accept" '{"accept":"application/json"}' "$(cat "$T/cout")"
+rm -f "$T/cout"
 timeout 30 coap-client-openssl -m get -A json -o "$T/cout" "coap://127.0.0.1:$PORT/headers-python3" \
     > /dev/null 2> "$T/cerr"
 check "show-headers python3: CoAP Accept" '{"Accept": "application/json"}' "$(cat "$T/cout")"
@@ -136,8 +140,19 @@ check "redeploy: old containers gone" "" "$(comm -12 <(echo "$old_ids") <(echo "
 check "redeploy: one container" 1 "$(echo "$new_ids" | grep -c .)"
 check "redeploy: as many images as before" "$old_images" "$(n_images --filter label=tinyfaas.function=echo-python3)"
 
+# --- a nodejs dependency, installed with npm at deploy -----------------------
+
+ENV=nodejs
+mkfunc "$T/deps-nodejs" package.json '{"name":"deps","main":"index.js","dependencies":{"is-number":"7.0.0"}}' \
+    index.js $'const isNumber = require("is-number");\nmodule.exports = (req, res) => res.send(isNumber(req.body) ? "number" : "not a number");\n'
+zipdir "$T/deps-nodejs" "$T/deps-nodejs.zip"
+deploy_ok deps-nodejs 1 "$T/deps-nodejs.zip"
+expect_http "nodejs dependency" deps-nodejs number --data-binary 42
+expect_http "nodejs dependency" deps-nodejs "not a number" --data-binary abc
+
 # --- a requirement that cannot be installed here ----------------------------
 
+ENV=python3
 mkfunc "$T/req-python3" fn.py $'import requests\ndef fn(input, headers):\n    return "never"\n' \
     requirements.txt $'requests==2.31.0\n'
 zipdir "$T/req-python3" "$T/req-python3.zip"
