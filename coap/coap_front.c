@@ -143,10 +143,12 @@ static void on_done(void *ctx, const struct dispatch_result *res)
     struct coap_front *f = front_of(x->session);
     x->call = NULL;
     x->code = code_of(res);
+    struct dispatch_result failed; /* outlives the block: res may point at it */
     if (res->outcome == DISPATCH_TIMEOUT || res->outcome == DISPATCH_LOST) {
         const char *msg =
             res->outcome == DISPATCH_TIMEOUT ? "function timed out" : "function handler failed";
-        res = &(struct dispatch_result){.body = {msg, strlen(msg)}};
+        failed = (struct dispatch_result){.body = {msg, strlen(msg)}};
+        res = &failed;
     }
     x->has_format = coap_content_format_of(res->content_type, &x->format);
     if (res->body.len > 0 && (x->body = malloc(res->body.len)) != NULL) {

@@ -107,8 +107,20 @@ n_images() { docker image ls -q --no-trunc --filter "label=tinyfaas.instance=$II
 counts() { echo "c=$(n_containers "$@") n=$(n_networks "$@") i=$(n_images "$@")"; }
 fn_counts() { counts --filter "label=tinyfaas.function=$1"; }
 
+# Ends the suite at once when the daemon died (a crash), rather than letting
+# every later client wait out its timeout.
+require_daemon() {
+    if [ -n "$DAEMON_PID" ] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+        check "daemon still running" yes "died"
+        DAEMON_PID=
+        it_finish
+        exit 1
+    fi
+}
+
 # mgmt METHOD PATH [CURL ARGS...]: sets CODE; the body is in $T/body.
 mgmt() {
+    require_daemon
     local method=$1 path=$2
     shift 2
     CODE=$(timeout 120 curl -s -o "$T/body" -w '%{http_code}' -X "$method" "$@" \
@@ -118,6 +130,7 @@ mgmt() {
 
 # call NAME [CURL ARGS...]: HTTP invocation; sets CODE, body in $T/out.
 call() {
+    require_daemon
     local name=$1
     shift
     rm -f "$T/out"
@@ -129,6 +142,7 @@ call() {
 # coap NAME [PAYLOAD]: CoAP POST; payload bytes in $T/cout (empty when
 # none), coap-client's stderr in $T/cerr, its exit status in CRC.
 coap() {
+    require_daemon
     local name=$1
     rm -f "$T/cout"
     if [ $# -ge 2 ]; then

@@ -43,6 +43,14 @@ head -c 100000 /dev/urandom > "$T/big"
 call echo --data-binary "@$T/big"
 check "http echo 100000 random bytes: status" 200 "$CODE"
 check_file "http echo 100000 random bytes: body" "$T/big" "$T/out"
+head -c 1048576 /dev/zero > "$T/limit"
+call echo --data-binary "@$T/limit" -H 'Content-Type: application/octet-stream'
+check "http echo of exactly the body limit: status" 200 "$CODE"
+check "http echo of exactly the body limit: bytes" 1048576 "$(wc -c < "$T/out")"
+head -c 1048577 /dev/zero > "$T/over"
+call echo --data-binary "@$T/over" -H 'Content-Type: application/octet-stream'
+check "http body over the limit: status" 413 "$CODE"
+check "http body over the limit: reason" "request body too large" "$(cat "$T/out")"
 
 # --- 3. unknown function --------------------------------------------------
 
