@@ -17,36 +17,13 @@
 #include <unistd.h>
 
 #include "check.h"
-
-#define WAIT_MS 20000 /* a bound so a broken handler fails the test instead of hanging it */
-
-static struct hproto_msg msg;
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
+#include "handler_client.h"
 
 static double now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int free_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &len) < 0) {
-        perror("free_port");
-        exit(1);
-    }
-    close(fd);
-    return ntohs(sa.sin_port);
 }
 
 static pid_t start_handler(const char *path, int port)
@@ -63,52 +40,7 @@ static pid_t start_handler(const char *path, int port)
     return pid;
 }
 
-static int connect_handler(int port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    for (int waited = 0; waited < WAIT_MS; waited += 20) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
-            return fd;
-        close(fd);
-        sleep_ms(20);
-    }
-    return -1;
-}
-
 /* Reads until one whole message is decoded into msg: 1, or <= 0 on failure. */
-static int recv_msg(int fd, struct hproto_reader *r)
-{
-    for (;;) {
-        int rc = hproto_reader_next(r, &msg);
-        if (rc != 0)
-            return rc;
-        struct pollfd pfd = {fd, POLLIN, 0};
-        if (poll(&pfd, 1, WAIT_MS) != 1)
-            return -ETIMEDOUT;
-        void *buf;
-        size_t space;
-        if ((rc = hproto_reader_buffer(r, 65536, &buf, &space)) < 0)
-            return rc;
-        ssize_t n = read(fd, buf, space);
-        if (n <= 0)
-            return n == 0 ? -ECONNRESET : -errno;
-        hproto_reader_commit(r, (size_t)n);
-    }
-}
-
-static bool send_all(int fd, const void *p, size_t len)
-{
-    for (size_t off = 0; off < len;) {
-        ssize_t n = write(fd, (const char *)p + off, len - off);
-        if (n <= 0)
-            return false;
-        off += (size_t)n;
-    }
-    return true;
-}
 
 /* Sends one CALL whose X-Test header picks the function's behaviour. */
 static bool send_call(int fd, uint32_t id, const char *test, const struct hproto_header *extra,
