@@ -32,15 +32,12 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* sha256 of every file in the recipe folder (by name, in order) and the
- * shim's outputs: a new recipe or shim gives a new tag. */
-static void compute_hash(const struct runtimes *rs, struct runtime *r)
+/* Every file of a folder, by name, in name order. */
+static void hash_folder(EVP_MD_CTX *ctx, const char *folder)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-    char *names[256];
+    char *names[256], path[1024];
     size_t n = 0;
-    DIR *dir = opendir(r->dir);
+    DIR *dir = opendir(folder);
     struct dirent *de;
     while (dir != NULL && (de = readdir(dir)) != NULL && n < 256)
         if (de->d_name[0] != '.')
@@ -48,13 +45,24 @@ static void compute_hash(const struct runtimes *rs, struct runtime *r)
     if (dir != NULL)
         closedir(dir);
     qsort(names, n, sizeof names[0], cmp_str);
-    char path[1024];
     for (size_t i = 0; i < n; i++) {
         EVP_DigestUpdate(ctx, names[i], strlen(names[i]) + 1);
-        snprintf(path, sizeof path, "%s/%s", r->dir, names[i]);
+        snprintf(path, sizeof path, "%s/%s", folder, names[i]);
         hash_file(ctx, path);
         free(names[i]);
     }
+}
+
+/* sha256 of every file in the recipe folder (by name, in order) and the
+ * shim's outputs: a new recipe or shim gives a new tag. */
+static void compute_hash(const struct runtimes *rs, struct runtime *r)
+{
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    char lib[600], path[1024];
+    snprintf(lib, sizeof lib, "%s/lib", rs->cfg.runtime_dir);
+    hash_folder(ctx, r->dir);
+    hash_folder(ctx, lib); /* what every recipe sources */
     const char *shim_files[] = {"tinyfaas-shim", "libtinyfaas-c.a"};
     for (size_t i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", rs->cfg.shim_dir, shim_files[i]);

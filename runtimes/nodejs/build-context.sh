@@ -159,20 +159,9 @@ fi
 
 # --- unpacking ----------------------------------------------------------------
 
-echo "unpacking ${#FILES[@]} packages"
-for file in $(printf '%s\n' "${FILES[@]}" | sort); do
-    dpkg-deb -x "$CACHE/$file" "$ROOT"
-done
-# Debian 12 is merged-/usr, but its packages still ship /lib, /bin, ...:
-# move them under /usr and leave symbolic links, as a Debian system has.
-for d in bin lib lib64 sbin; do
-    mkdir -p "$ROOT/usr/$d"
-    if [ -d "$ROOT/$d" ] && [ ! -L "$ROOT/$d" ]; then
-        cp -a "$ROOT/$d/." "$ROOT/usr/$d/"
-        rm -rf "${ROOT:?}/$d"
-    fi
-    ln -s "usr/$d" "$ROOT/$d"
-done
+# shellcheck source=../lib/rootfs.sh
+source "$TINYFAAS_RUNTIME_DIR/lib/rootfs.sh"
+unpack_debs "$ROOT" "$CACHE" "${FILES[@]}"
 [ -x "$ROOT/usr/bin/node" ] || die "no /usr/bin/node after unpacking"
 
 # The handler and its msgpack library: only the CommonJS build is loaded.
