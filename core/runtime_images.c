@@ -157,7 +157,9 @@ static void pick_older(void *ctx, const char *id, json_t *labels)
 }
 
 /* After an upgrade the images of the previous recipe are dead weight on a
- * small disk: remove them. One still under a function's image stays. */
+ * small disk: remove them. One still under a function's image stays. Only
+ * on the operator's word (--build-images): a running daemon of another
+ * version on the same engine may be building on them right now. */
 static void prune_older(struct docker *d, const char *env, const char *role, const char *hash)
 {
     char label[64];
@@ -187,8 +189,6 @@ static int build_from_dir(struct docker *d, const char *dir, const char *tag, co
         json_decref(labels);
     }
     tarbuf_free(&t);
-    if (rc == 0)
-        prune_older(d, env, role, strchr(tag, ':') + 1);
     return rc;
 }
 
@@ -305,10 +305,16 @@ int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct d
 int runtimes_build_all(struct runtimes *rs, struct docker *d, tf_err *err)
 {
     char base[256], builder[256];
-    for (size_t i = 0; i < rs->n; i++)
-        if (runtime_ensure_images(rs, &rs->list[i], d, RUNTIME_ALL_IMAGES, base, builder,
-                                  sizeof base, err) < 0)
+    for (size_t i = 0; i < rs->n; i++) {
+        const struct runtime *r = &rs->list[i];
+        if (runtime_ensure_images(rs, r, d, RUNTIME_ALL_IMAGES, base, builder, sizeof base, err) <
+            0)
             return -1;
+        if (r->has_base)
+            prune_older(d, r->name, "base", r->hash);
+        if (r->has_builder)
+            prune_older(d, r->name, "builder", r->hash);
+    }
     return 0;
 }
 

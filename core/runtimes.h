@@ -56,7 +56,8 @@ int runtime_function_dockerfile(const struct runtimes *rs, const struct runtime 
                                 const char *base, const char *builder, const char *labels,
                                 char **out, tf_err *err);
 
-/* Builds every runtime's images (tinyfaas --build-images). */
+/* Builds every runtime's images and removes those of older recipes
+ * (tinyfaas --build-images). */
 int runtimes_build_all(struct runtimes *rs, struct docker *d, tf_err *err);
 
 #endif
