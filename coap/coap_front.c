@@ -110,7 +110,10 @@ static void send_answer(struct coap_front *f, struct coap_exchange *x)
     if (type == COAP_MESSAGE_ACK)
         coap_exchange_acked(f->xs, x);
     coap_send(x->session, pdu);
-    f->kick = true;
+    /* Only a CON needs libcoap's retransmission timer armed; an ACK or NON is
+     * fire and forget, and sparing the extra pass saves syscalls per call. */
+    if (type == COAP_MESSAGE_CON)
+        f->kick = true;
 }
 
 static void send_empty_ack(struct coap_front *f, struct coap_exchange *x)
@@ -119,7 +122,6 @@ static void send_empty_ack(struct coap_front *f, struct coap_exchange *x)
     if (ack != NULL)
         coap_send(x->session, ack);
     coap_exchange_acked(f->xs, x);
-    f->kick = true;
 }
 
 static int code_of(const struct dispatch_result *res)

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The benchmark: in one run on this machine, the floor (a bare CoAP echo
+# responder driven by the same load generator), then tinyfaas end to end over
+# CoAP and HTTP for the c and python3 echo functions, the daemon's memory and
+# CPU per call, and deploy times; every figure with its ratio to the floor.
+#
+#   tools/bench.sh [BUILD_DIR]      (default: build; needs Docker, loopback only)
+#
+# Environment: BENCH_SECONDS (per run, default 10).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-$ROOT/build}" && pwd)
+SECS=${BENCH_SECONDS:-10}
+T=$(mktemp -d /tmp/tinyfaas-bench.XXXXXX)
+PORT=$((30000 + RANDOM % 5000)) MPORT=$((35000 + RANDOM % 5000)) FPORT=$((40000 + RANDOM % 5000))
+DAEMON_PID= FLOOR_PID=
+LOAD="$BUILD/tools/coap-load" HLOAD="$BUILD/tools/http-load"
+
+cleanup() {
+    [ -n "$FLOOR_PID" ] && kill "$FLOOR_PID" 2>/dev/null
+    if [ -n "$DAEMON_PID" ]; then
+        kill -TERM "$DAEMON_PID" 2>/dev/null
+        wait "$DAEMON_PID" 2>/dev/null
+    fi
+    rm -rf "$T"
+}
+trap cleanup EXIT
+
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d[sys.argv[2]])" "$@"; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+ROWS=()
+# row LABEL JSON_FILE [CPU_TICKS_USED]: one line of the table.
+row() {
+    local f=$2 cps p50 p99
+    cps=$(json "$f" calls_per_s)
+    p50=$(json "$f" p50_us)
+    p99=$(json "$f" p99_us)
+    ROWS+=("$(printf '%-40s %10.0f %6.3f %9.1f %6.1f %9.1f %7.1f %9.1f %4s %4s %4s' "$1" "$cps" \
+        "$(python3 -c "print($cps / $FLOOR_CPS)")" "$p50" "$(python3 -c "print($p50 / $FLOOR_P50)")" \
+        "$(json "$f" p90_us)" "$p99" "$(json "$f" p999_us)" "$(json "$f" errors)" \
+        "$(json "$f" timeouts)" "$(json "$f" duplicates)")")
+}
+
+echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
+echo "# $SECS s per run, 16-byte payload, latencies in microseconds"
+
+# --- 1. the floor -------------------------------------------------------------
+"$BUILD/tools/coap-floor" -p "$FPORT" -t 600 2> "$T/floor.err" &
+FLOOR_PID=$!
+sleep 0.3
+"$LOAD" -j -s 200 -c 1 -d "$SECS" "coap://127.0.0.1:$FPORT/echo" > "$T/floor1.json"
+"$LOAD" -j -c 64 -d "$SECS" "coap://127.0.0.1:$FPORT/echo" > "$T/floor64.json"
+FLOOR_CPS=$(json "$T/floor64.json" calls_per_s)
+FLOOR_P50=$(json "$T/floor1.json" p50_us)
+row "floor, CoAP, 1 in flight" "$T/floor1.json"
+row "floor, CoAP, 64 in flight" "$T/floor64.json"
+kill "$FLOOR_PID"
+FLOOR_PID=
+
+# --- 2. tinyfaas --------------------------------------------------------------
+"$BUILD/tinyfaas" --coap-port "$PORT" --http-port "$PORT" --mgmt-port "$MPORT" \
+    --state-dir "$T/state" > "$T/daemon.log" 2>&1 &
+DAEMON_PID=$!
+for _ in $(seq 100); do curl -fs "http://127.0.0.1:$MPORT/list" > /dev/null && break; sleep 0.1; done
+"$BUILD/tinyfaas" --build-images --state-dir "$T/state" > "$T/images.log" 2>&1
+IDLE_KB=$(rss_kb "$DAEMON_PID")
+
+# deploy ENV EXAMPLE NAME: prints the seconds from /upload sent to the first good call.
+deploy() {
+    local start zip=$T/$3.zip
+    (cd "$ROOT/examples/$2/$1" && zip -qr "$zip" .)
+    start=$(date +%s.%N)
+    curl -fs "http://127.0.0.1:$MPORT/upload" --data-binary @<(printf '{"name":"%s","env":"%s","threads":1,"zip":"%s"}' \
+        "$3" "$1" "$(base64 -w0 "$zip")") > /dev/null
+    until [ "$(curl -s -d x "http://127.0.0.1:$PORT/$3")" = x ]; do sleep 0.01; done
+    python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')"
+}
+DEPLOYS=()
+for env in binary c python3 nodejs; do
+    DEPLOYS+=("$env $(deploy "$env" echo "echo-$env")")
+done
+
+CPU0=$(cpu_ticks "$DAEMON_PID")
+CALLS=0
+for fn in c python3; do
+    for c in 1 16 64; do
+        spin=$([ "$c" = 1 ] && echo "-s 200" || true)
+        # shellcheck disable=SC2086
+        "$LOAD" -j $spin -c "$c" -d "$SECS" "coap://127.0.0.1:$PORT/echo-$fn" > "$T/coap-$fn-$c.json"
+        row "tinyfaas $fn echo, CoAP, $c in flight" "$T/coap-$fn-$c.json"
+        CALLS=$((CALLS + $(json "$T/coap-$fn-$c.json" calls)))
+    done
+    for c in 1 64; do
+        "$HLOAD" -j -c "$c" -d "$SECS" "http://127.0.0.1:$PORT/echo-$fn" > "$T/http-$fn-$c.json"
+        row "tinyfaas $fn echo, HTTP, $c conns" "$T/http-$fn-$c.json"
+        CALLS=$((CALLS + $(json "$T/http-$fn-$c.json" calls)))
+    done
+done
+CPU1=$(cpu_ticks "$DAEMON_PID")
+PEAK_KB=$(hwm_kb "$DAEMON_PID")
+
+printf '\n%-40s %10s %6s %9s %6s %9s %7s %9s %4s %4s %4s\n' "what" "calls/s" "ratio" "p50" "ratio" \
+    "p90" "p99" "p99.9" "err" "t/o" "dup"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "daemon RSS: idle $((IDLE_KB / 1024)).$(((IDLE_KB % 1024) * 10 / 1024)) MB, peak (VmHWM, image builds included) $((PEAK_KB / 1024)) MB"
+echo "daemon CPU per call: $(python3 -c "print(f'{($CPU1 - $CPU0) / $(getconf CLK_TCK) / $CALLS * 1e6:.1f}')") µs over $CALLS calls"
+echo "floor RSS: $(grep -o 'VmHWM[^,]*' "$T/floor.err" 2>/dev/null || cat "$T/floor.err")"
+echo "deploy to first call, images cached (s): ${DEPLOYS[*]}"
