@@ -20,7 +20,7 @@ struct coap_front {
     struct coap_exchanges *xs;
     struct coap_front_config cfg;
     struct psk_keys *keys; /* outlive the context: libcoap asks for them at each handshake */
-    bool kick; /* libcoap must run once more this iteration (timers of what we sent) */
+    bool kick;             /* libcoap must run once more this iteration (timers of what we sent) */
 };
 
 static const char FUNCTION_RT[] = "\"tinyfaas.function\"";
