@@ -28,6 +28,9 @@ static const char usage[] =
     "  --max-body BYTES      largest invocation body (env TINYFAAS_MAX_BODY, default 1048576)\n"
     "  --runtime-dir DIR     the runtime recipes (env TINYFAAS_RUNTIME_DIR, default\n"
     "                        " TINYFAAS_DEFAULT_RUNTIME_DIR ")\n"
+    "  --subnet-pool CIDR    each function's network is a /25 of it (env\n"
+    "                        TINYFAAS_SUBNET_POOL, default 10.201.0.0/16: 512\n"
+    "                        networks; 'none' leaves it to Docker, about 31)\n"
     "  --registry-images     use registry images (python:3.11-slim, node:20-alpine) as\n"
     "                        runtime bases instead of local builds (env\n"
     "                        TINYFAAS_REGISTRY_IMAGES=1; needs a reachable registry)\n"
@@ -101,6 +104,7 @@ static int apply(struct config *cfg, int key, const char *val)
     case 'd': set_str(cfg->docker_host, sizeof cfg->docker_host, val); return 0;
     case 'S': set_str(cfg->shim_path, sizeof cfg->shim_path, val); return 0;
     case 'R': set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, val); return 0;
+    case 'N': set_str(cfg->subnet_pool, sizeof cfg->subnet_pool, val); return 0;
     case 'g': cfg->registry_images = strcmp(val, "0") != 0; return 0;
     case 't':
         if (parse_int("the call timeout", val, 1, 3600, &v) < 0)
@@ -130,6 +134,7 @@ static const struct {
     {"TINYFAAS_CALL_TIMEOUT", 't'},
     {"TINYFAAS_MAX_BODY", 'B'},
     {"TINYFAAS_RUNTIME_DIR", 'R'},
+    {"TINYFAAS_SUBNET_POOL", 'N'},
     {"TINYFAAS_REGISTRY_IMAGES", 'g'},
 };
 
@@ -145,6 +150,7 @@ int config_load(struct config *cfg, int argc, char **argv)
                            .max_upload = 64 << 20};
     set_str(cfg->state_dir, sizeof cfg->state_dir, "./tinyfaas-state");
     set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, TINYFAAS_DEFAULT_RUNTIME_DIR);
+    set_str(cfg->subnet_pool, sizeof cfg->subnet_pool, "10.201.0.0/16");
     default_shim(cfg->shim_path, sizeof cfg->shim_path);
     for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
         const char *val = getenv(env_keys[i].env);
@@ -161,6 +167,7 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"docker-host", required_argument, NULL, 'd'},
         {"shim", required_argument, NULL, 'S'},
         {"runtime-dir", required_argument, NULL, 'R'},
+        {"subnet-pool", required_argument, NULL, 'N'},
         {"registry-images", no_argument, NULL, 'G'},
         {"build-images", no_argument, NULL, 'I'},
         {"call-timeout", required_argument, NULL, 't'},

@@ -14,6 +14,7 @@ struct config {
     char docker_host[512]; /* empty: $DOCKER_HOST or the default socket */
     char shim_path[512];
     char runtime_dir[512]; /* the runtimes/ folder with each runtime's recipe */
+    char subnet_pool[64];  /* function networks are /25s of it; "none": Docker's pools */
     int build_images;      /* build every runtime image, then exit */
     int registry_images;   /* opt in: runtimes' registry base images */
     int call_timeout_ms;

@@ -253,7 +253,7 @@ int docker_image_remove(struct docker *d, const char *ref, tf_err *err)
     return remove_object(d, "/images/%s?force=1", ref, "remove image", err);
 }
 
-int docker_network_create(struct docker *d, const char *name, json_t *labels,
+int docker_network_create(struct docker *d, const char *name, const char *subnet, json_t *labels,
                           char id_out[DOCKER_ID_MAX], tf_err *err)
 {
     json_t *ans = NULL;
@@ -264,7 +264,16 @@ int docker_network_create(struct docker *d, const char *name, json_t *labels,
     id_out[0] = '\0';
     if (body == NULL)
         return no_memory("create network", err);
+    if (subnet != NULL &&
+        json_object_set_new(body, "IPAM", json_pack("{s:[{s:s}]}", "Config", "Subnet", subnet)) <
+            0) {
+        json_decref(body);
+        return no_memory("create network", err);
+    }
     rc = docker__call(d, "POST", "/networks/create", body, &ans, 0, NULL, "create network", err);
+    /* The engine says so in words only: "Pool overlaps with other one on this address space". */
+    if (rc < 0 && subnet != NULL && err != NULL && strstr(err->msg, "overlaps") != NULL)
+        rc = -EADDRINUSE;
     if (rc == 0)
         rc = copy_id(ans, "Id", id_out, "create network", err);
     json_decref(ans);

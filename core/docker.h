@@ -37,8 +37,9 @@ int docker_image_exists(struct docker *d, const char *ref, tf_err *err);
 /* Removes an image (forced, children pruned). A missing image is success. */
 int docker_image_remove(struct docker *d, const char *ref, tf_err *err);
 
-/* Creates a bridge network; id_out gets its id. */
-int docker_network_create(struct docker *d, const char *name, json_t *labels,
+/* Creates a bridge network on subnet ("10.201.0.0/25"; NULL: the engine's
+ * choice); id_out gets its id. A subnet in use gives -EADDRINUSE. */
+int docker_network_create(struct docker *d, const char *name, const char *subnet, json_t *labels,
                           char id_out[DOCKER_ID_MAX], tf_err *err);
 
 /* Removes a network. A missing network is success. */

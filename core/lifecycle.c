@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,7 @@ struct fn_record {
     int threads;
     json_t *envs;     /* array of "K=V" */
     unsigned version; /* labels this version's images, intermediate ones too */
+    int subnet;       /* index of its /25 in the subnet pool, -1: none */
     char image[160];
     char network[DOCKER_ID_MAX];
     char (*containers)[DOCKER_ID_MAX];
@@ -343,6 +345,52 @@ static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct
     return rc;
 }
 
+static bool subnet_taken(struct lifecycle *lc, int index)
+{
+    for (struct fn_record *x = lc->records; x != NULL; x = x->next)
+        if (x->subnet == index)
+            return true;
+    return false;
+}
+
+/* The function's own network. With a subnet pool, a /25 of it (126 handlers
+ * at most, 64 needed): Docker's default pools hold only about 31 networks,
+ * fewer than the functions of a busy gateway. Called under the change lock. */
+static int create_network(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
+                          tf_err *err)
+{
+    json_t *labels = labels_for(lc, s->name, r->version);
+    char net_id[DOCKER_ID_MAX];
+    unsigned a, b, c, d, prefix;
+    int rc = -EINVAL;
+    if (lc->cfg.subnet_pool == NULL) {
+        rc = docker_network_create(lc->cfg.docker, r->network, NULL, labels, net_id, err);
+    } else if (sscanf(lc->cfg.subnet_pool, "%u.%u.%u.%u/%u", &a, &b, &c, &d, &prefix) == 5 &&
+               prefix <= 25) {
+        uint32_t base = (a << 24) | (b << 16) | (c << 8) | d, count = 1u << (25 - prefix);
+        rc = -EADDRINUSE;
+        for (uint32_t i = 0; i < count && rc == -EADDRINUSE; i++) {
+            if (subnet_taken(lc, (int)i))
+                continue;
+            uint32_t net = base + (i << 7);
+            char subnet[32];
+            snprintf(subnet, sizeof subnet, "%u.%u.%u.%u/25", net >> 24, (net >> 16) & 255,
+                     (net >> 8) & 255, net & 255);
+            /* -EADDRINUSE: another network (not ours) has it; the next one may be free. */
+            rc = docker_network_create(lc->cfg.docker, r->network, subnet, labels, net_id, err);
+            if (rc == 0)
+                r->subnet = (int)i;
+        }
+        if (rc == -EADDRINUSE)
+            tf_err_set(err, 503, "no free /25 left in the subnet pool %s", lc->cfg.subnet_pool);
+    } else {
+        tf_err_set(err, 500, "subnet pool '%s' is not A.B.C.D/N with N at most 25",
+                   lc->cfg.subnet_pool);
+    }
+    json_decref(labels);
+    return rc;
+}
+
 /* Builds, starts and publishes version r of a function. */
 static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
                           struct tarbuf *t, const struct code_facts *facts, tf_err *err)
@@ -350,10 +398,7 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, str
     int rc = build_image(lc, s, r, t, facts, err);
     if (rc < 0)
         return rc;
-    json_t *labels = labels_for(lc, s->name, r->version);
-    char net_id[DOCKER_ID_MAX];
-    rc = docker_network_create(lc->cfg.docker, r->network, labels, net_id, err);
-    json_decref(labels);
+    rc = create_network(lc, s, r, err);
     if (rc < 0) {
         r->network[0] = '\0';
         return rc;
@@ -387,6 +432,7 @@ static struct fn_record *new_record(struct lifecycle *lc, const struct deploy_sp
     r->threads = (int)s->threads;
     r->n_containers = (size_t)s->threads;
     r->version = ++lc->version;
+    r->subnet = -1;
     snprintf(r->network, sizeof r->network, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, s->name,
              r->version);
     return r;

@@ -20,7 +20,9 @@ struct lifecycle_config {
     struct dispatcher *dispatcher;
     const char *instance_id; /* labels every object this daemon makes */
     struct runtimes *runtimes;
-    int ready_timeout_ms; /* how long handlers may take to say ready */
+    int ready_timeout_ms;    /* how long handlers may take to say ready */
+    const char *subnet_pool; /* "10.201.0.0/16": each function network a /25 of it;
+                              * NULL: the engine's own pools (about 31 networks) */
     size_t max_zip_entries;
     size_t max_zip_bytes;
 };

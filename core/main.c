@@ -164,6 +164,8 @@ static int start(struct daemon *d, tf_err *err)
                                   .dispatcher = d->dispatcher,
                                   .instance_id = d->instance_id,
                                   .runtimes = d->runtimes,
+                                  .subnet_pool =
+                                      strcmp(c->subnet_pool, "none") != 0 ? c->subnet_pool : NULL,
                                   .ready_timeout_ms = c->ready_timeout_ms,
                                   .max_zip_entries = 10000,
                                   .max_zip_bytes = 256u << 20};

@@ -247,6 +247,22 @@ check "delete unknown: status" 404 "$CODE"
 call echo --data-binary x
 check "echo after delete of echo3" v2 "$(cat "$T/out")"
 
+# --- 12b. more functions than Docker's default address pools hold ---------
+
+# Each function has a network of its own: a /25 of the daemon's subnet pool,
+# so a gateway is not stopped at Docker's ~31 default networks.
+many_ok=0
+for i in $(seq 1 36); do
+    deploy "many$i" 1 "$T/echo.zip"
+    [ "$CODE" = 200 ] || { echo "# many$i: $CODE $(cat "$T/body")"; break; }
+    call "many$i" --data-binary "m$i"
+    [ "$CODE" = 200 ] && [ "$(cat "$T/out")" = "m$i" ] && many_ok=$((many_ok + 1))
+done
+check "36 functions deployed and answering" 36 "$many_ok"
+net=$(docker network ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=many36)
+check "a function network is a /25 of the pool" yes \
+    "$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}}{{end}}' $net | grep -qE '^10\.201\.[0-9]+\.(0|128)/25$' && echo yes || echo no)"
+
 # --- 13. wipe -------------------------------------------------------------
 
 mgmt POST /wipe

@@ -337,9 +337,9 @@ int main(void)
     tar = NULL;
 
     /* Network. */
-    rc = docker_network_create(d, netname, labels, net_id, &err);
+    rc = docker_network_create(d, netname, NULL, labels, net_id, &err);
     CHECKF(rc == 0 && strlen(net_id) == 64, "network: %s", err.msg);
-    rc = docker_network_create(d, netname, labels, dup_id, &err);
+    rc = docker_network_create(d, netname, NULL, labels, dup_id, &err);
     CHECKF(rc < 0 && err.status == 409, "duplicate network: %d %s", err.status, err.msg);
 
     /* A missing image names itself. */
