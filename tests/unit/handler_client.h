@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -85,6 +86,33 @@ __attribute__((unused)) static bool send_all(int fd, const void *p, size_t len)
         off += (size_t)n;
     }
     return true;
+}
+
+/* Sends one CALL (POST) with these headers and body. */
+__attribute__((unused)) static bool send_call_headers(int fd, uint32_t id,
+                                                      const struct hproto_header *hs, size_t n_hs,
+                                                      const void *body, size_t len)
+{
+    struct hproto_call call = {id, {"POST", 4}, hs, n_hs, {body, len}};
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    bool ok = hproto_pack_call(&buf, &call) == 0 && send_all(fd, buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+    return ok;
+}
+
+/* Whether msg is the REPLY id with this status and body; says what came otherwise. */
+__attribute__((unused)) static bool is_reply(uint32_t id, uint16_t status, const void *body,
+                                             size_t len)
+{
+    bool ok = msg.type == HPROTO_REPLY && msg.u.reply.id == id && msg.u.reply.status == status &&
+              msg.u.reply.body.len == len &&
+              (len == 0 || memcmp(msg.u.reply.body.ptr, body, len) == 0);
+    if (!ok && msg.type == HPROTO_REPLY)
+        fprintf(stderr, "got reply id %u status %u body \"%.*s\"\n", msg.u.reply.id,
+                msg.u.reply.status, (int)(msg.u.reply.body.len > 200 ? 200 : msg.u.reply.body.len),
+                msg.u.reply.body.ptr);
+    return ok;
 }
 
 #endif

@@ -40,8 +40,6 @@ static pid_t start_handler(const char *path, int port)
     return pid;
 }
 
-/* Reads until one whole message is decoded into msg: 1, or <= 0 on failure. */
-
 /* Sends one CALL whose X-Test header picks the function's behaviour. */
 static bool send_call(int fd, uint32_t id, const char *test, const struct hproto_header *extra,
                       size_t n_extra, const void *body, size_t len)
@@ -49,24 +47,7 @@ static bool send_call(int fd, uint32_t id, const char *test, const struct hproto
     struct hproto_header hs[8] = {{{"X-Test", 6}, {test, strlen(test)}}};
     for (size_t i = 0; i < n_extra && i < 7; i++)
         hs[i + 1] = extra[i];
-    struct hproto_call call = {id, {"POST", 4}, hs, 1 + n_extra, {body, len}};
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init(&buf);
-    bool ok = hproto_pack_call(&buf, &call) == 0 && send_all(fd, buf.data, buf.size);
-    msgpack_sbuffer_destroy(&buf);
-    return ok;
-}
-
-static bool is_reply(uint32_t id, uint16_t status, const void *body, size_t len)
-{
-    bool ok = msg.type == HPROTO_REPLY && msg.u.reply.id == id && msg.u.reply.status == status &&
-              msg.u.reply.body.len == len &&
-              (len == 0 || memcmp(msg.u.reply.body.ptr, body, len) == 0);
-    if (!ok && msg.type == HPROTO_REPLY)
-        fprintf(stderr, "got reply id %u status %u body \"%.*s\"\n", msg.u.reply.id,
-                msg.u.reply.status, (int)(msg.u.reply.body.len > 200 ? 200 : msg.u.reply.body.len),
-                msg.u.reply.body.ptr);
-    return ok;
+    return send_call_headers(fd, id, hs, 1 + n_extra, body, len);
 }
 
 static bool type_is(const char *want)

@@ -53,36 +53,11 @@ static pid_t start_shim(const char *path, int port)
     return pid;
 }
 
-/* Reads until one whole message is decoded into msg: 1, or <= 0 on failure. */
-
-static bool send_call(int fd, uint32_t id, const struct hproto_header *hs, size_t n_hs,
-                      const void *body, size_t len)
-{
-    struct hproto_call call = {id, {"POST", 4}, hs, n_hs, {body, len}};
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init(&buf);
-    bool ok = hproto_pack_call(&buf, &call) == 0 && send_all(fd, buf.data, buf.size);
-    msgpack_sbuffer_destroy(&buf);
-    return ok;
-}
-
-static bool is_reply(uint32_t id, uint16_t status, const void *body, size_t len)
-{
-    bool ok = msg.type == HPROTO_REPLY && msg.u.reply.id == id && msg.u.reply.status == status &&
-              msg.u.reply.body.len == len &&
-              (len == 0 || memcmp(msg.u.reply.body.ptr, body, len) == 0);
-    if (!ok && msg.type == HPROTO_REPLY)
-        fprintf(stderr, "got reply id %u status %u body \"%.*s\"\n", msg.u.reply.id,
-                msg.u.reply.status, (int)(msg.u.reply.body.len > 200 ? 200 : msg.u.reply.body.len),
-                msg.u.reply.body.ptr);
-    return ok;
-}
-
 /* One call, one reply, checked. */
 static void round_trip(int fd, struct hproto_reader *r, uint32_t id, const void *body, size_t len,
                        uint16_t want_status, const void *want, size_t want_len)
 {
-    CHECK(send_call(fd, id, NULL, 0, body, len));
+    CHECK(send_call_headers(fd, id, NULL, 0, body, len));
     CHECK(recv_msg(fd, r) == 1);
     CHECK(is_reply(id, want_status, want, want_len));
 }
@@ -144,7 +119,7 @@ static void test_env(int fd, struct hproto_reader *r)
     write_file("fn.sh",
                "printf '%s|%s|%s|%s' \"$HTTP_X_FOO\" \"$REQUEST_METHOD\" \"$TF_OPERATOR_VAR\" "
                "\"${HTTP_PROXY-unset}\"\n");
-    CHECK(send_call(fd, 20, hs, 2, "", 0));
+    CHECK(send_call_headers(fd, 20, hs, 2, "", 0));
     CHECK(recv_msg(fd, r) == 1);
     const char *want = "bar baz|POST|from-operator|unset";
     CHECK(is_reply(20, 200, want, strlen(want)));
@@ -160,7 +135,7 @@ static void test_close_kills(int port)
     hproto_reader_init(&r, 1 << 20);
     int fd = connect_handler(port);
     CHECK(fd >= 0 && recv_msg(fd, &r) == 1 && msg.type == HPROTO_READY);
-    CHECK(send_call(fd, 30, NULL, 0, "", 0));
+    CHECK(send_call_headers(fd, 30, NULL, 0, "", 0));
     FILE *f = NULL;
     for (int waited = 0; waited < WAIT_MS && (f = fopen(pidfile, "r")) == NULL; waited += 20)
         sleep_ms(20);
