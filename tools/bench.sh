@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The benchmark: in one run on this machine, the floor (a bare CoAP echo
 # responder driven by the same load generator), then tinyfaas end to end over
-# CoAP and HTTP for the c and python3 echo functions, the daemon's memory and
-# CPU per call, and deploy times; every figure with its ratio to the floor.
+# CoAP and HTTP for the c and python3 echo functions, the same handlers driven
+# alone (no daemon), the daemon's memory and CPU per call, and deploy times;
+# every figure with its ratio to the floor.
 #
 #   tools/bench.sh [BUILD_DIR]      (default: build; needs Docker, loopback only)
 #
@@ -81,6 +82,15 @@ deploy() {
 DEPLOYS=()
 for env in binary c python3 nodejs; do
     DEPLOYS+=("$env $(deploy "$env" echo "echo-$env")")
+done
+
+# --- 3. the handler alone: the handler protocol straight to its container -----
+IID=$(cat "$T/state/instance-id")
+for fn in c python3; do
+    cid=$(docker ps -q --filter "label=tinyfaas.instance=$IID" --filter "label=tinyfaas.function=echo-$fn" | head -1)
+    ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$cid")
+    "$BUILD/tools/hproto-load" -j -c 64 -d "$SECS" "$ip:8000" > "$T/handler-$fn.json"
+    row "handler alone, $fn echo, 64 in flight" "$T/handler-$fn.json"
 done
 
 CPU0=$(cpu_ticks "$DAEMON_PID")

@@ -1,0 +1,159 @@
+/* hproto-load: the handler alone. Speaks the handler protocol straight to a
+ * running handler (no daemon in between), C calls in flight on one
+ * connection, and reports the same figures as coap-load. The difference to
+ * the end-to-end runs is what the daemon costs.
+ *
+ *   hproto-load [-c C] [-n CALLS] [-d SECONDS] [-p PAYLOAD] [-j] HOST:PORT */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "hproto.h"
+
+#define MAX_INFLIGHT 1024
+
+struct run {
+    int fd;
+    long conc, calls;
+    double seconds;
+    const char *payload;
+    uint64_t sent_at[MAX_INFLIGHT]; /* by id % MAX_INFLIGHT */
+    uint32_t next_id;
+    long started, answered;
+    struct hproto_reader reader;
+    struct bench_stats stats;
+};
+
+static int connect_to(const char *hostport)
+{
+    char host[64];
+    const char *colon = strrchr(hostport, ':');
+    if (colon == NULL || (size_t)(colon - hostport) >= sizeof host)
+        return -1;
+    memcpy(host, hostport, (size_t)(colon - hostport));
+    host[colon - hostport] = '\0';
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return -1;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+static int send_call(struct run *r)
+{
+    uint32_t id = r->next_id++;
+    struct hproto_call call = {id, {"POST", 4}, NULL, 0, {r->payload, strlen(r->payload)}};
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    int rc = hproto_pack_call(&buf, &call);
+    r->sent_at[id % MAX_INFLIGHT] = bench_now_ns();
+    for (size_t off = 0; rc == 0 && off < buf.size;) {
+        ssize_t n = write(r->fd, buf.data + off, buf.size - off);
+        if (n <= 0)
+            rc = -1;
+        else
+            off += (size_t)n;
+    }
+    msgpack_sbuffer_destroy(&buf);
+    r->started++;
+    return rc;
+}
+
+/* Reads what arrived and records each reply; -1 when the handler went away. */
+static int read_replies(struct run *r, uint64_t end_ns)
+{
+    void *buf;
+    size_t space;
+    if (hproto_reader_buffer(&r->reader, 65536, &buf, &space) < 0)
+        return -1;
+    ssize_t n = read(r->fd, buf, space);
+    if (n <= 0)
+        return -1;
+    hproto_reader_commit(&r->reader, (size_t)n);
+    struct hproto_msg msg;
+    while (hproto_reader_next(&r->reader, &msg) == 1) {
+        if (msg.type != HPROTO_REPLY)
+            continue;
+        uint64_t now = bench_now_ns();
+        bench_stats_answer(&r->stats, now - r->sent_at[msg.u.reply.id % MAX_INFLIGHT],
+                           msg.u.reply.status == 200);
+        r->answered++;
+        if (r->started < r->calls && now < end_ns && send_call(r) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int wait_ready(struct run *r)
+{
+    struct hproto_msg msg;
+    for (;;) {
+        struct pollfd p = {r->fd, POLLIN, 0};
+        if (poll(&p, 1, 10000) != 1)
+            return -1;
+        void *buf;
+        size_t space;
+        hproto_reader_buffer(&r->reader, 4096, &buf, &space);
+        ssize_t n = read(r->fd, buf, space);
+        if (n <= 0)
+            return -1;
+        hproto_reader_commit(&r->reader, (size_t)n);
+        if (hproto_reader_next(&r->reader, &msg) == 1)
+            return msg.type == HPROTO_READY ? 0 : -1;
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct run r = {.conc = 1, .calls = 100000, .seconds = 30, .payload = "0123456789abcdef"};
+    bool json = false;
+    int opt;
+    while ((opt = getopt(argc, argv, "c:n:d:p:j")) != -1) {
+        if ((opt == 'c' && bench_parse_long(optarg, 1, MAX_INFLIGHT, &r.conc) < 0) ||
+            (opt == 'n' && bench_parse_long(optarg, 1, 100000000, &r.calls) < 0) ||
+            (opt == 'd' && bench_parse_seconds(optarg, &r.seconds) < 0) || opt == '?') {
+            fprintf(stderr, "usage: hproto-load [-c C] [-n CALLS] [-d SECONDS] [-p PAYLOAD] [-j] "
+                            "HOST:PORT\n");
+            return 2;
+        }
+        if (opt == 'p')
+            r.payload = optarg;
+        json = json || opt == 'j';
+    }
+    if (optind != argc - 1 || (r.fd = connect_to(argv[optind])) < 0 ||
+        hproto_reader_init(&r.reader, 64u << 20) < 0 || wait_ready(&r) < 0) {
+        fprintf(stderr, "hproto-load: no handler ready at %s\n",
+                optind < argc ? argv[optind] : "?");
+        return 1;
+    }
+    uint64_t start = bench_now_ns(), end = start + (uint64_t)(r.seconds * 1e9);
+    for (long i = 0; i < r.conc && i < r.calls; i++)
+        send_call(&r);
+    while (r.answered < r.started) {
+        struct pollfd p = {r.fd, POLLIN, 0};
+        if (poll(&p, 1, 10000) != 1 || read_replies(&r, end) < 0) {
+            r.stats.timeouts += (uint64_t)(r.started - r.answered);
+            break;
+        }
+    }
+    double secs = (double)(bench_now_ns() - start) / 1e9;
+    bench_stats_report(&r.stats, secs, json, stdout);
+    bench_stats_free(&r.stats);
+    hproto_reader_free(&r.reader);
+    close(r.fd);
+    return 0;
+}
