@@ -25,6 +25,10 @@ struct coap_front {
 
 static const char FUNCTION_RT[] = "\"tinyfaas.function\"";
 
+/* A body up to this size goes in one PDU (the largest block, below the
+ * 1152-byte default PDU size with room for the header and options). */
+#define SINGLE_PDU_BODY 1024
+
 static struct coap_front *front_of(coap_session_t *s)
 {
     return coap_get_app_data(coap_session_get_context(s));
@@ -57,6 +61,12 @@ static void fill_answer(struct coap_front *f, struct coap_exchange *x, const coa
     coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(x->code));
     if (x->body_len == 0)
         return;
+    coap_opt_iterator_t it;
+    bool block2_asked =
+        request != NULL && coap_check_option(request, COAP_OPTION_BLOCK2, &it) != NULL;
+    /* The common case, a body that fits one PDU: no copy, no resource lookup. */
+    if (x->body_len <= SINGLE_PDU_BODY && !block2_asked)
+        goto plain;
     coap_resource_t *r = NULL;
     coap_str_const_t *path = coap_new_str_const((const uint8_t *)x->name, strlen(x->name));
     if (path != NULL)
@@ -73,6 +83,7 @@ static void fill_answer(struct coap_front *f, struct coap_exchange *x, const coa
             return;
         /* libcoap released the copy on failure: fall through to a plain payload */
     }
+plain:
     if (x->has_format) {
         uint8_t buf[4];
         coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,

@@ -74,6 +74,7 @@ struct dispatcher {
     uint32_t n_free;
     struct dispatch_call *dl_head, *dl_tail;
     struct dispatch_fn *pending; /* publishing or retiring */
+    struct dispatch_call *spare; /* finished calls, reused: no allocation per call */
     dispatch_route_fn *route_fn;
     void *route_ctx;
 };
@@ -117,6 +118,22 @@ static int op_run(struct dispatcher *d, struct op *op, loop_task_fn *task)
 }
 
 /* ---- calls ---- */
+
+static struct dispatch_call *call_new(struct dispatcher *d)
+{
+    struct dispatch_call *c = d->spare;
+    if (c == NULL)
+        return calloc(1, sizeof *c);
+    d->spare = c->dl_next;
+    *c = (struct dispatch_call){0};
+    return c;
+}
+
+static void call_free(struct dispatcher *d, struct dispatch_call *c)
+{
+    c->dl_next = d->spare;
+    d->spare = c;
+}
 
 static int slot_take(struct dispatcher *d, uint32_t *slot)
 {
@@ -176,7 +193,7 @@ static void call_finish(struct dispatcher *d, struct dispatch_call *c,
     unlink_call(d, c);
     if (c->done != NULL)
         c->done(c->ctx, res);
-    free(c);
+    call_free(d, c);
     if (in->fn->state == FN_RETIRING && in->inflight == 0) {
         instance_close(in);
         retire_check(in->fn);
@@ -208,10 +225,11 @@ int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dis
     struct instance *in = pick_instance(fn);
     if (in == NULL)
         return -EHOSTUNREACH;
-    struct dispatch_call *c = calloc(1, sizeof *c);
+    struct dispatch_call *c = call_new(d);
     uint32_t slot;
     if (c == NULL || slot_take(d, &slot) < 0) {
-        free(c);
+        if (c != NULL)
+            call_free(d, c);
         return -ENOMEM;
     }
     d->gen++;
@@ -223,7 +241,7 @@ int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dis
                              .body = req->body};
     if (hconn_send_call(in->conn, &hc) < 0) {
         d->free_slots[d->n_free++] = slot;
-        free(c);
+        call_free(d, c);
         return -ENOMEM;
     }
     d->slots[slot] = c;
@@ -264,7 +282,7 @@ static void fail_calls(struct instance *in)
         unlink_call(d, c);
         if (c->done != NULL)
             c->done(c->ctx, &res);
-        free(c);
+        call_free(d, c);
     }
 }
 
@@ -523,24 +541,6 @@ struct dispatch_fn *dispatch_lookup(struct dispatcher *d, const char *name, size
     return route_lookup(d->routes, name, len);
 }
 
-struct foreach_ctx {
-    void (*fn)(void *ctx, const char *name);
-    void *ctx;
-};
-
-static void foreach_one(void *ctx, const char *name, void *value)
-{
-    (void)value;
-    struct foreach_ctx *f = ctx;
-    f->fn(f->ctx, name);
-}
-
-void dispatch_foreach_name(struct dispatcher *d, void (*fn)(void *ctx, const char *name), void *ctx)
-{
-    struct foreach_ctx f = {fn, ctx};
-    route_foreach(d->routes, foreach_one, &f);
-}
-
 static void flush_connections(void *ctx)
 {
     (void)ctx;
@@ -597,6 +597,11 @@ void dispatcher_destroy(struct dispatcher *d)
     }
     hconn_reap();
     route_table_free(d->routes);
+    while (d->spare != NULL) {
+        struct dispatch_call *c = d->spare;
+        d->spare = c->dl_next;
+        free(c);
+    }
     free(d->slots);
     free(d->free_slots);
     free(d);

@@ -65,10 +65,6 @@ typedef void dispatch_route_fn(void *ctx, const char *name, bool routed);
 /* Sets the one route listener (the CoAP front end lists functions for discovery). */
 void dispatch_set_route_listener(struct dispatcher *d, dispatch_route_fn *fn, void *ctx);
 
-/* Calls fn(ctx, name) for each routed function. Loop thread. */
-void dispatch_foreach_name(struct dispatcher *d, void (*fn)(void *ctx, const char *name),
-                           void *ctx);
-
 struct dispatch_endpoint {
     char host[64]; /* IPv4 address */
     uint16_t port;

@@ -22,7 +22,6 @@ struct hconn {
     enum hconn_state state;
     const struct hconn_events *ev;
     void *owner;
-    char peer[80];
     struct hproto_reader reader;
     msgpack_sbuffer out;
     size_t out_sent; /* bytes of out already written */
@@ -36,11 +35,6 @@ static struct hconn *dirty_head;
 static struct hconn *dead_head;
 
 static void on_io(void *ctx, uint32_t events);
-
-const char *hconn_peer(const struct hconn *h)
-{
-    return h->peer;
-}
 
 static void fail(struct hconn *h, const char *fmt, const char *detail)
 {
@@ -73,7 +67,6 @@ int hconn_open(struct loop *l, const char *host, uint16_t port, const struct hco
     /* Calls are small and latency-bound; batching is done by the flush, not Nagle. */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     msgpack_sbuffer_init(&h->out);
-    snprintf(h->peer, sizeof h->peer, "%s:%u", host, port);
     h->watch = (struct loop_watch){.fd = fd, .fn = on_io, .ctx = h};
     h->loop = l;
     h->ev = ev;

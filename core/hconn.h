@@ -35,7 +35,4 @@ void hconn_close(struct hconn *h);
 /* Frees connections closed before this point (after the loop's event batch). */
 void hconn_reap(void);
 
-/* host:port, for log lines. */
-const char *hconn_peer(const struct hconn *h);
-
 #endif

@@ -146,11 +146,6 @@ const char *runtime_entry(const struct runtime *r)
     return r->entry;
 }
 
-const char *runtime_name(const struct runtime *r)
-{
-    return r->name;
-}
-
 bool runtime_declares_deps(const struct runtime *r, const char *path, const void *data, size_t len)
 {
     if (r->deps == DEPS_NEVER || strcmp(path, r->deps_file) != 0)

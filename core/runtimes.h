@@ -33,9 +33,6 @@ const char *runtimes_names(const struct runtimes *rs);
 /* The file a function folder must hold at its top ("fn.sh", "fn.py", ...). */
 const char *runtime_entry(const struct runtime *r);
 
-/* The runtime's name. */
-const char *runtime_name(const struct runtime *r);
-
 /* Whether the file at path (relative to the function folder) with these
  * contents declares dependencies, by the runtime's deps rule. */
 bool runtime_declares_deps(const struct runtime *r, const char *path, const void *data, size_t len);
