@@ -28,21 +28,29 @@ tf_install_packages() {
     apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# Starts dockerd in the background unless an engine already answers.
+# Starts dockerd in the background unless an engine already answers. A socket
+# or pid file left by an engine that is no longer running (a machine restored
+# from a snapshot keeps /run) does not count: only a live dockerd is waited for.
 tf_ensure_docker() {
     docker version >/dev/null 2>&1 && return 0
-    if [ -S /var/run/docker.sock ] || pgrep -x dockerd >/dev/null; then
+    local log=/var/log/tinyfaas-dockerd.log
+    if pgrep -x dockerd >/dev/null; then
         tf_say "waiting for the Docker engine"
+    elif [ "$(id -u)" -ne 0 ]; then
+        tf_say "no Docker engine answers; start dockerd as root (or run this as root)"
+        return 1
     else
-        tf_say "starting dockerd (log: /var/log/tinyfaas-dockerd.log)"
-        nohup dockerd >/var/log/tinyfaas-dockerd.log 2>&1 &
+        tf_say "starting dockerd (log: $log)"
+        rm -f /var/run/docker.pid
+        nohup dockerd >"$log" 2>&1 &
     fi
     local i
-    for i in $(seq 1 60); do
+    for i in $(seq 1 120); do
         docker version >/dev/null 2>&1 && return 0
         sleep 0.5
     done
-    tf_say "the Docker engine does not answer; see /var/log/tinyfaas-dockerd.log"
+    tf_say "the Docker engine does not answer after 60 s; the end of $log:"
+    tail -n 20 "$log" >&2 2>/dev/null
     return 1
 }
 
