@@ -168,9 +168,10 @@ struct coap_exchange *coap_exchange_oldest_unacked(struct coap_exchanges *xs)
     return xs->unacked.head;
 }
 
-void coap_exchanges_expire(struct coap_exchanges *xs, int64_t now_ms)
+int64_t coap_exchanges_expire(struct coap_exchanges *xs, int64_t now_ms)
 {
     while (xs->done.head != NULL && (xs->done.n > EXCHANGE_KEEP_MAX ||
                                      now_ms - xs->done.head->created_ms >= EXCHANGE_KEEP_MS))
         forget(xs, xs->done.head);
+    return xs->done.head != NULL ? xs->done.head->created_ms + EXCHANGE_KEEP_MS - now_ms : -1;
 }

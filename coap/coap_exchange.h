@@ -66,7 +66,8 @@ void coap_exchange_acked(struct coap_exchanges *xs, struct coap_exchange *x);
 /* The oldest waiting CON exchange not yet acknowledged, or NULL. */
 struct coap_exchange *coap_exchange_oldest_unacked(struct coap_exchanges *xs);
 
-/* Forgets answered exchanges past their keep time or over the count. */
-void coap_exchanges_expire(struct coap_exchanges *xs, int64_t now_ms);
+/* Forgets answered exchanges past their keep time or over the count.
+ * Returns the ms until the next one is due, or -1 when none is kept. */
+int64_t coap_exchanges_expire(struct coap_exchanges *xs, int64_t now_ms);
 
 #endif

@@ -5,9 +5,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include "coap_dtls.h"
 #include "coap_exchange.h"
+#include "coap_intake.h"
 #include "coap_options.h"
 #include "log.h"
 
@@ -20,7 +22,8 @@ struct coap_front {
     struct coap_exchanges *xs;
     struct coap_front_config cfg;
     struct psk_keys *keys; /* outlive the context: libcoap asks for them at each handshake */
-    bool kick;             /* libcoap must run once more this iteration (timers of what we sent) */
+    int64_t housekept_ms;  /* when libcoap's housekeeping last ran */
+    int64_t con_sent_ms;   /* when the last CON answer went out */
 };
 
 static const char FUNCTION_RT[] = "\"tinyfaas.function\"";
@@ -120,11 +123,9 @@ static void send_answer(struct coap_front *f, struct coap_exchange *x)
     x->piggybacked = type == COAP_MESSAGE_ACK;
     if (type == COAP_MESSAGE_ACK)
         coap_exchange_acked(f->xs, x);
-    coap_send(x->session, pdu);
-    /* Only a CON needs libcoap's retransmission timer armed; an ACK or NON is
-     * fire and forget, and sparing the extra pass saves syscalls per call. */
     if (type == COAP_MESSAGE_CON)
-        f->kick = true;
+        f->con_sent_ms = loop_now_ms();
+    coap_send(x->session, pdu);
 }
 
 static void send_empty_ack(struct coap_front *f, struct coap_exchange *x)
@@ -330,11 +331,33 @@ static void on_route(void *ctx, const char *name, bool routed)
     coap_add_resource(f->ctx, r);
 }
 
+/* libcoap arms its own timer for what it must do later (retransmissions,
+ * idle sessions), but 4.3.1 arms it late for a CON queued behind others; so
+ * while a CON answer may still need retransmitting (EXCHANGE_LIFETIME, about
+ * 247 s) its housekeeping also runs this often. */
+#define COAP_CON_HOUSEKEEPING_MS  100
+#define COAP_EXCHANGE_LIFETIME_MS 247000
+
+static void housekeeping(struct coap_front *f, int64_t now)
+{
+    f->housekept_ms = now;
+    coap_tick_t ticks;
+    coap_ticks(&ticks);
+    coap_io_prepare_epoll(f->ctx, ticks);
+}
+
+/* libcoap's sockets sit in its own epoll set, whose fd our loop watches. */
 static void on_readable(void *ctx, uint32_t events)
 {
     (void)events;
     struct coap_front *f = ctx;
-    coap_io_process(f->ctx, COAP_IO_NO_WAIT);
+    coap_intake_read(f->ctx, f->watch.fd);
+}
+
+/* The sooner of two waits in ms, where -1 means never. */
+static int64_t earliest(int64_t a, int64_t b)
+{
+    return a < 0 || (b >= 0 && b < a) ? b : a;
 }
 
 static int coap_tick(void *ctx)
@@ -347,14 +370,15 @@ static int coap_tick(void *ctx)
     while ((x = coap_exchange_oldest_unacked(f->xs)) != NULL &&
            now - x->created_ms >= f->cfg.ack_delay_ms)
         send_empty_ack(f, x);
-    coap_exchanges_expire(f->xs, now);
-    if (f->kick) {
-        f->kick = false;
-        coap_io_process(f->ctx, COAP_IO_NO_WAIT); /* arms the timers of what we sent */
+    int64_t wait = coap_exchanges_expire(f->xs, now);
+    if (now - f->con_sent_ms < COAP_EXCHANGE_LIFETIME_MS) {
+        if (now - f->housekept_ms >= COAP_CON_HOUSEKEEPING_MS)
+            housekeeping(f, now);
+        wait = earliest(wait, COAP_CON_HOUSEKEEPING_MS);
     }
     if (x != NULL)
-        return (int)(x->created_ms + f->cfg.ack_delay_ms - now);
-    return 1000; /* answered exchanges expire by the second */
+        wait = earliest(wait, x->created_ms + f->cfg.ack_delay_ms - now);
+    return (int)wait;
 }
 
 static int add_endpoint(struct coap_front *f, int port, coap_proto_t proto, tf_err *err)
@@ -398,6 +422,7 @@ int coap_front_start(struct loop *l, struct dispatcher *d, const struct coap_fro
 {
     coap_startup();
     coap_set_log_level(LOG_WARNING);
+    coap_intake_init();
     struct coap_front *f = calloc(1, sizeof *f);
     if (f == NULL)
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
@@ -405,6 +430,7 @@ int coap_front_start(struct loop *l, struct dispatcher *d, const struct coap_fro
     f->d = d;
     f->cfg = *cfg;
     f->watch.fd = -1;
+    f->con_sent_ms = -COAP_EXCHANGE_LIFETIME_MS; /* none sent yet */
     f->ctx = coap_new_context(NULL);
     if (f->ctx == NULL || coap_exchanges_create(&f->xs) < 0) {
         tf_err_set(err, 500, "cannot create the CoAP context");

@@ -2,8 +2,10 @@
 # The benchmark: in one run on this machine, the floor (a bare CoAP echo
 # responder driven by the same load generator), then tinyfaas end to end over
 # CoAP and HTTP for the c and python3 echo functions, the same handlers driven
-# alone (no daemon), the daemon's memory and CPU per call, and deploy times;
-# every figure with its ratio to the floor.
+# alone (no daemon), the daemon's memory and CPU per call, deploy times, and
+# the c echo run again with 100 functions deployed (one of them, and all of
+# them round-robin); every figure with its ratio to the floor. wrk, when it can
+# be installed, adds HTTP calls/s as the HTTP world counts them.
 #
 #   tools/bench.sh [BUILD_DIR]      (default: build; needs Docker, loopback only)
 #
@@ -27,8 +29,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+source "$ROOT/scripts/lib.sh"
+# wrk gives HTTP calls/s the way the HTTP world measures it (a row of its own).
+command -v wrk > /dev/null || TINYFAAS_PACKAGES=wrk tf_install_packages > /dev/null 2>&1 || true
+
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d[sys.argv[2]])" "$@"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
+mb() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -67,7 +75,7 @@ FLOOR_PID=
 DAEMON_PID=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$MPORT/list" > /dev/null && break; sleep 0.1; done
 "$BUILD/tinyfaas" --build-images --state-dir "$T/state" > "$T/images.log" 2>&1
-IDLE_KB=$(rss_kb "$DAEMON_PID")
+IDLE_KB=$(rss_kb "$DAEMON_PID") IDLE_ANON_KB=$(anon_kb "$DAEMON_PID")
 
 # deploy ENV EXAMPLE NAME: prints the seconds from /upload sent to the first good call.
 deploy() {
@@ -112,11 +120,39 @@ done
 CPU1=$(cpu_ticks "$DAEMON_PID")
 PEAK_KB=$(hwm_kb "$DAEMON_PID")
 
+WRK_LINE="wrk: not installed"
+if command -v wrk > /dev/null; then
+    printf 'wrk.method = "POST"\nwrk.body = "0123456789abcdef"\n' > "$T/post.lua"
+    WRK_CPS=$(wrk -t 1 -c 64 -d "${SECS}s" -s "$T/post.lua" "http://127.0.0.1:$PORT/echo-c" |
+        awk '/^Requests\/sec/ {print $2}')
+    WRK_LINE="wrk, c echo, HTTP, 64 connections: $WRK_CPS calls/s, $(python3 -c "print(f'{$WRK_CPS / $FLOOR_CPS:.3f}')") of the floor"
+fi
+
+# --- 4. a hundred functions -----------------------------------------------------
+start=$(date +%s)
+URLS=("coap://127.0.0.1:$PORT/echo-c")
+for i in $(seq 1 99); do
+    deploy c echo "echo-c-$i" > /dev/null
+    URLS+=("coap://127.0.0.1:$PORT/echo-c-$i")
+done
+DEPLOY99=$(($(date +%s) - start))
+RSS100_KB=$(rss_kb "$DAEMON_PID")
+"$LOAD" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-of-100.json"
+row "tinyfaas c echo, CoAP, 64, 100 deployed" "$T/coap-c-64-of-100.json"
+"$LOAD" -j -c 64 -d "$SECS" "${URLS[@]}" > "$T/coap-c-64-rr-100.json"
+row "tinyfaas c echo, CoAP, 64, round-robin 100" "$T/coap-c-64-rr-100.json"
+ONE_CPS=$(json "$T/coap-c-64.json" calls_per_s)
+
 printf '\n%-40s %10s %6s %9s %6s %9s %7s %9s %4s %4s %4s\n' "what" "calls/s" "ratio" "p50" "ratio" \
     "p90" "p99" "p99.9" "err" "t/o" "dup"
 printf '%s\n' "${ROWS[@]}"
 echo
-echo "daemon RSS: idle $((IDLE_KB / 1024)).$(((IDLE_KB % 1024) * 10 / 1024)) MB, peak (VmHWM, image builds included) $((PEAK_KB / 1024)) MB"
+echo "daemon RSS: idle $(mb "$IDLE_KB") MB ($(mb "$IDLE_ANON_KB") MB its own, the rest shared library pages)," \
+    "peak (VmHWM) $(mb "$PEAK_KB") MB, with 100 functions $(mb "$RSS100_KB") MB"
 echo "daemon CPU per call: $(python3 -c "print(f'{($CPU1 - $CPU0) / $(getconf CLK_TCK) / $CALLS * 1e6:.1f}')") µs over $CALLS calls"
 echo "floor RSS: $(grep -o 'VmHWM[^,]*' "$T/floor.err" 2>/dev/null || cat "$T/floor.err")"
-echo "deploy to first call, images cached (s): ${DEPLOYS[*]}"
+echo "deploy to first call, images cached (s): ${DEPLOYS[*]}; 99 more c functions: ${DEPLOY99} s"
+echo "100 functions, c echo at 64 in flight vs one function: one of 100" \
+    "$(python3 -c "print(f'{$(json "$T/coap-c-64-of-100.json" calls_per_s) / $ONE_CPS:.3f}')")," \
+    "round-robin $(python3 -c "print(f'{$(json "$T/coap-c-64-rr-100.json" calls_per_s) / $ONE_CPS:.3f}')")"
+echo "$WRK_LINE"

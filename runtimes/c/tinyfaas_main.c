@@ -5,6 +5,7 @@
 #include "tinyfaas_rt.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,8 +87,12 @@ static unsigned threads_from_env(void)
 int main(void)
 {
     unsigned threads = threads_from_env();
+    /* TINYFAAS_C_INLINE=0: never run calls on the loop thread, for a function
+     * whose calls are quick until, rarely, one blocks for long. */
+    const char *inl = getenv("TINYFAAS_C_INLINE");
+    bool allow_inline = inl == NULL || strcmp(inl, "0") != 0;
     shim_cfg.runtime = "c";
-    shim_pool_configure(run_call, threads);
+    shim_pool_configure(run_call, threads, allow_inline);
     /* stdout is a pipe to the container log: without line buffering a
      * function's printf() would show up late, or be lost on a crash. */
     setvbuf(stdout, NULL, _IOLBF, 0);

@@ -95,10 +95,15 @@ int shim_run(const struct shim_executor *ex);
 /* Listens on 0.0.0.0:port and hands every CALL to ex. Return 0 or -errno. */
 int shim_conn_listen(int port, const struct shim_executor *ex);
 
-/* Sends the REPLY for call id on conn (dropped if conn is broken) and counts
- * the call as finished. content_type may be "" (the daemon assumes text/plain). */
+/* Queues the REPLY for call id on conn (dropped if conn is broken) and counts
+ * the call as finished. content_type may be "" (the daemon assumes text/plain).
+ * It is sent by shim_conn_flush_pending() at the end of the loop iteration. */
 void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *content_type,
                      const char *body, size_t len);
+
+/* Writes what every connection queued in this loop iteration; the loop calls
+ * it after each batch of events, before buried objects are freed. */
+void shim_conn_flush_pending(void);
 
 /* ---- shim_exec.c: one child per call (binary) ---- */
 
@@ -121,12 +126,14 @@ struct shim_result {
  * (method, header names and values, body) is followed by a NUL byte. */
 typedef void (*shim_pool_fn)(const struct hproto_call *call, struct shim_result *res);
 
-/* Sets the function and the number of worker threads; before shim_run(). */
-void shim_pool_configure(shim_pool_fn fn, unsigned threads);
+/* Sets the function, the number of worker threads, and whether quick calls
+ * may run on the loop thread; before shim_run(). */
+void shim_pool_configure(shim_pool_fn fn, unsigned threads, bool allow_inline);
 
 /* Queues each call for the next free worker; a worker's result reaches the
- * loop through an eventfd. A running call cannot be stopped: cancel only
- * drops queued calls and discards the results of running ones. */
+ * loop through an eventfd. A function whose calls all prove quick runs on the
+ * loop thread instead (see shim_pool.c). A running call cannot be stopped:
+ * cancel only drops queued calls and discards the results of running ones. */
 extern const struct shim_executor shim_exec_pool;
 
 /* ---- shim_env.c: the child's environment ---- */

@@ -20,11 +20,16 @@ struct shim_conn {
     size_t out_off;
     bool want_out; /* EPOLLOUT is armed */
     bool broken;   /* a write failed: drop output, wait for the close event */
+    bool pending;  /* on the pending list: replies packed, not yet sent */
+    struct shim_conn *next_pending;
     unsigned n_calls;
 };
 
 static struct shim_watch listener = {-1, NULL};
 static const struct shim_executor *conn_ex;
+/* Connections with replies packed in this loop iteration: each is written
+ * once after the iteration, so a batch of replies costs one send(). */
+static struct shim_conn *pending_conns;
 
 #define CONN_OF(ptr, member)                                                                       \
     ((struct shim_conn *)((char *)(ptr)-offsetof(struct shim_conn, member)))
@@ -49,6 +54,8 @@ static void conn_close(struct shim_conn *c, const char *why)
 
 static void conn_flush(struct shim_conn *c)
 {
+    if (c->w.fd < 0)
+        return; /* closed in this iteration; buried, freed after it */
     while (!c->broken && c->out_off < c->out.size) {
         ssize_t n = send(c->w.fd, c->out.data + c->out_off, c->out.size - c->out_off, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
@@ -82,7 +89,21 @@ static void conn_send_reply(struct shim_conn *c, uint32_t id, uint16_t status, c
         shutdown(c->w.fd, SHUT_RDWR);
         return;
     }
-    conn_flush(c);
+    if (!c->pending) {
+        c->pending = true;
+        c->next_pending = pending_conns;
+        pending_conns = c;
+    }
+}
+
+void shim_conn_flush_pending(void)
+{
+    while (pending_conns != NULL) {
+        struct shim_conn *c = pending_conns;
+        pending_conns = c->next_pending;
+        c->pending = false;
+        conn_flush(c);
+    }
 }
 
 void shim_conn_reply(struct shim_conn *conn, uint32_t id, uint16_t status, const char *content_type,
@@ -108,11 +129,13 @@ static void conn_process(struct shim_conn *c)
             snprintf(why, sizeof why, "tinyfaas-shim: more than %u calls in flight",
                      SHIM_MAX_CALLS_PER_CONN);
             conn_send_reply(c, msg.u.call.id, 500, "", why, strlen(why));
-        } else if ((rc = conn_ex->start(c, &msg.u.call, &reason)) < 0) {
-            snprintf(why, sizeof why, "tinyfaas-shim: %s: %s", reason, strerror(-rc));
-            conn_send_reply(c, msg.u.call.id, 500, "", why, strlen(why));
         } else {
-            c->n_calls++;
+            c->n_calls++; /* before start: an executor may reply within it */
+            if ((rc = conn_ex->start(c, &msg.u.call, &reason)) < 0) {
+                c->n_calls--;
+                snprintf(why, sizeof why, "tinyfaas-shim: %s: %s", reason, strerror(-rc));
+                conn_send_reply(c, msg.u.call.id, 500, "", why, strlen(why));
+            }
         }
     }
     if (rc < 0)

@@ -69,6 +69,7 @@ int shim_loop_run(void)
             if (w->fd >= 0)
                 w->ready(w, evs[i].events);
         }
+        shim_conn_flush_pending();
         loop_sweep();
     }
     return 0;

@@ -1,5 +1,13 @@
 /* In-process executor: each call runs a linked-in function on one of a few
  * worker threads, so a slow call blocks neither the loop nor other calls.
+ *
+ * A function whose calls are quick runs on the loop thread instead: handing a
+ * call to a worker (a lock, a wake-up, an eventfd) costs more than such a call.
+ * The first POOL_LEARN_CALLS calls run on workers and are timed; if nearly
+ * all took under POOL_QUICK_US (a few may be slow from a cold cache or a
+ * preempted worker) and none over POOL_STALL_US, later calls run inline, until
+ * one takes longer than POOL_STALL_US (the loop was stuck that long): from
+ * then on, and for good, every call goes to the workers.
  * Ownership of a job moves loop -> queue -> worker -> done list -> loop; the
  * two lists are the only state shared with workers and are guarded by one
  * mutex. Workers never touch connections: results go back through an eventfd
@@ -13,7 +21,19 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
+
+#define POOL_LEARN_CALLS 64
+#define POOL_LEARN_SLOW  6 /* learning calls that may be slow */
+#define POOL_QUICK_US    50
+#define POOL_STALL_US    1000
+
+enum pool_mode {
+    POOL_LEARNING, /* on workers, timed */
+    POOL_INLINE,   /* on the loop thread */
+    POOL_WORKERS,  /* on workers, for good */
+};
 
 struct pool_job {
     struct pool_job *prev, *next; /* live list: loop thread only */
@@ -32,11 +52,24 @@ static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static struct pool_job *queue_head, *queue_tail, *done_list;
 static struct pool_job *live;
 static struct shim_watch pool_wake = {-1, NULL};
+static enum pool_mode pool_mode = POOL_LEARNING; /* changed by the loop thread only */
+/* The learning calls: how many were timed, how many were slow, and whether
+ * one stalled. Under pool_lock. */
+static unsigned learned_calls, learned_slow;
+static bool learned_stall;
 
-void shim_pool_configure(shim_pool_fn fn, unsigned threads)
+void shim_pool_configure(shim_pool_fn fn, unsigned threads, bool allow_inline)
 {
     pool_fn = fn;
     pool_threads = threads > 0 ? threads : 1;
+    pool_mode = allow_inline ? POOL_LEARNING : POOL_WORKERS;
+}
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void job_free(struct pool_job *j)
@@ -71,15 +104,24 @@ static void *worker(void *arg)
         j->queued = false;
         pthread_mutex_unlock(&pool_lock);
 
+        int64_t start = now_us();
         pool_fn(&j->call, &j->res);
+        int64_t took = now_us() - start;
 
         pthread_mutex_lock(&pool_lock);
+        learned_calls++;
+        learned_slow += took >= POOL_QUICK_US;
+        learned_stall |= took > POOL_STALL_US;
+        /* The loop takes the whole done list at once, so only the job that
+         * finds it empty needs to wake the loop: the others ride along. */
+        bool wake = done_list == NULL;
         j->qnext = done_list;
         done_list = j;
         pthread_mutex_unlock(&pool_lock);
         /* An eventfd write only fails when the counter would overflow, and
          * then the loop has a wake-up pending anyway. */
-        (void)!write(pool_wake.fd, &one, sizeof one);
+        if (wake)
+            (void)!write(pool_wake.fd, &one, sizeof one);
     }
     return NULL;
 }
@@ -162,12 +204,48 @@ static struct pool_job *job_new(const struct hproto_call *call)
     return j;
 }
 
+/* Runs j on the loop thread and replies at once. */
+static void run_inline(struct shim_conn *conn, struct pool_job *j)
+{
+    int64_t start = now_us();
+    pool_fn(&j->call, &j->res);
+    int64_t took = now_us() - start;
+    shim_conn_reply(conn, j->call.id, j->res.status,
+                    j->res.content_type != NULL ? j->res.content_type : "",
+                    j->res.body != NULL ? j->res.body : "", j->res.len);
+    job_free(j);
+    if (took > POOL_STALL_US) {
+        pool_mode = POOL_WORKERS;
+        fprintf(stderr,
+                "tinyfaas: a call took %lld us on the loop thread; calls run on worker "
+                "threads from now on\n",
+                (long long)took);
+    }
+}
+
+/* Leaves the learning phase once its calls are timed. */
+static void learn(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    if (learned_stall || learned_slow > POOL_LEARN_SLOW)
+        pool_mode = POOL_WORKERS;
+    else if (learned_calls >= POOL_LEARN_CALLS)
+        pool_mode = POOL_INLINE;
+    pthread_mutex_unlock(&pool_lock);
+}
+
 static int pool_start(struct shim_conn *conn, const struct hproto_call *call, const char **why)
 {
     struct pool_job *j = job_new(call);
     if (j == NULL) {
         *why = "out of memory";
         return -ENOMEM;
+    }
+    if (pool_mode == POOL_LEARNING)
+        learn();
+    if (pool_mode == POOL_INLINE) {
+        run_inline(conn, j);
+        return 0;
     }
     j->conn = conn;
     j->next = live;

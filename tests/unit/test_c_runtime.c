@@ -26,10 +26,13 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static pid_t start_handler(const char *path, int port)
+/* Starts the handler; its stderr goes to stderr_fd unless that is -1. */
+static pid_t start_handler(const char *path, int port, int stderr_fd)
 {
     pid_t pid = fork();
     if (pid == 0) {
+        if (stderr_fd >= 0)
+            dup2(stderr_fd, STDERR_FILENO);
         char p[16];
         snprintf(p, sizeof p, "%d", port);
         setenv("TINYFAAS_PORT", p, 1);
@@ -149,6 +152,54 @@ static void test_abandon(int port)
     hproto_reader_free(&r);
 }
 
+static void stop_handler(pid_t pid)
+{
+    int status = -1;
+    kill(pid, SIGTERM);
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* SIGTERM is a clean exit */
+}
+
+static size_t count_in_file(const char *path, const char *needle)
+{
+    static char text[65536];
+    FILE *f = fopen(path, "r");
+    size_t len = f != NULL ? fread(text, 1, sizeof text - 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    text[len] = '\0';
+    size_t n = 0;
+    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Quick calls move to the loop thread once the handler has timed enough of
+ * them; the first call that then stalls the loop sends every later call back
+ * to the workers, where slow calls run side by side again. */
+static void test_inline_mode(const char *path)
+{
+    char log[] = "/tmp/tinyfaas-c-runtime-XXXXXX";
+    int log_fd = mkstemp(log);
+    CHECK(log_fd >= 0);
+    int port = free_port();
+    pid_t pid = start_handler(path, port, log_fd);
+    struct hproto_reader r;
+    hproto_reader_init(&r, 1 << 20);
+    int fd = connect_handler(port);
+    CHECK(fd >= 0 && recv_msg(fd, &r) == 1 && msg.type == HPROTO_READY);
+    for (uint32_t i = 0; i < 200; i++)
+        round_trip(fd, &r, 100 + i, "echo", "quick", 5, 200, "quick", 5);
+    round_trip(fd, &r, 300, "sleep", "stall", 5, 200, "stall", 5);
+    test_concurrent(fd, &r);
+    close(fd);
+    hproto_reader_free(&r);
+    stop_handler(pid);
+    CHECK(count_in_file(log, "calls run on worker threads from now on") == 1);
+    close(log_fd);
+    unlink(log);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -157,7 +208,7 @@ int main(int argc, char **argv)
     }
     srand(4242);
     int port = free_port();
-    pid_t handler = start_handler(argv[1], port);
+    pid_t handler = start_handler(argv[1], port, -1);
     CHECK(handler > 0);
     struct hproto_reader r;
     hproto_reader_init(&r, 1 << 24);
@@ -175,10 +226,7 @@ int main(int argc, char **argv)
         close(fd);
     }
     hproto_reader_free(&r);
-
-    int status = -1;
-    kill(handler, SIGTERM);
-    waitpid(handler, &status, 0);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* SIGTERM is a clean exit */
+    stop_handler(handler);
+    test_inline_mode(argv[1]);
     return check_summary();
 }
