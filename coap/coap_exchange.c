@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUCKETS 4096 /* power of two */
+#define BUCKETS 16384 /* power of two; twice EXCHANGE_KEEP_MAX keeps chains short */
 
 struct list {
     struct coap_exchange *head, *tail;
