@@ -190,8 +190,12 @@ int docker_image_build(struct docker *d, const void *tar, size_t tar_len, const 
     long http;
     int rc;
 
-    lab = labels ? json_dumps(labels, JSON_COMPACT) : strdup("{}");
-    path = lab ? docker__path("/build?t=%s&labels=%s&rm=1&forcerm=1", tag, lab) : NULL;
+    if (labels != NULL) {
+        lab = json_dumps(labels, JSON_COMPACT);
+        path = lab ? docker__path("/build?t=%s&labels=%s&rm=1&forcerm=1", tag, lab) : NULL;
+    } else {
+        path = docker__path("/build?t=%s&rm=1&forcerm=1", tag);
+    }
     if (path == NULL) {
         rc = no_memory("build", err);
         goto out;

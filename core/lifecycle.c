@@ -11,6 +11,7 @@
 
 #include "fnzip.h"
 #include "log.h"
+#include "loop.h"
 #include "names.h"
 
 #define MAX_THREADS    64
@@ -333,11 +334,10 @@ static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct
     snprintf(r->image, sizeof r->image, "%s:latest", r->network);
     for (char *p = r->image; *p; p++)
         *p = (char)tolower((unsigned char)*p); /* image references must be lower case */
-    json_t *labels = labels_for(lc, s->name, r->version);
     struct build_log blog = {.name = r->name};
-    rc = docker_image_build(lc->cfg.docker, t->data, t->len, r->image, labels, log_build, &blog,
-                            err);
-    json_decref(labels);
+    /* No labels for the builder to add: the template's @LABELS@ lines label
+     * every stage's images, the last one included. */
+    rc = docker_image_build(lc->cfg.docker, t->data, t->len, r->image, NULL, log_build, &blog, err);
     if (rc < 0) {
         r->image[0] = '\0'; /* a failed build tags nothing */
         explain_build(&blog, err);
@@ -391,14 +391,25 @@ static int create_network(struct lifecycle *lc, const struct deploy_spec *s, str
     return rc;
 }
 
+/* How long each step of a deploy took, for the log: where deploy time goes. */
+struct deploy_times {
+    int64_t build_ms, network_ms, start_ms, ready_ms;
+};
+
 /* Builds, starts and publishes version r of a function. */
 static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
-                          struct tarbuf *t, const struct code_facts *facts, tf_err *err)
+                          struct tarbuf *t, const struct code_facts *facts,
+                          struct deploy_times *times, tf_err *err)
 {
+    int64_t t0 = loop_now_ms();
     int rc = build_image(lc, s, r, t, facts, err);
+    int64_t t1 = loop_now_ms();
+    times->build_ms = t1 - t0;
     if (rc < 0)
         return rc;
     rc = create_network(lc, s, r, err);
+    int64_t t2 = loop_now_ms();
+    times->network_ms = t2 - t1;
     if (rc < 0) {
         r->network[0] = '\0';
         return rc;
@@ -407,9 +418,12 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, str
     if (eps == NULL)
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
     rc = start_handlers(lc, s, r, eps, err);
+    int64_t t3 = loop_now_ms();
+    times->start_ms = t3 - t2;
     if (rc == 0)
         rc = dispatch_publish(lc->cfg.dispatcher, s->name, eps, r->n_containers,
                               lc->cfg.ready_timeout_ms, err);
+    times->ready_ms = loop_now_ms() - t3;
     free(eps);
     return rc;
 }
@@ -458,7 +472,8 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
     }
     log_info("function %s: deploying (%s, %d handler(s))", s->name, s->env, r->threads);
-    rc = deploy_version(lc, s, r, &t, &facts, err);
+    struct deploy_times times = {0};
+    rc = deploy_version(lc, s, r, &t, &facts, &times, err);
     tarbuf_free(&t);
     if (rc < 0) {
         log_warn("function %s: deploy failed: %s", s->name, err->msg);
@@ -471,7 +486,10 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
             remove_objects(lc, old);
             record_free(old);
         }
-        log_info("function %s: deployed", s->name);
+        log_info("function %s: deployed (image %lld ms, network %lld ms, handlers started "
+                 "%lld ms, ready %lld ms)",
+                 s->name, (long long)times.build_ms, (long long)times.network_ms,
+                 (long long)times.start_ms, (long long)times.ready_ms);
     }
     pthread_mutex_unlock(&lc->change_lock);
     return rc;

@@ -36,6 +36,7 @@ command -v wrk > /dev/null || TINYFAAS_PACKAGES=wrk tf_install_packages > /dev/n
 json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d[sys.argv[2]])" "$@"; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
+pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
 mb() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -75,7 +76,7 @@ FLOOR_PID=
 DAEMON_PID=$!
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$MPORT/list" > /dev/null && break; sleep 0.1; done
 "$BUILD/tinyfaas" --build-images --state-dir "$T/state" > "$T/images.log" 2>&1
-IDLE_KB=$(rss_kb "$DAEMON_PID") IDLE_ANON_KB=$(anon_kb "$DAEMON_PID")
+IDLE_KB=$(rss_kb "$DAEMON_PID") IDLE_ANON_KB=$(anon_kb "$DAEMON_PID") IDLE_PSS_KB=$(pss_kb "$DAEMON_PID")
 
 # deploy ENV EXAMPLE NAME: prints the seconds from /upload sent to the first good call.
 deploy() {
@@ -147,7 +148,8 @@ printf '\n%-40s %10s %6s %9s %6s %9s %7s %9s %4s %4s %4s\n' "what" "calls/s" "ra
     "p90" "p99" "p99.9" "err" "t/o" "dup"
 printf '%s\n' "${ROWS[@]}"
 echo
-echo "daemon RSS: idle $(mb "$IDLE_KB") MB ($(mb "$IDLE_ANON_KB") MB its own, the rest shared library pages)," \
+echo "daemon RSS: idle $(mb "$IDLE_KB") MB ($(mb "$IDLE_ANON_KB") MB its own, the rest shared library pages;" \
+    "PSS $(mb "$IDLE_PSS_KB") MB)," \
     "peak (VmHWM) $(mb "$PEAK_KB") MB, with 100 functions $(mb "$RSS100_KB") MB"
 echo "daemon CPU per call: $(python3 -c "print(f'{($CPU1 - $CPU0) / $(getconf CLK_TCK) / $CALLS * 1e6:.1f}')") µs over $CALLS calls"
 echo "floor RSS: $(grep -o 'VmHWM[^,]*' "$T/floor.err" 2>/dev/null || cat "$T/floor.err")"
