@@ -15,7 +15,7 @@ static bool drop_next_read_failed;
 /* Datagrams the last batch found: where the next one starts. */
 static unsigned batch = 1;
 
-/* The daemon never calls setlocale(), so strerror() text is the C locale's.
+/* The daemon sets only LC_CTYPE, so strerror() text is the C locale's.
  * Should a libcoap word it differently, nothing breaks: the warnings show in
  * the log, and a batch then ends when epoll reports the socket empty. */
 static void on_coap_log(coap_log_t level, const char *message)

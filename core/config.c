@@ -34,6 +34,10 @@ static const char usage[] =
     "  --registry-images     use registry images (python:3.11-slim, node:20-alpine) as\n"
     "                        runtime bases instead of local builds (env\n"
     "                        TINYFAAS_REGISTRY_IMAGES=1; needs a reachable registry)\n"
+    "  --no-auth             let the management API take calls without a token (env\n"
+    "                        TINYFAAS_NO_AUTH=1); by default it asks for the bearer\n"
+    "                        token in $TINYFAAS_TOKEN, else in STATE-DIR/token (made\n"
+    "                        at first start, mode 0600, shown once in the log)\n"
     "  --build-images        build every runtime's images now, then exit\n"
     "  --shim PATH           the static handler shim (default: next to this program)\n"
     "  --debug               log more\n"
@@ -106,6 +110,7 @@ static int apply(struct config *cfg, int key, const char *val)
     case 'R': set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, val); return 0;
     case 'N': set_str(cfg->subnet_pool, sizeof cfg->subnet_pool, val); return 0;
     case 'g': cfg->registry_images = strcmp(val, "0") != 0; return 0;
+    case 'A': cfg->no_auth = strcmp(val, "0") != 0; return 0;
     case 't':
         if (parse_int("the call timeout", val, 1, 3600, &v) < 0)
             return -1;
@@ -136,6 +141,7 @@ static const struct {
     {"TINYFAAS_RUNTIME_DIR", 'R'},
     {"TINYFAAS_SUBNET_POOL", 'N'},
     {"TINYFAAS_REGISTRY_IMAGES", 'g'},
+    {"TINYFAAS_NO_AUTH", 'A'},
 };
 
 int config_load(struct config *cfg, int argc, char **argv)
@@ -170,6 +176,7 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"subnet-pool", required_argument, NULL, 'N'},
         {"registry-images", no_argument, NULL, 'G'},
         {"build-images", no_argument, NULL, 'I'},
+        {"no-auth", no_argument, NULL, 'a'},
         {"call-timeout", required_argument, NULL, 't'},
         {"max-body", required_argument, NULL, 'B'},
         {"debug", no_argument, NULL, 'D'},
@@ -182,10 +189,11 @@ int config_load(struct config *cfg, int argc, char **argv)
             fputs(usage, stdout);
             return 1;
         }
-        if (key == 'D' || key == 'G' || key == 'I') {
+        if (key == 'D' || key == 'G' || key == 'I' || key == 'a') {
             *(key == 'D'   ? &cfg->debug
               : key == 'G' ? &cfg->registry_images
-                           : &cfg->build_images) = 1;
+              : key == 'I' ? &cfg->build_images
+                           : &cfg->no_auth) = 1;
             continue;
         }
         if (key == '?' || apply(cfg, key, optarg) < 0) {

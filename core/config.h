@@ -22,6 +22,7 @@ struct config {
     size_t max_body;   /* invocation request bodies */
     size_t max_upload; /* management request bodies */
     int debug;
+    int no_auth; /* the management API asks for no token */
 };
 
 /* Fills cfg from defaults, then the environment, then argv. Returns 0, 1

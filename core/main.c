@@ -18,6 +18,7 @@
 #include "docker.h"
 #include "http/http_front.h"
 #include "http/mgmt_api.h"
+#include "http/mgmt_auth.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "loop.h"
@@ -121,7 +122,15 @@ static int start_fronts(struct daemon *d, tf_err *err)
     if (c->http_port > 0 &&
         http_front_start(d->loop, d->dispatcher, c->http_port, c->max_body, &d->http, err) < 0)
         return -1;
+    static char token[MGMT_TOKEN_MAX];
+    if (c->mgmt_port > 0 && c->no_auth)
+        log_warn("the management API asks for no token (--no-auth): anyone who reaches TCP "
+                 "port %d can run containers on this host",
+                 c->mgmt_port);
+    else if (c->mgmt_port > 0 && mgmt_token_load(c->state_dir, token, sizeof token, err) < 0)
+        return -1;
     struct mgmt_config mc = {.port = c->mgmt_port,
+                             .token = c->no_auth ? NULL : token,
                              .max_body = c->max_upload,
                              .coap_port = c->coap_port,
                              .coaps_port = c->psk_file[0] ? c->coaps_port : -1,

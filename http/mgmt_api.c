@@ -13,6 +13,7 @@
 #include "fnzip.h"
 #include "http_body.h"
 #include "log.h"
+#include "mgmt_auth.h"
 
 #define MAX_ENVS 256
 
@@ -165,14 +166,26 @@ fail:
     return ret;
 }
 
+/* tinyFaaS's own delete.sh sends the bare name, not JSON: both are taken. */
+static const char *bare_name(const struct http_body *b, char *buf, size_t size)
+{
+    const char *p = b->data != NULL ? b->data : "";
+    p += strspn(p, " \t\r\n");
+    if (*p == '{' || *p == '\0')
+        return NULL;
+    snprintf(buf, size, "%.*s", (int)strcspn(p, " \t\r\n"), p);
+    return buf;
+}
+
 static enum MHD_Result do_delete(struct mgmt_api *m, struct MHD_Connection *c,
                                  const struct http_body *b)
 {
     tf_err e = {0};
-    const char *name;
-    json_t *j = parse_body(c, b, &e);
+    char buf[256];
+    const char *name = bare_name(b, buf, sizeof buf);
+    json_t *j = name == NULL ? parse_body(c, b, &e) : NULL;
     enum MHD_Result ret;
-    if (j == NULL || get_string(j, "name", true, &name, &e) < 0 ||
+    if ((name == NULL && (j == NULL || get_string(j, "name", true, &name, &e) < 0)) ||
         lifecycle_delete(m->lc, name, &e) < 0)
         ret = respond_err(c, &e);
     else
@@ -259,6 +272,28 @@ static enum MHD_Result route(struct mgmt_api *m, struct MHD_Connection *c, const
     return http_respond_reason(c, 404, "no such management call");
 }
 
+static bool authorized(struct mgmt_api *m, struct MHD_Connection *c)
+{
+    return m->cfg.token == NULL ||
+           mgmt_token_matches(m->cfg.token, MHD_lookup_connection_value(
+                                                c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
+}
+
+static enum MHD_Result respond_unauthorized(struct MHD_Connection *c)
+{
+    static const char reason[] =
+        "missing or wrong management token: send 'Authorization: Bearer TOKEN' (TINYFAAS_TOKEN)\n";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof reason - 1, (void *)reason, MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain; charset=utf-8");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"tinyfaas\"");
+    enum MHD_Result ret = MHD_queue_response(c, 401, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version, const char *data,
                                   size_t *size, void **con_cls)
@@ -266,6 +301,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     struct mgmt_api *m = cls;
     struct http_body *b = *con_cls;
+    if (b == NULL && !authorized(m, c))
+        return respond_unauthorized(c); /* before the body: an upload is not even read */
     if (b == NULL) {
         b = calloc(1, sizeof *b);
         if (b == NULL)

@@ -17,6 +17,7 @@ struct mgmt_config {
     int coap_port;   /* for the invocation URLs an upload answers with; -1: off */
     int coaps_port;  /* -1: no DTLS */
     int http_port;
+    const char *token; /* the bearer token every call must carry; NULL: none asked */
 };
 
 /* Starts serving the API for lc. */

@@ -17,6 +17,8 @@ SECS=${BENCH_SECONDS:-10}
 T=$(mktemp -d /tmp/tinyfaas-bench.XXXXXX)
 PORT=$((30000 + RANDOM % 5000)) MPORT=$((35000 + RANDOM % 5000)) FPORT=$((40000 + RANDOM % 5000))
 DAEMON_PID= FLOOR_PID=
+export TINYFAAS_TOKEN=bench-$RANDOM$RANDOM$RANDOM
+AUTH=(-H "Authorization: Bearer $TINYFAAS_TOKEN")
 LOAD="$BUILD/tools/coap-load" HLOAD="$BUILD/tools/http-load"
 
 cleanup() {
@@ -74,7 +76,7 @@ FLOOR_PID=
 "$BUILD/tinyfaas" --coap-port "$PORT" --http-port "$PORT" --mgmt-port "$MPORT" \
     --state-dir "$T/state" > "$T/daemon.log" 2>&1 &
 DAEMON_PID=$!
-for _ in $(seq 100); do curl -fs "http://127.0.0.1:$MPORT/list" > /dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do curl -fs "${AUTH[@]}" "http://127.0.0.1:$MPORT/list" > /dev/null && break; sleep 0.1; done
 "$BUILD/tinyfaas" --build-images --state-dir "$T/state" > "$T/images.log" 2>&1
 IDLE_KB=$(rss_kb "$DAEMON_PID") IDLE_ANON_KB=$(anon_kb "$DAEMON_PID") IDLE_PSS_KB=$(pss_kb "$DAEMON_PID")
 
@@ -83,7 +85,7 @@ deploy() {
     local start zip=$T/$3.zip
     (cd "$ROOT/examples/$2/$1" && zip -qr "$zip" .)
     start=$(date +%s.%N)
-    curl -fs "http://127.0.0.1:$MPORT/upload" --data-binary @<(printf '{"name":"%s","env":"%s","threads":1,"zip":"%s"}' \
+    curl -fs "${AUTH[@]}" "http://127.0.0.1:$MPORT/upload" --data-binary @<(printf '{"name":"%s","env":"%s","threads":1,"zip":"%s"}' \
         "$3" "$1" "$(base64 -w0 "$zip")") > /dev/null
     until [ "$(curl -s -d x "http://127.0.0.1:$PORT/$3")" = x ]; do sleep 0.01; done
     python3 -c "print(f'{$(date +%s.%N) - $start:.2f}')"

@@ -123,8 +123,8 @@ mgmt() {
     require_daemon
     local method=$1 path=$2
     shift 2
-    CODE=$(timeout 120 curl -s -o "$T/body" -w '%{http_code}' -X "$method" "$@" \
-        "http://127.0.0.1:$MPORT$path")
+    CODE=$(timeout 120 curl -s -o "$T/body" -w '%{http_code}' -X "$method" \
+        -H "Authorization: Bearer $TINYFAAS_TOKEN" "$@" "http://127.0.0.1:$MPORT$path")
     [ -n "$CODE" ] || CODE=none
 }
 
@@ -195,7 +195,14 @@ deploy_ok() {
 
 # it_start_daemon [DAEMON ARGS...]: starts the daemon on free ports with its
 # own state dir and waits until the management API answers.
+# The daemon takes its management token from $TINYFAAS_TOKEN, made up here,
+# and mgmt() sends it; with IT_TOKEN_FROM_STATE=1 the daemon makes its own.
 it_start_daemon() {
+    if [ "${IT_TOKEN_FROM_STATE:-}" = 1 ]; then
+        unset TINYFAAS_TOKEN
+    else
+        export TINYFAAS_TOKEN=${TINYFAAS_TOKEN:-it-$$-$RANDOM$RANDOM}
+    fi
     PORT=$(pick_port) || { echo "no free port"; exit 1; }
     MPORT=$(pick_port "$PORT") || { echo "no free port"; exit 1; }
     mkdir -p "$STATE"
