@@ -290,6 +290,32 @@ int docker_network_remove(struct docker *d, const char *id, tf_err *err)
     return remove_object(d, "/networks/%s", id, "remove network", err);
 }
 
+/* Logs are capped so a chatty handler cannot fill the disk; no restart
+ * policy, since the platform itself watches and replaces handlers. A handler
+ * gets no capabilities, cannot gain privileges through setuid files, and
+ * cannot fork without bound. */
+static json_t *host_config(const struct docker_container_spec *spec)
+{
+    json_t *host = json_pack("{s:{s:s}, s:{s:s, s:{s:s, s:s}}, s:[s], s:[s], s:b}", "RestartPolicy",
+                             "Name", "no", "LogConfig", "Type", "json-file", "Config", "max-size",
+                             "10m", "max-file", "2", "CapDrop", "ALL", "SecurityOpt",
+                             "no-new-privileges:true", "ReadonlyRootfs", spec->read_only);
+    if (host == NULL)
+        return NULL;
+    if (spec->read_only)
+        json_object_set_new(host, "Tmpfs", json_pack("{s:s}", "/tmp", "rw,nosuid,nodev,size=64m"));
+    if (spec->pids_limit > 0)
+        json_object_set_new(host, "PidsLimit", json_integer(spec->pids_limit));
+    if (spec->memory_bytes > 0) {
+        /* Swap equal to memory: none beyond the limit. */
+        json_object_set_new(host, "Memory", json_integer(spec->memory_bytes));
+        json_object_set_new(host, "MemorySwap", json_integer(spec->memory_bytes));
+    }
+    if (spec->nano_cpus > 0)
+        json_object_set_new(host, "NanoCpus", json_integer(spec->nano_cpus));
+    return host;
+}
+
 int docker_container_create(struct docker *d, const struct docker_container_spec *spec,
                             char id_out[DOCKER_ID_MAX], tf_err *err)
 {
@@ -301,11 +327,7 @@ int docker_container_create(struct docker *d, const struct docker_container_spec
     for (size_t i = 0; env && i < spec->n_env; i++)
         if (json_array_append_new(env, json_string(spec->env[i])) < 0)
             goto nomem;
-    /* Logs are capped so a chatty handler cannot fill the disk; no restart
-     * policy, since the platform itself watches and replaces handlers. */
-    json_t *host =
-        json_pack("{s:{s:s}, s:{s:s, s:{s:s, s:s}}}", "RestartPolicy", "Name", "no", "LogConfig",
-                  "Type", "json-file", "Config", "max-size", "10m", "max-file", "2");
+    json_t *host = host_config(spec);
     body = json_pack("{s:s, s:O, s:o, s:o}", "Image", spec->image, "Env", env, "Labels",
                      spec->labels ? json_incref(spec->labels) : json_object(), "HostConfig", host);
     if (body == NULL)
@@ -527,12 +549,14 @@ static int demux_feed(void *ctx, const char *p, size_t n)
     return 0;
 }
 
-int docker_container_logs(struct docker *d, const char *id, docker_log_fn *fn, void *ctx,
-                          tf_err *err)
+int docker_container_logs(struct docker *d, const char *id, double since, docker_log_fn *fn,
+                          void *ctx, tf_err *err)
 {
     struct demux x = {.fn = fn, .ctx = ctx};
     struct docker__sink sink = {.stream = demux_feed, .ctx = &x};
-    char *path = docker__path("/containers/%s/logs?stdout=1&stderr=1", id);
+    char since_text[32]; /* docker__path takes strings only */
+    snprintf(since_text, sizeof since_text, "%.6f", since);
+    char *path = docker__path("/containers/%s/logs?stdout=1&stderr=1&since=%s", id, since_text);
     long http;
     int rc;
 

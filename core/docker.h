@@ -5,6 +5,7 @@
 #define TF_DOCKER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -55,6 +56,10 @@ struct docker_container_spec {
     json_t *labels;         /* {"k":"v"} */
     const char *const *env; /* "K=V" strings */
     size_t n_env;
+    long long memory_bytes; /* 0: no limit */
+    long long nano_cpus;    /* 1e9 a CPU; 0: no limit */
+    long long pids_limit;   /* 0: no limit */
+    bool read_only;         /* root filesystem read-only, with a writable /tmp */
 };
 
 /* Creates (does not start) a container; id_out gets its id. */
@@ -86,8 +91,9 @@ int docker_list(struct docker *d, enum docker_kind kind, const char *label, dock
  */
 typedef void docker_log_fn(void *ctx, const char *line, size_t len);
 
-/* Reads a container's output so far (not following). */
-int docker_container_logs(struct docker *d, const char *id, docker_log_fn *fn, void *ctx,
-                          tf_err *err);
+/* Reads a container's output so far (not following), from the time since
+ * (seconds since the epoch; 0: from the start). */
+int docker_container_logs(struct docker *d, const char *id, double since, docker_log_fn *fn,
+                          void *ctx, tf_err *err);
 
 #endif

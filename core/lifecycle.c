@@ -10,37 +10,10 @@
 #include <string.h>
 
 #include "fnzip.h"
+#include "lifecycle_internal.h"
 #include "log.h"
 #include "loop.h"
 #include "names.h"
-
-#define MAX_THREADS    64
-#define LABEL_INSTANCE "tinyfaas.instance"
-#define LABEL_FUNCTION "tinyfaas.function"
-#define LABEL_VERSION  "tinyfaas.version"
-
-/* What the daemon made for one deployed version of a function. */
-struct fn_record {
-    char name[NAME_MAX_LEN + 1];
-    char env[32];
-    int threads;
-    json_t *envs;     /* array of "K=V" */
-    unsigned version; /* labels this version's images, intermediate ones too */
-    int subnet;       /* index of its /25 in the subnet pool, -1: none */
-    char image[160];
-    char network[DOCKER_ID_MAX];
-    char (*containers)[DOCKER_ID_MAX];
-    size_t n_containers;
-    struct fn_record *next;
-};
-
-struct lifecycle {
-    struct lifecycle_config cfg;
-    pthread_mutex_t change_lock; /* one deploy/delete/wipe at a time */
-    pthread_mutex_t table_lock;  /* guards records for list and logs */
-    struct fn_record *records;
-    unsigned version; /* makes every deploy's object names unique */
-};
 
 int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out)
 {
@@ -77,7 +50,7 @@ void lifecycle_destroy(struct lifecycle *lc)
     free(lc);
 }
 
-static struct fn_record *find_record(struct lifecycle *lc, const char *name)
+struct fn_record *find_record(struct lifecycle *lc, const char *name)
 {
     for (struct fn_record *r = lc->records; r != NULL; r = r->next)
         if (strcmp(r->name, name) == 0)
@@ -117,6 +90,12 @@ static int env_entry_valid(const char *kv)
     return !isdigit((unsigned char)kv[0]);
 }
 
+/* Per handler container: below 16 MiB no runtime starts; the CPU bound is
+ * the engine's own (a fraction of the host's CPUs). */
+#define MIN_MEMORY_MB 16
+#define MAX_MEMORY_MB 65536
+#define MAX_CPUS      256
+
 static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
     if (s->name == NULL || !name_is_valid(s->name, strlen(s->name)))
@@ -135,12 +114,19 @@ static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *e
     for (size_t i = 0; i < s->n_envs; i++)
         if (!env_entry_valid(s->envs[i]))
             return tf_err_set(err, 400, "envs entry '%.60s' is not KEY=VALUE", s->envs[i]), -EINVAL;
+    if (s->memory_mb != 0 && (s->memory_mb < MIN_MEMORY_MB || s->memory_mb > MAX_MEMORY_MB))
+        return tf_err_set(err, 400, "memory_mb must be between %d and %d, not %lld", MIN_MEMORY_MB,
+                          MAX_MEMORY_MB, s->memory_mb),
+               -EINVAL;
+    if (s->cpus < 0 || s->cpus > MAX_CPUS || (s->cpus > 0 && s->cpus < 0.01))
+        return tf_err_set(err, 400, "cpus must be between 0.01 and %d, not %g", MAX_CPUS, s->cpus),
+               -EINVAL;
     return 0;
 }
 
 /* ---- Docker objects ---- */
 
-static json_t *labels_for(struct lifecycle *lc, const char *name, unsigned version)
+json_t *labels_for(struct lifecycle *lc, const char *name, unsigned version)
 {
     char v[16];
     snprintf(v, sizeof v, "%u", version);
@@ -275,40 +261,6 @@ static void explain_build(const struct build_log *b, tf_err *err)
     tf_err_set(err, err->status, "%s", msg);
 }
 
-static int start_handlers(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
-                          struct dispatch_endpoint *eps, tf_err *err)
-{
-    json_t *labels = labels_for(lc, s->name, r->version);
-    const char **env = calloc(s->n_envs + 1, sizeof *env);
-    char fn_env[NAME_MAX_LEN + 32];
-    snprintf(fn_env, sizeof fn_env, "TINYFAAS_FUNCTION=%s", s->name);
-    int rc = labels != NULL && env != NULL ? 0 : (tf_err_set(err, 500, "out of memory"), -ENOMEM);
-    for (size_t i = 0; i < s->n_envs && rc == 0; i++)
-        env[i] = s->envs[i];
-    if (env != NULL)
-        env[s->n_envs] = fn_env;
-    for (size_t i = 0; i < r->n_containers && rc == 0; i++) {
-        char cname[200];
-        snprintf(cname, sizeof cname, "%s-%zu", r->network, i);
-        struct docker_container_spec cs = {.name = cname,
-                                           .image = r->image,
-                                           .network = r->network,
-                                           .labels = labels,
-                                           .env = env,
-                                           .n_env = s->n_envs + 1};
-        rc = docker_container_create(lc->cfg.docker, &cs, r->containers[i], err);
-        if (rc == 0)
-            rc = docker_container_start(lc->cfg.docker, r->containers[i], err);
-        if (rc == 0)
-            rc =
-                docker_container_ip(lc->cfg.docker, r->containers[i], r->network, eps[i].host, err);
-        eps[i].port = HPROTO_DEFAULT_PORT;
-    }
-    json_decref(labels);
-    free(env);
-    return rc;
-}
-
 /* Builds r's image from the unpacked code in t (which it closes). */
 static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
                        struct tarbuf *t, const struct code_facts *facts, tf_err *err)
@@ -417,7 +369,7 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, str
     struct dispatch_endpoint *eps = calloc(r->n_containers, sizeof *eps);
     if (eps == NULL)
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
-    rc = start_handlers(lc, s, r, eps, err);
+    rc = start_handlers(lc, r, 0, r->n_containers, eps, err);
     int64_t t3 = loop_now_ms();
     times->start_ms = t3 - t2;
     if (rc == 0)
@@ -445,6 +397,8 @@ static struct fn_record *new_record(struct lifecycle *lc, const struct deploy_sp
     snprintf(r->env, sizeof r->env, "%s", s->env);
     r->threads = (int)s->threads;
     r->n_containers = (size_t)s->threads;
+    r->memory_mb = s->memory_mb > 0 ? s->memory_mb : LIFECYCLE_DEFAULT_MEMORY_MB;
+    r->cpus = s->cpus;
     r->version = ++lc->version;
     r->subnet = -1;
     snprintf(r->network, sizeof r->network, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, s->name,
@@ -546,8 +500,9 @@ json_t *lifecycle_list(struct lifecycle *lc)
     size_t n = 0;
     pthread_mutex_lock(&lc->table_lock);
     for (struct fn_record *r = lc->records; r != NULL && n < 1024; r = r->next)
-        items[n++] = json_pack("{s:s, s:s, s:i, s:O}", "name", r->name, "env", r->env, "threads",
-                               r->threads, "envs", r->envs);
+        items[n++] = json_pack("{s:s, s:s, s:i, s:O, s:I, s:f}", "name", r->name, "env", r->env,
+                               "threads", r->threads, "envs", r->envs, "memory_mb",
+                               (json_int_t)r->memory_mb, "cpus", r->cpus);
     pthread_mutex_unlock(&lc->table_lock);
     qsort(items, n, sizeof items[0], by_name);
     json_t *list = json_array();
@@ -573,8 +528,8 @@ static void log_line(void *ctx, const char *line, size_t len)
     free(out);
 }
 
-int lifecycle_logs(struct lifecycle *lc, const char *name, lifecycle_log_fn *fn, void *ctx,
-                   tf_err *err)
+int lifecycle_logs(struct lifecycle *lc, const char *name, double since, lifecycle_log_fn *fn,
+                   void *ctx, tf_err *err)
 {
     /* Logs are read under the change lock so a record cannot vanish meanwhile. */
     pthread_mutex_lock(&lc->change_lock);
@@ -588,7 +543,7 @@ int lifecycle_logs(struct lifecycle *lc, const char *name, lifecycle_log_fn *fn,
             continue;
         for (size_t i = 0; i < r->n_containers && rc == 0; i++) {
             struct log_ctx l = {fn, ctx, r->name, r->containers[i]};
-            rc = docker_container_logs(lc->cfg.docker, r->containers[i], log_line, &l, err);
+            rc = docker_container_logs(lc->cfg.docker, r->containers[i], since, log_line, &l, err);
         }
     }
     pthread_mutex_unlock(&lc->change_lock);

@@ -36,7 +36,12 @@ struct deploy_spec {
     const char *subfolder;   /* NULL or "": the whole zip */
     const char *const *envs; /* "KEY=VALUE" */
     size_t n_envs;
+    long long memory_mb; /* per handler container; 0: LIFECYCLE_DEFAULT_MEMORY_MB */
+    double cpus;         /* per handler container; 0: no limit */
 };
+
+#define LIFECYCLE_DEFAULT_MEMORY_MB 128
+#define LIFECYCLE_PIDS_LIMIT        256 /* processes and threads per handler container */
 
 /* Creates the lifecycle; it keeps pointers into cfg's strings. */
 int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out);
@@ -48,21 +53,26 @@ void lifecycle_destroy(struct lifecycle *lc);
  * nothing new is left behind and a previous version keeps serving. */
 int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *spec, tf_err *err);
 
+/* Runs name on threads handler containers, starting or removing some, with
+ * no new build and no call lost. 404 when unknown. */
+int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, tf_err *err);
+
 /* Stops routing to name, then removes its containers, network and image. 404 when unknown. */
 int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err);
 
 /* Deletes every function. */
 int lifecycle_wipe(struct lifecycle *lc, tf_err *err);
 
-/* [{"name","env","threads","envs"}] of the deployed functions, sorted by name. */
+/* [{"name","env","threads","envs","memory_mb","cpus"}] of the deployed functions, by name. */
 json_t *lifecycle_list(struct lifecycle *lc);
 
 /* Called per line of handler output, already formatted "function=N handler=ID TEXT". */
 typedef void lifecycle_log_fn(void *ctx, const char *line, size_t len);
 
-/* The output of name's handlers (every function's when name is NULL). 404 when unknown. */
-int lifecycle_logs(struct lifecycle *lc, const char *name, lifecycle_log_fn *fn, void *ctx,
-                   tf_err *err);
+/* The output of name's handlers (every function's when name is NULL), written
+ * at or after since (seconds since the epoch; 0: all). 404 when unknown. */
+int lifecycle_logs(struct lifecycle *lc, const char *name, double since, lifecycle_log_fn *fn,
+                   void *ctx, tf_err *err);
 
 /* Removes every container, network and function image labelled with this
  * daemon's instance id, whether or not it is known: at start-up (after a

@@ -82,6 +82,32 @@ static int get_threads(json_t *o, long long *out, tf_err *e)
     return tf_err_set(e, 400, "\"threads\" must be a whole number");
 }
 
+/* An optional number: missing or null leaves *out as it is. */
+static int get_number(json_t *o, const char *key, double *out, tf_err *e)
+{
+    json_t *v = json_object_get(o, key);
+    if (v == NULL || json_is_null(v))
+        return 0;
+    if (!json_is_number(v))
+        return tf_err_set(e, 400, "\"%s\" must be a number", key);
+    *out = json_number_value(v);
+    return 0;
+}
+
+/* The optional limits of an upload: memory_mb (whole MiB) and cpus. */
+static int get_limits(json_t *o, struct deploy_spec *s, tf_err *e)
+{
+    double mb = 0;
+    if (get_number(o, "memory_mb", &mb, e) < 0 || get_number(o, "cpus", &s->cpus, e) < 0)
+        return -1;
+    /* Range first: a cast of a huge double is undefined; the lifecycle
+     * checks the real bounds. */
+    if (mb < 0 || mb > 1e9 || mb != (double)(long long)mb)
+        return tf_err_set(e, 400, "\"memory_mb\" must be a whole number of MiB, at most 65536");
+    s->memory_mb = (long long)mb;
+    return 0;
+}
+
 static int get_envs(json_t *o, const char **envs, size_t *n, tf_err *e)
 {
     json_t *v = json_object_get(o, "envs");
@@ -144,7 +170,7 @@ static enum MHD_Result do_upload(struct mgmt_api *m, struct MHD_Connection *c,
     json_t *j = parse_body(c, b, &e);
     if (j == NULL || get_string(j, "name", true, &s.name, &e) < 0 ||
         get_string(j, "env", true, &s.env, &e) < 0 || get_threads(j, &s.threads, &e) < 0 ||
-        get_envs(j, envs, &s.n_envs, &e) < 0 ||
+        get_envs(j, envs, &s.n_envs, &e) < 0 || get_limits(j, &s, &e) < 0 ||
         get_string(j, from_url ? "url" : "zip", true, &code, &e) < 0 ||
         (from_url && get_string(j, "subfolder_path", false, &s.subfolder, &e) < 0))
         goto fail;
@@ -194,6 +220,24 @@ static enum MHD_Result do_delete(struct mgmt_api *m, struct MHD_Connection *c,
     return ret;
 }
 
+static enum MHD_Result do_scale(struct mgmt_api *m, struct MHD_Connection *c,
+                                const struct http_body *b)
+{
+    tf_err e = {0};
+    const char *name;
+    long long threads = 0;
+    json_t *j = parse_body(c, b, &e);
+    enum MHD_Result ret;
+    if (j == NULL || get_string(j, "name", true, &name, &e) < 0 ||
+        (json_object_get(j, "threads") == NULL && tf_err_set(&e, 400, "missing \"threads\"")) ||
+        get_threads(j, &threads, &e) < 0 || lifecycle_scale(m->lc, name, threads, &e) < 0)
+        ret = respond_err(c, &e);
+    else
+        ret = answer_urls(m, c, name);
+    json_decref(j);
+    return ret;
+}
+
 static bool wants_json(struct MHD_Connection *c)
 {
     const char *accept = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT);
@@ -234,10 +278,18 @@ static void append_line(void *ctx, const char *line, size_t len)
 static enum MHD_Result do_logs(struct mgmt_api *m, struct MHD_Connection *c)
 {
     const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+    const char *since_text = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "since");
     struct text t = {0};
     tf_err e = {0};
+    double since = 0;
+    char *end = NULL;
+    if (since_text != NULL && *since_text != '\0' &&
+        ((since = strtod(since_text, &end)), *end != '\0' || !(since >= 0 && since < 1e11))) {
+        tf_err_set(&e, 400, "since must be seconds since the epoch, like 1764180000.5");
+        return respond_err(c, &e);
+    }
     t.f = open_memstream(&t.data, &t.len);
-    int rc = lifecycle_logs(m->lc, name && *name ? name : NULL, append_line, &t, &e);
+    int rc = lifecycle_logs(m->lc, name && *name ? name : NULL, since, append_line, &t, &e);
     fclose(t.f);
     enum MHD_Result ret = rc < 0 ? respond_err(c, &e)
                                  : http_respond(c, 200, "text/plain; charset=utf-8", t.data, t.len);
@@ -256,6 +308,8 @@ static enum MHD_Result route(struct mgmt_api *m, struct MHD_Connection *c, const
         return do_upload(m, c, b, true);
     if (strcmp(url, "/delete") == 0 && post)
         return do_delete(m, c, b);
+    if (strcmp(url, "/scale") == 0 && post)
+        return do_scale(m, c, b);
     if (strcmp(url, "/list") == 0 && get)
         return do_list(m, c);
     if (strcmp(url, "/logs") == 0 && get)
@@ -265,7 +319,7 @@ static enum MHD_Result route(struct mgmt_api *m, struct MHD_Connection *c, const
             return respond_err(c, &e);
         return http_respond(c, 200, NULL, "", 0);
     }
-    const char *known[] = {"/upload", "/uploadURL", "/delete", "/list", "/logs", "/wipe"};
+    const char *known[] = {"/upload", "/uploadURL", "/delete", "/scale", "/list", "/logs", "/wipe"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(url, known[i]) == 0)
             return http_respond_reason(c, 405, "method not allowed here");

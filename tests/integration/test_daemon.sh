@@ -136,6 +136,16 @@ done
 check "async: ran-async in the logs within 10 s" yes "$found"
 mgmt GET '/logs?name=async'
 check "logs?name=async: only async lines" 0 "$(grep -vc '^function=async handler=' "$T/body")"
+# since: only what was written from then on (what came before is left out).
+mgmt GET "/logs?name=async&since=$(date +%s.%N | cut -c1-17)"
+check "logs since now: status" 200 "$CODE"
+check "logs since now: ran-async left out" 0 "$(grep -c 'ran-async' "$T/body")"
+mgmt GET "/logs?name=async&since=$(($(date +%s) - 3600))"
+check "logs since an hour ago: ran-async in" 1 "$(grep -c 'ran-async$' "$T/body")"
+mgmt GET '/logs?name=async&since=yesterday'
+check "logs since=yesterday: status" 400 "$CODE"
+check "logs since=yesterday: reason" "since must be seconds since the epoch, like 1764180000.5" \
+    "$(cat "$T/body")"
 
 # --- 9. envs --------------------------------------------------------------
 

@@ -1,0 +1,139 @@
+/* A function's handler containers: started for a deploy, and added or
+ * removed when the function is scaled, always with the settings its record
+ * keeps (envs, memory, CPUs) and the same hardening. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "hproto.h"
+#include "lifecycle_internal.h"
+#include "log.h"
+
+/* The record's envs plus TINYFAAS_FUNCTION, as execve-style strings that
+ * point into r->envs and fn_env. */
+static const char **handler_env(const struct fn_record *r, char *fn_env, size_t size, size_t *n)
+{
+    size_t count = json_array_size(r->envs);
+    const char **env = calloc(count + 1, sizeof *env);
+    if (env == NULL)
+        return NULL;
+    for (size_t i = 0; i < count; i++)
+        env[i] = json_string_value(json_array_get(r->envs, i));
+    snprintf(fn_env, size, "TINYFAAS_FUNCTION=%s", r->name);
+    env[count] = fn_env;
+    *n = count + 1;
+    return env;
+}
+
+int start_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_t to,
+                   struct dispatch_endpoint *eps, tf_err *err)
+{
+    char fn_env[NAME_MAX_LEN + 32];
+    size_t n_env = 0;
+    json_t *labels = labels_for(lc, r->name, r->version);
+    const char **env = handler_env(r, fn_env, sizeof fn_env, &n_env);
+    int rc = labels != NULL && env != NULL ? 0 : (tf_err_set(err, 500, "out of memory"), -ENOMEM);
+    for (size_t i = from; i < to && rc == 0; i++) {
+        char cname[200];
+        snprintf(cname, sizeof cname, "%s-%zu", r->network, i);
+        struct docker_container_spec cs = {.name = cname,
+                                           .image = r->image,
+                                           .network = r->network,
+                                           .labels = labels,
+                                           .env = env,
+                                           .n_env = n_env,
+                                           .memory_bytes = r->memory_mb << 20,
+                                           .nano_cpus = (long long)(r->cpus * 1e9),
+                                           .pids_limit = LIFECYCLE_PIDS_LIMIT,
+                                           .read_only = true};
+        rc = docker_container_create(lc->cfg.docker, &cs, r->containers[i], err);
+        if (rc == 0)
+            rc = docker_container_start(lc->cfg.docker, r->containers[i], err);
+        if (rc == 0)
+            rc =
+                docker_container_ip(lc->cfg.docker, r->containers[i], r->network, eps[i].host, err);
+        eps[i].port = HPROTO_DEFAULT_PORT;
+    }
+    json_decref(labels);
+    free(env);
+    return rc;
+}
+
+static void remove_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_t to)
+{
+    tf_err e;
+    for (size_t i = from; i < to; i++) {
+        if (r->containers[i][0] &&
+            docker_container_remove(lc->cfg.docker, r->containers[i], &e) < 0)
+            log_warn("function %s: %s", r->name, e.msg);
+        r->containers[i][0] = '\0';
+    }
+}
+
+/* The addresses of r's first n handlers, which already run. */
+static int running_endpoints(struct lifecycle *lc, struct fn_record *r, size_t n,
+                             struct dispatch_endpoint *eps, tf_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        eps[i].port = HPROTO_DEFAULT_PORT;
+        if (docker_container_ip(lc->cfg.docker, r->containers[i], r->network, eps[i].host, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Routes calls to r's first n handlers only (the others drain, then go), or
+ * to n handlers where r has fewer, starting the missing ones. Calls keep
+ * being answered throughout: the route changes only once every handler of
+ * the new set said READY. */
+static int rescale(struct lifecycle *lc, struct fn_record *r, size_t n, tf_err *err)
+{
+    size_t old = r->n_containers;
+    struct dispatch_endpoint *eps = calloc(n, sizeof *eps);
+    char(*ids)[DOCKER_ID_MAX] = n > old ? realloc(r->containers, n * sizeof *ids) : r->containers;
+    if (eps == NULL || ids == NULL) {
+        free(eps);
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    }
+    r->containers = ids;
+    for (size_t i = old; i < n; i++)
+        r->containers[i][0] = '\0';
+    size_t kept = n < old ? n : old;
+    int rc = running_endpoints(lc, r, kept, eps, err);
+    if (rc == 0 && n > old)
+        rc = start_handlers(lc, r, old, n, eps, err);
+    if (rc == 0)
+        rc = dispatch_publish(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, err);
+    free(eps);
+    if (rc < 0) {
+        if (n > old)
+            remove_handlers(lc, r, old, n); /* the old set keeps serving */
+        return rc;
+    }
+    if (n < old)
+        remove_handlers(lc, r, n, old); /* drained by the publish */
+    pthread_mutex_lock(&lc->table_lock);
+    r->n_containers = n;
+    r->threads = (int)n;
+    pthread_mutex_unlock(&lc->table_lock);
+    return 0;
+}
+
+int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, tf_err *err)
+{
+    if (threads < 1 || threads > MAX_THREADS)
+        return tf_err_set(err, 400, "threads must be between 1 and %d, not %lld", MAX_THREADS,
+                          threads),
+               -EINVAL;
+    pthread_mutex_lock(&lc->change_lock);
+    struct fn_record *r = find_record(lc, name);
+    int rc = 0;
+    if (r == NULL)
+        rc = tf_err_set(err, 404, "no function named '%.64s'", name);
+    else if ((size_t)threads != r->n_containers)
+        rc = rescale(lc, r, (size_t)threads, err);
+    if (rc == 0 && r != NULL)
+        log_info("function %s: %lld handler(s)", name, threads);
+    pthread_mutex_unlock(&lc->change_lock);
+    return rc;
+}

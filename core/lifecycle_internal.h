@@ -1,0 +1,57 @@
+/* Shared by the lifecycle's files: the record of what a deploy made, and
+ * the lifecycle's own state. Not for use outside core/lifecycle*.c. */
+#ifndef TF_LIFECYCLE_INTERNAL_H
+#define TF_LIFECYCLE_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+
+#include "dispatch.h"
+#include "docker.h"
+#include "lifecycle.h"
+#include "names.h"
+
+#define MAX_THREADS    64
+#define LABEL_INSTANCE "tinyfaas.instance"
+#define LABEL_FUNCTION "tinyfaas.function"
+#define LABEL_VERSION  "tinyfaas.version"
+
+/* What the daemon made for one deployed version of a function. */
+struct fn_record {
+    char name[NAME_MAX_LEN + 1];
+    char env[32];
+    int threads;
+    json_t *envs;        /* array of "K=V" */
+    long long memory_mb; /* per handler container */
+    double cpus;         /* per handler container; 0: no limit */
+    unsigned version;    /* labels this version's images, intermediate ones too */
+    int subnet;          /* index of its /25 in the subnet pool, -1: none */
+    char image[160];
+    char network[DOCKER_ID_MAX];
+    char (*containers)[DOCKER_ID_MAX];
+    size_t n_containers;
+    struct fn_record *next;
+};
+
+struct lifecycle {
+    struct lifecycle_config cfg;
+    pthread_mutex_t change_lock; /* one deploy/delete/wipe at a time */
+    pthread_mutex_t table_lock;  /* guards records for list and logs */
+    struct fn_record *records;
+    unsigned version; /* makes every deploy's object names unique */
+};
+
+/* The record of name, or NULL. Caller holds change_lock (or table_lock to read). */
+struct fn_record *find_record(struct lifecycle *lc, const char *name);
+
+/* The labels of every object of name's version: {"tinyfaas.instance", ...}. */
+json_t *labels_for(struct lifecycle *lc, const char *name, unsigned version);
+
+/* ---- lifecycle_handlers.c ---- */
+
+/* Creates and starts r's handler containers from..to-1 (ids into
+ * r->containers), filling eps[from..to) with their addresses. */
+int start_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_t to,
+                   struct dispatch_endpoint *eps, tf_err *err);
+
+#endif

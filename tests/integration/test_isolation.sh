@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# What a handler container may do, seen from inside it: no capabilities, no
+# new privileges, a read-only root with a writable /tmp, a memory bound (the
+# default, or the upload's memory_mb), a CPU bound (cpus), and no way to reach
+# another function's handlers. Bad limits are refused and make nothing.
+#
+#   test_isolation.sh DAEMON SOURCE_ROOT
+set -u
+
+source "$(dirname "$0")/lib.sh"
+it_init "$@"
+it_start_daemon
+
+# probe NAME SCRIPT [LIMITS_JSON_MEMBERS]: deploys a binary function running SCRIPT.
+probe() {
+    mkfn "$T/$1" "$2"
+    zipdir "$T/$1" "$T/$1.zip"
+    printf '{"name":"%s","env":"binary","threads":1,"zip":"%s"%s}' "$1" \
+        "$(base64 -w0 "$T/$1.zip")" "${3:+,$3}" > "$T/up.json"
+    mgmt POST /upload --data-binary "@$T/up.json"
+    check "deploy $1" 200 "$CODE"
+}
+
+container_of() { docker ps -q --filter "label=tinyfaas.instance=$IID" --filter "label=tinyfaas.function=$1" | head -1; }
+
+# --- 1. privileges and the file system -----------------------------------
+probe inside 'grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status
+touch /fn/x 2>/dev/null && echo "/fn writable" || echo "/fn read-only"
+touch /x 2>/dev/null && echo "/ writable" || echo "/ read-only"
+echo hi > /tmp/x && cat /tmp/x'
+call inside
+check "inside: status" 200 "$CODE"
+check "inside: what it may do" "$(printf 'CapEff:\t0000000000000000\nNoNewPrivs:\t1\n/fn read-only\n/ read-only\nhi')" \
+    "$(cat "$T/out")"
+
+# --- 2. memory and CPU bounds ---------------------------------------------
+check "default memory bound: 128 MiB" 134217728 \
+    "$(docker inspect -f '{{.HostConfig.Memory}}' "$(container_of inside)")"
+check "default: no swap beyond it" 134217728 \
+    "$(docker inspect -f '{{.HostConfig.MemorySwap}}' "$(container_of inside)")"
+check "pids bound" 256 "$(docker inspect -f '{{.HostConfig.PidsLimit}}' "$(container_of inside)")"
+# cgroup v2 names the bounds memory.max and cpu.max; v1 splits them.
+probe bounded 'if [ -e /sys/fs/cgroup/memory.max ]; then
+    cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/cpu.max
+else
+    cat /sys/fs/cgroup/memory/memory.limit_in_bytes
+    echo "$(cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us) $(cat /sys/fs/cgroup/cpu/cpu.cfs_period_us)"
+fi' '"memory_mb":64,"cpus":0.5'
+call bounded
+check "memory_mb and cpus, seen in the cgroup" "$(printf '67108864\n50000 100000')" "$(cat "$T/out")"
+
+# --- 3. one function cannot reach another's handlers ----------------------
+ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(container_of "$1")"; }
+OTHER_IP=$(ip_of inside)
+# busybox nc exits 1 when it cannot connect; connected, the handler sends
+# READY and nc quits when the input ends.
+probe reacher 'read ip; nc -w 2 "$ip" 8000 < /dev/null > /dev/null 2>&1 && echo reached || echo unreachable'
+call reacher --data-binary "$OTHER_IP"
+check "another function's handler: unreachable" unreachable "$(cat "$T/out")"
+# The same probe does reach a handler on its own network: the test can fail.
+call reacher --data-binary "$(ip_of reacher)"
+check "its own handler: reachable" reached "$(cat "$T/out")"
+
+# --- 4. bad limits: 400, nothing made --------------------------------------
+before=$(counts)
+bad_limit() {
+    mkfn "$T/b" 'cat'
+    zipdir "$T/b" "$T/b.zip"
+    printf '{"name":"badlimit","env":"binary","threads":1,"zip":"%s",%s}' \
+        "$(base64 -w0 "$T/b.zip")" "$1" > "$T/up.json"
+    mgmt POST /upload --data-binary "@$T/up.json"
+    check "$1: status" 400 "$CODE"
+    check "$1: reason" "$2" "$(cat "$T/body")"
+}
+bad_limit '"memory_mb":8' "memory_mb must be between 16 and 65536, not 8"
+bad_limit '"memory_mb":1.5' '"memory_mb" must be a whole number of MiB, at most 65536'
+bad_limit '"memory_mb":"64"' '"memory_mb" must be a number'
+bad_limit '"cpus":-1' "cpus must be between 0.01 and 256, not -1"
+bad_limit '"cpus":0.001' "cpus must be between 0.01 and 256, not 0.001"
+check "bad limits made nothing" "$before" "$(counts)"
+
+it_finish
