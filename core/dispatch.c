@@ -40,6 +40,7 @@ struct op {
     const struct dispatch_endpoint *eps;
     size_t n;
     int ready_timeout_ms;
+    bool routed_is_done; /* complete once routed, not once the old version drained */
 };
 
 struct dispatch_fn {
@@ -362,10 +363,13 @@ static void go_live(struct dispatch_fn *fn)
     if (old == NULL && d->route_fn != NULL)
         d->route_fn(d->route_ctx, fn->name, true);
     log_info("function %s: %zu handler(s) ready, routed", fn->name, fn->n);
-    if (old != NULL)
+    if (old != NULL && !op->routed_is_done) {
         retire(old, op); /* the publish completes when the old version has drained */
-    else
-        op_complete(op, 0, 0, "");
+        return;
+    }
+    if (old != NULL)
+        retire(old, NULL);
+    op_complete(op, 0, 0, "");
 }
 
 static void on_ready(void *owner, struct hconn *h)
@@ -471,14 +475,30 @@ static void unpublish_task(void *arg, bool cancelled)
     retire(fn, op);
 }
 
-int dispatch_publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                     size_t n, int ready_timeout_ms, tf_err *err)
+static int publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
+                   size_t n, int ready_timeout_ms, bool routed_is_done, tf_err *err)
 {
     if (n == 0)
         return tf_err_set(err, 400, "a function needs at least one handler"), -EINVAL;
-    struct op op = {
-        .err = err, .name = name, .eps = eps, .n = n, .ready_timeout_ms = ready_timeout_ms};
+    struct op op = {.err = err,
+                    .name = name,
+                    .eps = eps,
+                    .n = n,
+                    .ready_timeout_ms = ready_timeout_ms,
+                    .routed_is_done = routed_is_done};
     return op_run(d, &op, publish_task);
+}
+
+int dispatch_publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
+                     size_t n, int ready_timeout_ms, tf_err *err)
+{
+    return publish(d, name, eps, n, ready_timeout_ms, false, err);
+}
+
+int dispatch_reroute(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
+                     size_t n, int ready_timeout_ms, tf_err *err)
+{
+    return publish(d, name, eps, n, ready_timeout_ms, true, err);
 }
 
 int dispatch_unpublish(struct dispatcher *d, const char *name, tf_err *err)

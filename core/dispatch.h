@@ -77,6 +77,12 @@ struct dispatch_endpoint {
 int dispatch_publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
                      size_t n, int ready_timeout_ms, tf_err *err);
 
+/* As dispatch_publish, but returns once name is routed to eps: the previous
+ * connections drain and close on their own. For handlers that stay (a heal, a
+ * scale-up), where nothing waits to be removed after the drain. */
+int dispatch_reroute(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
+                     size_t n, int ready_timeout_ms, tf_err *err);
+
 /* Unroutes name and waits until its calls in flight drained (at most the call
  * timeout) and its connections closed. -ENOENT when name is not routed. */
 int dispatch_unpublish(struct dispatcher *d, const char *name, tf_err *err);

@@ -453,12 +453,13 @@ int docker_list(struct docker *d, enum docker_kind kind, const char *label, dock
         [DOCKER_CONTAINERS] = "/containers/json?all=1&filters=%s",
         [DOCKER_NETWORKS] = "/networks?filters=%s",
         [DOCKER_IMAGES] = "/images/json?filters=%s",
+        [DOCKER_RUNNING] = "/containers/json?filters=%s",
     };
     json_t *filters = NULL, *ans = NULL;
     char *text = NULL, *path = NULL;
     int rc;
 
-    if ((unsigned)kind > DOCKER_IMAGES) {
+    if ((unsigned)kind > DOCKER_RUNNING) {
         tf_err_set(err, 500, "docker: list: unknown kind %d", (int)kind);
         return -EINVAL;
     }

@@ -78,7 +78,8 @@ int docker_container_running(struct docker *d, const char *id, int *exit_code, t
 /* Removes a container, killing it first if running. A missing one is success. */
 int docker_container_remove(struct docker *d, const char *id, tf_err *err);
 
-enum docker_kind { DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES };
+/* DOCKER_CONTAINERS lists them all, DOCKER_RUNNING those running only. */
+enum docker_kind { DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES, DOCKER_RUNNING };
 
 /* Called for each object found: its id and its labels object (borrowed). */
 typedef void docker_list_fn(void *ctx, const char *id, json_t *labels);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "loop.h"
 #include "names.h"
+#include "store.h"
 
 int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out)
 {
@@ -406,6 +407,15 @@ static struct fn_record *new_record(struct lifecycle *lc, const struct deploy_sp
     return r;
 }
 
+/* A deployed function is kept in the state dir to come back after a
+ * restart. It serves already: a failure here is told, not undone. */
+static void keep(struct lifecycle *lc, const struct deploy_spec *s)
+{
+    tf_err e = {0};
+    if (lc->cfg.state_dir != NULL && store_save(lc->cfg.state_dir, s, &e) < 0)
+        log_warn("function %s serves, but will not come back after a restart: %s", s->name, e.msg);
+}
+
 int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
     struct tarbuf t = {0};
@@ -419,6 +429,11 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
         return rc;
     }
     pthread_mutex_lock(&lc->change_lock);
+    if (s->restoring && find_record(lc, s->name) != NULL) {
+        pthread_mutex_unlock(&lc->change_lock); /* uploaded anew meanwhile: that one stands */
+        tarbuf_free(&t);
+        return 0;
+    }
     struct fn_record *r = new_record(lc, s);
     if (r == NULL) {
         pthread_mutex_unlock(&lc->change_lock);
@@ -444,6 +459,7 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
                  "%lld ms, ready %lld ms)",
                  s->name, (long long)times.build_ms, (long long)times.network_ms,
                  (long long)times.start_ms, (long long)times.ready_ms);
+        keep(lc, s);
     }
     pthread_mutex_unlock(&lc->change_lock);
     return rc;
@@ -460,6 +476,8 @@ static int delete_locked(struct lifecycle *lc, const char *name, tf_err *err)
     if (dispatch_unpublish(lc->cfg.dispatcher, name, &e) < 0 && e.status != 404)
         log_warn("function %s: unpublish: %s", name, e.msg);
     swap_record(lc, NULL, name);
+    if (lc->cfg.state_dir != NULL)
+        store_remove(lc->cfg.state_dir, name);
     remove_objects(lc, r);
     record_free(r);
     log_info("function %s: deleted", name);

@@ -6,6 +6,7 @@
 #define TF_LIFECYCLE_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dispatch.h"
@@ -25,6 +26,7 @@ struct lifecycle_config {
                               * NULL: the engine's own pools (about 31 networks) */
     size_t max_zip_entries;
     size_t max_zip_bytes;
+    const char *state_dir; /* where deployed functions are kept (store.h); NULL: nowhere */
 };
 
 struct deploy_spec {
@@ -38,6 +40,7 @@ struct deploy_spec {
     size_t n_envs;
     long long memory_mb; /* per handler container; 0: LIFECYCLE_DEFAULT_MEMORY_MB */
     double cpus;         /* per handler container; 0: no limit */
+    bool restoring;      /* from the store at start: skipped when the name was deployed meanwhile */
 };
 
 #define LIFECYCLE_DEFAULT_MEMORY_MB 128
@@ -56,6 +59,12 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *spec, tf_er
 /* Runs name on threads handler containers, starting or removing some, with
  * no new build and no call lost. 404 when unknown. */
 int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, tf_err *err);
+
+/* Replaces every handler container of a deployed function that is not
+ * running (it died, was killed, or the engine restarted), without stopping
+ * the live ones. Returns how many were replaced, or -1 with err set when the
+ * engine cannot be asked. */
+int lifecycle_heal(struct lifecycle *lc, tf_err *err);
 
 /* Stops routing to name, then removes its containers, network and image. 404 when unknown. */
 int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err);

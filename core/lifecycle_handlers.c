@@ -2,12 +2,15 @@
  * removed when the function is scaled, always with the settings its record
  * keeps (envs, memory, CPUs) and the same hardening. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hproto.h"
 #include "lifecycle_internal.h"
 #include "log.h"
+#include "store.h"
 
 /* The record's envs plus TINYFAAS_FUNCTION, as execve-style strings that
  * point into r->envs and fn_env. */
@@ -102,7 +105,11 @@ static int rescale(struct lifecycle *lc, struct fn_record *r, size_t n, tf_err *
     int rc = running_endpoints(lc, r, kept, eps, err);
     if (rc == 0 && n > old)
         rc = start_handlers(lc, r, old, n, eps, err);
-    if (rc == 0)
+    /* Growing, nothing waits for the drain; shrinking, the handlers let go
+     * are removed only once their calls are answered. */
+    if (rc == 0 && n > old)
+        rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, err);
+    else if (rc == 0)
         rc = dispatch_publish(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, err);
     free(eps);
     if (rc < 0) {
@@ -132,8 +139,103 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
         rc = tf_err_set(err, 404, "no function named '%.64s'", name);
     else if ((size_t)threads != r->n_containers)
         rc = rescale(lc, r, (size_t)threads, err);
-    if (rc == 0 && r != NULL)
+    tf_err e = {0};
+    if (rc == 0 && r != NULL) {
         log_info("function %s: %lld handler(s)", name, threads);
+        if (lc->cfg.state_dir != NULL &&
+            store_set_threads(lc->cfg.state_dir, name, threads, &e) < 0)
+            log_warn("function %s: %s", name, e.msg);
+    }
     pthread_mutex_unlock(&lc->change_lock);
     return rc;
+}
+
+/* ---- healing: handlers that died are replaced ---- */
+
+struct id_set {
+    char (*ids)[DOCKER_ID_MAX];
+    size_t n, cap;
+};
+
+static void add_id(void *ctx, const char *id, json_t *labels)
+{
+    (void)labels;
+    struct id_set *set = ctx;
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? 2 * set->cap : 64;
+        char(*ids)[DOCKER_ID_MAX] = realloc(set->ids, cap * sizeof *ids);
+        if (ids == NULL)
+            return;
+        set->ids = ids;
+        set->cap = cap;
+    }
+    snprintf(set->ids[set->n++], DOCKER_ID_MAX, "%s", id);
+}
+
+static bool in_set(const struct id_set *set, const char *id)
+{
+    for (size_t i = 0; i < set->n; i++)
+        if (strcmp(set->ids[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* Replaces r's handlers that are not running, then routes calls to the whole
+ * set; the live ones serve throughout. Returns how many were replaced. */
+static int heal_record(struct lifecycle *lc, struct fn_record *r, const struct id_set *running)
+{
+    size_t n = r->n_containers, dead = 0;
+    for (size_t i = 0; i < n; i++)
+        dead += !in_set(running, r->containers[i]);
+    if (dead == 0)
+        return 0; /* the common round: no engine call at all */
+    dead = 0;
+    bool *was_dead = calloc(n, sizeof *was_dead);
+    struct dispatch_endpoint *eps = calloc(n, sizeof *eps);
+    tf_err e = {0};
+    int rc = was_dead != NULL && eps != NULL ? 0 : -ENOMEM;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (in_set(running, r->containers[i])) {
+            eps[i].port = HPROTO_DEFAULT_PORT;
+            rc = docker_container_ip(lc->cfg.docker, r->containers[i], r->network, eps[i].host, &e);
+            continue;
+        }
+        log_warn("function %s: handler %.12s is not running; replacing it", r->name,
+                 r->containers[i]);
+        remove_handlers(lc, r, i, i + 1);
+        was_dead[i] = true;
+        dead++;
+        rc = start_handlers(lc, r, i, i + 1, eps, &e);
+    }
+    if (rc == 0 && dead > 0)
+        rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, &e);
+    if (rc < 0 && dead > 0) {
+        log_warn("function %s: replacing handlers failed: %s (tried again soon)", r->name, e.msg);
+        for (size_t i = 0; i < n; i++)
+            if (was_dead[i])
+                remove_handlers(lc, r, i, i + 1); /* not routed: the next round retries */
+    }
+    free(was_dead);
+    free(eps);
+    return rc < 0 ? -1 : (int)dead;
+}
+
+int lifecycle_heal(struct lifecycle *lc, tf_err *err)
+{
+    char label[64];
+    snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
+    struct id_set running = {0};
+    int replaced = 0;
+    /* Listed under the lock, so a deploy cannot start a container between the
+     * list and the comparison and have it taken for dead. */
+    pthread_mutex_lock(&lc->change_lock);
+    int rc = docker_list(lc->cfg.docker, DOCKER_RUNNING, label, add_id, &running, err);
+    for (struct fn_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
+        int n = heal_record(lc, r, &running);
+        if (n > 0)
+            replaced += n;
+    }
+    pthread_mutex_unlock(&lc->change_lock);
+    free(running.ids);
+    return rc < 0 ? -1 : replaced;
 }

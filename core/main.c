@@ -16,12 +16,14 @@
 #include "config.h"
 #include "dispatch.h"
 #include "docker.h"
+#include "healer.h"
 #include "http/http_front.h"
 #include "http/mgmt_api.h"
 #include "http/mgmt_auth.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "loop.h"
+#include "restore.h"
 #include "runtimes.h"
 
 struct daemon {
@@ -36,6 +38,8 @@ struct daemon {
     struct coap_front *coap;
     struct http_front *http;
     struct mgmt_api *mgmt;
+    struct restorer *restorer;
+    struct healer *healer;
     struct loop_watch signals;
 };
 
@@ -177,7 +181,8 @@ static int start(struct daemon *d, tf_err *err)
                                       strcmp(c->subnet_pool, "none") != 0 ? c->subnet_pool : NULL,
                                   .ready_timeout_ms = c->ready_timeout_ms,
                                   .max_zip_entries = 10000,
-                                  .max_zip_bytes = 256u << 20};
+                                  .max_zip_bytes = 256u << 20,
+                                  .state_dir = c->state_dir};
     if (lifecycle_create(&lc, &d->lifecycle) < 0)
         return tf_err_set(err, 500, "out of memory");
     /* Whatever a killed earlier run of this instance left is removed before serving. */
@@ -191,13 +196,22 @@ static int start(struct daemon *d, tf_err *err)
         .fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK), .fn = on_signal, .ctx = d};
     if (d->signals.fd < 0 || loop_add(d->loop, &d->signals, EPOLLIN) < 0)
         return tf_err_set(err, 500, "cannot watch signals");
-    return start_fronts(d, err);
+    if (start_fronts(d, err) < 0)
+        return -1;
+    /* Kept functions come back while the daemon already serves. */
+    if (restore_start(d->lifecycle, c->state_dir, &d->restorer) < 0)
+        return tf_err_set(err, 500, "cannot start bringing kept functions back");
+    if (healer_start(d->lifecycle, &d->healer) < 0)
+        return tf_err_set(err, 500, "cannot start watching the handlers");
+    return 0;
 }
 
 static void stop(struct daemon *d)
 {
     if (d->loop != NULL)
         loop_close_posts(d->loop); /* deploys under way now fail fast instead of waiting */
+    restore_stop(d->restorer);
+    healer_stop(d->healer);
     coap_front_stop(d->coap);
     http_front_stop(d->http);
     dispatcher_destroy(d->dispatcher);

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Self-healing: a handler container that dies stops getting calls at once,
+# a call in flight on it is answered 502 (5.02 over CoAP) rather than left
+# hanging, the other handlers keep serving, and a replacement starts by
+# itself; if every handler dies, or the engine restarts, the function comes
+# back on its own.
+#
+#   test_heal.sh DAEMON SOURCE_ROOT
+set -u
+
+source "$(dirname "$0")/lib.sh"
+it_init "$@"
+it_start_daemon
+
+mkfn "$T/fn" 'read -r what; [ "$what" = slow ] && sleep 5; echo "ok:$what"'
+zipdir "$T/fn" "$T/fn.zip"
+deploy_ok echo 2 "$T/fn.zip"
+handlers() { docker ps -q --no-trunc --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | sort; }
+before=$(handlers)
+check "two handlers" 2 "$(echo "$before" | wc -l)"
+
+# --- 1. a call in flight on a killed handler: 502 at once ------------------
+# Two slow calls: with two handlers and fewest-in-flight, one lands on each.
+PIDS=()
+for i in 1 2; do
+    (curl -s -m 40 -o "$T/slow$i" -w '%{http_code}' --data-binary slow "http://127.0.0.1:$PORT/echo" > "$T/code$i") &
+    PIDS+=($!)
+done
+sleep 1
+victim=$(echo "$before" | head -1)
+docker kill "$victim" > /dev/null
+# The call on the killed handler is answered at once, not at its timeout.
+for _ in $(seq 50); do grep -q 502 "$T/code1" "$T/code2" 2> /dev/null && break; sleep 0.1; done
+check "in flight on the killed handler: 502 within 5 s" 502 "$(cat "$T/code1" "$T/code2" 2> /dev/null)"
+
+# --- 2. the live handler serves meanwhile; a replacement comes by itself ----
+good=0
+for i in $(seq 10); do
+    call echo --data-binary "x$i"
+    [ "$CODE $(cat "$T/out")" = "200 ok:x$i" ] && good=$((good + 1))
+done
+check "calls right after the kill: all answered" 10 "$good"
+wait "${PIDS[@]}"
+check "the other slow call still answered" "200 ok:slow" \
+    "$(for i in 1 2; do [ "$(cat "$T/code$i")" = 200 ] && echo "200 $(cat "$T/slow$i")"; done)"
+replaced=no
+for _ in $(seq 100); do
+    now=$(handlers)
+    if [ "$(echo "$now" | wc -l)" = 2 ] && ! echo "$now" | grep -q "$victim"; then replaced=yes; break; fi
+    sleep 0.2
+done
+check "a replacement runs within 20 s" yes "$replaced"
+check "the dead container is removed" 0 "$(docker ps -aq --no-trunc --filter "id=$victim" | wc -l)"
+check "two handlers again, no more" 2 "$(n_containers --filter label=tinyfaas.function=echo)"
+coap echo hello
+check "CoAP after the replacement" "ok:hello" "$(cat "$T/cout")"
+grep -q "handler ${victim:0:12} is not running; replacing it" "$LOG"
+check "the log says why" 0 "$?"
+
+# --- 3. every handler dies: the function comes back alone ------------------
+docker kill $(handlers) > /dev/null
+back=no
+for _ in $(seq 150); do
+    call echo --data-binary again
+    [ "$CODE $(cat "$T/out")" = "200 ok:again" ] && { back=yes; break; }
+    sleep 0.2
+done
+check "all handlers killed: serving again within 30 s" yes "$back"
+check "all handlers killed: two handlers again" 2 "$(n_running --filter label=tinyfaas.function=echo)"
+
+# --- 4. the engine restarts: functions come back without an operator ------
+# Restarting the engine touches the whole machine: only where the test may
+# (TINYFAAS_TEST_ENGINE_RESTART=1, as CI sets it), and with the engine's own
+# command line.
+if [ "${TINYFAAS_TEST_ENGINE_RESTART:-}" = 1 ] && pid=$(pidof dockerd); then
+    mapfile -d '' cmd < "/proc/$pid/cmdline"
+    kill "$pid"
+    for _ in $(seq 120); do kill -0 "$pid" 2> /dev/null || break; sleep 0.5; done
+    call echo --data-binary down
+    check "engine down: a clear 503" "503 function has no live handler" "$CODE $(cat "$T/out")"
+    nohup "${cmd[@]}" >> /var/log/tinyfaas-dockerd.log 2>&1 &
+    for _ in $(seq 120); do docker version > /dev/null 2>&1 && break; sleep 0.5; done
+    back=no
+    for _ in $(seq 150); do
+        call echo --data-binary up
+        [ "$CODE $(cat "$T/out")" = "200 ok:up" ] && { back=yes; break; }
+        sleep 0.2
+    done
+    check "engine restarted: serving again within 30 s" yes "$back"
+    check "engine restarted: two handlers, no more" 2 "$(n_running --filter label=tinyfaas.function=echo)"
+fi
+
+it_finish

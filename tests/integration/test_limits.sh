@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Input limits of the management API: each answers its 4xx with a one-line
+# reason and leaves nothing behind (no image, network or container).
+#
+#   test_limits.sh DAEMON SOURCE_ROOT
+set -u
+
+source "$(dirname "$0")/lib.sh"
+it_init "$@"
+it_start_daemon
+
+# refused LABEL STATUS REASON FILE [PATH]: POSTs FILE to PATH (/upload).
+refused() {
+    mgmt POST "${5:-/upload}" --data-binary "@$4"
+    check "$1: status" "$2" "$CODE"
+    check "$1: reason" "$3" "$(cat "$T/body")"
+}
+
+# body_for NAME ZIP [MORE_JSON_MEMBERS] > file
+body_for() {
+    printf '{"name":"%s","env":"binary","threads":1,"zip":"%s"%s}' "$1" "$(base64 -w0 "$2")" "${3:+,$3}"
+}
+
+mkfn "$T/fn" 'cat'
+
+# --- a zip bomb: small zipped, past 256 MiB unpacked -----------------------
+head -c $((300 << 20)) /dev/zero > "$T/fn/zeros"
+zipdir "$T/fn" "$T/bomb.zip"
+rm "$T/fn/zeros"
+body_for bomb "$T/bomb.zip" > "$T/b.json"
+check "the bomb is small zipped" yes "$([ "$(stat -c %s "$T/bomb.zip")" -lt $((2 << 20)) ] && echo yes || echo no)"
+refused "zip bomb" 400 "the zip unpacks to more than 268435456 bytes" "$T/b.json"
+
+# --- too many entries --------------------------------------------------------
+mkdir -p "$T/many"
+cp "$T/fn/fn.sh" "$T/many/"
+(cd "$T/many" && seq 1 10001 | xargs touch)
+zipdir "$T/many" "$T/many.zip"
+body_for many "$T/many.zip" > "$T/b.json"
+refused "10 002 entries" 400 "the zip holds more than 10000 entries" "$T/b.json"
+
+# --- a body past 64 MiB ------------------------------------------------------
+head -c $(((64 << 20) + 1)) /dev/zero | tr '\0' 'a' > "$T/big.json"
+refused "a 64 MiB + 1 byte body" 413 "request body too large" "$T/big.json"
+
+# --- envs: too many, or not KEY=VALUE ---------------------------------------
+zipdir "$T/fn" "$T/fn.zip"
+envs=$(python3 -c 'import json; print(json.dumps([f"K{i}=v" for i in range(257)]))')
+body_for envs "$T/fn.zip" "\"envs\":$envs" > "$T/b.json"
+refused "257 envs" 400 '"envs" has more than 256 entries' "$T/b.json"
+body_for envs "$T/fn.zip" '"envs":["NOEQUALS"]' > "$T/b.json"
+refused "envs entry without =" 400 "envs entry 'NOEQUALS' is not KEY=VALUE" "$T/b.json"
+body_for envs "$T/fn.zip" '"envs":[7]' > "$T/b.json"
+refused "envs entry not a string" 400 '"envs" must be an array of "KEY=VALUE" strings' "$T/b.json"
+
+# --- names ---------------------------------------------------------------------
+body_for "$(printf 'a%.0s' $(seq 64))" "$T/fn.zip" > "$T/b.json"
+refused "a 64-character name" 400 \
+    "invalid function name '$(printf 'a%.0s' $(seq 64))': use [A-Za-z0-9][A-Za-z0-9_-]{0,62}" "$T/b.json"
+
+# --- uploadURL: another scheme, an address that does not answer -------------
+printf '{"name":"u","env":"binary","threads":1,"url":"file:///etc/passwd"}' > "$T/b.json"
+refused "uploadURL file://" 400 "url must start with http:// or https://" "$T/b.json" /uploadURL
+DEAD=$(pick_port "$PORT")
+printf '{"name":"u","env":"binary","threads":1,"url":"http://127.0.0.1:%s/fn.zip"}' "$DEAD" > "$T/b.json"
+mgmt POST /uploadURL --data-binary "@$T/b.json"
+check "uploadURL, nobody listening: status" 400 "$CODE"
+check "uploadURL, nobody listening: reason" "cannot download url: Couldn't connect to server" "$(cat "$T/body")"
+
+check "no limit left anything behind" "c=0 n=0 i=0" "$(counts)"
+mgmt GET /list
+check "and no function was made" "" "$(cat "$T/body")"
+
+it_finish

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Functions survive a restart of the daemon, clean (SIGTERM) or not
+# (SIGKILL): they serve again with no re-upload, with their envs, limits and
+# threads; a killed daemon's containers are replaced, never duplicated or left
+# behind; a deleted function stays deleted.
+#
+#   test_persist.sh DAEMON SOURCE_ROOT
+set -u
+
+source "$(dirname "$0")/lib.sh"
+it_init "$@"
+it_start_daemon
+
+mkfn "$T/greet" 'printf "%s:" "$GREETING"; cat'
+zipdir "$T/greet" "$T/greet.zip"
+printf '{"name":"greet","env":"binary","threads":2,"zip":"%s","envs":["GREETING=hi"],"memory_mb":64}' \
+    "$(base64 -w0 "$T/greet.zip")" > "$T/up.json"
+mgmt POST /upload --data-binary "@$T/up.json"
+check "deploy greet" 200 "$CODE"
+mkfn "$T/plain" 'cat'
+zipdir "$T/plain" "$T/plain.zip"
+deploy_ok plain 1 "$T/plain.zip"
+check "kept: greet's code, mode 0600" 600 "$(stat -c %a "$STATE/functions/greet/code.zip")"
+check "kept: greet's settings" "greet binary 2 GREETING=hi 64" "$(python3 -c '
+import json, sys; s = json.load(open(sys.argv[1]))
+print(s["name"], s["env"], s["threads"], *s["envs"], s["memory_mb"])' "$STATE/functions/greet/spec.json")"
+
+# back NAME BODY WANT: waits up to 60 s for NAME to answer BODY with WANT.
+back() {
+    local got=
+    for _ in $(seq 300); do
+        call "$1" --data-binary "$2"
+        got="$CODE $(cat "$T/out")"
+        [ "$got" = "200 $3" ] && break
+        sleep 0.2
+    done
+    check "$4: $1 serves again" "200 $3" "$got"
+}
+
+# serving LABEL: both functions answer, with the right numbers of objects.
+serving() {
+    back greet x "hi:x" "$1"
+    back plain y "y" "$1"
+    check "$1: greet has 2 handlers, no more" 2 "$(n_containers --filter label=tinyfaas.function=greet)"
+    check "$1: plain has 1 handler, no more" 1 "$(n_containers --filter label=tinyfaas.function=plain)"
+    check "$1: one network each" 2 "$(n_networks)"
+    check "$1: greet's memory bound kept" 67108864 "$(docker inspect -f '{{.HostConfig.Memory}}' \
+        "$(docker ps -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=greet | head -1)")"
+}
+
+# --- 1. SIGTERM, then start again -----------------------------------------
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+DAEMON_PID=
+check "SIGTERM: nothing left running" "c=0 n=0" "$(counts | cut -d' ' -f1,2)"
+it_start_daemon
+serving "after SIGTERM"
+
+# --- 2. SIGKILL: containers left behind are replaced, not duplicated ------
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2> /dev/null
+DAEMON_PID=
+check "SIGKILL: the handlers are left running" 3 "$(n_running)"
+it_start_daemon
+serving "after SIGKILL"
+
+# --- 3. deleted stays deleted; scaled stays scaled -------------------------
+mgmt POST /delete --data '{"name":"plain"}'
+check "delete plain" 200 "$CODE"
+mgmt POST /scale --data '{"name":"greet","threads":3}'
+check "scale greet to 3" 200 "$CODE"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+DAEMON_PID=
+it_start_daemon
+back greet z "hi:z" "after delete and scale"
+check "greet came back with 3 handlers" 3 "$(n_running --filter label=tinyfaas.function=greet)"
+call plain --data-binary y
+check "plain stays deleted" 404 "$CODE"
+check "plain's copy is gone" no "$([ -e "$STATE/functions/plain" ] && echo yes || echo no)"
+
+it_finish
