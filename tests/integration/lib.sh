@@ -139,6 +139,22 @@ call() {
     [ -e "$T/out" ] || : > "$T/out"
 }
 
+# field FILE KEY: a member of the JSON object in FILE (the load tools' -j).
+field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
+
+# answers_within SECONDS NAME BODY WANT: prints yes once an HTTP call of NAME
+# with BODY answers 200 WANT, or what it last got when time runs out.
+answers_within() {
+    local tries=$(($1 * 5)) got=
+    for _ in $(seq "$tries"); do
+        call "$2" --data-binary "$3"
+        got="$CODE $(cat "$T/out")"
+        [ "$got" = "200 $4" ] && { echo yes; return; }
+        sleep 0.2
+    done
+    echo "$got"
+}
+
 # coap NAME [PAYLOAD]: CoAP POST; payload bytes in $T/cout (empty when
 # none), coap-client's stderr in $T/cerr, its exit status in CRC.
 coap() {

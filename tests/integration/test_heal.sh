@@ -14,8 +14,29 @@ it_start_daemon
 
 mkfn "$T/fn" 'read -r what; [ "$what" = slow ] && sleep 5; echo "ok:$what"'
 zipdir "$T/fn" "$T/fn.zip"
-deploy_ok echo 2 "$T/fn.zip"
+deploy_ok echo 3 "$T/fn.zip"
 handlers() { docker ps -q --no-trunc --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | sort; }
+TOOLS=$(dirname "$DAEMON")/tools
+
+# --- 0. one of three replicas killed under load over HTTP and CoAP ---------
+"$TOOLS/http-load" -j -c 8 -d 6 "http://127.0.0.1:$PORT/echo" > "$T/hload.json" &
+HLOAD=$!
+"$TOOLS/coap-load" -j -c 8 -d 6 "coap://127.0.0.1:$PORT/echo" > "$T/cload.json" &
+CLOAD=$!
+sleep 2
+docker kill "$(handlers | head -1)" > /dev/null
+wait "$HLOAD" "$CLOAD"
+for p in h c; do
+    check "kill under load ($p): no call past the load's 10 s limit" 0 "$(field "$T/${p}load.json" timeouts)"
+    check "kill under load ($p): at most the calls in flight on it failed" yes \
+        "$([ "$(field "$T/${p}load.json" errors)" -le 8 ] && echo yes || echo "$(field "$T/${p}load.json" errors) failed")"
+    check "kill under load ($p): calls kept succeeding" yes \
+        "$([ "$(field "$T/${p}load.json" ok)" -gt 100 ] && echo yes || echo "$(field "$T/${p}load.json" ok) ok")"
+done
+for _ in $(seq 100); do [ "$(handlers | wc -l)" = 3 ] && break; sleep 0.2; done
+check "kill under load: three handlers again" 3 "$(handlers | wc -l)"
+mgmt POST /scale --data '{"name":"echo","threads":2}'
+check "down to two handlers for what follows" 200 "$CODE"
 before=$(handlers)
 check "two handlers" 2 "$(echo "$before" | wc -l)"
 
@@ -59,13 +80,7 @@ check "the log says why" 0 "$?"
 
 # --- 3. every handler dies: the function comes back alone ------------------
 docker kill $(handlers) > /dev/null
-back=no
-for _ in $(seq 150); do
-    call echo --data-binary again
-    [ "$CODE $(cat "$T/out")" = "200 ok:again" ] && { back=yes; break; }
-    sleep 0.2
-done
-check "all handlers killed: serving again within 30 s" yes "$back"
+check "all handlers killed: serving again within 30 s" yes "$(answers_within 30 echo again ok:again)"
 check "all handlers killed: two handlers again" 2 "$(n_running --filter label=tinyfaas.function=echo)"
 
 # --- 4. the engine restarts: functions come back without an operator ------
@@ -80,13 +95,7 @@ if [ "${TINYFAAS_TEST_ENGINE_RESTART:-}" = 1 ] && pid=$(pidof dockerd); then
     check "engine down: a clear 503" "503 function has no live handler" "$CODE $(cat "$T/out")"
     nohup "${cmd[@]}" >> /var/log/tinyfaas-dockerd.log 2>&1 &
     for _ in $(seq 120); do docker version > /dev/null 2>&1 && break; sleep 0.5; done
-    back=no
-    for _ in $(seq 150); do
-        call echo --data-binary up
-        [ "$CODE $(cat "$T/out")" = "200 ok:up" ] && { back=yes; break; }
-        sleep 0.2
-    done
-    check "engine restarted: serving again within 30 s" yes "$back"
+    check "engine restarted: serving again within 30 s" yes "$(answers_within 30 echo up ok:up)"
     check "engine restarted: two handlers, no more" 2 "$(n_running --filter label=tinyfaas.function=echo)"
 fi
 

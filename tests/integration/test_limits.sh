@@ -29,7 +29,7 @@ zipdir "$T/fn" "$T/bomb.zip"
 rm "$T/fn/zeros"
 body_for bomb "$T/bomb.zip" > "$T/b.json"
 check "the bomb is small zipped" yes "$([ "$(stat -c %s "$T/bomb.zip")" -lt $((2 << 20)) ] && echo yes || echo no)"
-refused "zip bomb" 400 "the zip unpacks to more than 268435456 bytes" "$T/b.json"
+refused "zip bomb" 413 "the zip unpacks to more than 268435456 bytes (at entry 'zeros')" "$T/b.json"
 
 # --- too many entries --------------------------------------------------------
 mkdir -p "$T/many"
@@ -37,7 +37,7 @@ cp "$T/fn/fn.sh" "$T/many/"
 (cd "$T/many" && seq 1 10001 | xargs touch)
 zipdir "$T/many" "$T/many.zip"
 body_for many "$T/many.zip" > "$T/b.json"
-refused "10 002 entries" 400 "the zip holds more than 10000 entries" "$T/b.json"
+refused "10 002 entries" 413 "the zip holds more than 10000 entries" "$T/b.json"
 
 # --- a body past 64 MiB ------------------------------------------------------
 head -c $(((64 << 20) + 1)) /dev/zero | tr '\0' 'a' > "$T/big.json"

@@ -62,6 +62,9 @@ refused "upload, token cut short" POST /upload -H "Authorization: Bearer ${TOKEN
     --data-binary "@$T/up.json"
 refused "upload, Basic scheme" POST /upload -H "Authorization: Basic $TOKEN" \
     --data-binary "@$T/up.json"
+refused "uploadURL, no token" POST /uploadURL \
+    --data '{"name":"echo","env":"binary","threads":1,"url":"http://127.0.0.1:1/x.zip"}'
+refused "scale, no token" POST /scale --data '{"name":"echo","threads":2}'
 refused "list, no token" GET /list
 refused "logs, no token" GET /logs
 refused "wipe, no token" POST /wipe

@@ -68,9 +68,21 @@ check "new handlers keep the envs" "200 hi:after" "$CODE $(cat "$T/out")"
 old_containers=$(docker ps -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | sort)
 load 8 hi v2 &
 LOAD_PID=$!
+# Besides the checked answers, thousands of calls from the load generators.
+TOOLS=$(dirname "$DAEMON")/tools
+"$TOOLS/http-load" -j -c 4 -d 6 "http://127.0.0.1:$PORT/echo" > "$T/hload.json" &
+HLOAD=$!
+"$TOOLS/coap-load" -j -c 4 -d 6 "coap://127.0.0.1:$PORT/echo" > "$T/cload.json" &
+CLOAD=$!
 sleep 1
 deploy_ok echo 2 "$T/fn.zip" '["GREETING=v2"]'
-wait "$LOAD_PID"
+wait "$LOAD_PID" "$HLOAD" "$CLOAD"
+for p in h c; do
+    check "redeploy under load ($p): no failed or timed-out call" "0 0" \
+        "$(field "$T/${p}load.json" errors) $(field "$T/${p}load.json" timeouts)"
+    check "redeploy under load ($p): hundreds of calls" yes \
+        "$([ "$(field "$T/${p}load.json" ok)" -gt 300 ] && echo yes || echo "$(field "$T/${p}load.json" ok)")"
+done
 check "redeploy: calls made under load" yes "$([ "$(cat "$T/calls")" -gt 5 ] && echo yes || echo "$(cat "$T/calls")")"
 check "redeploy: no call failed" "" "$(head -5 "$T/bad")"
 call echo --data-binary now
