@@ -40,6 +40,7 @@ struct op {
     const struct dispatch_endpoint *eps;
     size_t n;
     int ready_timeout_ms;
+    int call_timeout_ms;
     bool routed_is_done; /* complete once routed, not once the old version drained */
 };
 
@@ -50,7 +51,8 @@ struct dispatch_fn {
     struct instance *inst;
     size_t n, n_ready, rr;
     int64_t deadline; /* publishing: ready by; retiring: drained by */
-    struct op *op;    /* waits for this publish or retirement */
+    int call_timeout_ms;
+    struct op *op; /* waits for this publish or retirement */
     char last_error[160];
     struct dispatch_fn *next_pending;
 };
@@ -220,6 +222,25 @@ static struct instance *pick_instance(struct dispatch_fn *fn)
     return best;
 }
 
+/* Keeps the deadline list in order. Calls of one function share a timeout,
+ * so a new call's place is at or near the tail: found walking back from it. */
+static void deadline_insert(struct dispatcher *d, struct dispatch_call *c)
+{
+    struct dispatch_call *after = d->dl_tail;
+    while (after != NULL && after->deadline > c->deadline)
+        after = after->dl_prev;
+    c->dl_prev = after;
+    c->dl_next = after != NULL ? after->dl_next : d->dl_head;
+    if (c->dl_next != NULL)
+        c->dl_next->dl_prev = c;
+    else
+        d->dl_tail = c;
+    if (after != NULL)
+        after->dl_next = c;
+    else
+        d->dl_head = c;
+}
+
 int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dispatch_request *req,
                   dispatch_done_fn *done, void *ctx, struct dispatch_call **out)
 {
@@ -249,14 +270,8 @@ int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dis
     c->inst = in;
     c->done = done;
     c->ctx = ctx;
-    c->deadline = loop_now_ms() + d->call_timeout_ms;
-    /* Every call has the same timeout, so appending keeps the list in deadline order. */
-    c->dl_prev = d->dl_tail;
-    if (d->dl_tail)
-        d->dl_tail->dl_next = c;
-    else
-        d->dl_head = c;
-    d->dl_tail = c;
+    c->deadline = loop_now_ms() + fn->call_timeout_ms;
+    deadline_insert(d, c);
     c->i_next = in->calls;
     if (in->calls)
         in->calls->i_prev = c;
@@ -327,7 +342,7 @@ static void retire(struct dispatch_fn *fn, struct op *op)
 {
     fn->state = FN_RETIRING;
     fn->op = op;
-    fn->deadline = loop_now_ms() + fn->d->call_timeout_ms;
+    fn->deadline = loop_now_ms() + fn->call_timeout_ms;
     pending_add(fn);
     for (size_t i = 0; i < fn->n; i++)
         if (fn->inst[i].inflight == 0)
@@ -448,7 +463,9 @@ static void publish_task(void *arg, bool cancelled)
                                .inst = inst,
                                .n = op->n,
                                .op = op,
-                               .deadline = loop_now_ms() + op->ready_timeout_ms};
+                               .deadline = loop_now_ms() + op->ready_timeout_ms,
+                               .call_timeout_ms = op->call_timeout_ms > 0 ? op->call_timeout_ms
+                                                                          : op->d->call_timeout_ms};
     snprintf(fn->name, sizeof fn->name, "%s", op->name);
     snprintf(fn->last_error, sizeof fn->last_error, "no handler answered");
     pending_add(fn);
@@ -476,7 +493,8 @@ static void unpublish_task(void *arg, bool cancelled)
 }
 
 static int publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                   size_t n, int ready_timeout_ms, bool routed_is_done, tf_err *err)
+                   size_t n, int ready_timeout_ms, int call_timeout_ms, bool routed_is_done,
+                   tf_err *err)
 {
     if (n == 0)
         return tf_err_set(err, 400, "a function needs at least one handler"), -EINVAL;
@@ -485,20 +503,21 @@ static int publish(struct dispatcher *d, const char *name, const struct dispatch
                     .eps = eps,
                     .n = n,
                     .ready_timeout_ms = ready_timeout_ms,
+                    .call_timeout_ms = call_timeout_ms,
                     .routed_is_done = routed_is_done};
     return op_run(d, &op, publish_task);
 }
 
 int dispatch_publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                     size_t n, int ready_timeout_ms, tf_err *err)
+                     size_t n, int ready_timeout_ms, int call_timeout_ms, tf_err *err)
 {
-    return publish(d, name, eps, n, ready_timeout_ms, false, err);
+    return publish(d, name, eps, n, ready_timeout_ms, call_timeout_ms, false, err);
 }
 
 int dispatch_reroute(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                     size_t n, int ready_timeout_ms, tf_err *err)
+                     size_t n, int ready_timeout_ms, int call_timeout_ms, tf_err *err)
 {
-    return publish(d, name, eps, n, ready_timeout_ms, true, err);
+    return publish(d, name, eps, n, ready_timeout_ms, call_timeout_ms, true, err);
 }
 
 int dispatch_unpublish(struct dispatcher *d, const char *name, tf_err *err)

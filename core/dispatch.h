@@ -71,17 +71,18 @@ struct dispatch_endpoint {
 };
 
 /* Connects to every endpoint, waits for each handler's ready message (at
- * most ready_timeout_ms), then routes name to them, replacing any previous
+ * most ready_timeout_ms), then routes name to them, its calls answered 504
+ * after call_timeout_ms (0: the dispatcher's default), replacing any previous
  * version, whose handlers are closed once their calls drain. Blocks the
  * calling (control) thread until all that is done. Any thread but the loop's. */
 int dispatch_publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                     size_t n, int ready_timeout_ms, tf_err *err);
+                     size_t n, int ready_timeout_ms, int call_timeout_ms, tf_err *err);
 
 /* As dispatch_publish, but returns once name is routed to eps: the previous
  * connections drain and close on their own. For handlers that stay (a heal, a
  * scale-up), where nothing waits to be removed after the drain. */
 int dispatch_reroute(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                     size_t n, int ready_timeout_ms, tf_err *err);
+                     size_t n, int ready_timeout_ms, int call_timeout_ms, tf_err *err);
 
 /* Unroutes name and waits until its calls in flight drained (at most the call
  * timeout) and its connections closed. -ENOENT when name is not routed. */

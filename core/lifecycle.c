@@ -96,6 +96,7 @@ static int env_entry_valid(const char *kv)
 #define MIN_MEMORY_MB 16
 #define MAX_MEMORY_MB 65536
 #define MAX_CPUS      256
+#define MAX_TIMEOUT_S 3600
 
 static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
@@ -118,6 +119,10 @@ static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *e
     if (s->memory_mb != 0 && (s->memory_mb < MIN_MEMORY_MB || s->memory_mb > MAX_MEMORY_MB))
         return tf_err_set(err, 400, "memory_mb must be between %d and %d, not %lld", MIN_MEMORY_MB,
                           MAX_MEMORY_MB, s->memory_mb),
+               -EINVAL;
+    if (s->timeout_s < 0 || s->timeout_s > MAX_TIMEOUT_S)
+        return tf_err_set(err, 400, "timeout_s must be between 1 and %d, not %lld", MAX_TIMEOUT_S,
+                          s->timeout_s),
                -EINVAL;
     if (s->cpus < 0 || s->cpus > MAX_CPUS || (s->cpus > 0 && s->cpus < 0.01))
         return tf_err_set(err, 400, "cpus must be between 0.01 and %d, not %g", MAX_CPUS, s->cpus),
@@ -375,7 +380,7 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, str
     times->start_ms = t3 - t2;
     if (rc == 0)
         rc = dispatch_publish(lc->cfg.dispatcher, s->name, eps, r->n_containers,
-                              lc->cfg.ready_timeout_ms, err);
+                              lc->cfg.ready_timeout_ms, r->timeout_s * 1000, err);
     times->ready_ms = loop_now_ms() - t3;
     free(eps);
     return rc;
@@ -400,6 +405,7 @@ static struct fn_record *new_record(struct lifecycle *lc, const struct deploy_sp
     r->n_containers = (size_t)s->threads;
     r->memory_mb = s->memory_mb > 0 ? s->memory_mb : LIFECYCLE_DEFAULT_MEMORY_MB;
     r->cpus = s->cpus;
+    r->timeout_s = s->timeout_s > 0 ? (int)s->timeout_s : lc->cfg.call_timeout_s;
     r->version = ++lc->version;
     r->subnet = -1;
     snprintf(r->network, sizeof r->network, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, s->name,
@@ -518,9 +524,10 @@ json_t *lifecycle_list(struct lifecycle *lc)
     size_t n = 0;
     pthread_mutex_lock(&lc->table_lock);
     for (struct fn_record *r = lc->records; r != NULL && n < 1024; r = r->next)
-        items[n++] = json_pack("{s:s, s:s, s:i, s:O, s:I, s:f}", "name", r->name, "env", r->env,
-                               "threads", r->threads, "envs", r->envs, "memory_mb",
-                               (json_int_t)r->memory_mb, "cpus", r->cpus);
+        items[n++] =
+            json_pack("{s:s, s:s, s:i, s:O, s:I, s:f, s:i}", "name", r->name, "env", r->env,
+                      "threads", r->threads, "envs", r->envs, "memory_mb", (json_int_t)r->memory_mb,
+                      "cpus", r->cpus, "timeout_s", r->timeout_s);
     pthread_mutex_unlock(&lc->table_lock);
     qsort(items, n, sizeof items[0], by_name);
     json_t *list = json_array();

@@ -27,6 +27,7 @@ struct lifecycle_config {
     size_t max_zip_entries;
     size_t max_zip_bytes;
     const char *state_dir; /* where deployed functions are kept (store.h); NULL: nowhere */
+    int call_timeout_s;    /* a function's call timeout unless its upload sets one */
 };
 
 struct deploy_spec {
@@ -40,6 +41,7 @@ struct deploy_spec {
     size_t n_envs;
     long long memory_mb; /* per handler container; 0: LIFECYCLE_DEFAULT_MEMORY_MB */
     double cpus;         /* per handler container; 0: no limit */
+    long long timeout_s; /* a call's time to answer; 0: the daemon's --call-timeout */
     bool restoring;      /* from the store at start: skipped when the name was deployed meanwhile */
 };
 

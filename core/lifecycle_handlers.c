@@ -108,9 +108,11 @@ static int rescale(struct lifecycle *lc, struct fn_record *r, size_t n, tf_err *
     /* Growing, nothing waits for the drain; shrinking, the handlers let go
      * are removed only once their calls are answered. */
     if (rc == 0 && n > old)
-        rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, err);
+        rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms,
+                              r->timeout_s * 1000, err);
     else if (rc == 0)
-        rc = dispatch_publish(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, err);
+        rc = dispatch_publish(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms,
+                              r->timeout_s * 1000, err);
     free(eps);
     if (rc < 0) {
         if (n > old)
@@ -208,7 +210,8 @@ static int heal_record(struct lifecycle *lc, struct fn_record *r, const struct i
         rc = start_handlers(lc, r, i, i + 1, eps, &e);
     }
     if (rc == 0 && dead > 0)
-        rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, &e);
+        rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms,
+                              r->timeout_s * 1000, &e);
     if (rc < 0 && dead > 0) {
         log_warn("function %s: replacing handlers failed: %s (tried again soon)", r->name, e.msg);
         for (size_t i = 0; i < n; i++)

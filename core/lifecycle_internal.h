@@ -24,6 +24,7 @@ struct fn_record {
     json_t *envs;        /* array of "K=V" */
     long long memory_mb; /* per handler container */
     double cpus;         /* per handler container; 0: no limit */
+    int timeout_s;       /* a call's time to answer */
     unsigned version;    /* labels this version's images, intermediate ones too */
     int subnet;          /* index of its /25 in the subnet pool, -1: none */
     char image[160];

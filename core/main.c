@@ -182,7 +182,8 @@ static int start(struct daemon *d, tf_err *err)
                                   .ready_timeout_ms = c->ready_timeout_ms,
                                   .max_zip_entries = 10000,
                                   .max_zip_bytes = 256u << 20,
-                                  .state_dir = c->state_dir};
+                                  .state_dir = c->state_dir,
+                                  .call_timeout_s = c->call_timeout_ms / 1000};
     if (lifecycle_create(&lc, &d->lifecycle) < 0)
         return tf_err_set(err, 500, "out of memory");
     /* Whatever a killed earlier run of this instance left is removed before serving. */

@@ -54,9 +54,10 @@ static json_t *spec_json(const struct deploy_spec *s)
     json_t *envs = json_array();
     for (size_t i = 0; envs != NULL && i < s->n_envs; i++)
         json_array_append_new(envs, json_string(s->envs[i]));
-    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:f, s:s}", "name", s->name, "env", s->env,
+    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:f, s:I, s:s}", "name", s->name, "env", s->env,
                      "threads", (json_int_t)s->threads, "envs", envs, "memory_mb",
-                     (json_int_t)s->memory_mb, "cpus", s->cpus, "subfolder",
+                     (json_int_t)s->memory_mb, "cpus", s->cpus, "timeout_s",
+                     (json_int_t)s->timeout_s, "subfolder",
                      s->subfolder != NULL ? s->subfolder : "");
 }
 
@@ -171,6 +172,7 @@ static int load_one(const char *dir, store_each_fn *fn, void *ctx)
         .n_envs = json_array_size(envs) < MAX_KEPT_ENVS ? json_array_size(envs) : MAX_KEPT_ENVS,
         .memory_mb = json_integer_value(json_object_get(spec, "memory_mb")),
         .cpus = json_number_value(json_object_get(spec, "cpus")),
+        .timeout_s = json_integer_value(json_object_get(spec, "timeout_s")),
     };
     for (size_t i = 0; i < s.n_envs; i++)
         env_strings[i] = json_string_value(json_array_get(envs, i));

@@ -94,12 +94,16 @@ static int get_number(json_t *o, const char *key, double *out, tf_err *e)
     return 0;
 }
 
-/* The optional limits of an upload: memory_mb (whole MiB) and cpus. */
+/* The optional limits of an upload: memory_mb (whole MiB), cpus, timeout_s. */
 static int get_limits(json_t *o, struct deploy_spec *s, tf_err *e)
 {
-    double mb = 0;
-    if (get_number(o, "memory_mb", &mb, e) < 0 || get_number(o, "cpus", &s->cpus, e) < 0)
+    double mb = 0, timeout = 0;
+    if (get_number(o, "memory_mb", &mb, e) < 0 || get_number(o, "cpus", &s->cpus, e) < 0 ||
+        get_number(o, "timeout_s", &timeout, e) < 0)
         return -1;
+    if (timeout < 0 || timeout > 1e9 || timeout != (double)(long long)timeout)
+        return tf_err_set(e, 400, "\"timeout_s\" must be a whole number of seconds, at most 3600");
+    s->timeout_s = (long long)timeout;
     /* Range first: a cast of a huge double is undefined; the lifecycle
      * checks the real bounds. */
     if (mb < 0 || mb > 1e9 || mb != (double)(long long)mb)

@@ -52,13 +52,16 @@ done
 
 # --- deploy ---------------------------------------------------------------
 mkfn "$T/echo" 'cat'
-cli deploy "$T/echo" --name echo --env binary --memory-mb 64 --cpus 0.5
+cli deploy "$T/echo" --name echo --env binary --memory-mb 64 --cpus 0.5 --timeout-s 7
 check "deploy echo: exit status" 0 "$RC"
 check "deploy echo: the URLs, exactly" "$(expected_urls echo | od -c)" "$(od -c < "$T/sout")"
 check "deploy echo: no progress when stderr is no terminal" "" "$(cat "$T/serr")"
 check "deploy echo: --memory-mb and --cpus reach the container" "67108864 500000000" \
     "$(docker inspect -f '{{.HostConfig.Memory}} {{.HostConfig.NanoCpus}}' \
         $(docker ps -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo))"
+mgmt GET /list -H 'Accept: application/json'
+check "deploy echo: --timeout-s reaches the daemon" 7 \
+    "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[0]["timeout_s"])' "$T/body")"
 
 # A folder given with a trailing slash, a file in a subfolder, an env var;
 # and on a terminal (script(1)), the progress line.

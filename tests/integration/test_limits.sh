@@ -67,8 +67,31 @@ mgmt POST /uploadURL --data-binary "@$T/b.json"
 check "uploadURL, nobody listening: status" 400 "$CODE"
 check "uploadURL, nobody listening: reason" "cannot download url: Couldn't connect to server" "$(cat "$T/body")"
 
+body_for t "$T/fn.zip" '"timeout_s":3601' > "$T/b.json"
+refused "timeout_s 3601" 400 "timeout_s must be between 1 and 3600, not 3601" "$T/b.json"
+body_for t "$T/fn.zip" '"timeout_s":1.5' > "$T/b.json"
+refused "timeout_s 1.5" 400 '"timeout_s" must be a whole number of seconds, at most 3600' "$T/b.json"
+
 check "no limit left anything behind" "c=0 n=0 i=0" "$(counts)"
 mgmt GET /list
 check "and no function was made" "" "$(cat "$T/body")"
+
+# --- a function's own timeout ------------------------------------------------
+mkfn "$T/slow" 'sleep 4; echo late'
+zipdir "$T/slow" "$T/slow.zip"
+body_for quick "$T/slow.zip" '"timeout_s":1' > "$T/b.json"
+mgmt POST /upload --data-binary "@$T/b.json"
+check "deploy with timeout_s 1" 200 "$CODE"
+deploy_ok patient 1 "$T/slow.zip"
+call quick --data-binary x
+check "timeout_s 1, a 4 s call: 504" "504 function timed out" "$CODE $(cat "$T/out")"
+coap quick x
+check "timeout_s 1 over CoAP: 5.04" "5.04 function timed out" "$(cat "$T/cerr")"
+call patient --data-binary x
+check "the default timeout (30 s) lets it finish" "200 late" "$CODE $(cat "$T/out")"
+mgmt GET /list -H 'Accept: application/json'
+check "list: each function's timeout_s" "patient 30 quick 1" "$(python3 -c '
+import json, sys
+print(*[f["name"] + " " + str(f["timeout_s"]) for f in json.load(open(sys.argv[1]))])' "$T/body")"
 
 it_finish

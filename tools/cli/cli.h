@@ -129,8 +129,8 @@ struct cli_deploy_opts {
     long long threads;
     const char **env_vars; /* "K=V" */
     size_t n_env_vars;
-    bool has_memory_mb, has_cpus;
-    long long memory_mb;
+    bool has_memory_mb, has_cpus, has_timeout_s;
+    long long memory_mb, timeout_s;
     double cpus;
 };
 

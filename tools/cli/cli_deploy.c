@@ -19,7 +19,9 @@ static json_t *upload_body(const struct cli_deploy_opts *o, const char *zip)
         return NULL;
     if ((o->has_memory_mb &&
          json_object_set_new(body, "memory_mb", json_integer((json_int_t)o->memory_mb)) < 0) ||
-        (o->has_cpus && json_object_set_new(body, "cpus", json_real(o->cpus)) < 0)) {
+        (o->has_cpus && json_object_set_new(body, "cpus", json_real(o->cpus)) < 0) ||
+        (o->has_timeout_s &&
+         json_object_set_new(body, "timeout_s", json_integer((json_int_t)o->timeout_s)) < 0)) {
         json_decref(body);
         return NULL;
     }

@@ -15,7 +15,8 @@ static const char usage_text[] =
     "\n"
     "commands:\n"
     "  deploy DIR --name N --env E [--threads N] [--env-var K=V]...\n"
-    "         [--memory-mb M] [--cpus C]     zip DIR's contents and deploy them as N\n"
+    "         [--memory-mb M] [--cpus C] [--timeout-s S]\n"
+    "                                        zip DIR's contents and deploy them as N\n"
     "  list [--json]                         the deployed functions\n"
     "  delete N                              remove function N\n"
     "  wipe                                  remove every function\n"
@@ -96,6 +97,7 @@ enum opt {
     OPT_ENV_VAR,
     OPT_MEMORY_MB,
     OPT_CPUS,
+    OPT_TIMEOUT_S,
     OPT_JSON,
     OPT_FOLLOW,
     OPT_HTTP,
@@ -112,6 +114,7 @@ static const struct option long_options[] = {
     {"env-var", required_argument, NULL, OPT_ENV_VAR},
     {"memory-mb", required_argument, NULL, OPT_MEMORY_MB},
     {"cpus", required_argument, NULL, OPT_CPUS},
+    {"timeout-s", required_argument, NULL, OPT_TIMEOUT_S},
     {"json", no_argument, NULL, OPT_JSON},
     {"follow", no_argument, NULL, OPT_FOLLOW},
     {"http", no_argument, NULL, OPT_HTTP},
@@ -125,9 +128,9 @@ struct cmdline {
     unsigned seen; /* opt_bit() of each option given */
     bool help;
     const char *name, *env, *data;
-    long long threads, memory_mb;
+    long long threads, memory_mb, timeout_s;
     double cpus;
-    bool has_threads, has_memory_mb, has_cpus, json, follow, http, coap, async;
+    bool has_threads, has_memory_mb, has_cpus, has_timeout_s, json, follow, http, coap, async;
     const char **env_vars;
     size_t n_env_vars;
     char **operands;
@@ -156,6 +159,7 @@ static bool take_option(struct cmdline *c, int opt, const char *arg)
     case OPT_THREADS: return c->has_threads = parse_ll(arg, &c->threads);
     case OPT_MEMORY_MB: return c->has_memory_mb = parse_ll(arg, &c->memory_mb);
     case OPT_CPUS: return c->has_cpus = parse_double(arg, &c->cpus);
+    case OPT_TIMEOUT_S: return c->has_timeout_s = parse_ll(arg, &c->timeout_s);
     default: return false;
     }
 }
@@ -199,7 +203,8 @@ static bool only_options(const struct cmdline *c, const enum opt *allowed, size_
 static int run_deploy(const struct cli_config *cfg, const struct cmdline *c)
 {
     if (c->n_operands != 1 || c->name == NULL || c->env == NULL ||
-        !ONLY(c, OPT_NAME, OPT_ENV, OPT_THREADS, OPT_ENV_VAR, OPT_MEMORY_MB, OPT_CPUS))
+        !ONLY(c, OPT_NAME, OPT_ENV, OPT_THREADS, OPT_ENV_VAR, OPT_MEMORY_MB, OPT_CPUS,
+              OPT_TIMEOUT_S))
         return usage_error();
     struct cli_deploy_opts o = {.dir = c->operands[0],
                                 .name = c->name,
@@ -210,7 +215,9 @@ static int run_deploy(const struct cli_config *cfg, const struct cmdline *c)
                                 .has_memory_mb = c->has_memory_mb,
                                 .memory_mb = c->memory_mb,
                                 .has_cpus = c->has_cpus,
-                                .cpus = c->cpus};
+                                .cpus = c->cpus,
+                                .has_timeout_s = c->has_timeout_s,
+                                .timeout_s = c->timeout_s};
     return cli_deploy(cfg, &o);
 }
 
