@@ -61,7 +61,8 @@ static void on_done(void *ctx, const struct dispatch_result *res)
     r->outcome = res->outcome;
     r->status = res->status;
     size_t ct = res->content_type.len < sizeof r->content_type ? res->content_type.len : 0;
-    memcpy(r->content_type, res->content_type.ptr, ct);
+    if (ct > 0) /* a failed call has no content type at all: a NULL pointer */
+        memcpy(r->content_type, res->content_type.ptr, ct);
     r->content_type[ct] = '\0';
     if (res->body.len > 0) {
         r->result = malloc(res->body.len);

@@ -499,5 +499,6 @@ int main(int argc, char **argv)
     bench_stats_free(&warm);
     bench_stats_free(&st);
     close(g.fd);
+    free(c.targets);
     return 0;
 }
