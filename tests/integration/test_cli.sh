@@ -130,6 +130,11 @@ TINYFAAS_TOKEN=wrong check_fails "list, wrong token" "$NO_TOKEN" list
 TOKEN=$TINYFAAS_TOKEN
 unset TINYFAAS_TOKEN
 check_fails "list, no token" "$NO_TOKEN" list
+# Unset, the token comes from a daemon's state dir, as for the scripts.
+mkdir -p "$T/kept"
+echo "$TOKEN" > "$T/kept/token"
+TINYFAAS_STATE_DIR=$T/kept cli list
+check "list, the state dir's token" "0 echo greet" "$RC $(tr '\n' ' ' < "$T/sout" | sed 's/ $//')"
 export TINYFAAS_TOKEN=$TOKEN
 
 # --- logs -----------------------------------------------------------------

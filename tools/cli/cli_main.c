@@ -28,6 +28,7 @@ static const char usage_text[] =
     "environment:\n"
     "  TINYFAAS_URL        management API (default http://127.0.0.1:8080)\n"
     "  TINYFAAS_TOKEN      management token, sent as 'Authorization: Bearer TOKEN'\n"
+    "                      (unset: the one in $TINYFAAS_STATE_DIR or ./tinyfaas-state)\n"
     "  TINYFAAS_HTTP_PORT  HTTP invocation port on TINYFAAS_URL's host (default 5683)\n"
     "  TINYFAAS_COAP_PORT  CoAP invocation port on TINYFAAS_URL's host (default 5683)\n"
     "\n"
@@ -77,10 +78,28 @@ static bool valid_port(const char *name, const char *value)
     return false;
 }
 
+/* The token a daemon made in its state dir, as the scripts find it: where
+ * TINYFAAS_STATE_DIR says, else ./tinyfaas-state. NULL when unreadable. */
+static const char *state_dir_token(void)
+{
+    static char token[300];
+    char path[1024];
+    snprintf(path, sizeof path, "%s/token", env_or("TINYFAAS_STATE_DIR", "./tinyfaas-state"));
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    bool got = fgets(token, sizeof token, f) != NULL;
+    fclose(f);
+    token[strcspn(token, " \t\r\n")] = '\0';
+    return got && token[0] != '\0' ? token : NULL;
+}
+
 static bool read_config(struct cli_config *cfg)
 {
     cfg->url = env_or("TINYFAAS_URL", "http://127.0.0.1:8080");
     cfg->token = env_or("TINYFAAS_TOKEN", NULL);
+    if (cfg->token == NULL)
+        cfg->token = state_dir_token();
     cfg->http_port = env_or("TINYFAAS_HTTP_PORT", "5683");
     cfg->coap_port = env_or("TINYFAAS_COAP_PORT", "5683");
     return valid_port("TINYFAAS_HTTP_PORT", cfg->http_port) &&
