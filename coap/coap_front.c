@@ -259,6 +259,7 @@ static void start_call(struct coap_front *f, coap_session_t *s, const coap_pdu_t
         /* Answered now, and remembered so a retransmission is not run again. */
         x->code = rc < 0 ? 503 : 201;
         const char *msg = rc == -EHOSTUNREACH ? "function has no live handler"
+                          : rc == -EBUSY      ? "function busy"
                           : rc < 0            ? "out of memory"
                                               : NULL;
         if (msg != NULL && (x->body = (unsigned char *)strdup(msg)) != NULL)

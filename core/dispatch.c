@@ -41,6 +41,7 @@ struct op {
     size_t n;
     int ready_timeout_ms;
     int call_timeout_ms;
+    unsigned max_inflight;
     bool routed_is_done; /* complete once routed, not once the old version drained */
 };
 
@@ -52,6 +53,9 @@ struct dispatch_fn {
     size_t n, n_ready, rr;
     int64_t deadline; /* publishing: ready by; retiring: drained by */
     int call_timeout_ms;
+    unsigned max_inflight;                 /* per handler; 0: no limit */
+    struct dispatch_call *q_head, *q_tail; /* calls waiting for a free handler */
+    size_t q_len;
     struct op *op; /* waits for this publish or retirement */
     char last_error[160];
     struct dispatch_fn *next_pending;
@@ -59,7 +63,10 @@ struct dispatch_fn {
 
 struct dispatch_call {
     uint32_t id;
-    struct instance *inst;
+    struct instance *inst;  /* NULL while queued */
+    struct dispatch_fn *fn; /* while queued */
+    char *packed;           /* while queued: the CALL, packed */
+    size_t packed_len;
     dispatch_done_fn *done;
     void *ctx;
     int64_t deadline;
@@ -162,6 +169,92 @@ static int slot_take(struct dispatcher *d, uint32_t *slot)
     return 0;
 }
 
+/* ---- the queue of calls waiting for a handler below max_inflight ---- */
+
+static void queue_push(struct dispatch_fn *fn, struct dispatch_call *c)
+{
+    c->fn = fn;
+    c->i_next = NULL;
+    c->i_prev = fn->q_tail;
+    if (fn->q_tail)
+        fn->q_tail->i_next = c;
+    else
+        fn->q_head = c;
+    fn->q_tail = c;
+    fn->q_len++;
+}
+
+/* Takes c off its function's queue and frees its packed CALL. */
+static void queue_unlink(struct dispatch_call *c)
+{
+    struct dispatch_fn *fn = c->fn;
+    if (c->i_prev)
+        c->i_prev->i_next = c->i_next;
+    else
+        fn->q_head = c->i_next;
+    if (c->i_next)
+        c->i_next->i_prev = c->i_prev;
+    else
+        fn->q_tail = c->i_prev;
+    fn->q_len--;
+    free(c->packed);
+    c->packed = NULL;
+    c->i_prev = c->i_next = NULL;
+}
+
+static void link_to_instance(struct instance *in, struct dispatch_call *c)
+{
+    c->inst = in;
+    c->i_prev = NULL;
+    c->i_next = in->calls;
+    if (in->calls)
+        in->calls->i_prev = c;
+    in->calls = c;
+    in->inflight++;
+}
+
+static void call_fail(struct dispatcher *d, struct dispatch_call *c, enum dispatch_outcome outcome);
+
+/* Sends queued calls to in while it has room under the function's limit. */
+static void pump(struct instance *in)
+{
+    struct dispatch_fn *fn = in->fn;
+    while (fn->q_head != NULL && in->ready && in->conn != NULL && in->inflight < fn->max_inflight) {
+        struct dispatch_call *c = fn->q_head;
+        int rc = hconn_send_packed(in->conn, c->packed, c->packed_len);
+        queue_unlink(c);
+        if (rc < 0) {
+            c->inst = NULL; /* no longer queued nor sent: fails on its own */
+            link_to_instance(in, c);
+            call_fail(fn->d, c, DISPATCH_LOST);
+            continue;
+        }
+        link_to_instance(in, c);
+    }
+}
+
+/* Hands from's waiting calls to to (a new version of the same function). */
+static void queue_move(struct dispatch_fn *from, struct dispatch_fn *to)
+{
+    while (from->q_head != NULL) {
+        struct dispatch_call *c = from->q_head;
+        char *packed = c->packed;
+        c->packed = NULL; /* kept: queue_unlink frees it otherwise */
+        queue_unlink(c);
+        c->packed = packed;
+        queue_push(to, c);
+    }
+    for (size_t i = 0; i < to->n; i++)
+        pump(&to->inst[i]);
+}
+
+/* Fails the calls still waiting on fn: it is going away. */
+static void queue_fail(struct dispatch_fn *fn)
+{
+    while (fn->q_head != NULL)
+        call_fail(fn->d, fn->q_head, DISPATCH_LOST);
+}
+
 static void unlink_call(struct dispatcher *d, struct dispatch_call *c)
 {
     if (c->dl_prev)
@@ -172,16 +265,20 @@ static void unlink_call(struct dispatcher *d, struct dispatch_call *c)
         c->dl_next->dl_prev = c->dl_prev;
     else
         d->dl_tail = c->dl_prev;
+    uint32_t slot = c->id & SLOT_MASK;
+    d->slots[slot] = NULL;
+    d->free_slots[d->n_free++] = slot;
     struct instance *in = c->inst;
+    if (in == NULL) {
+        queue_unlink(c);
+        return;
+    }
     if (c->i_prev)
         c->i_prev->i_next = c->i_next;
     else
         in->calls = c->i_next;
     if (c->i_next)
         c->i_next->i_prev = c->i_prev;
-    uint32_t slot = c->id & SLOT_MASK;
-    d->slots[slot] = NULL;
-    d->free_slots[d->n_free++] = slot;
     in->inflight--;
 }
 
@@ -197,9 +294,13 @@ static void call_finish(struct dispatcher *d, struct dispatch_call *c,
     if (c->done != NULL)
         c->done(c->ctx, res);
     call_free(d, c);
+    if (in == NULL)
+        return; /* it was still queued */
     if (in->fn->state == FN_RETIRING && in->inflight == 0) {
         instance_close(in);
         retire_check(in->fn);
+    } else if (in->fn->q_head != NULL) {
+        pump(in);
     }
 }
 
@@ -241,12 +342,30 @@ static void deadline_insert(struct dispatcher *d, struct dispatch_call *c)
         d->dl_head = c;
 }
 
+/* Packs a CALL to send later, when a handler has room. */
+static int pack_for_queue(const struct hproto_call *hc, struct dispatch_call *c)
+{
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    if (hproto_pack_call(&buf, hc) < 0) {
+        msgpack_sbuffer_destroy(&buf);
+        return -ENOMEM;
+    }
+    c->packed = buf.data;
+    c->packed_len = buf.size;
+    return 0;
+}
+
 int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dispatch_request *req,
                   dispatch_done_fn *done, void *ctx, struct dispatch_call **out)
 {
     struct instance *in = pick_instance(fn);
     if (in == NULL)
         return -EHOSTUNREACH;
+    bool full = fn->max_inflight > 0 && in->inflight >= fn->max_inflight;
+    /* As many may wait as may run: a bound on memory and on waiting time. */
+    if (full && fn->q_len >= (size_t)fn->max_inflight * fn->n)
+        return -EBUSY;
     struct dispatch_call *c = call_new(d);
     uint32_t slot;
     if (c == NULL || slot_take(d, &slot) < 0) {
@@ -261,22 +380,20 @@ int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dis
                              .headers = req->headers,
                              .n_headers = req->n_headers,
                              .body = req->body};
-    if (hconn_send_call(in->conn, &hc) < 0) {
+    if ((full ? pack_for_queue(&hc, c) : hconn_send_call(in->conn, &hc)) < 0) {
         d->free_slots[d->n_free++] = slot;
         call_free(d, c);
         return -ENOMEM;
     }
     d->slots[slot] = c;
-    c->inst = in;
     c->done = done;
     c->ctx = ctx;
-    c->deadline = loop_now_ms() + fn->call_timeout_ms;
+    c->deadline = loop_now_ms() + fn->call_timeout_ms; /* a wait in the queue counts */
     deadline_insert(d, c);
-    c->i_next = in->calls;
-    if (in->calls)
-        in->calls->i_prev = c;
-    in->calls = c;
-    in->inflight++;
+    if (full)
+        queue_push(fn, c);
+    else
+        link_to_instance(in, c);
     if (out != NULL)
         *out = c;
     return 0;
@@ -332,6 +449,7 @@ static void pending_remove(struct dispatch_fn *fn)
 
 static void fn_free(struct dispatch_fn *fn)
 {
+    queue_fail(fn);
     for (size_t i = 0; i < fn->n; i++)
         instance_close(&fn->inst[i]);
     free(fn->inst);
@@ -340,6 +458,7 @@ static void fn_free(struct dispatch_fn *fn)
 
 static void retire(struct dispatch_fn *fn, struct op *op)
 {
+    queue_fail(fn); /* none when a new version took them over */
     fn->state = FN_RETIRING;
     fn->op = op;
     fn->deadline = loop_now_ms() + fn->call_timeout_ms;
@@ -378,6 +497,8 @@ static void go_live(struct dispatch_fn *fn)
     if (old == NULL && d->route_fn != NULL)
         d->route_fn(d->route_ctx, fn->name, true);
     log_info("function %s: %zu handler(s) ready, routed", fn->name, fn->n);
+    if (old != NULL)
+        queue_move(old, fn);
     if (old != NULL && !op->routed_is_done) {
         retire(old, op); /* the publish completes when the old version has drained */
         return;
@@ -465,7 +586,8 @@ static void publish_task(void *arg, bool cancelled)
                                .op = op,
                                .deadline = loop_now_ms() + op->ready_timeout_ms,
                                .call_timeout_ms = op->call_timeout_ms > 0 ? op->call_timeout_ms
-                                                                          : op->d->call_timeout_ms};
+                                                                          : op->d->call_timeout_ms,
+                               .max_inflight = op->max_inflight};
     snprintf(fn->name, sizeof fn->name, "%s", op->name);
     snprintf(fn->last_error, sizeof fn->last_error, "no handler answered");
     pending_add(fn);
@@ -493,8 +615,8 @@ static void unpublish_task(void *arg, bool cancelled)
 }
 
 static int publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                   size_t n, int ready_timeout_ms, int call_timeout_ms, bool routed_is_done,
-                   tf_err *err)
+                   size_t n, int ready_timeout_ms, const struct dispatch_limits *lim,
+                   bool routed_is_done, tf_err *err)
 {
     if (n == 0)
         return tf_err_set(err, 400, "a function needs at least one handler"), -EINVAL;
@@ -503,21 +625,22 @@ static int publish(struct dispatcher *d, const char *name, const struct dispatch
                     .eps = eps,
                     .n = n,
                     .ready_timeout_ms = ready_timeout_ms,
-                    .call_timeout_ms = call_timeout_ms,
+                    .call_timeout_ms = lim != NULL ? lim->call_timeout_ms : 0,
+                    .max_inflight = lim != NULL ? lim->max_inflight : 0,
                     .routed_is_done = routed_is_done};
     return op_run(d, &op, publish_task);
 }
 
 int dispatch_publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                     size_t n, int ready_timeout_ms, int call_timeout_ms, tf_err *err)
+                     size_t n, int ready_timeout_ms, const struct dispatch_limits *lim, tf_err *err)
 {
-    return publish(d, name, eps, n, ready_timeout_ms, call_timeout_ms, false, err);
+    return publish(d, name, eps, n, ready_timeout_ms, lim, false, err);
 }
 
 int dispatch_reroute(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                     size_t n, int ready_timeout_ms, int call_timeout_ms, tf_err *err)
+                     size_t n, int ready_timeout_ms, const struct dispatch_limits *lim, tf_err *err)
 {
-    return publish(d, name, eps, n, ready_timeout_ms, call_timeout_ms, true, err);
+    return publish(d, name, eps, n, ready_timeout_ms, lim, true, err);
 }
 
 int dispatch_unpublish(struct dispatcher *d, const char *name, tf_err *err)

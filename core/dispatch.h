@@ -52,7 +52,8 @@ struct dispatch_fn *dispatch_lookup(struct dispatcher *d, const char *name, size
 
 /* Sends a call to fn; done(ctx, result) runs exactly once, later, on the loop
  * thread (done may be NULL: the result is dropped). Return 0, or -EHOSTUNREACH
- * when fn has no live handler, or -ENOMEM. Loop thread. */
+ * when fn has no live handler, -EBUSY when all its handlers are at its limit
+ * and its queue is full, or -ENOMEM. Loop thread. */
 int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dispatch_request *req,
                   dispatch_done_fn *done, void *ctx, struct dispatch_call **out);
 
@@ -70,19 +71,29 @@ struct dispatch_endpoint {
     uint16_t port;
 };
 
+/* A function's limits on its calls. */
+struct dispatch_limits {
+    int call_timeout_ms;   /* answered 504 after this; 0: the dispatcher's default */
+    unsigned max_inflight; /* per handler; more wait in a queue as long as what may
+                            * run at once (max_inflight x handlers), then -EBUSY;
+                            * 0: no limit */
+};
+
 /* Connects to every endpoint, waits for each handler's ready message (at
- * most ready_timeout_ms), then routes name to them, its calls answered 504
- * after call_timeout_ms (0: the dispatcher's default), replacing any previous
+ * most ready_timeout_ms), then routes name to them with the limits lim (NULL:
+ * none), replacing any previous
  * version, whose handlers are closed once their calls drain. Blocks the
  * calling (control) thread until all that is done. Any thread but the loop's. */
 int dispatch_publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                     size_t n, int ready_timeout_ms, int call_timeout_ms, tf_err *err);
+                     size_t n, int ready_timeout_ms, const struct dispatch_limits *lim,
+                     tf_err *err);
 
 /* As dispatch_publish, but returns once name is routed to eps: the previous
  * connections drain and close on their own. For handlers that stay (a heal, a
  * scale-up), where nothing waits to be removed after the drain. */
 int dispatch_reroute(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
-                     size_t n, int ready_timeout_ms, int call_timeout_ms, tf_err *err);
+                     size_t n, int ready_timeout_ms, const struct dispatch_limits *lim,
+                     tf_err *err);
 
 /* Unroutes name and waits until its calls in flight drained (at most the call
  * timeout) and its connections closed. -ENOENT when name is not routed. */

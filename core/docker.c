@@ -550,14 +550,15 @@ static int demux_feed(void *ctx, const char *p, size_t n)
     return 0;
 }
 
-int docker_container_logs(struct docker *d, const char *id, double since, docker_log_fn *fn,
-                          void *ctx, tf_err *err)
+int docker_container_logs(struct docker *d, const char *id, double since, bool timestamps,
+                          docker_log_fn *fn, void *ctx, tf_err *err)
 {
     struct demux x = {.fn = fn, .ctx = ctx};
     struct docker__sink sink = {.stream = demux_feed, .ctx = &x};
     char since_text[32]; /* docker__path takes strings only */
     snprintf(since_text, sizeof since_text, "%.6f", since);
-    char *path = docker__path("/containers/%s/logs?stdout=1&stderr=1&since=%s", id, since_text);
+    char *path = docker__path("/containers/%s/logs?stdout=1&stderr=1&since=%s&timestamps=%s", id,
+                              since_text, timestamps ? "1" : "0");
     long http;
     int rc;
 

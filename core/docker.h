@@ -93,8 +93,9 @@ int docker_list(struct docker *d, enum docker_kind kind, const char *label, dock
 typedef void docker_log_fn(void *ctx, const char *line, size_t len);
 
 /* Reads a container's output so far (not following), from the time since
- * (seconds since the epoch; 0: from the start). */
-int docker_container_logs(struct docker *d, const char *id, double since, docker_log_fn *fn,
-                          void *ctx, tf_err *err);
+ * (seconds since the epoch; 0: from the start); with timestamps, each line
+ * starts with the engine's RFC 3339 time of it and a space. */
+int docker_container_logs(struct docker *d, const char *id, double since, bool timestamps,
+                          docker_log_fn *fn, void *ctx, tf_err *err);
 
 #endif

@@ -110,6 +110,16 @@ int hconn_send_call(struct hconn *h, const struct hproto_call *call)
     return 0;
 }
 
+int hconn_send_packed(struct hconn *h, const void *data, size_t len)
+{
+    if (h->state != HCONN_READY)
+        return -ENOTCONN;
+    if (msgpack_sbuffer_write(&h->out, data, len) != 0)
+        return -ENOMEM;
+    mark_dirty(h);
+    return 0;
+}
+
 /* Writes what is queued; arms EPOLLOUT when the socket is full. */
 static void flush_one(struct hconn *h)
 {

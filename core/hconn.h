@@ -26,6 +26,9 @@ int hconn_open(struct loop *l, const char *host, uint16_t port, const struct hco
 /* Queues a call; it goes out at the next hconn_flush_all(). Return 0 or -ENOMEM. */
 int hconn_send_call(struct hconn *h, const struct hproto_call *call);
 
+/* Queues a CALL already packed (hproto_pack_call) for the next flush. */
+int hconn_send_packed(struct hconn *h, const void *data, size_t len);
+
 /* Writes every connection's queued bytes (called once per loop iteration). */
 void hconn_flush_all(void);
 

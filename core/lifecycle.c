@@ -93,10 +93,11 @@ static int env_entry_valid(const char *kv)
 
 /* Per handler container: below 16 MiB no runtime starts; the CPU bound is
  * the engine's own (a fraction of the host's CPUs). */
-#define MIN_MEMORY_MB 16
-#define MAX_MEMORY_MB 65536
-#define MAX_CPUS      256
-#define MAX_TIMEOUT_S 3600
+#define MIN_MEMORY_MB   16
+#define MAX_MEMORY_MB   65536
+#define MAX_CPUS        256
+#define MAX_TIMEOUT_S   3600
+#define MAX_CONCURRENCY 256 /* the shim takes no more in flight per connection */
 
 static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
@@ -123,6 +124,10 @@ static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *e
     if (s->timeout_s < 0 || s->timeout_s > MAX_TIMEOUT_S)
         return tf_err_set(err, 400, "timeout_s must be between 1 and %d, not %lld", MAX_TIMEOUT_S,
                           s->timeout_s),
+               -EINVAL;
+    if (s->concurrency < 0 || s->concurrency > MAX_CONCURRENCY)
+        return tf_err_set(err, 400, "concurrency must be between 1 and %d, not %lld",
+                          MAX_CONCURRENCY, s->concurrency),
                -EINVAL;
     if (s->cpus < 0 || s->cpus > MAX_CPUS || (s->cpus > 0 && s->cpus < 0.01))
         return tf_err_set(err, 400, "cpus must be between 0.01 and %d, not %g", MAX_CPUS, s->cpus),
@@ -378,9 +383,10 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, str
     rc = start_handlers(lc, r, 0, r->n_containers, eps, err);
     int64_t t3 = loop_now_ms();
     times->start_ms = t3 - t2;
+    struct dispatch_limits lim = record_limits(r);
     if (rc == 0)
         rc = dispatch_publish(lc->cfg.dispatcher, s->name, eps, r->n_containers,
-                              lc->cfg.ready_timeout_ms, r->timeout_s * 1000, err);
+                              lc->cfg.ready_timeout_ms, &lim, err);
     times->ready_ms = loop_now_ms() - t3;
     free(eps);
     return rc;
@@ -406,6 +412,7 @@ static struct fn_record *new_record(struct lifecycle *lc, const struct deploy_sp
     r->memory_mb = s->memory_mb > 0 ? s->memory_mb : LIFECYCLE_DEFAULT_MEMORY_MB;
     r->cpus = s->cpus;
     r->timeout_s = s->timeout_s > 0 ? (int)s->timeout_s : lc->cfg.call_timeout_s;
+    r->concurrency = (int)s->concurrency;
     r->version = ++lc->version;
     r->subnet = -1;
     snprintf(r->network, sizeof r->network, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, s->name,
@@ -525,9 +532,9 @@ json_t *lifecycle_list(struct lifecycle *lc)
     pthread_mutex_lock(&lc->table_lock);
     for (struct fn_record *r = lc->records; r != NULL && n < 1024; r = r->next)
         items[n++] =
-            json_pack("{s:s, s:s, s:i, s:O, s:I, s:f, s:i}", "name", r->name, "env", r->env,
+            json_pack("{s:s, s:s, s:i, s:O, s:I, s:f, s:i, s:i}", "name", r->name, "env", r->env,
                       "threads", r->threads, "envs", r->envs, "memory_mb", (json_int_t)r->memory_mb,
-                      "cpus", r->cpus, "timeout_s", r->timeout_s);
+                      "cpus", r->cpus, "timeout_s", r->timeout_s, "concurrency", r->concurrency);
     pthread_mutex_unlock(&lc->table_lock);
     qsort(items, n, sizeof items[0], by_name);
     json_t *list = json_array();
@@ -553,8 +560,8 @@ static void log_line(void *ctx, const char *line, size_t len)
     free(out);
 }
 
-int lifecycle_logs(struct lifecycle *lc, const char *name, double since, lifecycle_log_fn *fn,
-                   void *ctx, tf_err *err)
+int lifecycle_logs(struct lifecycle *lc, const char *name, double since, bool timestamps,
+                   lifecycle_log_fn *fn, void *ctx, tf_err *err)
 {
     /* Logs are read under the change lock so a record cannot vanish meanwhile. */
     pthread_mutex_lock(&lc->change_lock);
@@ -568,7 +575,8 @@ int lifecycle_logs(struct lifecycle *lc, const char *name, double since, lifecyc
             continue;
         for (size_t i = 0; i < r->n_containers && rc == 0; i++) {
             struct log_ctx l = {fn, ctx, r->name, r->containers[i]};
-            rc = docker_container_logs(lc->cfg.docker, r->containers[i], since, log_line, &l, err);
+            rc = docker_container_logs(lc->cfg.docker, r->containers[i], since, timestamps,
+                                       log_line, &l, err);
         }
     }
     pthread_mutex_unlock(&lc->change_lock);

@@ -39,10 +39,11 @@ struct deploy_spec {
     const char *subfolder;   /* NULL or "": the whole zip */
     const char *const *envs; /* "KEY=VALUE" */
     size_t n_envs;
-    long long memory_mb; /* per handler container; 0: LIFECYCLE_DEFAULT_MEMORY_MB */
-    double cpus;         /* per handler container; 0: no limit */
-    long long timeout_s; /* a call's time to answer; 0: the daemon's --call-timeout */
-    bool restoring;      /* from the store at start: skipped when the name was deployed meanwhile */
+    long long memory_mb;   /* per handler container; 0: LIFECYCLE_DEFAULT_MEMORY_MB */
+    double cpus;           /* per handler container; 0: no limit */
+    long long timeout_s;   /* a call's time to answer; 0: the daemon's --call-timeout */
+    long long concurrency; /* most calls in flight per handler; 0: no limit */
+    bool restoring; /* from the store at start: skipped when the name was deployed meanwhile */
 };
 
 #define LIFECYCLE_DEFAULT_MEMORY_MB 128
@@ -81,9 +82,10 @@ json_t *lifecycle_list(struct lifecycle *lc);
 typedef void lifecycle_log_fn(void *ctx, const char *line, size_t len);
 
 /* The output of name's handlers (every function's when name is NULL), written
- * at or after since (seconds since the epoch; 0: all). 404 when unknown. */
-int lifecycle_logs(struct lifecycle *lc, const char *name, double since, lifecycle_log_fn *fn,
-                   void *ctx, tf_err *err);
+ * at or after since (seconds since the epoch; 0: all), each line's text
+ * starting with its time when timestamps is set. 404 when unknown. */
+int lifecycle_logs(struct lifecycle *lc, const char *name, double since, bool timestamps,
+                   lifecycle_log_fn *fn, void *ctx, tf_err *err);
 
 /* Removes every container, network and function image labelled with this
  * daemon's instance id, whether or not it is known: at start-up (after a

@@ -102,17 +102,18 @@ static int rescale(struct lifecycle *lc, struct fn_record *r, size_t n, tf_err *
     for (size_t i = old; i < n; i++)
         r->containers[i][0] = '\0';
     size_t kept = n < old ? n : old;
+    struct dispatch_limits lim = record_limits(r);
     int rc = running_endpoints(lc, r, kept, eps, err);
     if (rc == 0 && n > old)
         rc = start_handlers(lc, r, old, n, eps, err);
     /* Growing, nothing waits for the drain; shrinking, the handlers let go
      * are removed only once their calls are answered. */
     if (rc == 0 && n > old)
-        rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms,
-                              r->timeout_s * 1000, err);
+        rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, &lim,
+                              err);
     else if (rc == 0)
-        rc = dispatch_publish(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms,
-                              r->timeout_s * 1000, err);
+        rc = dispatch_publish(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, &lim,
+                              err);
     free(eps);
     if (rc < 0) {
         if (n > old)
@@ -209,9 +210,10 @@ static int heal_record(struct lifecycle *lc, struct fn_record *r, const struct i
         dead++;
         rc = start_handlers(lc, r, i, i + 1, eps, &e);
     }
+    struct dispatch_limits lim = record_limits(r);
     if (rc == 0 && dead > 0)
-        rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms,
-                              r->timeout_s * 1000, &e);
+        rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, &lim,
+                              &e);
     if (rc < 0 && dead > 0) {
         log_warn("function %s: replacing handlers failed: %s (tried again soon)", r->name, e.msg);
         for (size_t i = 0; i < n; i++)

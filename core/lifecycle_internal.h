@@ -25,6 +25,7 @@ struct fn_record {
     long long memory_mb; /* per handler container */
     double cpus;         /* per handler container; 0: no limit */
     int timeout_s;       /* a call's time to answer */
+    int concurrency;     /* most calls in flight per handler; 0: no limit */
     unsigned version;    /* labels this version's images, intermediate ones too */
     int subnet;          /* index of its /25 in the subnet pool, -1: none */
     char image[160];
@@ -44,6 +45,12 @@ struct lifecycle {
 
 /* The record of name, or NULL. Caller holds change_lock (or table_lock to read). */
 struct fn_record *find_record(struct lifecycle *lc, const char *name);
+
+/* The limits r's calls are dispatched with. */
+static inline struct dispatch_limits record_limits(const struct fn_record *r)
+{
+    return (struct dispatch_limits){r->timeout_s * 1000, (unsigned)r->concurrency};
+}
 
 /* The labels of every object of name's version: {"tinyfaas.instance", ...}. */
 json_t *labels_for(struct lifecycle *lc, const char *name, unsigned version);

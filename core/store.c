@@ -54,11 +54,11 @@ static json_t *spec_json(const struct deploy_spec *s)
     json_t *envs = json_array();
     for (size_t i = 0; envs != NULL && i < s->n_envs; i++)
         json_array_append_new(envs, json_string(s->envs[i]));
-    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:f, s:I, s:s}", "name", s->name, "env", s->env,
-                     "threads", (json_int_t)s->threads, "envs", envs, "memory_mb",
+    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:f, s:I, s:I, s:s}", "name", s->name, "env",
+                     s->env, "threads", (json_int_t)s->threads, "envs", envs, "memory_mb",
                      (json_int_t)s->memory_mb, "cpus", s->cpus, "timeout_s",
-                     (json_int_t)s->timeout_s, "subfolder",
-                     s->subfolder != NULL ? s->subfolder : "");
+                     (json_int_t)s->timeout_s, "concurrency", (json_int_t)s->concurrency,
+                     "subfolder", s->subfolder != NULL ? s->subfolder : "");
 }
 
 static int write_spec(const char *dir, json_t *spec)
@@ -173,6 +173,7 @@ static int load_one(const char *dir, store_each_fn *fn, void *ctx)
         .memory_mb = json_integer_value(json_object_get(spec, "memory_mb")),
         .cpus = json_number_value(json_object_get(spec, "cpus")),
         .timeout_s = json_integer_value(json_object_get(spec, "timeout_s")),
+        .concurrency = json_integer_value(json_object_get(spec, "concurrency")),
     };
     for (size_t i = 0; i < s.n_envs; i++)
         env_strings[i] = json_string_value(json_array_get(envs, i));

@@ -128,7 +128,11 @@ static enum MHD_Result start_call(struct http_req *r, const char *url, const cha
     int rc = dispatch_call(f->d, fn, &req, async ? NULL : on_done, r, async ? NULL : &r->call);
     if (rc < 0)
         return http_respond_reason(
-            r->conn, 503, rc == -EHOSTUNREACH ? "function has no live handler" : "out of memory");
+            r->conn, 503,
+            rc == -EHOSTUNREACH ? "function has no live handler"
+            : rc == -EBUSY
+                ? "function busy: every handler is at its concurrency and the queue is full"
+                : "out of memory");
     if (async)
         return http_respond(r->conn, 202, NULL, "", 0);
     r->next = f->suspended;

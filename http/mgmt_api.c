@@ -97,10 +97,14 @@ static int get_number(json_t *o, const char *key, double *out, tf_err *e)
 /* The optional limits of an upload: memory_mb (whole MiB), cpus, timeout_s. */
 static int get_limits(json_t *o, struct deploy_spec *s, tf_err *e)
 {
-    double mb = 0, timeout = 0;
+    double mb = 0, timeout = 0, concurrency = 0;
     if (get_number(o, "memory_mb", &mb, e) < 0 || get_number(o, "cpus", &s->cpus, e) < 0 ||
-        get_number(o, "timeout_s", &timeout, e) < 0)
+        get_number(o, "timeout_s", &timeout, e) < 0 ||
+        get_number(o, "concurrency", &concurrency, e) < 0)
         return -1;
+    if (concurrency < 0 || concurrency > 1e9 || concurrency != (double)(long long)concurrency)
+        return tf_err_set(e, 400, "\"concurrency\" must be a whole number, at most 256");
+    s->concurrency = (long long)concurrency;
     if (timeout < 0 || timeout > 1e9 || timeout != (double)(long long)timeout)
         return tf_err_set(e, 400, "\"timeout_s\" must be a whole number of seconds, at most 3600");
     s->timeout_s = (long long)timeout;
@@ -293,7 +297,10 @@ static enum MHD_Result do_logs(struct mgmt_api *m, struct MHD_Connection *c)
         return respond_err(c, &e);
     }
     t.f = open_memstream(&t.data, &t.len);
-    int rc = lifecycle_logs(m->lc, name && *name ? name : NULL, since, append_line, &t, &e);
+    const char *ts = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timestamps");
+    bool timestamps = ts != NULL && strcmp(ts, "1") == 0;
+    int rc =
+        lifecycle_logs(m->lc, name && *name ? name : NULL, since, timestamps, append_line, &t, &e);
     fclose(t.f);
     enum MHD_Result ret = rc < 0 ? respond_err(c, &e)
                                  : http_respond(c, 200, "text/plain; charset=utf-8", t.data, t.len);

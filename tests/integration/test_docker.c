@@ -131,7 +131,7 @@ static void wait_logs(struct docker *d, const char *id, struct lines *l, const c
     tf_err err;
     for (int tries = 0; tries < 50; tries++) {
         lines_free(l);
-        if (docker_container_logs(d, id, 0, on_line, l, &err) < 0) {
+        if (docker_container_logs(d, id, 0, false, on_line, l, &err) < 0) {
             printf("  logs: %s\n", err.msg);
             return;
         }

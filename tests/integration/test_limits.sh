@@ -94,4 +94,39 @@ check "list: each function's timeout_s" "patient 30 quick 1" "$(python3 -c '
 import json, sys
 print(*[f["name"] + " " + str(f["timeout_s"]) for f in json.load(open(sys.argv[1]))])' "$T/body")"
 
+# --- the most calls in flight per handler, and its bounded queue -------------
+body_for c "$T/fn.zip" '"concurrency":257' > "$T/b.json"
+refused "concurrency 257" 400 "concurrency must be between 1 and 256, not 257" "$T/b.json"
+body_for c "$T/fn.zip" '"concurrency":"x"' > "$T/b.json"
+refused "concurrency x" 400 '"concurrency" must be a number' "$T/b.json"
+# The function notices a call running beside it (a lock dir in its /tmp).
+mkfn "$T/lock" 'mkdir /tmp/busy 2> /dev/null || { echo overlap; exit 0; }; sleep 1; rmdir /tmp/busy; echo alone'
+zipdir "$T/lock" "$T/lock.zip"
+body_for one "$T/lock.zip" '"concurrency":1' > "$T/b.json"
+mgmt POST /upload --data-binary "@$T/b.json"
+check "deploy with concurrency 1" 200 "$CODE"
+deploy_ok many 1 "$T/lock.zip"
+# parallel NAME N: N calls at once; their "status body" lines, sorted.
+parallel() {
+    local pids=() i
+    for i in $(seq "$2"); do
+        curl -s -m 20 -o "$T/p$i" -w '%{http_code}' --data-binary x "http://127.0.0.1:$PORT/$1" > "$T/c$i" &
+        pids+=($!)
+    done
+    wait "${pids[@]}"
+    for i in $(seq "$2"); do echo "$(cat "$T/c$i") $(cat "$T/p$i")"; done | sort
+}
+check "no limit: two calls overlap (the probe works)" "$(printf '200 alone\n200 overlap')" "$(parallel many 2)"
+check "concurrency 1: one runs, one waits, the third is refused" \
+    "$(printf '200 alone\n200 alone\n503 function busy: every handler is at its concurrency and the queue is full')" \
+    "$(parallel one 3)"
+curl -s -o /dev/null --data-binary x "http://127.0.0.1:$PORT/one" &
+P1=$!
+curl -s -o /dev/null --data-binary x "http://127.0.0.1:$PORT/one" &
+P2=$!
+sleep 0.5
+coap one x
+check "concurrency 1 over CoAP: 5.03 when full" "5.03 function busy" "$(cat "$T/cerr")"
+wait "$P1" "$P2"
+
 it_finish
