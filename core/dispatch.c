@@ -141,6 +141,8 @@ static struct dispatch_call *call_new(struct dispatcher *d)
 
 static void call_free(struct dispatcher *d, struct dispatch_call *c)
 {
+    free(c->packed); /* a call that ended while queued */
+    c->packed = NULL;
     c->dl_next = d->spare;
     d->spare = c;
 }
@@ -184,7 +186,7 @@ static void queue_push(struct dispatch_fn *fn, struct dispatch_call *c)
     fn->q_len++;
 }
 
-/* Takes c off its function's queue and frees its packed CALL. */
+/* Takes c off its function's queue (its packed CALL stays with it). */
 static void queue_unlink(struct dispatch_call *c)
 {
     struct dispatch_fn *fn = c->fn;
@@ -197,8 +199,6 @@ static void queue_unlink(struct dispatch_call *c)
     else
         fn->q_tail = c->i_prev;
     fn->q_len--;
-    free(c->packed);
-    c->packed = NULL;
     c->i_prev = c->i_next = NULL;
 }
 
@@ -213,22 +213,18 @@ static void link_to_instance(struct instance *in, struct dispatch_call *c)
     in->inflight++;
 }
 
-static void call_fail(struct dispatcher *d, struct dispatch_call *c, enum dispatch_outcome outcome);
-
-/* Sends queued calls to in while it has room under the function's limit. */
+/* Sends queued calls to in while it has room under the function's limit.
+ * A call that cannot be written (no memory) stays queued for the next turn. */
 static void pump(struct instance *in)
 {
     struct dispatch_fn *fn = in->fn;
     while (fn->q_head != NULL && in->ready && in->conn != NULL && in->inflight < fn->max_inflight) {
         struct dispatch_call *c = fn->q_head;
-        int rc = hconn_send_packed(in->conn, c->packed, c->packed_len);
+        if (hconn_send_packed(in->conn, c->packed, c->packed_len) < 0)
+            return;
         queue_unlink(c);
-        if (rc < 0) {
-            c->inst = NULL; /* no longer queued nor sent: fails on its own */
-            link_to_instance(in, c);
-            call_fail(fn->d, c, DISPATCH_LOST);
-            continue;
-        }
+        free(c->packed);
+        c->packed = NULL;
         link_to_instance(in, c);
     }
 }
@@ -238,15 +234,14 @@ static void queue_move(struct dispatch_fn *from, struct dispatch_fn *to)
 {
     while (from->q_head != NULL) {
         struct dispatch_call *c = from->q_head;
-        char *packed = c->packed;
-        c->packed = NULL; /* kept: queue_unlink frees it otherwise */
         queue_unlink(c);
-        c->packed = packed;
         queue_push(to, c);
     }
     for (size_t i = 0; i < to->n; i++)
         pump(&to->inst[i]);
 }
+
+static void call_fail(struct dispatcher *d, struct dispatch_call *c, enum dispatch_outcome outcome);
 
 /* Fails the calls still waiting on fn: it is going away. */
 static void queue_fail(struct dispatch_fn *fn)

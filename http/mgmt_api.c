@@ -236,8 +236,10 @@ static enum MHD_Result do_scale(struct mgmt_api *m, struct MHD_Connection *c,
     long long threads = 0;
     json_t *j = parse_body(c, b, &e);
     enum MHD_Result ret;
-    if (j == NULL || get_string(j, "name", true, &name, &e) < 0 ||
-        (json_object_get(j, "threads") == NULL && tf_err_set(&e, 400, "missing \"threads\"")) ||
+    /* Unlike an upload, a scale call without threads means nothing: no default. */
+    if (j != NULL && json_object_get(j, "threads") == NULL)
+        tf_err_set(&e, 400, "missing \"threads\"");
+    if (j == NULL || e.status != 0 || get_string(j, "name", true, &name, &e) < 0 ||
         get_threads(j, &threads, &e) < 0 || lifecycle_scale(m->lc, name, threads, &e) < 0)
         ret = respond_err(c, &e);
     else

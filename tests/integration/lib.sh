@@ -139,6 +139,18 @@ call() {
     [ -e "$T/out" ] || : > "$T/out"
 }
 
+# load_start NAME CONCURRENCY SECONDS: the project's load generators call
+# NAME over HTTP and over CoAP in the background (pids in LOAD_PIDS); their
+# figures land in $T/hload.json and $T/cload.json.
+load_start() {
+    local tools
+    tools=$(dirname "$DAEMON")/tools
+    "$tools/http-load" -j -c "$2" -d "$3" "http://127.0.0.1:$PORT/$1" > "$T/hload.json" &
+    LOAD_PIDS=($!)
+    "$tools/coap-load" -j -c "$2" -d "$3" "coap://127.0.0.1:$PORT/$1" > "$T/cload.json" &
+    LOAD_PIDS+=($!)
+}
+
 # field FILE KEY: a member of the JSON object in FILE (the load tools' -j).
 field() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$@"; }
 

@@ -16,16 +16,12 @@ mkfn "$T/fn" 'read -r what; [ "$what" = slow ] && sleep 5; echo "ok:$what"'
 zipdir "$T/fn" "$T/fn.zip"
 deploy_ok echo 3 "$T/fn.zip"
 handlers() { docker ps -q --no-trunc --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | sort; }
-TOOLS=$(dirname "$DAEMON")/tools
 
 # --- 0. one of three replicas killed under load over HTTP and CoAP ---------
-"$TOOLS/http-load" -j -c 8 -d 6 "http://127.0.0.1:$PORT/echo" > "$T/hload.json" &
-HLOAD=$!
-"$TOOLS/coap-load" -j -c 8 -d 6 "coap://127.0.0.1:$PORT/echo" > "$T/cload.json" &
-CLOAD=$!
+load_start echo 8 6
 sleep 2
 docker kill "$(handlers | head -1)" > /dev/null
-wait "$HLOAD" "$CLOAD"
+wait "${LOAD_PIDS[@]}"
 for p in h c; do
     check "kill under load ($p): no call past the load's 10 s limit" 0 "$(field "$T/${p}load.json" timeouts)"
     check "kill under load ($p): at most the calls in flight on it failed" yes \

@@ -69,14 +69,10 @@ old_containers=$(docker ps -q --filter "label=tinyfaas.instance=$IID" --filter l
 load 8 hi v2 &
 LOAD_PID=$!
 # Besides the checked answers, thousands of calls from the load generators.
-TOOLS=$(dirname "$DAEMON")/tools
-"$TOOLS/http-load" -j -c 4 -d 6 "http://127.0.0.1:$PORT/echo" > "$T/hload.json" &
-HLOAD=$!
-"$TOOLS/coap-load" -j -c 4 -d 6 "coap://127.0.0.1:$PORT/echo" > "$T/cload.json" &
-CLOAD=$!
+load_start echo 4 6
 sleep 1
 deploy_ok echo 2 "$T/fn.zip" '["GREETING=v2"]'
-wait "$LOAD_PID" "$HLOAD" "$CLOAD"
+wait "$LOAD_PID" "${LOAD_PIDS[@]}"
 for p in h c; do
     check "redeploy under load ($p): no failed or timed-out call" "0 0" \
         "$(field "$T/${p}load.json" errors) $(field "$T/${p}load.json" timeouts)"
