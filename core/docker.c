@@ -332,6 +332,16 @@ int docker_container_create(struct docker *d, const struct docker_container_spec
                      spec->labels ? json_incref(spec->labels) : json_object(), "HostConfig", host);
     if (body == NULL)
         goto nomem;
+    if (spec->entrypoint) {
+        json_t *ep = json_array();
+        for (size_t i = 0; ep && i < spec->n_entrypoint; i++)
+            if (json_array_append_new(ep, json_string(spec->entrypoint[i])) < 0) {
+                json_decref(ep);
+                goto nomem;
+            }
+        if (json_object_set_new(body, "Entrypoint", ep) < 0)
+            goto nomem;
+    }
     if (spec->network) {
         json_t *ep = json_pack("{s:{s:{}}}", "EndpointsConfig", spec->network);
         if (ep == NULL || json_object_set_new(body, "NetworkingConfig", ep) < 0 ||

@@ -56,10 +56,12 @@ struct docker_container_spec {
     json_t *labels;         /* {"k":"v"} */
     const char *const *env; /* "K=V" strings */
     size_t n_env;
-    long long memory_bytes; /* 0: no limit */
-    long long nano_cpus;    /* 1e9 a CPU; 0: no limit */
-    long long pids_limit;   /* 0: no limit */
-    bool read_only;         /* root filesystem read-only, with a writable /tmp */
+    long long memory_bytes;        /* 0: no limit */
+    long long nano_cpus;           /* 1e9 a CPU; 0: no limit */
+    long long pids_limit;          /* 0: no limit */
+    bool read_only;                /* root filesystem read-only, with a writable /tmp */
+    const char *const *entrypoint; /* replaces the image's (NULL: the image's own) */
+    size_t n_entrypoint;
 };
 
 /* Creates (does not start) a container; id_out gets its id. */
@@ -77,6 +79,28 @@ int docker_container_running(struct docker *d, const char *id, int *exit_code, t
 
 /* Removes a container, killing it first if running. A missing one is success. */
 int docker_container_remove(struct docker *d, const char *id, tf_err *err);
+
+/* Waits up to timeout_s seconds for a container to stop; *exit_code gets
+ * its status. A container still running then gives 504. */
+int docker_container_wait(struct docker *d, const char *id, long timeout_s, int *exit_code,
+                          tf_err *err);
+
+/* Unpacks an uncompressed tar into the container's directory dir (which
+ * must exist), as the engine's PUT .../archive does; the container need
+ * not have started. */
+int docker_container_put_archive(struct docker *d, const char *id, const char *dir, const void *tar,
+                                 size_t tar_len, tf_err *err);
+
+/* A tar of path in the container (its last name the entries' first); *out
+ * is malloc'd. */
+int docker_container_get_archive(struct docker *d, const char *id, const char *path, void **out,
+                                 size_t *out_len, tf_err *err);
+
+/* Makes image tag from a root filesystem tar (docker import), applying
+ * Dockerfile instructions such as "ENTRYPOINT [\"/handler\"]", "WORKDIR /fn"
+ * or LABEL lines: one layer and no builder steps. */
+int docker_image_import(struct docker *d, const void *tar, size_t tar_len, const char *tag,
+                        const char *const *changes, size_t n_changes, tf_err *err);
 
 /* DOCKER_CONTAINERS lists them all, DOCKER_RUNNING those running only. */
 enum docker_kind { DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES, DOCKER_RUNNING };

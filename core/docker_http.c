@@ -147,12 +147,12 @@ int docker__request(const struct docker *d, const char *method, const char *path
     curl_easy_setopt(t.h, CURLOPT_ERRORBUFFER, ebuf);
     curl_easy_setopt(t.h, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(t.h, CURLOPT_WRITEDATA, &t);
-    if (strcmp(method, "POST") == 0) {
+    if (strcmp(method, "POST") == 0 || body != NULL) {
         curl_easy_setopt(t.h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(body ? body_len : 0));
         curl_easy_setopt(t.h, CURLOPT_POSTFIELDS, body ? body : "");
-    } else if (strcmp(method, "GET") != 0) {
-        curl_easy_setopt(t.h, CURLOPT_CUSTOMREQUEST, method);
     }
+    if (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0)
+        curl_easy_setopt(t.h, CURLOPT_CUSTOMREQUEST, method); /* PUT carries a body too */
     /* Without "Expect:" curl holds a large build context back for a second
      * waiting for a 100 Continue the engine never sends. */
     h2 = curl_slist_append(headers, "Expect:");
@@ -182,6 +182,9 @@ int docker__request(const struct docker *d, const char *method, const char *path
     } else if (cc == CURLE_WRITE_ERROR && t.failed) {
         rc = t.failed;
         tf_err_set(err, 500, "docker: %s %s: %s", method, path, strerror(-t.failed));
+    } else if (cc == CURLE_OPERATION_TIMEDOUT) {
+        rc = -ETIMEDOUT;
+        tf_err_set(err, 504, "docker: %s %s: no answer within %ld s", method, path, timeout);
     } else if (cc != CURLE_OK) {
         long os = 0;
         curl_easy_getinfo(t.h, CURLINFO_OS_ERRNO, &os);

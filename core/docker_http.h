@@ -52,7 +52,8 @@ char *docker__path(const char *fmt, ...);
 /* One exchange with the engine: method on d->prefix + path, with an optional
  * body of content_type; timeout in seconds (0: none). Returns 0 once an
  * answer arrived, whatever its status (in *http); negative with err set
- * (503 when the engine cannot be reached) otherwise. */
+ * (503 when the engine cannot be reached, 504 and -ETIMEDOUT when
+ * no answer came within the timeout) otherwise. */
 int docker__request(const struct docker *d, const char *method, const char *path, const void *body,
                     size_t body_len, const char *content_type, long timeout,
                     struct docker__sink *sink, long *http, tf_err *err);

@@ -46,6 +46,11 @@ void tarbuf_free(struct tarbuf *t);
 /* Adds the tree below dir (files, directories, symbolic links) under prefix. */
 int tarbuf_add_tree(struct tarbuf *t, const char *dir, const char *prefix, tf_err *err);
 
+/* Adds the entries of the tar in tar[0..len) whose paths start with strip
+ * ("" for all), with strip taken off (files, directories, symbolic links). */
+int tarbuf_add_archive(struct tarbuf *t, const void *tar, size_t len, const char *strip,
+                       tf_err *err);
+
 /* Copies the entries of the zip in zip[0..len) that lie under subfolder
  * (NULL or "" for the whole zip; the prefix is stripped) into t below
  * prefix (such as "fn/"). Refuses with status 400 and a one-line reason:

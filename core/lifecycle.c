@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compile.h"
 #include "fnzip.h"
 #include "lifecycle_internal.h"
 #include "log.h"
@@ -98,6 +99,8 @@ static int env_entry_valid(const char *kv)
 #define MAX_CPUS        256
 #define MAX_TIMEOUT_S   3600
 #define MAX_CONCURRENCY 256 /* the shim takes no more in flight per connection */
+/* How long compiling a function may take before the deploy gives up. */
+#define COMPILE_TIMEOUT_S 300
 
 static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
@@ -272,35 +275,74 @@ static void explain_build(const struct build_log *b, tf_err *err)
     tf_err_set(err, err->status, "%s", msg);
 }
 
-/* Builds r's image from the unpacked code in t (which it closes). */
-static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
-                       struct tarbuf *t, const struct code_facts *facts, tf_err *err)
+/* The function's image from its runtime's function.Dockerfile template. */
+static int build_from_template(struct lifecycle *lc, const struct deploy_spec *s,
+                               const struct fn_record *r, struct tarbuf *t,
+                               const struct code_facts *facts, const char *base,
+                               const char *builder, struct build_log *blog, tf_err *err)
 {
-    char base[256], builder[256], labels_line[256];
-    int rc = runtime_ensure_images(lc->cfg.runtimes, facts->rt, lc->cfg.docker, facts->has_deps,
-                                   base, builder, sizeof base, err);
-    if (rc < 0)
-        return rc;
+    char labels_line[256];
     /* Every stage's images carry the labels, so a failed build leaves nothing unfindable. */
     snprintf(labels_line, sizeof labels_line, "LABEL %s=\"%s\" %s=\"%s\" %s=\"%u\"", LABEL_INSTANCE,
              lc->cfg.instance_id, LABEL_FUNCTION, s->name, LABEL_VERSION, r->version);
     char *dockerfile = NULL;
-    rc = runtime_function_dockerfile(lc->cfg.runtimes, facts->rt, facts->has_deps, base, builder,
-                                     labels_line, &dockerfile, err);
+    int rc = runtime_function_dockerfile(lc->cfg.runtimes, facts->rt, facts->has_deps, base,
+                                         builder, labels_line, &dockerfile, err);
     if (rc == 0)
         rc = tarbuf_add_file(t, "Dockerfile", dockerfile, strlen(dockerfile), 0644, err);
     free(dockerfile);
     if (rc == 0)
         rc = tarbuf_close(t, err);
+    /* No labels for the builder to add: the template's @LABELS@ lines label
+     * every stage's images, the last one included. */
+    if (rc == 0)
+        rc = docker_image_build(lc->cfg.docker, t->data, t->len, r->image, NULL, log_build, blog,
+                                err);
+    return rc;
+}
+
+/* The function's image compiled in a throwaway builder container (compile.h). */
+static int compile_function(struct lifecycle *lc, const struct deploy_spec *s,
+                            const struct fn_record *r, struct tarbuf *t, const char *builder,
+                            const char *command, struct build_log *blog, tf_err *err)
+{
+    int rc = tarbuf_close(t, err);
+    if (rc < 0)
+        return rc;
+    struct compile_job job = {
+        .builder = builder,
+        .command = command,
+        .fn_tar = t->data,
+        .fn_tar_len = t->len,
+        .labels = labels_for(lc, s->name, r->version),
+        .tag = r->image,
+        .timeout_s = COMPILE_TIMEOUT_S,
+        .output = log_build,
+        .ctx = blog,
+    };
+    if (job.labels == NULL)
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    rc = compile_image(lc->cfg.docker, &job, err);
+    json_decref(job.labels);
+    return rc;
+}
+
+/* Builds r's image from the unpacked code in t (which it closes). */
+static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
+                       struct tarbuf *t, const struct code_facts *facts, tf_err *err)
+{
+    char base[256], builder[256];
+    int rc = runtime_ensure_images(lc->cfg.runtimes, facts->rt, lc->cfg.docker, facts->has_deps,
+                                   base, builder, sizeof base, err);
     if (rc < 0)
         return rc;
     snprintf(r->image, sizeof r->image, "%s:latest", r->network);
     for (char *p = r->image; *p; p++)
         *p = (char)tolower((unsigned char)*p); /* image references must be lower case */
     struct build_log blog = {.name = r->name};
-    /* No labels for the builder to add: the template's @LABELS@ lines label
-     * every stage's images, the last one included. */
-    rc = docker_image_build(lc->cfg.docker, t->data, t->len, r->image, NULL, log_build, &blog, err);
+    const char *command = runtime_compile_command(facts->rt);
+    rc = command ? compile_function(lc, s, r, t, builder, command, &blog, err)
+                 : build_from_template(lc, s, r, t, facts, base, builder, &blog, err);
     if (rc < 0) {
         r->image[0] = '\0'; /* a failed build tags nothing */
         explain_build(&blog, err);

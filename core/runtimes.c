@@ -52,6 +52,11 @@ static int apply_key(struct runtime *r, const char *k, const char *v, tf_err *er
         return parse_deps(r, v, err);
     else if (strcmp(k, "registry_base") == 0)
         snprintf(r->registry_base, sizeof r->registry_base, "%s", v);
+    else if (strcmp(k, "compile") == 0 && strlen(v) >= sizeof r->compile)
+        return tf_err_set(err, 500, "runtime %s: compile= longer than %zu bytes", r->name,
+                          sizeof r->compile - 1);
+    else if (strcmp(k, "compile") == 0)
+        snprintf(r->compile, sizeof r->compile, "%s", v);
     return 0; /* unknown keys are for newer daemons */
 }
 
@@ -60,7 +65,7 @@ static int load_one(struct runtime *r, const char *root, const char *name, tf_er
     *r = (struct runtime){0};
     snprintf(r->name, sizeof r->name, "%s", name);
     snprintf(r->dir, sizeof r->dir, "%s/%s", root, name);
-    char path[600], line[512];
+    char path[600], line[1024];
     snprintf(path, sizeof path, "%s/runtime.conf", r->dir);
     FILE *f = fopen(path, "r");
     if (f == NULL)
@@ -144,6 +149,11 @@ const char *runtimes_names(const struct runtimes *rs)
 const char *runtime_entry(const struct runtime *r)
 {
     return r->entry;
+}
+
+const char *runtime_compile_command(const struct runtime *r)
+{
+    return r->compile[0] ? r->compile : NULL;
 }
 
 bool runtime_declares_deps(const struct runtime *r, const char *path, const void *data, size_t len)

@@ -33,6 +33,10 @@ const char *runtimes_names(const struct runtimes *rs);
 /* The file a function folder must hold at its top ("fn.sh", "fn.py", ...). */
 const char *runtime_entry(const struct runtime *r);
 
+/* The command that compiles a function in the builder image (compile.h),
+ * or NULL when function images are built from function.Dockerfile. */
+const char *runtime_compile_command(const struct runtime *r);
+
 /* Whether the file at path (relative to the function folder) with these
  * contents declares dependencies, by the runtime's deps rule. */
 bool runtime_declares_deps(const struct runtime *r, const char *path, const void *data, size_t len);

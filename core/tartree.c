@@ -1,5 +1,6 @@
-/* A directory tree into a tarbuf, through libarchive's disk reader: used for
- * the build contexts that runtime recipes write to disk. */
+/* A directory tree into a tarbuf, through libarchive's disk reader (the
+ * build contexts that runtime recipes write to disk), and one tar into
+ * another (a compiled function's image, core/compile.c). */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -68,5 +69,33 @@ int tarbuf_add_tree(struct tarbuf *t, const char *dir, const char *prefix, tf_er
 out:
     archive_read_close(disk);
     archive_read_free(disk);
+    return rc;
+}
+
+int tarbuf_add_archive(struct tarbuf *t, const void *tar, size_t len, const char *strip,
+                       tf_err *err)
+{
+    struct archive *in = archive_read_new();
+    if (in == NULL)
+        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+    archive_read_support_format_tar(in);
+    int rc = 0;
+    if (archive_read_open_memory(in, tar, len) != ARCHIVE_OK) {
+        rc = tf_err_set(err, 500, "cannot read a tar: %s", archive_error_string(in));
+        goto out;
+    }
+    size_t skip = strlen(strip);
+    struct archive_entry *e;
+    int got;
+    while (rc == 0 && (got = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
+        const char *path = archive_entry_pathname(e);
+        if (strncmp(path, strip, skip) != 0 || path[skip] == '\0')
+            continue; /* outside strip, or strip's directory itself */
+        rc = add_entry(t, in, e, path + skip, err);
+    }
+    if (rc == 0 && got != ARCHIVE_EOF)
+        rc = tf_err_set(err, 500, "cannot read a tar: %s", archive_error_string(in));
+out:
+    archive_read_free(in);
     return rc;
 }

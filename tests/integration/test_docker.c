@@ -4,6 +4,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <arpa/inet.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "docker.h"
+#include "fnzip.h"
 
 #include "check.h"
 
@@ -235,6 +237,100 @@ static void *exists_thread(void *arg)
     "if [ x$MODE = xexit ]; then /bin/busybox head -c 40000 /dev/zero | /bin/busybox tr -c x x; "  \
     "echo; printf tail; exit 3; fi; exec /bin/busybox sleep 1000\"]\n"
 
+/* The tar of one file, or NULL. */
+static struct tarbuf one_file_tar(const char *path, const char *text)
+{
+    struct tarbuf t = {0};
+    tf_err err;
+    if (tarbuf_open(&t, &err) < 0 ||
+        tarbuf_add_file(&t, path, text, strlen(text), 0644, &err) < 0 || tarbuf_close(&t, &err) < 0)
+        printf("  tar: %s\n", err.msg);
+    return t;
+}
+
+/* What a compiled function's build does (core/compile.c), call by call:
+ * files into a container that has not started, a command with an
+ * entrypoint of its own and no network, its exit status, files back out,
+ * and an image imported from them with Dockerfile changes. */
+static void test_compile_calls(struct docker *d, const char *tag, json_t *labels,
+                               const char *imptag)
+{
+    tf_err err;
+    char id[DOCKER_ID_MAX];
+    const char *argv[] = {"/bin/busybox", "sh", "-c",
+                          "/bin/busybox mkdir -p /out && /bin/busybox tr a-z A-Z < /in/data > "
+                          "/out/result && exit 3"};
+    struct docker_container_spec spec = {
+        .image = tag, .network = "none", .labels = labels, .entrypoint = argv, .n_entrypoint = 4};
+    CHECKF(docker_container_create(d, &spec, id, &err) == 0, "create compile: %s", err.msg);
+    struct tarbuf in = one_file_tar("in/data", "compiled\n");
+    /* The engine needs the directory to exist: "/" always does. */
+    CHECKF(docker_container_put_archive(d, id, "/", in.data, in.len, &err) == 0, "put: %s",
+           err.msg);
+    tarbuf_free(&in);
+    int code = -1;
+    CHECKF(docker_container_start(d, id, &err) == 0, "start compile: %s", err.msg);
+    CHECKF(docker_container_wait(d, id, 30, &code, &err) == 0 && code == 3, "wait: %d %s", code,
+           err.msg);
+    void *out = NULL;
+    size_t out_len = 0;
+    CHECKF(docker_container_get_archive(d, id, "/out", &out, &out_len, &err) == 0, "get: %s",
+           err.msg);
+    CHECKF(docker_container_get_archive(d, id, "/nothing", &out, &out_len, &err) < 0 &&
+               err.status == 404,
+           "get missing: %d %s", err.status, err.msg);
+    CHECKF(docker_container_remove(d, id, &err) == 0, "remove compile: %s", err.msg);
+
+    /* The image: busybox from the test image's container, and the result. */
+    struct tarbuf root = {0};
+    void *bb = NULL;
+    size_t bb_len = 0;
+    struct docker_container_spec holder = {.image = tag, .network = "none", .labels = labels};
+    CHECKF(docker_container_create(d, &holder, id, &err) == 0, "create holder: %s", err.msg);
+    CHECKF(docker_container_get_archive(d, id, "/bin", &bb, &bb_len, &err) == 0, "get bin: %s",
+           err.msg);
+    docker_container_remove(d, id, &err);
+    CHECKF(tarbuf_open(&root, &err) == 0 && tarbuf_add_archive(&root, bb, bb_len, "", &err) == 0 &&
+               tarbuf_add_archive(&root, out, out_len, "out/", &err) == 0 &&
+               tarbuf_close(&root, &err) == 0,
+           "root tar: %s", err.msg);
+    char label_line[128];
+    snprintf(label_line, sizeof label_line, "LABEL tinyfaas.test=\"%s\"", label_value);
+    const char *changes[] = {"ENTRYPOINT [\"/bin/busybox\", \"cat\"]", "CMD [\"result\"]",
+                             "WORKDIR /", label_line};
+    CHECKF(docker_image_import(d, root.data, root.len, imptag, changes, 4, &err) == 0, "import: %s",
+           err.msg);
+    struct docker_container_spec run = {.image = imptag, .network = "none", .labels = labels};
+    CHECKF(docker_container_create(d, &run, id, &err) == 0 &&
+               docker_container_start(d, id, &err) == 0 &&
+               docker_container_wait(d, id, 30, &code, &err) == 0 && code == 0,
+           "run imported: %d %s", code, err.msg);
+    struct lines l = {0};
+    docker_container_logs(d, id, 0, false, on_line, &l, &err);
+    CHECKF(l.n == 1 && lines_has(&l, "COMPILED"), "imported image's output: %d lines", l.n);
+    lines_free(&l);
+    docker_container_remove(d, id, &err);
+
+    /* A command that outlives the wait is a 504. */
+    const char *sleeper[] = {"/bin/busybox", "sleep", "30"};
+    struct docker_container_spec slow = {.image = tag,
+                                         .network = "none",
+                                         .labels = labels,
+                                         .entrypoint = sleeper,
+                                         .n_entrypoint = 3};
+    CHECKF(docker_container_create(d, &slow, id, &err) == 0 &&
+               docker_container_start(d, id, &err) == 0,
+           "start sleeper: %s", err.msg);
+    int rc = docker_container_wait(d, id, 1, &code, &err);
+    CHECKF(rc == -ETIMEDOUT && err.status == 504, "wait timeout: %d %d %s", rc, err.status,
+           err.msg);
+    docker_container_remove(d, id, &err);
+    CHECKF(docker_image_remove(d, imptag, &err) == 0, "remove imported: %s", err.msg);
+    tarbuf_free(&root);
+    free(bb);
+    free(out);
+}
+
 int main(void)
 {
     struct docker *d = NULL, *bad = NULL;
@@ -400,6 +496,10 @@ int main(void)
            "logs 2: %d lines, long line %d", l.n, long_ok);
     lines_free(&l);
     CHECKF(docker_container_remove(d, cid2, &err) == 0, "remove 2: %s", err.msg);
+
+    char imptag[160];
+    snprintf(imptag, sizeof imptag, "%s-imported", tag);
+    test_compile_calls(d, tag, labels, imptag);
 
     /* Found again by label, exactly once each. */
     struct found f;

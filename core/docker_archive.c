@@ -1,0 +1,135 @@
+/* Docker backend: the Engine API calls that move files in and out of
+ * containers and make an image from a root filesystem, with which a
+ * function is compiled in a throwaway container and imported in one layer
+ * (core/compile.c). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "docker.h"
+#include "docker_http.h"
+
+/* How long moving a function's files may take: they are a few MiB at most. */
+#define ARCHIVE_TIMEOUT_S 120
+
+static int no_memory(const char *what, tf_err *err)
+{
+    tf_err_set(err, 500, "docker: %s: out of memory", what);
+    return -ENOMEM;
+}
+
+/* One exchange whose answer body is wanted whole: 0 and *body on a 2xx,
+ * else negative with err set from the engine's message. */
+static int exchange(struct docker *d, const char *method, char *path, const void *send,
+                    size_t send_len, const char *type, long timeout, const char *what,
+                    struct docker__buf *body, tf_err *err)
+{
+    struct docker__sink sink = {0};
+    long http = 0;
+    if (path == NULL)
+        return no_memory(what, err);
+    int rc = docker__request(d, method, path, send, send_len, type, timeout, &sink, &http, err);
+    free(path);
+    if (rc == 0 && (http < 200 || http >= 300))
+        rc = docker__engine_error(http, &sink.body, what, err);
+    if (rc < 0)
+        docker__buf_free(&sink.body);
+    else
+        *body = sink.body;
+    return rc;
+}
+
+int docker_container_wait(struct docker *d, const char *id, long timeout_s, int *exit_code,
+                          tf_err *err)
+{
+    struct docker__buf body = {0};
+    int rc = exchange(d, "POST", docker__path("/containers/%s/wait", id), NULL, 0, NULL, timeout_s,
+                      "wait for container", &body, err);
+    if (rc == -ETIMEDOUT)
+        tf_err_set(err, 504, "docker: container %.12s still runs after %ld s", id, timeout_s);
+    if (rc < 0)
+        return rc;
+    json_t *j = json_loadb(body.p ? body.p : "", body.len, 0, NULL);
+    json_t *code = json_object_get(j, "StatusCode");
+    if (json_is_integer(code)) {
+        *exit_code = (int)json_integer_value(code);
+    } else {
+        tf_err_set(err, 502, "docker: wait for container: the engine gave no StatusCode");
+        rc = -EPROTO;
+    }
+    json_decref(j);
+    docker__buf_free(&body);
+    return rc;
+}
+
+int docker_container_put_archive(struct docker *d, const char *id, const char *dir, const void *tar,
+                                 size_t tar_len, tf_err *err)
+{
+    struct docker__buf body = {0};
+    int rc =
+        exchange(d, "PUT", docker__path("/containers/%s/archive?path=%s", id, dir), tar, tar_len,
+                 "application/x-tar", ARCHIVE_TIMEOUT_S, "copy into container", &body, err);
+    docker__buf_free(&body);
+    return rc;
+}
+
+int docker_container_get_archive(struct docker *d, const char *id, const char *path, void **out,
+                                 size_t *out_len, tf_err *err)
+{
+    struct docker__buf body = {0};
+    int rc = exchange(d, "GET", docker__path("/containers/%s/archive?path=%s", id, path), NULL, 0,
+                      NULL, ARCHIVE_TIMEOUT_S, "copy from container", &body, err);
+    if (rc < 0)
+        return rc;
+    *out = body.p;
+    *out_len = body.len;
+    return 0;
+}
+
+/* The import answer is a 200 stream of JSON lines even when the import
+ * fails; a failure is a line with "error". */
+static int import_failure(const struct docker__buf *body, tf_err *err)
+{
+    const char *p = body->p ? body->p : "";
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        json_t *j = json_loadb(p, n, 0, NULL);
+        const char *e = json_string_value(json_object_get(j, "error"));
+        if (e != NULL) {
+            tf_err_set(err, 500, "docker: import image: %s", e);
+            json_decref(j);
+            return -EIO;
+        }
+        json_decref(j);
+        p += n + (nl ? 1 : 0);
+    }
+    return 0;
+}
+
+int docker_image_import(struct docker *d, const void *tar, size_t tar_len, const char *tag,
+                        const char *const *changes, size_t n_changes, tf_err *err)
+{
+    /* Each change is a query parameter of its own, escaped as the tag is. */
+    struct docker__buf path = {0};
+    char *part = docker__path("/images/create?fromSrc=-&repo=%s", tag);
+    int rc = part ? docker__buf_add(&path, part, strlen(part)) : -ENOMEM;
+    free(part);
+    for (size_t i = 0; rc == 0 && i < n_changes; i++) {
+        part = docker__path("&changes=%s", changes[i]);
+        rc = part ? docker__buf_add(&path, part, strlen(part)) : -ENOMEM;
+        free(part);
+    }
+    if (rc < 0) {
+        docker__buf_free(&path);
+        return no_memory("import image", err);
+    }
+    struct docker__buf body = {0};
+    rc = exchange(d, "POST", path.p, tar, tar_len, "application/x-tar", ARCHIVE_TIMEOUT_S,
+                  "import image", &body, err);
+    if (rc == 0)
+        rc = import_failure(&body, err);
+    docker__buf_free(&body);
+    return rc;
+}
