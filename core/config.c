@@ -34,6 +34,12 @@ static const char usage[] =
     "  --registry-images     use registry images (python:3.11-slim, node:20-alpine) as\n"
     "                        runtime bases instead of local builds (env\n"
     "                        TINYFAAS_REGISTRY_IMAGES=1; needs a reachable registry)\n"
+    "  --handler-transport unix|tcp\n"
+    "                        how the daemon reaches its handlers (env\n"
+    "                        TINYFAAS_HANDLER_TRANSPORT): unix sockets in STATE-DIR/\n"
+    "                        sockets, mounted into each container (the default with\n"
+    "                        an engine on a unix socket), or TCP over the function's\n"
+    "                        network (the default with a tcp:// engine)\n"
     "  --no-auth             let the management API take calls without a token (env\n"
     "                        TINYFAAS_NO_AUTH=1); by default it asks for the bearer\n"
     "                        token in $TINYFAAS_TOKEN, else in STATE-DIR/token (made\n"
@@ -111,6 +117,13 @@ static int apply(struct config *cfg, int key, const char *val)
     case 'N': set_str(cfg->subnet_pool, sizeof cfg->subnet_pool, val); return 0;
     case 'g': cfg->registry_images = strcmp(val, "0") != 0; return 0;
     case 'A': cfg->no_auth = strcmp(val, "0") != 0; return 0;
+    case 'T':
+        if (strcmp(val, "unix") != 0 && strcmp(val, "tcp") != 0) {
+            fprintf(stderr, "tinyfaas: the handler transport is unix or tcp, not '%s'\n", val);
+            return -1;
+        }
+        set_str(cfg->handler_transport, sizeof cfg->handler_transport, val);
+        return 0;
     case 't':
         if (parse_int("the call timeout", val, 1, 3600, &v) < 0)
             return -1;
@@ -142,6 +155,7 @@ static const struct {
     {"TINYFAAS_SUBNET_POOL", 'N'},
     {"TINYFAAS_REGISTRY_IMAGES", 'g'},
     {"TINYFAAS_NO_AUTH", 'A'},
+    {"TINYFAAS_HANDLER_TRANSPORT", 'T'},
 };
 
 int config_load(struct config *cfg, int argc, char **argv)
@@ -177,6 +191,7 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"registry-images", no_argument, NULL, 'G'},
         {"build-images", no_argument, NULL, 'I'},
         {"no-auth", no_argument, NULL, 'a'},
+        {"handler-transport", required_argument, NULL, 'T'},
         {"call-timeout", required_argument, NULL, 't'},
         {"max-body", required_argument, NULL, 'B'},
         {"debug", no_argument, NULL, 'D'},

@@ -22,7 +22,8 @@ struct config {
     size_t max_body;   /* invocation request bodies */
     size_t max_upload; /* management request bodies */
     int debug;
-    int no_auth; /* the management API asks for no token */
+    int no_auth;               /* the management API asks for no token */
+    char handler_transport[8]; /* "unix", "tcp", or "" to pick by the engine's address */
 };
 
 /* Fills cfg from defaults, then the environment, then argv. Returns 0, 1

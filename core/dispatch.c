@@ -529,6 +529,12 @@ static void on_reply(void *owner, struct hconn *h, const struct hproto_reply *re
     call_finish(d, c, &res);
 }
 
+/* The handler's address, for messages. */
+static const char *ep_where(const struct dispatch_endpoint *ep)
+{
+    return ep->path[0] ? ep->path : ep->host;
+}
+
 static void on_closed(void *owner, struct hconn *h, const char *why)
 {
     (void)h;
@@ -543,19 +549,20 @@ static void on_closed(void *owner, struct hconn *h, const char *why)
     else if (fn->state == FN_RETIRING)
         retire_check(fn);
     else if (was_ready)
-        log_warn("function %s: handler %s lost: %s", fn->name, in->ep.host, why);
+        log_warn("function %s: handler %s lost: %s", fn->name, ep_where(&in->ep), why);
 }
 
 /* ---- publish and unpublish, run on the loop thread ---- */
 
 static void instance_connect(struct instance *in)
 {
-    int rc = hconn_open(in->fn->d->loop, in->ep.host, in->ep.port, &events, in, &in->conn);
+    int rc =
+        hconn_open(in->fn->d->loop, in->ep.host, in->ep.port, in->ep.path, &events, in, &in->conn);
     if (rc < 0) {
         in->conn = NULL;
         in->retry_at = loop_now_ms() + RETRY_CONNECT_MS;
         snprintf(in->fn->last_error, sizeof in->fn->last_error, "cannot connect to %s: %s",
-                 in->ep.host, strerror(-rc));
+                 ep_where(&in->ep), strerror(-rc));
     }
 }
 

@@ -66,9 +66,11 @@ typedef void dispatch_route_fn(void *ctx, const char *name, bool routed);
 /* Sets the one route listener (the CoAP front end lists functions for discovery). */
 void dispatch_set_route_listener(struct dispatcher *d, dispatch_route_fn *fn, void *ctx);
 
+/* A handler's address: a unix socket when path is set, else host:port. */
 struct dispatch_endpoint {
     char host[64]; /* IPv4 address */
     uint16_t port;
+    char path[108]; /* the size of sun_path */
 };
 
 /* A function's limits on its calls. */

@@ -313,6 +313,8 @@ static json_t *host_config(const struct docker_container_spec *spec)
     }
     if (spec->nano_cpus > 0)
         json_object_set_new(host, "NanoCpus", json_integer(spec->nano_cpus));
+    if (spec->bind != NULL)
+        json_object_set_new(host, "Binds", json_pack("[s]", spec->bind));
     return host;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define HCONN_MAX_MESSAGE (64u << 20) /* a reply larger than this is a protocol error */
@@ -46,16 +47,41 @@ static void fail(struct hconn *h, const char *fmt, const char *detail)
     ev->on_closed(owner, h, why);
 }
 
-int hconn_open(struct loop *l, const char *host, uint16_t port, const struct hconn_events *ev,
-               void *owner, struct hconn **out)
+/* The handler's address: a unix socket, or TCP with Nagle off. */
+static int handler_address(const char *host, uint16_t port, const char *unix_path,
+                           struct sockaddr_storage *sa, socklen_t *len)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
-    if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+    memset(sa, 0, sizeof *sa);
+    if (unix_path != NULL && unix_path[0] != '\0') {
+        struct sockaddr_un *un = (struct sockaddr_un *)sa;
+        if (strlen(unix_path) >= sizeof un->sun_path)
+            return -ENAMETOOLONG;
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, unix_path, strlen(unix_path) + 1);
+        *len = sizeof *un;
+        return AF_UNIX;
+    }
+    struct sockaddr_in *in = (struct sockaddr_in *)sa;
+    in->sin_family = AF_INET;
+    in->sin_port = htons(port);
+    if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
         return -EINVAL;
+    *len = sizeof *in;
+    return AF_INET;
+}
+
+int hconn_open(struct loop *l, const char *host, uint16_t port, const char *unix_path,
+               const struct hconn_events *ev, void *owner, struct hconn **out)
+{
+    struct sockaddr_storage sa;
+    socklen_t sa_len;
+    int family = handler_address(host, port, unix_path, &sa, &sa_len);
+    if (family < 0)
+        return family;
     struct hconn *h = calloc(1, sizeof *h);
     if (h == NULL)
         return -ENOMEM;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || hproto_reader_init(&h->reader, HCONN_MAX_MESSAGE) < 0) {
         int e = fd < 0 ? -errno : -ENOMEM;
         if (fd >= 0)
@@ -65,14 +91,15 @@ int hconn_open(struct loop *l, const char *host, uint16_t port, const struct hco
     }
     int one = 1;
     /* Calls are small and latency-bound; batching is done by the flush, not Nagle. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (family == AF_INET)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     msgpack_sbuffer_init(&h->out);
     h->watch = (struct loop_watch){.fd = fd, .fn = on_io, .ctx = h};
     h->loop = l;
     h->ev = ev;
     h->owner = owner;
     h->state = HCONN_CONNECTING;
-    int rc = connect(fd, (struct sockaddr *)&sa, sizeof sa);
+    int rc = connect(fd, (struct sockaddr *)&sa, sa_len);
     if (rc < 0 && errno != EINPROGRESS) {
         rc = -errno;
         goto fail;

@@ -19,9 +19,11 @@ struct hconn_events {
     void (*on_closed)(void *owner, struct hconn *h, const char *why);
 };
 
-/* Starts a non-blocking connect to host:port. Return 0 or a negative errno. */
-int hconn_open(struct loop *l, const char *host, uint16_t port, const struct hconn_events *ev,
-               void *owner, struct hconn **out);
+/* Starts a non-blocking connect to the unix socket at unix_path, or, when
+ * that is NULL or "", to host:port over TCP. Return 0 or a negative errno
+ * (-ENOENT or -ECONNREFUSED: nothing listens yet). */
+int hconn_open(struct loop *l, const char *host, uint16_t port, const char *unix_path,
+               const struct hconn_events *ev, void *owner, struct hconn **out);
 
 /* Queues a call; it goes out at the next hconn_flush_all(). Return 0 or -ENOMEM. */
 int hconn_send_call(struct hconn *h, const struct hproto_call *call);

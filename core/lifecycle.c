@@ -192,6 +192,7 @@ static void remove_objects(struct lifecycle *lc, const struct fn_record *r)
         if (r->containers[i][0] &&
             docker_container_remove(lc->cfg.docker, r->containers[i], &e) < 0)
             log_warn("function %s: %s", r->name, e.msg);
+    remove_socket_dirs(lc, r, 0, r->n_containers);
     if (r->network[0] && docker_network_remove(lc->cfg.docker, r->network, &e) < 0)
         log_warn("function %s: %s", r->name, e.msg);
     if (r->image[0] && docker_image_remove(lc->cfg.docker, r->image, &e) < 0)
@@ -667,6 +668,7 @@ int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
         }
         free(l.ids);
     }
+    clear_socket_dirs(lc);
     pthread_mutex_lock(&lc->table_lock);
     while (lc->records != NULL) {
         struct fn_record *r = lc->records;

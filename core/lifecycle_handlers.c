@@ -1,31 +1,109 @@
 /* A function's handler containers: started for a deploy, and added or
  * removed when the function is scaled, always with the settings its record
  * keeps (envs, memory, CPUs) and the same hardening. */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "hproto.h"
 #include "lifecycle_internal.h"
 #include "log.h"
 #include "store.h"
 
-/* The record's envs plus TINYFAAS_FUNCTION, as execve-style strings that
- * point into r->envs and fn_env. */
-static const char **handler_env(const struct fn_record *r, char *fn_env, size_t size, size_t *n)
+/* With the unix transport, each handler's folder on the host is mounted here. */
+#define SOCKET_MOUNT "/run/tinyfaas"
+#define SOCKET_NAME  "handler.sock"
+
+/* The record's envs plus TINYFAAS_FUNCTION (and TINYFAAS_SOCKET with the
+ * unix transport), as execve-style strings that point into r->envs and
+ * fn_env. */
+static const char **handler_env(const struct lifecycle *lc, const struct fn_record *r, char *fn_env,
+                                size_t size, size_t *n)
 {
     size_t count = json_array_size(r->envs);
-    const char **env = calloc(count + 1, sizeof *env);
+    const char **env = calloc(count + 2, sizeof *env);
     if (env == NULL)
         return NULL;
     for (size_t i = 0; i < count; i++)
         env[i] = json_string_value(json_array_get(r->envs, i));
     snprintf(fn_env, size, "TINYFAAS_FUNCTION=%s", r->name);
-    env[count] = fn_env;
-    *n = count + 1;
+    env[count++] = fn_env;
+    if (lc->cfg.socket_dir != NULL)
+        env[count++] = "TINYFAAS_SOCKET=" SOCKET_MOUNT "/" SOCKET_NAME;
+    *n = count;
     return env;
+}
+
+/* Handler i's socket folder on the host: short, since a socket's path has
+ * at most 107 bytes, and unique, since versions never repeat in a run. */
+static void socket_dir_of(const struct lifecycle *lc, const struct fn_record *r, size_t i,
+                          char *out, size_t size)
+{
+    snprintf(out, size, "%s/%u.%zu", lc->cfg.socket_dir, r->version, i);
+}
+
+/* Where the dispatcher reaches handler i of r, which runs. */
+static int handler_endpoint(struct lifecycle *lc, const struct fn_record *r, size_t i,
+                            struct dispatch_endpoint *ep, tf_err *err)
+{
+    ep->port = HPROTO_DEFAULT_PORT;
+    if (lc->cfg.socket_dir == NULL)
+        return docker_container_ip(lc->cfg.docker, r->containers[i], r->network, ep->host, err);
+    char dir[sizeof ep->path];
+    socket_dir_of(lc, r, i, dir, sizeof dir);
+    if ((size_t)snprintf(ep->path, sizeof ep->path, "%s/%s", dir, SOCKET_NAME) >= sizeof ep->path)
+        return tf_err_set(err, 500, "the socket path %s/%s is too long", dir, SOCKET_NAME),
+               -ENAMETOOLONG;
+    return 0;
+}
+
+/* Handler i's socket folder, made anew, and its bind mount ("HOST:CONTAINER"). */
+static int make_socket_dir(struct lifecycle *lc, const struct fn_record *r, size_t i, char *bind,
+                           size_t size, tf_err *err)
+{
+    char dir[256];
+    socket_dir_of(lc, r, i, dir, sizeof dir);
+    remove_socket_dirs(lc, r, i, i + 1); /* a replaced handler's */
+    if (mkdir(dir, 0700) < 0)
+        return tf_err_set(err, 500, "cannot make %s: %s", dir, strerror(errno)), -errno;
+    snprintf(bind, size, "%s:%s", dir, SOCKET_MOUNT);
+    return 0;
+}
+
+void remove_socket_dirs(struct lifecycle *lc, const struct fn_record *r, size_t from, size_t to)
+{
+    if (lc->cfg.socket_dir == NULL)
+        return;
+    for (size_t i = from; i < to; i++) {
+        char dir[256], sock[300];
+        socket_dir_of(lc, r, i, dir, sizeof dir);
+        snprintf(sock, sizeof sock, "%s/%s", dir, SOCKET_NAME);
+        unlink(sock);
+        rmdir(dir);
+    }
+}
+
+void clear_socket_dirs(struct lifecycle *lc)
+{
+    DIR *d = lc->cfg.socket_dir != NULL ? opendir(lc->cfg.socket_dir) : NULL;
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s/%s", lc->cfg.socket_dir, e->d_name, SOCKET_NAME);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/%s", lc->cfg.socket_dir, e->d_name);
+        rmdir(path);
+    }
+    closedir(d);
 }
 
 int start_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_t to,
@@ -34,11 +112,14 @@ int start_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_
     char fn_env[NAME_MAX_LEN + 32];
     size_t n_env = 0;
     json_t *labels = labels_for(lc, r->name, r->version);
-    const char **env = handler_env(r, fn_env, sizeof fn_env, &n_env);
+    const char **env = handler_env(lc, r, fn_env, sizeof fn_env, &n_env);
     int rc = labels != NULL && env != NULL ? 0 : (tf_err_set(err, 500, "out of memory"), -ENOMEM);
     for (size_t i = from; i < to && rc == 0; i++) {
-        char cname[200];
+        char cname[200], bind[300] = "";
         snprintf(cname, sizeof cname, "%s-%zu", r->network, i);
+        if (lc->cfg.socket_dir != NULL &&
+            (rc = make_socket_dir(lc, r, i, bind, sizeof bind, err)) < 0)
+            break;
         struct docker_container_spec cs = {.name = cname,
                                            .image = r->image,
                                            .network = r->network,
@@ -48,14 +129,13 @@ int start_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_
                                            .memory_bytes = r->memory_mb << 20,
                                            .nano_cpus = (long long)(r->cpus * 1e9),
                                            .pids_limit = LIFECYCLE_PIDS_LIMIT,
-                                           .read_only = true};
+                                           .read_only = true,
+                                           .bind = bind[0] ? bind : NULL};
         rc = docker_container_create(lc->cfg.docker, &cs, r->containers[i], err);
         if (rc == 0)
             rc = docker_container_start(lc->cfg.docker, r->containers[i], err);
         if (rc == 0)
-            rc =
-                docker_container_ip(lc->cfg.docker, r->containers[i], r->network, eps[i].host, err);
-        eps[i].port = HPROTO_DEFAULT_PORT;
+            rc = handler_endpoint(lc, r, i, &eps[i], err);
     }
     json_decref(labels);
     free(env);
@@ -71,17 +151,16 @@ static void remove_handlers(struct lifecycle *lc, struct fn_record *r, size_t fr
             log_warn("function %s: %s", r->name, e.msg);
         r->containers[i][0] = '\0';
     }
+    remove_socket_dirs(lc, r, from, to);
 }
 
 /* The addresses of r's first n handlers, which already run. */
 static int running_endpoints(struct lifecycle *lc, struct fn_record *r, size_t n,
                              struct dispatch_endpoint *eps, tf_err *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        eps[i].port = HPROTO_DEFAULT_PORT;
-        if (docker_container_ip(lc->cfg.docker, r->containers[i], r->network, eps[i].host, err) < 0)
+    for (size_t i = 0; i < n; i++)
+        if (handler_endpoint(lc, r, i, &eps[i], err) < 0)
             return -1;
-    }
     return 0;
 }
 
@@ -199,8 +278,7 @@ static int heal_record(struct lifecycle *lc, struct fn_record *r, const struct i
     int rc = was_dead != NULL && eps != NULL ? 0 : -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
         if (in_set(running, r->containers[i])) {
-            eps[i].port = HPROTO_DEFAULT_PORT;
-            rc = docker_container_ip(lc->cfg.docker, r->containers[i], r->network, eps[i].host, &e);
+            rc = handler_endpoint(lc, r, i, &eps[i], &e);
             continue;
         }
         log_warn("function %s: handler %.12s is not running; replacing it", r->name,

@@ -62,4 +62,10 @@ json_t *labels_for(struct lifecycle *lc, const char *name, unsigned version);
 int start_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_t to,
                    struct dispatch_endpoint *eps, tf_err *err);
 
+/* Removes the socket folders of r's handlers from..to-1 (unix transport). */
+void remove_socket_dirs(struct lifecycle *lc, const struct fn_record *r, size_t from, size_t to);
+
+/* Empties the socket folder: what a killed earlier run left there. */
+void clear_socket_dirs(struct lifecycle *lc);
+
 #endif

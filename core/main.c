@@ -2,8 +2,10 @@
  * the lifecycle together, and takes them apart again on SIGINT/SIGTERM. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <locale.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@ struct daemon {
     struct dispatcher *dispatcher;
     struct runtimes *runtimes;
     char shim_dir[512], cache_dir[600];
+    char socket_dir[108]; /* "" with the TCP handler transport */
     struct lifecycle *lifecycle;
     struct coap_front *coap;
     struct http_front *http;
@@ -158,6 +161,33 @@ static int build_images(struct daemon *d, tf_err *err)
     return 0;
 }
 
+/* The folder of handler sockets, for the unix transport: the default with
+ * an engine on this machine, whose containers can mount it. A socket path
+ * has at most 107 bytes: a state dir too deep for it means TCP. */
+static void pick_transport(struct daemon *d)
+{
+    const struct config *c = &d->cfg;
+    const char *host = c->docker_host[0] ? c->docker_host : getenv("DOCKER_HOST");
+    bool remote = host != NULL && strncmp(host, "tcp://", 6) == 0;
+    d->socket_dir[0] = '\0';
+    if (strcmp(c->handler_transport, "tcp") == 0 || (c->handler_transport[0] == '\0' && remote))
+        return;
+    char state[PATH_MAX];
+    /* Room for "/4294967295.65535/handler.sock" after it. */
+    if (realpath(c->state_dir, state) == NULL ||
+        strlen(state) + strlen("/sockets/4294967295.65535/handler.sock") >= sizeof d->socket_dir) {
+        log_warn("the state dir %s is too deep for handler sockets: handlers are reached over TCP",
+                 c->state_dir);
+        return;
+    }
+    snprintf(d->socket_dir, sizeof d->socket_dir, "%s/sockets", state);
+    if (mkdir(d->socket_dir, 0700) < 0 && errno != EEXIST) {
+        log_warn("cannot make %s (%s): handlers are reached over TCP", d->socket_dir,
+                 strerror(errno));
+        d->socket_dir[0] = '\0';
+    }
+}
+
 static int start(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
@@ -170,6 +200,8 @@ static int start(struct daemon *d, tf_err *err)
              docker_api_version(d->docker), c->state_dir);
     if (load_runtimes(d, err) < 0)
         return -1;
+    pick_transport(d);
+    log_info("handlers are reached over %s", d->socket_dir[0] ? "unix sockets" : "TCP");
     if (loop_create(&d->loop) < 0 ||
         dispatcher_create(d->loop, c->call_timeout_ms, &d->dispatcher) < 0)
         return tf_err_set(err, 500, "cannot create the event loop");
@@ -183,7 +215,8 @@ static int start(struct daemon *d, tf_err *err)
                                   .max_zip_entries = 10000,
                                   .max_zip_bytes = 256u << 20,
                                   .state_dir = c->state_dir,
-                                  .call_timeout_s = c->call_timeout_ms / 1000};
+                                  .call_timeout_s = c->call_timeout_ms / 1000,
+                                  .socket_dir = d->socket_dir[0] ? d->socket_dir : NULL};
     if (lifecycle_create(&lc, &d->lifecycle) < 0)
         return tf_err_set(err, 500, "out of memory");
     /* Whatever a killed earlier run of this instance left is removed before serving. */

@@ -3,7 +3,7 @@
  * connection, and reports the same figures as coap-load. The difference to
  * the end-to-end runs is what the daemon costs.
  *
- *   hproto-load [-c C] [-n CALLS] [-d SECONDS] [-p PAYLOAD] [-j] HOST:PORT */
+ *   hproto-load [-c C] [-n CALLS] [-d SECONDS] [-p PAYLOAD] [-j] HOST:PORT|/SOCKET/PATH */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "bench.h"
@@ -32,14 +33,32 @@ struct run {
     struct bench_stats stats;
 };
 
-static int connect_to(const char *hostport)
+/* A handler on a unix socket (an absolute path). */
+static int connect_unix(const char *path)
 {
-    char host[64];
-    const char *colon = strrchr(hostport, ':');
-    if (colon == NULL || (size_t)(colon - hostport) >= sizeof host)
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
         return -1;
-    memcpy(host, hostport, (size_t)(colon - hostport));
-    host[colon - hostport] = '\0';
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int connect_to(const char *where)
+{
+    if (where[0] == '/')
+        return connect_unix(where);
+    char host[64];
+    const char *colon = strrchr(where, ':');
+    if (colon == NULL || (size_t)(colon - where) >= sizeof host)
+        return -1;
+    memcpy(host, where, (size_t)(colon - where));
+    host[colon - where] = '\0';
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
     if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
         return -1;
@@ -127,7 +146,7 @@ int main(int argc, char **argv)
             (opt == 'n' && bench_parse_long(optarg, 1, 100000000, &r.calls) < 0) ||
             (opt == 'd' && bench_parse_seconds(optarg, &r.seconds) < 0) || opt == '?') {
             fprintf(stderr, "usage: hproto-load [-c C] [-n CALLS] [-d SECONDS] [-p PAYLOAD] [-j] "
-                            "HOST:PORT\n");
+                            "HOST:PORT|/SOCKET/PATH\n");
             return 2;
         }
         if (opt == 'p')

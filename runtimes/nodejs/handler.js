@@ -23,6 +23,8 @@ const T_REPLY = 2;
 const MAX_HEADERS = 64;
 
 const PORT = intEnv('TINYFAAS_PORT', 8000);
+// A unix socket path to listen on instead of the port.
+const SOCKET = process.env.TINYFAAS_SOCKET || '';
 const FN_DIR = path.resolve(process.env.TINYFAAS_FN_DIR || '/fn');
 const MAX_MESSAGE = intEnv('TINYFAAS_MAX_MESSAGE', 64 * 1024 * 1024);
 
@@ -459,11 +461,21 @@ function main() {
       process.stderr.write(`unhandled rejection: ${e && e.stack ? e.stack : e}\n`);
     });
     const server = net.createServer((sock) => serve(sock, fn));
+    const where = SOCKET ? `socket ${SOCKET}` : `port ${PORT}`;
     server.on('error', (e) => {
-      log(`cannot listen on port ${PORT}: ${e.message}`);
+      log(`cannot listen on ${where}: ${e.message}`);
       process.exit(1);
     });
-    server.listen(PORT, '0.0.0.0');
+    if (SOCKET) {
+      try {
+        fs.unlinkSync(SOCKET); // a restarted handler's old socket
+      } catch (e) {
+        // none there
+      }
+      server.listen(SOCKET);
+    } else {
+      server.listen(PORT, '0.0.0.0');
+    }
   }, (e) => {
     process.stderr.write(`tinyfaas-nodejs: cannot load the function in ${FN_DIR}:\n${e && e.stack ? e.stack : e}\n`);
     process.exit(1);

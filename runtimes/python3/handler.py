@@ -9,6 +9,7 @@ call does not hold up the others. The function contract is in README.md.
 
 Environment:
   TINYFAAS_PORT         port to listen on (default 8000), on all addresses
+  TINYFAAS_SOCKET       a unix socket path to listen on instead
   TINYFAAS_FN_DIR       the function folder (default /fn)
   TINYFAAS_DEPS_DIR     where requirements.txt was installed (default /deps)
   TINYFAAS_THREADS      calls run at once (default 16)
@@ -201,7 +202,8 @@ class Connection:
 
     def serve(self):
         try:
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.sock.family == socket.AF_INET:  # a unix socket has no Nagle
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.send([READY, PROTOCOL_VERSION, RUNTIME])
             unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape",
                                         max_buffer_size=self.max_message)
@@ -271,13 +273,21 @@ def main():
 
     # Listen before loading: a daemon that connects meanwhile waits in the
     # backlog for READY instead of being refused.
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    socket_path = os.environ.get("TINYFAAS_SOCKET")
+    where = "socket %s" % socket_path if socket_path else "port %d" % port
     try:
-        srv.bind(("0.0.0.0", port))
+        if socket_path:
+            srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            if os.path.exists(socket_path):
+                os.unlink(socket_path)  # a restarted handler's old socket
+            srv.bind(socket_path)
+        else:
+            srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            srv.bind(("0.0.0.0", port))
         srv.listen(64)
     except OSError as exc:
-        log("handler: cannot listen on port %d: %s" % (port, exc))
+        log("handler: cannot listen on %s: %s" % (where, exc))
         sys.exit(1)
 
     func = load_function(fn_dir, deps_dir)
@@ -290,7 +300,8 @@ def main():
             log("handler: accept: %s" % exc)
             time.sleep(0.1)
             continue
-        conn = Connection(sock, "%s:%d" % addr[:2], func, pool, max_message)
+        peer = "%s:%d" % addr[:2] if isinstance(addr, tuple) else "the unix socket"
+        conn = Connection(sock, peer, func, pool, max_message)
         threading.Thread(target=conn.serve, name="conn", daemon=True).start()
 
 

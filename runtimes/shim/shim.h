@@ -24,6 +24,7 @@ struct shim_config {
     const char *fn_dir;  /* cwd of fn.sh (binary) */
     const char *sh;      /* the shell that runs fn.sh (binary) */
     int port;
+    const char *socket_path; /* TINYFAAS_SOCKET: listen there rather than on port */
 };
 extern struct shim_config shim_cfg;
 
@@ -92,8 +93,9 @@ int shim_run(const struct shim_executor *ex);
 
 /* ---- shim_conn.c: listener and daemon connections ---- */
 
-/* Listens on 0.0.0.0:port and hands every CALL to ex. Return 0 or -errno. */
-int shim_conn_listen(int port, const struct shim_executor *ex);
+/* Listens on the unix socket at path (created anew), or, when path is
+ * NULL, on 0.0.0.0:port, and hands every CALL to ex. Return 0 or -errno. */
+int shim_conn_listen(int port, const char *path, const struct shim_executor *ex);
 
 /* Queues the REPLY for call id on conn (dropped if conn is broken) and counts
  * the call as finished. content_type may be "" (the daemon assumes text/plain).

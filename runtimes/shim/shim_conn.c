@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 struct shim_conn {
@@ -176,8 +177,10 @@ static void conn_open(int fd)
         close(fd);
         return;
     }
-    /* Replies are small and latency matters more than packet count. */
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    /* Replies are small and latency matters more than packet count (TCP
+     * only: a unix socket has no Nagle and refuses the option). */
+    if (shim_cfg.socket_path == NULL)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->w = (struct shim_watch){fd, on_conn};
     c->grave.destroy = conn_destroy;
     msgpack_sbuffer_init(&c->out);
@@ -207,22 +210,47 @@ static void on_listener(struct shim_watch *w, uint32_t events)
     }
 }
 
-int shim_conn_listen(int port, const struct shim_executor *ex)
+/* A listening socket on the unix socket path (a stale one is replaced) or on
+ * 0.0.0.0:port; its fd, or -errno. */
+static int listen_socket(int port, const char *path)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_ANY)};
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    if (path != NULL) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+        if (strlen(path) >= sizeof un->sun_path)
+            return -ENAMETOOLONG;
+        un->sun_family = AF_UNIX;
+        memcpy(un->sun_path, path, strlen(path) + 1);
+        len = sizeof *un;
+        unlink(path); /* a restarted handler's old socket */
+    } else {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((uint16_t)port);
+        in->sin_addr.s_addr = htonl(INADDR_ANY);
+        len = sizeof *in;
+    }
     int one = 1, rc;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     /* A restarted shim must not wait out TIME_WAIT of its previous life. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 64) < 0) {
+    if (path == NULL)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 64) < 0) {
         rc = -errno;
         close(fd);
         return rc;
     }
+    return fd;
+}
+
+int shim_conn_listen(int port, const char *path, const struct shim_executor *ex)
+{
+    int rc, fd = listen_socket(port, path);
+    if (fd < 0)
+        return fd;
     conn_ex = ex;
     listener = (struct shim_watch){fd, on_listener};
     if ((rc = shim_watch_add(&listener, EPOLLIN)) < 0)

@@ -17,7 +17,8 @@ int main(int argc, char **argv)
     if (argc != 2 || strcmp(argv[1], "binary") != 0) {
         fprintf(stderr,
                 "usage: tinyfaas-shim binary\n"
-                "  env TINYFAAS_PORT (default %d), TINYFAAS_FN_DIR (default /fn),\n"
+                "  env TINYFAAS_SOCKET (a unix socket path; unset: TCP),\n"
+                "      TINYFAAS_PORT (default %d), TINYFAAS_FN_DIR (default /fn),\n"
                 "      TINYFAAS_SH (default /bin/sh)\n",
                 HPROTO_DEFAULT_PORT);
         return 2;

@@ -91,7 +91,9 @@ int shim_run(const struct shim_executor *ex)
     const char *port = getenv("TINYFAAS_PORT");
     const char *why = "setup";
     run_ex = ex;
+    const char *socket_path = getenv("TINYFAAS_SOCKET");
     shim_cfg.port = port != NULL && port[0] != '\0' ? parse_port(port) : HPROTO_DEFAULT_PORT;
+    shim_cfg.socket_path = socket_path != NULL && socket_path[0] != '\0' ? socket_path : NULL;
     if (shim_cfg.port < 0) {
         fprintf(stderr, "tinyfaas-shim: TINYFAAS_PORT=%s is not a port\n", port);
         return 2;
@@ -107,11 +109,16 @@ int shim_run(const struct shim_executor *ex)
         fprintf(stderr, "tinyfaas-shim: %s: %s\n", why, strerror(-rc));
         return 1;
     }
-    if ((rc = shim_conn_listen(shim_cfg.port, ex)) < 0) {
-        fprintf(stderr, "tinyfaas-shim: listen on port %d: %s\n", shim_cfg.port, strerror(-rc));
+    char where[160];
+    if (shim_cfg.socket_path != NULL)
+        snprintf(where, sizeof where, "socket %s", shim_cfg.socket_path);
+    else
+        snprintf(where, sizeof where, "port %d", shim_cfg.port);
+    if ((rc = shim_conn_listen(shim_cfg.port, shim_cfg.socket_path, ex)) < 0) {
+        fprintf(stderr, "tinyfaas-shim: listen on %s: %s\n", where, strerror(-rc));
         return 1;
     }
-    fprintf(stderr, "tinyfaas-shim: %s runtime on port %d\n", shim_cfg.runtime, shim_cfg.port);
+    fprintf(stderr, "tinyfaas-shim: %s runtime on %s\n", shim_cfg.runtime, where);
     rc = shim_loop_run();
     ex->shutdown();
     if (rc < 0) {

@@ -2,7 +2,8 @@
 # What a handler container may do, seen from inside it: no capabilities, no
 # new privileges, a read-only root with a writable /tmp, a memory bound (the
 # default, or the upload's memory_mb), a CPU bound (cpus), and no way to reach
-# another function's handlers. Bad limits are refused and make nothing.
+# another function's handlers, over either handler transport. Bad limits are
+# refused and make nothing.
 #
 #   test_isolation.sh DAEMON SOURCE_ROOT
 set -u
@@ -50,16 +51,33 @@ call bounded
 check "memory_mb and cpus, seen in the cgroup" "$(printf '67108864\n50000 100000')" "$(cat "$T/out")"
 
 # --- 3. one function cannot reach another's handlers ----------------------
+# With the unix transport (the default here) a handler listens on a socket in
+# a folder of its own, mounted into its container alone, and on no port.
+probe looker 'ls -A /run/tinyfaas; nc -w 2 127.0.0.1 8000 < /dev/null > /dev/null 2>&1 && echo "port 8000 open" || echo "no port"'
+call looker
+check "unix transport: a handler sees its own socket only, and listens on no port" \
+    "$(printf 'handler.sock\nno port')" "$(cat "$T/out")"
+check "unix transport: one socket folder per handler on the host" \
+    "$(docker ps -q --filter "label=tinyfaas.instance=$IID" | wc -l)" "$(ls "$STATE/sockets" | wc -l)"
+
+# Over TCP (an engine on another machine), each function has a network of
+# its own: a daemon with that transport shows it.
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+DAEMON_PID=
+check "the socket folders go with the daemon" 0 "$(ls "$STATE/sockets" | wc -l)"
+it_start_daemon --handler-transport tcp
 ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(container_of "$1")"; }
+probe inside 'cat'
 OTHER_IP=$(ip_of inside)
 # busybox nc exits 1 when it cannot connect; connected, the handler sends
 # READY and nc quits when the input ends.
 probe reacher 'read ip; nc -w 2 "$ip" 8000 < /dev/null > /dev/null 2>&1 && echo reached || echo unreachable'
 call reacher --data-binary "$OTHER_IP"
-check "another function's handler: unreachable" unreachable "$(cat "$T/out")"
+check "tcp transport: another function's handler unreachable" unreachable "$(cat "$T/out")"
 # The same probe does reach a handler on its own network: the test can fail.
 call reacher --data-binary "$(ip_of reacher)"
-check "its own handler: reachable" reached "$(cat "$T/out")"
+check "tcp transport: its own handler reachable" reached "$(cat "$T/out")"
 
 # --- 4. bad limits: 400, nothing made --------------------------------------
 before=$(counts)

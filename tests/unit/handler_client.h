@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,23 @@ __attribute__((unused)) static int connect_handler(int port)
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     for (int waited = 0; waited < WAIT_MS; waited += 20) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            return fd;
+        close(fd);
+        sleep_ms(20);
+    }
+    return -1;
+}
+
+/* The handler at a unix socket path, once it listens there. */
+__attribute__((unused)) static int connect_unix(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path)
+        return -1;
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    for (int waited = 0; waited < WAIT_MS; waited += 20) {
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
             return fd;
         close(fd);

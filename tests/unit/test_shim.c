@@ -37,13 +37,16 @@ static void write_file(const char *name, const char *text)
     }
 }
 
-static pid_t start_shim(const char *path, int port)
+/* The shim on port, or on the unix socket at socket_path when that is set. */
+static pid_t start_shim(const char *path, int port, const char *socket_path)
 {
     pid_t pid = fork();
     if (pid == 0) {
         char p[16];
         snprintf(p, sizeof p, "%d", port);
         setenv("TINYFAAS_PORT", p, 1);
+        if (socket_path != NULL)
+            setenv("TINYFAAS_SOCKET", socket_path, 1);
         setenv("TINYFAAS_FN_DIR", dir, 1);
         setenv("TINYFAAS_SH", "/bin/sh", 1);
         setenv("TF_OPERATOR_VAR", "from-operator", 1);
@@ -156,6 +159,39 @@ static void test_close_kills(int port)
     hproto_reader_free(&r);
 }
 
+/* With TINYFAAS_SOCKET the shim listens on that unix socket, replacing a
+ * stale one a previous handler left, and not on its port. */
+static void test_unix_socket(const char *shim_path)
+{
+    char sock[256];
+    snprintf(sock, sizeof sock, "%s/handler.sock", dir);
+    write_file("handler.sock", "stale");
+    write_file("fn.sh", "#!/bin/sh\ncat\n");
+    int port = free_port();
+    pid_t shim = start_shim(shim_path, port, sock);
+    struct hproto_reader r;
+    hproto_reader_init(&r, 1 << 20);
+    int fd = connect_unix(sock);
+    CHECK(fd >= 0);
+    if (fd >= 0) {
+        CHECK(recv_msg(fd, &r) == 1 && msg.type == HPROTO_READY);
+        round_trip(fd, &r, 40, "over unix", 9, 200, "over unix", 9);
+        close(fd);
+    }
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK(connect(tcp, (struct sockaddr *)&sa, sizeof sa) < 0 && errno == ECONNREFUSED);
+    close(tcp);
+    int status = -1;
+    kill(shim, SIGTERM);
+    waitpid(shim, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    unlink(sock);
+    hproto_reader_free(&r);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -168,7 +204,7 @@ int main(int argc, char **argv)
         return 1;
     }
     int port = free_port();
-    pid_t shim = start_shim(argv[1], port);
+    pid_t shim = start_shim(argv[1], port, NULL);
     CHECK(shim > 0);
     struct hproto_reader r;
     hproto_reader_init(&r, 1 << 24);
@@ -191,6 +227,7 @@ int main(int argc, char **argv)
     kill(shim, SIGTERM);
     waitpid(shim, &status, 0);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0); /* SIGTERM is a clean exit */
+    test_unix_socket(argv[1]);
     char path[256];
     snprintf(path, sizeof path, "%s/fn.sh", dir);
     unlink(path);
