@@ -43,19 +43,25 @@ __attribute__((unused)) static int free_port(void)
     return ntohs(sa.sin_port);
 }
 
-__attribute__((unused)) static int connect_handler(int port)
+/* A connection to sa, tried every 20 ms until the handler listens there. */
+__attribute__((unused)) static int connect_retrying(const struct sockaddr *sa, socklen_t len)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET,
-                             .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     for (int waited = 0; waited < WAIT_MS; waited += 20) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+        int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, sa, len) == 0)
             return fd;
         close(fd);
         sleep_ms(20);
     }
     return -1;
+}
+
+__attribute__((unused)) static int connect_handler(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    return connect_retrying((struct sockaddr *)&sa, sizeof sa);
 }
 
 /* The handler at a unix socket path, once it listens there. */
@@ -65,14 +71,7 @@ __attribute__((unused)) static int connect_unix(const char *path)
     if (strlen(path) >= sizeof sa.sun_path)
         return -1;
     memcpy(sa.sun_path, path, strlen(path) + 1);
-    for (int waited = 0; waited < WAIT_MS; waited += 20) {
-        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
-            return fd;
-        close(fd);
-        sleep_ms(20);
-    }
-    return -1;
+    return connect_retrying((struct sockaddr *)&sa, sizeof sa);
 }
 
 __attribute__((unused)) static int recv_msg(int fd, struct hproto_reader *r)
