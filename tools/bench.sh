@@ -20,6 +20,9 @@ DAEMON_PID= FLOOR_PID=
 export TINYFAAS_TOKEN=bench-$RANDOM$RANDOM$RANDOM
 AUTH=(-H "Authorization: Bearer $TINYFAAS_TOKEN")
 LOAD="$BUILD/tools/coap-load" HLOAD="$BUILD/tools/http-load"
+# Each run lasts its SECS: the load generators' call bound (100 000 by
+# default, a fraction of a second at the floor's pace) is set past reach.
+N=(-n $((SECS * 2000000)))
 
 cleanup() {
     [ -n "$FLOOR_PID" ] && kill "$FLOOR_PID" 2>/dev/null
@@ -63,8 +66,8 @@ echo "# $SECS s per run, 16-byte payload, latencies in microseconds"
 "$BUILD/tools/coap-floor" -p "$FPORT" -t 600 2> "$T/floor.err" &
 FLOOR_PID=$!
 sleep 0.3
-"$LOAD" -j -s 200 -c 1 -d "$SECS" "coap://127.0.0.1:$FPORT/echo" > "$T/floor1.json"
-"$LOAD" -j -c 64 -d "$SECS" "coap://127.0.0.1:$FPORT/echo" > "$T/floor64.json"
+"$LOAD" "${N[@]}" -j -s 200 -c 1 -d "$SECS" "coap://127.0.0.1:$FPORT/echo" > "$T/floor1.json"
+"$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$FPORT/echo" > "$T/floor64.json"
 FLOOR_CPS=$(json "$T/floor64.json" calls_per_s)
 FLOOR_P50=$(json "$T/floor1.json" p50_us)
 row "floor, CoAP, 1 in flight" "$T/floor1.json"
@@ -103,7 +106,7 @@ for fn in c python3; do
     # transport its address on the function's network.
     where=$(docker inspect -f '{{range .Mounts}}{{.Source}}/handler.sock{{end}}' "$cid")
     [ -n "$where" ] || where=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}:8000' "$cid")
-    "$BUILD/tools/hproto-load" -j -c 64 -d "$SECS" "$where" > "$T/handler-$fn.json"
+    "$BUILD/tools/hproto-load" "${N[@]}" -j -c 64 -d "$SECS" "$where" > "$T/handler-$fn.json"
     row "handler alone, $fn echo, 64 in flight" "$T/handler-$fn.json"
 done
 
@@ -113,12 +116,12 @@ for fn in c python3; do
     for c in 1 16 64; do
         spin=$([ "$c" = 1 ] && echo "-s 200" || true)
         # shellcheck disable=SC2086
-        "$LOAD" -j $spin -c "$c" -d "$SECS" "coap://127.0.0.1:$PORT/echo-$fn" > "$T/coap-$fn-$c.json"
+        "$LOAD" "${N[@]}" -j $spin -c "$c" -d "$SECS" "coap://127.0.0.1:$PORT/echo-$fn" > "$T/coap-$fn-$c.json"
         row "tinyfaas $fn echo, CoAP, $c in flight" "$T/coap-$fn-$c.json"
         CALLS=$((CALLS + $(json "$T/coap-$fn-$c.json" calls)))
     done
     for c in 1 64; do
-        "$HLOAD" -j -c "$c" -d "$SECS" "http://127.0.0.1:$PORT/echo-$fn" > "$T/http-$fn-$c.json"
+        "$HLOAD" "${N[@]}" -j -c "$c" -d "$SECS" "http://127.0.0.1:$PORT/echo-$fn" > "$T/http-$fn-$c.json"
         row "tinyfaas $fn echo, HTTP, $c conns" "$T/http-$fn-$c.json"
         CALLS=$((CALLS + $(json "$T/http-$fn-$c.json" calls)))
     done
@@ -154,9 +157,9 @@ busy_share() {
 }
 SETTLE=0
 while [ "$SETTLE" -lt 60 ] && [ "$(busy_share)" -gt 10 ]; do SETTLE=$((SETTLE + 1)); done
-"$LOAD" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-of-100.json"
+"$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-of-100.json"
 row "tinyfaas c echo, CoAP, 64, 100 deployed" "$T/coap-c-64-of-100.json"
-"$LOAD" -j -c 64 -d "$SECS" "${URLS[@]}" > "$T/coap-c-64-rr-100.json"
+"$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "${URLS[@]}" > "$T/coap-c-64-rr-100.json"
 row "tinyfaas c echo, CoAP, 64, round-robin 100" "$T/coap-c-64-rr-100.json"
 ONE_CPS=$(json "$T/coap-c-64.json" calls_per_s)
 
