@@ -100,6 +100,24 @@ const char *docker_api_version(const struct docker *d)
     return d->version;
 }
 
+int docker_remaps_users(struct docker *d, tf_err *err)
+{
+    json_t *info = NULL;
+    int rc = docker__call(d, "GET", "/info", NULL, &info, 0, NULL, "info", err);
+    if (rc < 0)
+        return rc;
+    size_t i;
+    json_t *opt;
+    int remaps = 0;
+    json_array_foreach(json_object_get(info, "SecurityOptions"), i, opt)
+    {
+        const char *s = json_string_value(opt);
+        remaps |= s != NULL && strncmp(s, "name=userns", 11) == 0;
+    }
+    json_decref(info);
+    return remaps;
+}
+
 /* Copies an engine-given id, refusing one that would not fit. */
 static int copy_id(json_t *answer, const char *key, char out[DOCKER_ID_MAX], const char *what,
                    tf_err *err)

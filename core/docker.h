@@ -23,6 +23,10 @@ void docker_close(struct docker *d);
 /* The negotiated API version, such as "1.41". */
 const char *docker_api_version(const struct docker *d);
 
+/* 1 when the engine maps container users to others on the host
+ * (userns-remap), 0 when not, negative on error. */
+int docker_remaps_users(struct docker *d, tf_err *err);
+
 /* Called with each progress line of a build (the "stream" text, trimmed). */
 typedef void docker_progress_fn(void *ctx, const char *line);
 

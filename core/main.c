@@ -163,7 +163,8 @@ static int build_images(struct daemon *d, tf_err *err)
 
 /* The folder of handler sockets, for the unix transport: the default with
  * an engine on this machine, whose containers can mount it. A socket path
- * has at most 107 bytes: a state dir too deep for it means TCP. */
+ * has at most 107 bytes: a state dir too deep for it means TCP, and so does
+ * an engine that remaps users. */
 static void pick_transport(struct daemon *d)
 {
     const struct config *c = &d->cfg;
@@ -172,6 +173,12 @@ static void pick_transport(struct daemon *d)
     d->socket_dir[0] = '\0';
     if (strcmp(c->handler_transport, "tcp") == 0 || (c->handler_transport[0] == '\0' && remote))
         return;
+    /* Remapped, a handler's root is not the owner of its socket folder. */
+    tf_err err = {0};
+    if (docker_remaps_users(d->docker, &err) == 1) {
+        log_warn("the engine remaps users (userns-remap): handlers are reached over TCP");
+        return;
+    }
     char state[PATH_MAX];
     /* Room for "/4294967295.65535/handler.sock" after it. */
     if (realpath(c->state_dir, state) == NULL ||

@@ -60,12 +60,28 @@ check "unix transport: a handler sees its own socket only, and listens on no por
 check "unix transport: one socket folder per handler on the host" \
     "$(docker ps -q --filter "label=tinyfaas.instance=$IID" | wc -l)" "$(ls "$STATE/sockets" | wc -l)"
 
-# Over TCP (an engine on another machine), each function has a network of
-# its own: a daemon with that transport shows it.
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID"
 DAEMON_PID=
 check "the socket folders go with the daemon" 0 "$(ls "$STATE/sockets" | wc -l)"
+
+# A state dir too deep for a socket's 107-byte path means TCP, said in the log.
+SHALLOW=$STATE
+STATE=$T/$(printf 'deep%.0s' $(seq 20))
+it_start_daemon
+check "a deep state dir: TCP, and why" \
+    "the state dir $STATE is too deep for handler sockets: handlers are reached over TCP" \
+    "$(grep -o 'the state dir .* over TCP' "$LOG")"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+DAEMON_PID=
+STATE=$SHALLOW
+"$DAEMON" --handler-transport udp > /dev/null 2> "$T/err"
+check "--handler-transport udp: refused" "tinyfaas: the handler transport is unix or tcp, not 'udp'" \
+    "$(head -1 "$T/err")"
+
+# Over TCP (an engine on another machine), each function has a network of
+# its own: a daemon with that transport shows it.
 it_start_daemon --handler-transport tcp
 ip_of() { docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$(container_of "$1")"; }
 probe inside 'cat'
