@@ -71,7 +71,7 @@ struct dispatch_call {
     void *ctx;
     int64_t deadline;
     struct dispatch_call *dl_prev, *dl_next; /* by deadline */
-    struct dispatch_call *i_prev, *i_next;   /* on its instance */
+    struct dispatch_call *i_prev, *i_next;   /* on its instance, or in its function's queue */
 };
 
 struct dispatcher {
@@ -186,20 +186,27 @@ static void queue_push(struct dispatch_fn *fn, struct dispatch_call *c)
     fn->q_len++;
 }
 
-/* Takes c off its function's queue (its packed CALL stays with it). */
-static void queue_unlink(struct dispatch_call *c)
+/* Takes c off a list threaded through i_prev and i_next: an instance's
+ * calls in flight (no tail kept), or a function's queue. */
+static void calls_unlink(struct dispatch_call **head, struct dispatch_call **tail,
+                         struct dispatch_call *c)
 {
-    struct dispatch_fn *fn = c->fn;
     if (c->i_prev)
         c->i_prev->i_next = c->i_next;
     else
-        fn->q_head = c->i_next;
+        *head = c->i_next;
     if (c->i_next)
         c->i_next->i_prev = c->i_prev;
-    else
-        fn->q_tail = c->i_prev;
-    fn->q_len--;
+    else if (tail != NULL)
+        *tail = c->i_prev;
     c->i_prev = c->i_next = NULL;
+}
+
+/* Takes c off its function's queue (its packed CALL stays with it). */
+static void queue_unlink(struct dispatch_call *c)
+{
+    calls_unlink(&c->fn->q_head, &c->fn->q_tail, c);
+    c->fn->q_len--;
 }
 
 static void link_to_instance(struct instance *in, struct dispatch_call *c)
@@ -268,12 +275,7 @@ static void unlink_call(struct dispatcher *d, struct dispatch_call *c)
         queue_unlink(c);
         return;
     }
-    if (c->i_prev)
-        c->i_prev->i_next = c->i_next;
-    else
-        in->calls = c->i_next;
-    if (c->i_next)
-        c->i_next->i_prev = c->i_prev;
+    calls_unlink(&in->calls, NULL, c);
     in->inflight--;
 }
 

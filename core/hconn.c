@@ -47,7 +47,7 @@ static void fail(struct hconn *h, const char *fmt, const char *detail)
     ev->on_closed(owner, h, why);
 }
 
-/* The handler's address: a unix socket, or TCP with Nagle off. */
+/* The handler's address: a unix socket, or host:port over TCP; its family. */
 static int handler_address(const char *host, uint16_t port, const char *unix_path,
                            struct sockaddr_storage *sa, socklen_t *len)
 {

@@ -626,12 +626,7 @@ int lifecycle_logs(struct lifecycle *lc, const char *name, double since, bool ti
     return rc;
 }
 
-struct id_list {
-    char (*ids)[DOCKER_ID_MAX];
-    size_t n, cap;
-};
-
-static void collect_id(void *ctx, const char *id, json_t *labels)
+void collect_id(void *ctx, const char *id, json_t *labels)
 {
     (void)labels;
     struct id_list *l = ctx;
@@ -644,6 +639,14 @@ static void collect_id(void *ctx, const char *id, json_t *labels)
         l->cap = cap;
     }
     snprintf(l->ids[l->n++], DOCKER_ID_MAX, "%s", id);
+}
+
+bool id_list_has(const struct id_list *l, const char *id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->ids[i], id) == 0)
+            return true;
+    return false;
 }
 
 int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)

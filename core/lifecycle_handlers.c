@@ -62,17 +62,30 @@ static int handler_endpoint(struct lifecycle *lc, const struct fn_record *r, siz
     return 0;
 }
 
-/* Handler i's socket folder, made anew, and its bind mount ("HOST:CONTAINER"). */
+/* Handler i's socket folder and its bind mount ("HOST:CONTAINER"). The
+ * folder of a handler replaced in place may still be there; the new handler
+ * replaces the old socket in it. */
 static int make_socket_dir(struct lifecycle *lc, const struct fn_record *r, size_t i, char *bind,
                            size_t size, tf_err *err)
 {
     char dir[256];
     socket_dir_of(lc, r, i, dir, sizeof dir);
-    remove_socket_dirs(lc, r, i, i + 1); /* a replaced handler's */
-    if (mkdir(dir, 0700) < 0)
-        return tf_err_set(err, 500, "cannot make %s: %s", dir, strerror(errno)), -errno;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        int e = errno;
+        tf_err_set(err, 500, "cannot make %s: %s", dir, strerror(e));
+        return -e;
+    }
     snprintf(bind, size, "%s:%s", dir, SOCKET_MOUNT);
     return 0;
+}
+
+/* A handler's socket folder: its socket, then itself. */
+static void remove_socket_dir(const char *dir)
+{
+    char sock[600];
+    snprintf(sock, sizeof sock, "%s/%s", dir, SOCKET_NAME);
+    unlink(sock);
+    rmdir(dir);
 }
 
 void remove_socket_dirs(struct lifecycle *lc, const struct fn_record *r, size_t from, size_t to)
@@ -80,11 +93,9 @@ void remove_socket_dirs(struct lifecycle *lc, const struct fn_record *r, size_t 
     if (lc->cfg.socket_dir == NULL)
         return;
     for (size_t i = from; i < to; i++) {
-        char dir[256], sock[300];
+        char dir[256];
         socket_dir_of(lc, r, i, dir, sizeof dir);
-        snprintf(sock, sizeof sock, "%s/%s", dir, SOCKET_NAME);
-        unlink(sock);
-        rmdir(dir);
+        remove_socket_dir(dir);
     }
 }
 
@@ -97,11 +108,9 @@ void clear_socket_dirs(struct lifecycle *lc)
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
             continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s/%s", lc->cfg.socket_dir, e->d_name, SOCKET_NAME);
-        unlink(path);
-        snprintf(path, sizeof path, "%s/%s", lc->cfg.socket_dir, e->d_name);
-        rmdir(path);
+        char dir[512];
+        snprintf(dir, sizeof dir, "%s/%s", lc->cfg.socket_dir, e->d_name);
+        remove_socket_dir(dir);
     }
     closedir(d);
 }
@@ -234,41 +243,13 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
 
 /* ---- healing: handlers that died are replaced ---- */
 
-struct id_set {
-    char (*ids)[DOCKER_ID_MAX];
-    size_t n, cap;
-};
-
-static void add_id(void *ctx, const char *id, json_t *labels)
-{
-    (void)labels;
-    struct id_set *set = ctx;
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? 2 * set->cap : 64;
-        char(*ids)[DOCKER_ID_MAX] = realloc(set->ids, cap * sizeof *ids);
-        if (ids == NULL)
-            return;
-        set->ids = ids;
-        set->cap = cap;
-    }
-    snprintf(set->ids[set->n++], DOCKER_ID_MAX, "%s", id);
-}
-
-static bool in_set(const struct id_set *set, const char *id)
-{
-    for (size_t i = 0; i < set->n; i++)
-        if (strcmp(set->ids[i], id) == 0)
-            return true;
-    return false;
-}
-
 /* Replaces r's handlers that are not running, then routes calls to the whole
  * set; the live ones serve throughout. Returns how many were replaced. */
-static int heal_record(struct lifecycle *lc, struct fn_record *r, const struct id_set *running)
+static int heal_record(struct lifecycle *lc, struct fn_record *r, const struct id_list *running)
 {
     size_t n = r->n_containers, dead = 0;
     for (size_t i = 0; i < n; i++)
-        dead += !in_set(running, r->containers[i]);
+        dead += !id_list_has(running, r->containers[i]);
     if (dead == 0)
         return 0; /* the common round: no engine call at all */
     dead = 0;
@@ -277,7 +258,7 @@ static int heal_record(struct lifecycle *lc, struct fn_record *r, const struct i
     tf_err e = {0};
     int rc = was_dead != NULL && eps != NULL ? 0 : -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (in_set(running, r->containers[i])) {
+        if (id_list_has(running, r->containers[i])) {
             rc = handler_endpoint(lc, r, i, &eps[i], &e);
             continue;
         }
@@ -307,12 +288,12 @@ int lifecycle_heal(struct lifecycle *lc, tf_err *err)
 {
     char label[64];
     snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
-    struct id_set running = {0};
+    struct id_list running = {0};
     int replaced = 0;
     /* Listed under the lock, so a deploy cannot start a container between the
      * list and the comparison and have it taken for dead. */
     pthread_mutex_lock(&lc->change_lock);
-    int rc = docker_list(lc->cfg.docker, DOCKER_RUNNING, label, add_id, &running, err);
+    int rc = docker_list(lc->cfg.docker, DOCKER_RUNNING, label, collect_id, &running, err);
     for (struct fn_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
         int n = heal_record(lc, r, &running);
         if (n > 0)

@@ -55,6 +55,14 @@ static inline struct dispatch_limits record_limits(const struct fn_record *r)
 /* The labels of every object of name's version: {"tinyfaas.instance", ...}. */
 json_t *labels_for(struct lifecycle *lc, const char *name, unsigned version);
 
+/* Ids a docker_list gathers, with collect_id as its callback. */
+struct id_list {
+    char (*ids)[DOCKER_ID_MAX];
+    size_t n, cap;
+};
+void collect_id(void *ctx, const char *id, json_t *labels);
+bool id_list_has(const struct id_list *l, const char *id);
+
 /* ---- lifecycle_handlers.c ---- */
 
 /* Creates and starts r's handler containers from..to-1 (ids into
