@@ -112,7 +112,8 @@ struct coap_exchange *coap_exchange_start(struct coap_exchanges *xs, coap_sessio
                                           const coap_pdu_t *req, const char *name,
                                           const coap_string_t *query, int64_t now_ms)
 {
-    struct coap_exchange *x = calloc(1, sizeof *x);
+    size_t name_len = strnlen(name, EXCHANGE_NAME_MAX);
+    struct coap_exchange *x = calloc(1, sizeof *x + name_len + 1);
     if (x == NULL)
         return NULL;
     coap_bin_const_t token = coap_pdu_get_token(req);
@@ -132,7 +133,7 @@ struct coap_exchange *coap_exchange_start(struct coap_exchanges *xs, coap_sessio
     x->session = coap_session_reference(s);
     x->mid = coap_pdu_get_mid(req);
     x->type = coap_pdu_get_type(req);
-    snprintf(x->name, sizeof x->name, "%s", name);
+    memcpy(x->name, name, name_len); /* calloc gave the NUL */
     x->created_ms = now_ms;
     size_t b = bucket_of(s, x->mid);
     x->hnext = xs->buckets[b];

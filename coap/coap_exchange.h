@@ -16,29 +16,34 @@
 #define EXCHANGE_KEEP_MS  120000
 #define EXCHANGE_KEEP_MAX 8192
 
+/* The longest function name an exchange takes (a deployed name is shorter). */
+#define EXCHANGE_NAME_MAX 63
+
+/* Up to EXCHANGE_KEEP_MAX of these stay for duplicates, so the fields are
+ * ordered to pack and the name takes only its own length. */
 struct coap_exchange {
     coap_session_t *session; /* referenced while the exchange lives */
-    coap_mid_t mid;
-    coap_pdu_type_t type; /* of the request: CON or NON */
-    uint8_t token[8];
-    size_t token_len;
-    coap_pdu_t *request; /* a copy, for Block2 and Block1 options; freed when answered */
-    char name[64];       /* the function: its resource is looked up at answer time */
+    coap_pdu_t *request;     /* a copy, for Block2 and Block1 options; freed when answered */
     coap_string_t *query;
-    unsigned no_response; /* RFC 7967 bits of classes not to answer */
-    int64_t created_ms;
-    bool acked; /* an empty ACK went out: the answer is a separate CON */
-    bool done;
     struct dispatch_call *call;
-    /* The answer, kept to repeat it to a duplicate. */
-    int code; /* e.g. 205, 404 */
-    bool has_format;
-    uint16_t format;
-    unsigned char *body;
-    size_t body_len;
-    bool piggybacked;
     struct coap_exchange *hnext;       /* hash chain */
     struct coap_exchange *prev, *next; /* on the ack list while waiting, else the done list */
+    int64_t created_ms;
+    coap_mid_t mid;
+    coap_pdu_type_t type; /* of the request: CON or NON */
+    unsigned no_response; /* RFC 7967 bits of classes not to answer */
+    /* The answer, kept to repeat it to a duplicate. */
+    int code; /* e.g. 205, 404 */
+    unsigned char *body;
+    size_t body_len;
+    uint16_t format;
+    bool has_format;
+    bool piggybacked;
+    bool acked; /* an empty ACK went out: the answer is a separate CON */
+    bool done;
+    uint8_t token_len;
+    uint8_t token[8];
+    char name[]; /* the function: its resource is looked up at answer time */
 };
 
 struct coap_exchanges;

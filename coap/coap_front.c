@@ -290,11 +290,11 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
     coap_str_const_t *path = r != f->unknown ? coap_resource_get_uri_path(r) : NULL;
     struct dispatch_fn *fn =
         path != NULL ? dispatch_lookup(f->d, (const char *)path->s, path->length) : NULL;
-    if (fn == NULL || path->length >= sizeof x->name) {
+    if (fn == NULL || path->length > EXCHANGE_NAME_MAX) {
         respond_now(resp, 404, NULL);
         return;
     }
-    char name[64];
+    char name[EXCHANGE_NAME_MAX + 1];
     memcpy(name, path->s, path->length);
     name[path->length] = '\0';
     start_call(f, s, req, query, fn, name, resp);

@@ -14,6 +14,10 @@
 
 struct docker;
 
+/* Starts libcurl once per process, before any thread: docker_open calls it
+ * too, as libcurl counts the calls. */
+void docker_global_init(void);
+
 /* Connects to host ("unix:///path" or "tcp://host:port"; NULL means
  * $DOCKER_HOST, else unix:///var/run/docker.sock) and negotiates the API
  * version from GET /version. */

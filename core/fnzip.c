@@ -7,7 +7,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
-#include <openssl/evp.h>
+#include <nettle/base64.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,11 +76,11 @@ static int tarbuf_fail(struct tarbuf *t, const char *path, tf_err *err)
     return archive_errno(t->a) == ENOMEM ? -ENOMEM : -EIO;
 }
 
-/* The one place a tar entry is written: files, folders and symlinks. Owner
+/* The one place a tar header is written: files, folders and symlinks. Owner
  * and time are fixed so the same zip always gives the same bytes, which
  * keeps Docker's build cache useful across redeploys. */
-static int tarbuf_add(struct tarbuf *t, const char *path, unsigned type, int mode, const void *data,
-                      size_t len, const char *target, tf_err *err)
+static int tarbuf_header(struct tarbuf *t, const char *path, unsigned type, int mode, size_t len,
+                         const char *target, tf_err *err)
 {
     if (t == NULL || t->a == NULL || path == NULL || *path == '\0')
         return tf_err_set(err, 500, "tarbuf: not open, or no path"), -EINVAL;
@@ -88,14 +88,12 @@ static int tarbuf_add(struct tarbuf *t, const char *path, unsigned type, int mod
     if (e == NULL)
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
     archive_entry_set_pathname(e, path);
-    if (t->on_file != NULL && type == AE_IFREG)
-        t->on_file(t->on_file_ctx, path, data, len);
     archive_entry_set_filetype(e, type);
     archive_entry_set_perm(e, (mode_t)mode & 07777);
     archive_entry_set_uid(e, 0);
     archive_entry_set_gid(e, 0);
     archive_entry_set_mtime(e, 0, 0);
-    archive_entry_set_size(e, type == AE_IFREG ? (la_int64_t)len : 0);
+    archive_entry_set_size(e, (la_int64_t)len);
     if (type == AE_IFLNK)
         archive_entry_set_symlink(e, target);
     int rc = 0;
@@ -103,25 +101,56 @@ static int tarbuf_add(struct tarbuf *t, const char *path, unsigned type, int mod
      * is stored as raw bytes (hdrcharset=BINARY): zip names are already
      * UTF-8, so that is the right outcome. (Setting names with the _utf8
      * setters instead crashes libarchive 3.6 in that locale.) */
-    if (archive_write_header(t->a, e) < ARCHIVE_WARN) {
+    if (archive_write_header(t->a, e) < ARCHIVE_WARN)
         rc = tarbuf_fail(t, path, err);
-        goto out;
-    }
+    archive_entry_free(e);
+    return rc;
+}
+
+/* Appends len bytes of the current entry's data. */
+static int tarbuf_data(struct tarbuf *t, const char *path, const void *data, size_t len,
+                       tf_err *err)
+{
     const unsigned char *p = data;
-    while (type == AE_IFREG && len > 0) {
+    while (len > 0) {
         la_ssize_t n = archive_write_data(t->a, p, len);
-        if (n <= 0) {
-            rc = tarbuf_fail(t, path, err);
-            goto out;
-        }
+        if (n <= 0)
+            return tarbuf_fail(t, path, err);
         p += n;
         len -= (size_t)n;
     }
-    if (archive_write_finish_entry(t->a) != ARCHIVE_OK)
-        rc = tarbuf_fail(t, path, err);
-out:
-    archive_entry_free(e);
-    return rc;
+    return 0;
+}
+
+static int tarbuf_finish(struct tarbuf *t, const char *path, tf_err *err)
+{
+    return archive_write_finish_entry(t->a) == ARCHIVE_OK ? 0 : tarbuf_fail(t, path, err);
+}
+
+static int tarbuf_add(struct tarbuf *t, const char *path, unsigned type, int mode, const void *data,
+                      size_t len, const char *target, tf_err *err)
+{
+    if (t != NULL && t->on_file != NULL && type == AE_IFREG)
+        t->on_file(t->on_file_ctx, path, data, len);
+    int rc = tarbuf_header(t, path, type, mode, len, target, err);
+    if (rc == 0 && type == AE_IFREG)
+        rc = tarbuf_data(t, path, data, len, err);
+    return rc == 0 ? tarbuf_finish(t, path, err) : rc;
+}
+
+int tarbuf_add_file_from(struct tarbuf *t, const char *path, size_t len, int mode,
+                         struct archive *from, tf_err *err)
+{
+    int rc = tarbuf_header(t, path, AE_IFREG, mode, len, NULL, err);
+    unsigned char block[16384];
+    for (size_t left = len; rc == 0 && left > 0;) {
+        la_ssize_t n = archive_read_data(from, block, left < sizeof block ? left : sizeof block);
+        if (n <= 0)
+            return tf_err_set(err, 500, "cannot read %s", path), -EIO;
+        rc = tarbuf_data(t, path, block, (size_t)n, err);
+        left -= (size_t)n;
+    }
+    return rc == 0 ? tarbuf_finish(t, path, err) : rc;
 }
 
 int tarbuf_add_file(struct tarbuf *t, const char *path, const void *data, size_t len, int mode,
@@ -405,30 +434,21 @@ int fnzip_base64_decode(const char *text, size_t len, unsigned char **out, size_
     *out_len = 0;
     if (text == NULL || len == 0)
         return tf_err_set(err, 400, "zip is empty"), -EINVAL;
-    if (len > SIZE_MAX / 3 - 16 || !b64_alphabet_ok(text, len))
+    if (len > SIZE_MAX / 8 || !b64_alphabet_ok(text, len))
         return tf_err_set(err, 400, "zip is not valid base64"), -EINVAL;
-    unsigned char *buf = malloc(len / 4 * 3 + 80); /* Update may hold back 80 */
-    EVP_ENCODE_CTX *ctx = EVP_ENCODE_CTX_new();
+    unsigned char *buf = malloc(BASE64_DECODE_LENGTH(len) + 1);
     int rc = 0;
-    if (buf == NULL || ctx == NULL) {
+    if (buf == NULL) {
         tf_err_set(err, 500, "out of memory");
         rc = -ENOMEM;
         goto out;
     }
-    EVP_DecodeInit(ctx);
+    /* Nettle skips the line breaks of wrapped text and checks the padding. */
+    struct base64_decode_ctx ctx;
+    base64_decode_init(&ctx);
     size_t o = 0;
-    /* EVP takes int lengths: feed it in slices so huge input is safe. */
-    for (size_t i = 0; i < len;) {
-        int chunk = len - i > 65536 ? 65536 : (int)(len - i), n = 0;
-        if (EVP_DecodeUpdate(ctx, buf + o, &n, (const unsigned char *)text + i, chunk) < 0)
-            goto bad;
-        o += (size_t)n;
-        i += (size_t)chunk;
-    }
-    int n = 0;
-    if (EVP_DecodeFinal(ctx, buf + o, &n) < 0)
+    if (!base64_decode_update(&ctx, &o, buf, len, text) || !base64_decode_final(&ctx))
         goto bad;
-    o += (size_t)n;
     if (o == 0) {
         tf_err_set(err, 400, "zip is empty");
         rc = -EINVAL;
@@ -442,7 +462,6 @@ bad:
     tf_err_set(err, 400, "zip is not valid base64");
     rc = -EINVAL;
 out:
-    EVP_ENCODE_CTX_free(ctx);
     free(buf);
     return rc;
 }

@@ -8,6 +8,8 @@
 
 #include "err.h"
 
+struct archive;
+
 struct fnzip_limits {
     size_t max_entries;     /* most entries a zip may hold */
     size_t max_total_bytes; /* most uncompressed bytes, all entries together */
@@ -30,6 +32,11 @@ int tarbuf_open(struct tarbuf *t, tf_err *err);
 /* Adds a regular file with mode (for example 0644, 0755). */
 int tarbuf_add_file(struct tarbuf *t, const char *path, const void *data, size_t len, int mode,
                     tf_err *err);
+
+/* Adds a regular file of len bytes read from from's current entry, a block at
+ * a time, so a large file is never held whole. on_file does not see it. */
+int tarbuf_add_file_from(struct tarbuf *t, const char *path, size_t len, int mode,
+                         struct archive *from, tf_err *err);
 
 /* Adds a symbolic link path -> target. */
 int tarbuf_add_symlink(struct tarbuf *t, const char *path, const char *target, tf_err *err);

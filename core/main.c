@@ -292,7 +292,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, SIG_DFL);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    docker_global_init();
     tf_err err = {0};
     if (d.cfg.build_images) {
         rc = build_images(&d, &err);

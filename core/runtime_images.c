@@ -3,7 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +14,17 @@
 #include "log.h"
 #include "runtimes_internal.h"
 
-static void hash_file(EVP_MD_CTX *ctx, const char *path)
+static void hash_file(struct sha256_ctx *ctx, const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
         return; /* an absent optional input (libtinyfaas-c.a) just does not count */
-    EVP_DigestUpdate(ctx, path + (strrchr(path, '/') ? strrchr(path, '/') - path : 0), 1);
+    sha256_update(ctx, 1,
+                  (const uint8_t *)path + (strrchr(path, '/') ? strrchr(path, '/') - path : 0));
     unsigned char buf[65536];
     size_t n;
     while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        EVP_DigestUpdate(ctx, buf, n);
+        sha256_update(ctx, n, buf);
     fclose(f);
 }
 
@@ -33,7 +34,7 @@ static int cmp_str(const void *a, const void *b)
 }
 
 /* Every file of a folder, by name, in name order. */
-static void hash_folder(EVP_MD_CTX *ctx, const char *folder)
+static void hash_folder(struct sha256_ctx *ctx, const char *folder)
 {
     char *names[256], path[1024];
     size_t n = 0;
@@ -46,7 +47,7 @@ static void hash_folder(EVP_MD_CTX *ctx, const char *folder)
         closedir(dir);
     qsort(names, n, sizeof names[0], cmp_str);
     for (size_t i = 0; i < n; i++) {
-        EVP_DigestUpdate(ctx, names[i], strlen(names[i]) + 1);
+        sha256_update(ctx, strlen(names[i]) + 1, (const uint8_t *)names[i]);
         snprintf(path, sizeof path, "%s/%s", folder, names[i]);
         hash_file(ctx, path);
         free(names[i]);
@@ -57,21 +58,19 @@ static void hash_folder(EVP_MD_CTX *ctx, const char *folder)
  * shim's outputs: a new recipe or shim gives a new tag. */
 static void compute_hash(const struct runtimes *rs, struct runtime *r)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
     char lib[600], path[1024];
     snprintf(lib, sizeof lib, "%s/lib", rs->cfg.runtime_dir);
-    hash_folder(ctx, r->dir);
-    hash_folder(ctx, lib); /* what every recipe sources */
+    hash_folder(&ctx, r->dir);
+    hash_folder(&ctx, lib); /* what every recipe sources */
     const char *shim_files[] = {"tinyfaas-shim", "libtinyfaas-c.a"};
     for (size_t i = 0; i < 2; i++) {
         snprintf(path, sizeof path, "%s/%s", rs->cfg.shim_dir, shim_files[i]);
-        hash_file(ctx, path);
+        hash_file(&ctx, path);
     }
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_DigestFinal_ex(ctx, md, &len);
-    EVP_MD_CTX_free(ctx);
+    uint8_t md[SHA256_DIGEST_SIZE];
+    sha256_digest(&ctx, sizeof md, md);
     for (int i = 0; i < 6; i++)
         snprintf(r->hash + 2 * i, 3, "%02x", md[i]);
 }

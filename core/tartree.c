@@ -22,20 +22,7 @@ static int add_entry(struct tarbuf *t, struct archive *disk, struct archive_entr
                               err); /* empty ones and modes such as /tmp's 1777 count */
     if (type != AE_IFREG)
         return 0; /* devices and fifos have no place in an image */
-    size_t len = (size_t)archive_entry_size(e);
-    unsigned char *data = malloc(len ? len : 1);
-    if (data == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
-    size_t got = 0;
-    while (got < len) {
-        la_ssize_t n = archive_read_data(disk, data + got, len - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    int rc = got == len ? tarbuf_add_file(t, path, data, len, mode, err)
-                        : tf_err_set(err, 500, "cannot read %s", path);
-    free(data);
+    int rc = tarbuf_add_file_from(t, path, (size_t)archive_entry_size(e), mode, disk, err);
     return rc < 0 ? -EIO : 0;
 }
 

@@ -249,6 +249,7 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
                               MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
                               MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
+                              MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 << 10),
                               MHD_OPTION_END);
     // clang-format on
     if (f->mhd == NULL) {

@@ -2,8 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <nettle/memops.h>
+#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +75,14 @@ int mgmt_token_load(const char *state_dir, char *token, size_t size, tf_err *err
     return 0;
 }
 
+static void sha256_of(const char *text, uint8_t digest[SHA256_DIGEST_SIZE])
+{
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, strlen(text), (const uint8_t *)text);
+    sha256_digest(&ctx, SHA256_DIGEST_SIZE, digest);
+}
+
 /* Compares digests, not the strings: the time then tells nothing about how
  * much of a guess was right, nor about the token's length. */
 bool mgmt_token_matches(const char *token, const char *authorization)
@@ -83,10 +91,8 @@ bool mgmt_token_matches(const char *token, const char *authorization)
     if (authorization == NULL || strncasecmp(authorization, scheme, sizeof scheme - 1) != 0)
         return false;
     const char *given = authorization + sizeof scheme - 1;
-    unsigned char want[EVP_MAX_MD_SIZE], got[EVP_MAX_MD_SIZE];
-    unsigned int want_len = 0, got_len = 0;
-    if (!EVP_Digest(token, strlen(token), want, &want_len, EVP_sha256(), NULL) ||
-        !EVP_Digest(given, strlen(given), got, &got_len, EVP_sha256(), NULL) || want_len != got_len)
-        return false;
-    return CRYPTO_memcmp(want, got, want_len) == 0;
+    uint8_t want[SHA256_DIGEST_SIZE], got[SHA256_DIGEST_SIZE];
+    sha256_of(token, want);
+    sha256_of(given, got);
+    return memeql_sec(want, got, sizeof want) != 0;
 }

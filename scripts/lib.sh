@@ -2,7 +2,8 @@
 # Debian 12, make sure a Docker engine answers, and build. Source it.
 
 TINYFAAS_PACKAGES="gcc meson ninja-build pkg-config libcoap3-dev libcoap3-bin libmicrohttpd-dev
-libmsgpack-dev libcurl4-openssl-dev libjansson-dev libarchive-dev libssl-dev docker.io
+libmsgpack-dev libcurl4-gnutls-dev libjansson-dev nettle-dev docker.io
+libarchive-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev
 busybox-static curl zip python3 iproute2 ca-certificates openssl"
 
 tf_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }

@@ -76,6 +76,18 @@ row "floor, CoAP, 64 in flight" "$T/floor64.json"
 kill "$FLOOR_PID"
 FLOOR_PID=
 
+# What any libcoap program costs here: libcoap's example server, idle, without
+# DTLS and with it over GnuTLS (the daemon's DTLS library).
+LIBCOAP_RSS=()
+for variant in notls gnutls; do
+    coap-server-$variant -p "$FPORT" > /dev/null 2>&1 &
+    FLOOR_PID=$!
+    sleep 0.5
+    LIBCOAP_RSS+=("$variant $(mb "$(rss_kb "$FLOOR_PID")") MB ($(mb "$(anon_kb "$FLOOR_PID")") MB its own)")
+    kill "$FLOOR_PID"
+    FLOOR_PID=
+done
+
 # --- 2. tinyfaas --------------------------------------------------------------
 "$BUILD/tinyfaas" --coap-port "$PORT" --http-port "$PORT" --mgmt-port "$MPORT" \
     --state-dir "$T/state" > "$T/daemon.log" 2>&1 &
@@ -183,7 +195,8 @@ echo "daemon RSS: idle $(mb "$IDLE_KB") MB ($(mb "$IDLE_ANON_KB") MB its own, th
     "PSS $(mb "$IDLE_PSS_KB") MB)," \
     "peak (VmHWM) $(mb "$PEAK_KB") MB, with 100 functions $(mb "$RSS100_KB") MB"
 echo "daemon CPU per call: $(python3 -c "print(f'{($CPU1 - $CPU0) / $(getconf CLK_TCK) / $CALLS * 1e6:.1f}')") µs over $CALLS calls"
-echo "floor RSS: $(grep -o 'VmHWM[^,]*' "$T/floor.err" 2>/dev/null || cat "$T/floor.err")"
+echo "floor RSS: $(grep -o 'VmHWM[^,]*' "$T/floor.err" 2>/dev/null || cat "$T/floor.err");" \
+    "libcoap's example server, idle: ${LIBCOAP_RSS[0]}, ${LIBCOAP_RSS[1]}"
 echo "deploy to first call, images cached (s): ${DEPLOYS[*]}; 99 more c functions: ${DEPLOY99} s" \
     "(then ${SETTLE} s until the machine was idle)"
 AFTER_CPS=$(json "$T/coap-c-64-after.json" calls_per_s)

@@ -51,6 +51,13 @@ head -c 1048577 /dev/zero > "$T/over"
 call echo --data-binary "@$T/over" -H 'Content-Type: application/octet-stream'
 check "http body over the limit: status" 413 "$CODE"
 check "http body over the limit: reason" "request body too large" "$(cat "$T/out")"
+# Request headers: up to 15 KB in all (the connection's 16 KB memory); more is a 431.
+call echo --data-binary hello -H "X-Big: $(head -c 12288 /dev/zero | tr '\0' a)"
+check "http 12 KB of headers: status" 200 "$CODE"
+check_file "http 12 KB of headers: body" "$T/exp" "$T/out"
+call echo --data-binary hello -H "X-Big: $(head -c 20480 /dev/zero | tr '\0' a)"
+check "http 20 KB of headers: status" 431 "$CODE"
+check "http 20 KB of headers: reason" 1 "$(grep -c 'header was too big' "$T/out")"
 
 # --- 3. unknown function --------------------------------------------------
 

@@ -2,10 +2,12 @@
  * own zip writer, run through fnzip_to_tar, and the tar is read back. */
 #include <archive.h>
 #include <archive_entry.h>
-#include <openssl/evp.h>
+#include <nettle/base64.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fnzip.h"
 
@@ -431,7 +433,9 @@ static void test_base64(void)
     zip_end(&z);
 
     char *flat = malloc(z.len * 2 + 8), *wrapped = malloc(z.len * 2 + 8);
-    int flen = EVP_EncodeBlock((unsigned char *)flat, z.buf, (int)z.len);
+    int flen = (int)BASE64_ENCODE_RAW_LENGTH(z.len);
+    base64_encode_raw(flat, z.len, z.buf);
+    flat[flen] = '\0';
     size_t wlen = 0; /* as coreutils base64 writes it: 76 columns, final newline */
     for (int i = 0; i < flen; i++) {
         wrapped[wlen++] = flat[i];
@@ -512,6 +516,85 @@ static void test_tarbuf(void)
     tarbuf_free(&t);
 }
 
+/* A file bigger than tarbuf_add_file_from's block, with bytes that show
+ * any block out of place. */
+#define BIG_LEN 100003
+static unsigned char *big_bytes(void)
+{
+    unsigned char *b = malloc(BIG_LEN);
+    for (size_t i = 0; i < BIG_LEN; i++)
+        b[i] = (unsigned char)(i * 7 + i / 251);
+    return b;
+}
+
+static int tar_has_bytes(const struct tarbuf *t, const char *path, const unsigned char *want,
+                         size_t len, int mode)
+{
+    struct tent te;
+    int ok = tar_find(t, path, &te) && te.type == AE_IFREG && te.mode == mode && te.len == len &&
+             memcmp(te.data, want, len) == 0;
+    free(te.data);
+    return ok;
+}
+
+/* A folder on disk and a tar within a tar, copied a block at a time. */
+static void test_tree_and_archive(void)
+{
+    char dir[] = "/tmp/tinyfaas-test-tree.XXXXXX", path[256];
+    CHECK(mkdtemp(dir) != NULL);
+    unsigned char *b = big_bytes();
+    snprintf(path, sizeof path, "%s/big", dir);
+    FILE *f = fopen(path, "wb");
+    CHECK(f != NULL && fwrite(b, 1, BIG_LEN, f) == BIG_LEN);
+    fclose(f);
+    chmod(path, 0750);
+    snprintf(path, sizeof path, "%s/sub", dir);
+    CHECK(mkdir(path, 0755) == 0);
+    snprintf(path, sizeof path, "%s/sub/empty", dir);
+    fclose(fopen(path, "wb"));
+    chmod(path, 0600);
+    snprintf(path, sizeof path, "%s/link", dir);
+    CHECK(symlink("big", path) == 0);
+
+    struct tarbuf t, out;
+    tf_err err;
+    CHECK(tarbuf_open(&t, &err) == 0);
+    CHECK(tarbuf_add_tree(&t, dir, "out/", &err) == 0);
+    CHECK(tarbuf_add_file(&t, "elsewhere", "x", 1, 0644, &err) == 0);
+    CHECK(tarbuf_close(&t, &err) == 0);
+    CHECK(tar_has_bytes(&t, "out/big", b, BIG_LEN, 0750));
+    CHECK(tar_has_bytes(&t, "out/sub/empty", b, 0, 0600));
+    struct tent te;
+    CHECK(tar_find(&t, "out/link", &te) && te.type == AE_IFLNK && strcmp(te.link, "big") == 0);
+    free(te.data);
+    CHECK(tar_count(&t) == 5); /* out/big, out/sub, out/sub/empty, out/link, elsewhere */
+
+    /* Only what lies under out/, with out/ taken off. */
+    CHECK(tarbuf_open(&out, &err) == 0);
+    CHECK(tarbuf_add_archive(&out, t.data, t.len, "out/", &err) == 0);
+    CHECK(tarbuf_close(&out, &err) == 0);
+    CHECK(tar_has_bytes(&out, "big", b, BIG_LEN, 0750));
+    CHECK(tar_has_bytes(&out, "sub/empty", b, 0, 0600));
+    CHECK(tar_count(&out) == 4);
+    tarbuf_free(&out);
+
+    tarbuf_free(&t);
+
+    /* A tar cut inside a file's bytes: an error naming the file, not a short file. */
+    CHECK(tarbuf_open(&t, &err) == 0);
+    CHECK(tarbuf_add_file(&t, "out/big", b, BIG_LEN, 0644, &err) == 0);
+    CHECK(tarbuf_close(&t, &err) == 0);
+    CHECK(tarbuf_open(&out, &err) == 0);
+    CHECK(tarbuf_add_archive(&out, t.data, 512 + 40000, "out/", &err) < 0 && err.status == 500 &&
+          strstr(err.msg, "big") != NULL);
+    tarbuf_free(&out);
+    tarbuf_free(&t);
+    free(b);
+
+    snprintf(path, sizeof path, "rm -rf '%s'", dir);
+    CHECK(system(path) == 0);
+}
+
 int main(void)
 {
     test_good_zip();
@@ -522,5 +605,6 @@ int main(void)
     test_not_a_zip();
     test_base64();
     test_tarbuf();
+    test_tree_and_archive();
     return check_summary();
 }

@@ -1,7 +1,7 @@
 /* A function folder as the upload wants it: its contents zipped in memory
  * (libarchive), entries named relative to the folder, then base64 (OpenSSL). */
 #include <errno.h>
-#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +9,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <openssl/evp.h>
+#include <nettle/base64.h>
 
 #include "cli.h"
 
@@ -118,17 +118,18 @@ out:
 
 static char *base64(const char *data, size_t len, struct cli_err *e)
 {
-    if (len > (size_t)INT_MAX / 4 * 3 - 3) {
+    if (len > SIZE_MAX / 4 * 3 - 3) {
         cli_err_set(e, "the zip is too large (%zu bytes)", len);
         return NULL;
     }
-    char *text = malloc(4 * ((len + 2) / 3) + 1);
+    char *text = malloc(BASE64_ENCODE_RAW_LENGTH(len) + 1);
     if (text == NULL) {
         cli_err_set(e, "out of memory");
         return NULL;
     }
     /* One block, no line breaks: the daemon wants a single JSON string. */
-    EVP_EncodeBlock((unsigned char *)text, (const unsigned char *)data, (int)len);
+    base64_encode_raw(text, len, (const uint8_t *)data);
+    text[BASE64_ENCODE_RAW_LENGTH(len)] = '\0';
     return text;
 }
 
