@@ -87,6 +87,8 @@ struct dispatcher {
     struct dispatch_call *spare; /* finished calls, reused: no allocation per call */
     dispatch_route_fn *route_fn;
     void *route_ctx;
+    dispatch_lost_fn *lost_fn;
+    void *lost_ctx;
 };
 
 static void on_ready(void *owner, struct hconn *h);
@@ -550,8 +552,11 @@ static void on_closed(void *owner, struct hconn *h, const char *why)
         in->retry_at = loop_now_ms() + RETRY_CONNECT_MS;
     else if (fn->state == FN_RETIRING)
         retire_check(fn);
-    else if (was_ready)
+    else if (was_ready) {
         log_warn("function %s: handler %s lost: %s", fn->name, ep_where(&in->ep), why);
+        if (fn->d->lost_fn != NULL)
+            fn->d->lost_fn(fn->d->lost_ctx);
+    }
 }
 
 /* ---- publish and unpublish, run on the loop thread ---- */
@@ -700,6 +705,12 @@ void dispatch_set_route_listener(struct dispatcher *d, dispatch_route_fn *fn, vo
 {
     d->route_fn = fn;
     d->route_ctx = ctx;
+}
+
+void dispatch_set_lost_listener(struct dispatcher *d, dispatch_lost_fn *fn, void *ctx)
+{
+    d->lost_fn = fn;
+    d->lost_ctx = ctx;
 }
 
 struct dispatch_fn *dispatch_lookup(struct dispatcher *d, const char *name, size_t len)

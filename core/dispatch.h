@@ -66,6 +66,13 @@ typedef void dispatch_route_fn(void *ctx, const char *name, bool routed);
 /* Sets the one route listener (the CoAP front end lists functions for discovery). */
 void dispatch_set_route_listener(struct dispatcher *d, dispatch_route_fn *fn, void *ctx);
 
+/* Called on the loop thread when a serving handler's connection is lost
+ * (its process died, or its container went): the healer's cue. */
+typedef void dispatch_lost_fn(void *ctx);
+
+/* Sets the one listener for lost handlers. */
+void dispatch_set_lost_listener(struct dispatcher *d, dispatch_lost_fn *fn, void *ctx);
+
 /* A handler's address: a unix socket when path is set, else host:port. */
 struct dispatch_endpoint {
     char host[64]; /* IPv4 address */

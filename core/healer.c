@@ -12,25 +12,48 @@ struct healer {
     struct lifecycle *lc;
     pthread_t thread;
     pthread_mutex_t lock;
-    pthread_cond_t wake; /* signalled to stop */
+    pthread_cond_t wake; /* signalled to stop or when poked */
     bool stopping;       /* under lock */
+    bool poked;          /* under lock */
     bool engine_down;    /* told once per outage, not every round */
+    int quick_rounds;    /* rounds still due at HEALER_RETRY_MS after a poke */
 };
 
-/* Waits one period, or less when told to stop. Returns false to stop. */
-static bool wait_period(struct healer *h)
+static struct timespec deadline_in(int ms)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += HEALER_PERIOD_MS / 1000;
-    until.tv_nsec += (long)(HEALER_PERIOD_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
     }
+    return t;
+}
+
+static bool earlier(struct timespec a, struct timespec b)
+{
+    return a.tv_sec < b.tv_sec || (a.tv_sec == b.tv_sec && a.tv_nsec < b.tv_nsec);
+}
+
+/* Waits period_ms, or HEALER_POKE_DELAY_MS from a poke if that is sooner.
+ * Returns false to stop. */
+static bool wait_round(struct healer *h, int period_ms)
+{
+    struct timespec until = deadline_in(period_ms);
     pthread_mutex_lock(&h->lock);
-    while (!h->stopping && pthread_cond_timedwait(&h->wake, &h->lock, &until) != ETIMEDOUT)
-        ;
+    while (!h->stopping) {
+        if (h->poked) {
+            h->poked = false;
+            h->quick_rounds = HEALER_QUICK_ROUNDS;
+            struct timespec soon = deadline_in(HEALER_POKE_DELAY_MS);
+            if (earlier(soon, until))
+                until = soon;
+        }
+        if (pthread_cond_timedwait(&h->wake, &h->lock, &until) == ETIMEDOUT)
+            break;
+    }
     bool go_on = !h->stopping;
     pthread_mutex_unlock(&h->lock);
     return go_on;
@@ -39,12 +62,18 @@ static bool wait_period(struct healer *h)
 static void *run(void *arg)
 {
     struct healer *h = arg;
-    while (wait_period(h)) {
+    bool failed = false;
+    for (;;) {
+        bool quick = h->engine_down || failed || h->quick_rounds > 0;
+        if (!wait_round(h, quick ? HEALER_RETRY_MS : HEALER_PERIOD_MS))
+            break;
+        if (h->quick_rounds > 0)
+            h->quick_rounds--;
         tf_err err = {0};
-        int replaced = lifecycle_heal(h->lc, &err);
+        int replaced = lifecycle_heal(h->lc, &failed, &err);
         if (replaced < 0 && !h->engine_down)
             log_warn("cannot check the handlers: %s (trying every %d ms)", err.msg,
-                     HEALER_PERIOD_MS);
+                     HEALER_RETRY_MS);
         else if (replaced >= 0 && h->engine_down)
             log_info("the Docker engine answers again");
         h->engine_down = replaced < 0;
@@ -75,6 +104,14 @@ int healer_start(struct lifecycle *lc, struct healer **out)
     }
     *out = h;
     return 0;
+}
+
+void healer_poke(struct healer *h)
+{
+    pthread_mutex_lock(&h->lock);
+    h->poked = true;
+    pthread_cond_signal(&h->wake);
+    pthread_mutex_unlock(&h->lock);
 }
 
 void healer_stop(struct healer *h)

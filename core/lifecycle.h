@@ -70,8 +70,9 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
 /* Replaces every handler container of a deployed function that is not
  * running (it died, was killed, or the engine restarted), without stopping
  * the live ones. Returns how many were replaced, or -1 with err set when the
- * engine cannot be asked. */
-int lifecycle_heal(struct lifecycle *lc, tf_err *err);
+ * engine cannot be asked; *failed tells whether a replacement failed (the
+ * next round tries it again). */
+int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err);
 
 /* Stops routing to name, then removes its containers, network and image. 404 when unknown. */
 int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err);

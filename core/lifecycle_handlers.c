@@ -284,8 +284,9 @@ static int heal_record(struct lifecycle *lc, struct fn_record *r, const struct i
     return rc < 0 ? -1 : (int)dead;
 }
 
-int lifecycle_heal(struct lifecycle *lc, tf_err *err)
+int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err)
 {
+    *failed = false;
     char label[64];
     snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
     struct id_list running = {0};
@@ -298,6 +299,7 @@ int lifecycle_heal(struct lifecycle *lc, tf_err *err)
         int n = heal_record(lc, r, &running);
         if (n > 0)
             replaced += n;
+        *failed |= n < 0;
     }
     pthread_mutex_unlock(&lc->change_lock);
     free(running.ids);

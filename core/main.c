@@ -97,6 +97,12 @@ static void on_signal(void *ctx, uint32_t events)
     loop_stop(d->loop);
 }
 
+/* A handler's connection was lost: the healer looks now, not at its next round. */
+static void on_handler_lost(void *ctx)
+{
+    healer_poke(ctx);
+}
+
 static int load_runtimes(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
@@ -244,6 +250,8 @@ static int start(struct daemon *d, tf_err *err)
         return tf_err_set(err, 500, "cannot start bringing kept functions back");
     if (healer_start(d->lifecycle, &d->healer) < 0)
         return tf_err_set(err, 500, "cannot start watching the handlers");
+    /* Set on this thread before the loop runs: the loop thread is this one. */
+    dispatch_set_lost_listener(d->dispatcher, on_handler_lost, d->healer);
     return 0;
 }
 
@@ -252,6 +260,8 @@ static void stop(struct daemon *d)
     if (d->loop != NULL)
         loop_close_posts(d->loop); /* deploys under way now fail fast instead of waiting */
     restore_stop(d->restorer);
+    if (d->dispatcher != NULL)
+        dispatch_set_lost_listener(d->dispatcher, NULL, NULL);
     healer_stop(d->healer);
     coap_front_stop(d->coap);
     http_front_stop(d->http);
