@@ -51,6 +51,11 @@ void docker_global_init(void)
     curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
+void docker_global_cleanup(void)
+{
+    curl_global_cleanup();
+}
+
 int docker_open(struct docker **out, const char *host, tf_err *err)
 {
     struct docker *d = NULL;
@@ -121,6 +126,11 @@ void docker_close(struct docker *d)
 const char *docker_api_version(const struct docker *d)
 {
     return d->version;
+}
+
+bool docker_is_local(const struct docker *d)
+{
+    return d->sock[0] != '\0';
 }
 
 int docker_remaps_users(struct docker *d, tf_err *err)

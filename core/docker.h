@@ -18,6 +18,9 @@ struct docker;
  * too, as libcurl counts the calls. */
 void docker_global_init(void);
 
+/* Undoes docker_global_init, once no struct docker is left. */
+void docker_global_cleanup(void);
+
 /* Connects to host ("unix:///path" or "tcp://host:port"; NULL means
  * $DOCKER_HOST, else unix:///var/run/docker.sock) and negotiates the API
  * version from GET /version. */
@@ -26,6 +29,10 @@ void docker_close(struct docker *d);
 
 /* The negotiated API version, such as "1.41". */
 const char *docker_api_version(const struct docker *d);
+
+/* True when the engine is reached over a unix socket, so it runs on this
+ * machine and its containers can mount this machine's folders. */
+bool docker_is_local(const struct docker *d);
 
 /* 1 when the engine maps container users to others on the host
  * (userns-remap), 0 when not, negative on error. */

@@ -1,6 +1,5 @@
 /* tinyfaas: the daemon. Wires the loop, the front ends, the dispatcher and
  * the lifecycle together, and takes them apart again on SIGINT/SIGTERM. */
-#include <curl/curl.h>
 #include <errno.h>
 #include <limits.h>
 #include <locale.h>
@@ -174,10 +173,9 @@ static int build_images(struct daemon *d, tf_err *err)
 static void pick_transport(struct daemon *d)
 {
     const struct config *c = &d->cfg;
-    const char *host = c->docker_host[0] ? c->docker_host : getenv("DOCKER_HOST");
-    bool remote = host != NULL && strncmp(host, "tcp://", 6) == 0;
     d->socket_dir[0] = '\0';
-    if (strcmp(c->handler_transport, "tcp") == 0 || (c->handler_transport[0] == '\0' && remote))
+    if (strcmp(c->handler_transport, "tcp") == 0 ||
+        (c->handler_transport[0] == '\0' && !docker_is_local(d->docker)))
         return;
     /* Remapped, a handler's root is not the owner of its socket folder. */
     tf_err err = {0};
@@ -310,18 +308,18 @@ int main(int argc, char **argv)
             log_error("%s", err.msg);
         runtimes_free(d.runtimes);
         docker_close(d.docker);
-        curl_global_cleanup();
+        docker_global_cleanup();
         return rc < 0 ? 1 : 0;
     }
     if (start(&d, &err) < 0) {
         log_error("%s", err.msg);
         stop(&d);
-        curl_global_cleanup();
+        docker_global_cleanup();
         return 1;
     }
     log_info("tinyfaas ready");
     rc = loop_run(d.loop);
     stop(&d);
-    curl_global_cleanup();
+    docker_global_cleanup();
     return rc < 0 ? 1 : 0;
 }

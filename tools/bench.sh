@@ -22,8 +22,9 @@ export TINYFAAS_TOKEN=bench-$RANDOM$RANDOM$RANDOM
 AUTH=(-H "Authorization: Bearer $TINYFAAS_TOKEN")
 LOAD="$BUILD/tools/coap-load" HLOAD="$BUILD/tools/http-load"
 # Each run lasts its SECS: the load generators' call bound (100 000 by
-# default, a fraction of a second at the floor's pace) is set past reach.
-N=(-n $((SECS * 2000000)))
+# default, a fraction of a second at the floor's pace) is set past reach,
+# within the 10^9 they take.
+N=(-n $((SECS * 2000000 < 1000000000 ? SECS * 2000000 : 1000000000)))
 
 cleanup() {
     [ -n "$FLOOR_PID" ] && kill "$FLOOR_PID" 2>/dev/null

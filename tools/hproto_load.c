@@ -143,7 +143,7 @@ int main(int argc, char **argv)
     int opt;
     while ((opt = getopt(argc, argv, "c:n:d:p:j")) != -1) {
         if ((opt == 'c' && bench_parse_long(optarg, 1, MAX_INFLIGHT, &r.conc) < 0) ||
-            (opt == 'n' && bench_parse_long(optarg, 1, 100000000, &r.calls) < 0) ||
+            (opt == 'n' && bench_parse_long(optarg, 1, 1000000000, &r.calls) < 0) ||
             (opt == 'd' && bench_parse_seconds(optarg, &r.seconds) < 0) || opt == '?') {
             fprintf(stderr, "usage: hproto-load [-c C] [-n CALLS] [-d SECONDS] [-p PAYLOAD] [-j] "
                             "HOST:PORT|/SOCKET/PATH\n");
