@@ -67,6 +67,28 @@ mgmt POST /uploadURL --data-binary "@$T/b.json"
 check "uploadURL, nobody listening: status" 400 "$CODE"
 check "uploadURL, nobody listening: reason" "cannot download url: Couldn't connect to server" "$(cat "$T/body")"
 
+# --- uploadURL over HTTPS from a server whose certificate nobody vouches for:
+# refused for that reason (a libcurl without TLS would say "Unsupported
+# protocol", one that does not verify would deploy).
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/tls.key" -out "$T/tls.crt" -days 1 \
+    -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2> /dev/null
+cp "$T/fn.zip" "$T/tls-fn.zip"
+TLS_PORT=$(pick_port "$PORT")
+(cd "$T" && exec openssl s_server -quiet -WWW -accept "$TLS_PORT" -cert tls.crt -key tls.key) \
+    > /dev/null 2>&1 &
+TLS_PID=$!
+for _ in $(seq 50); do
+    curl -fs --cacert "$T/tls.crt" -o /dev/null "https://127.0.0.1:$TLS_PORT/tls-fn.zip" && break
+    sleep 0.1
+done
+check "the HTTPS server serves the zip to a client that trusts it" 200 \
+    "$(curl -s --cacert "$T/tls.crt" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$TLS_PORT/tls-fn.zip")"
+printf '{"name":"u","env":"binary","threads":1,"url":"https://127.0.0.1:%s/tls-fn.zip"}' "$TLS_PORT" > "$T/b.json"
+refused "uploadURL, untrusted certificate" 400 \
+    "cannot download url: SSL peer certificate or SSH remote key was not OK" "$T/b.json" /uploadURL
+kill "$TLS_PID"
+wait "$TLS_PID" 2> /dev/null
+
 body_for t "$T/fn.zip" '"timeout_s":3601' > "$T/b.json"
 refused "timeout_s 3601" 400 "timeout_s must be between 1 and 3600, not 3601" "$T/b.json"
 body_for t "$T/fn.zip" '"timeout_s":1.5' > "$T/b.json"
