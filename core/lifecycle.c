@@ -16,6 +16,7 @@
 #include "loop.h"
 #include "names.h"
 #include "store.h"
+#include "sweep.h"
 
 int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out)
 {
@@ -660,15 +661,9 @@ int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
         struct id_list l = {0};
         if (docker_list(lc->cfg.docker, order[k], label, collect_id, &l, err) < 0)
             rc = -EIO;
-        for (size_t i = 0; i < l.n; i++) {
-            int r = order[k] == DOCKER_CONTAINERS
-                        ? docker_container_remove(lc->cfg.docker, l.ids[i], err)
-                    : order[k] == DOCKER_NETWORKS
-                        ? docker_network_remove(lc->cfg.docker, l.ids[i], err)
-                        : docker_image_remove(lc->cfg.docker, l.ids[i], err);
-            if (r < 0)
-                rc = r;
-        }
+        if (sweep_remove(lc->cfg.docker, order[k], (const char(*)[DOCKER_ID_MAX])l.ids, l.n, err) <
+            0)
+            rc = -EIO;
         free(l.ids);
     }
     clear_socket_dirs(lc);
