@@ -8,8 +8,9 @@
 # and its libmicrohttpd GnuTLS for HTTPS it never serves. They were 3 MB of
 # the daemon's 9 MB idle RSS. The sources come through apt, from the Debian
 # mirror apt already uses, checked against the archive's signed index like any
-# package. The copy is rebuilt when Debian's packages of either library change
-# version, so `apt-get upgrade` and the next setup carry their fixes over.
+# package, at the versions of Debian's builds installed here. The copy is
+# rebuilt when those change, so `apt-get upgrade` and the next setup carry
+# Debian's fixes over.
 
 # libcurl: HTTP and HTTPS (GnuTLS, as the rest of the daemon), unix sockets.
 TF_CURL_CONFIGURE="--with-gnutls --without-openssl --without-ca-bundle --without-ca-path
@@ -26,10 +27,17 @@ TF_MHD_CONFIGURE="--disable-https --disable-curl --disable-doc --disable-example
 TF_DEPS_COMMON="--disable-shared --enable-static --with-pic --disable-dependency-tracking"
 TF_DEPS_CFLAGS="-O2 -ffunction-sections -fdata-sections -fstack-protector-strong -D_FORTIFY_SOURCE=2"
 
-# What the built copy must match: these options and Debian's package versions.
+# The versions of Debian's libcurl and libmicrohttpd installed here, as
+# "curl=VERSION libmicrohttpd=VERSION" (source package names).
+tf_deps_versions() {
+    printf 'curl=%s libmicrohttpd=%s\n' "$(dpkg-query -W -f='${Version}' libcurl3-gnutls 2>/dev/null)" \
+        "$(dpkg-query -W -f='${Version}' libmicrohttpd12 2>/dev/null)"
+}
+
+# What the built copy must match: these options and those versions.
 tf_deps_wanted() {
     printf '%s\n' "$TF_CURL_CONFIGURE $TF_MHD_CONFIGURE $TF_DEPS_COMMON $TF_DEPS_CFLAGS"
-    apt-cache policy curl libmicrohttpd12 2>/dev/null | awk '/Candidate:/ {print $2}'
+    tf_deps_versions
 }
 
 # apt options that keep the source index out of the system's apt state.
@@ -48,6 +56,8 @@ tf_deps_fetch() {
     apt-get indextargets --format '$(REPO_URI) $(RELEASE) $(COMPONENT)' \
         'Created-By: Packages' 'Origin: Debian' | sort -u |
         while read -r uri suite component; do
+            # Backports would win on version with another release's code.
+            case $suite in *-backports) continue ;; esac
             echo "deb-src $uri $suite $component"
         done >"$apt/sources.list"
     if [ ! -s "$apt/sources.list" ]; then
@@ -57,7 +67,13 @@ tf_deps_fetch() {
     # A mirror without sources for one suite (security often has none) only
     # narrows the choice; `source` below says whether anything was found.
     tf_deps_apt "$apt" update 2>/dev/null || true
-    (cd "$dir/src" && tf_deps_apt "$apt" source curl libmicrohttpd >"$dir/fetch.log" 2>&1) || {
+    # The versions installed here, else the newest of the release (when the
+    # mirror lacks the sources of an installed fix, say).
+    local pinned
+    pinned=$(tf_deps_versions)
+    # shellcheck disable=SC2086 # two words, one per package
+    (cd "$dir/src" && { tf_deps_apt "$apt" source $pinned || tf_deps_apt "$apt" source curl libmicrohttpd; } \
+        >"$dir/fetch.log" 2>&1) || {
         tf_say "cannot fetch the sources of curl and libmicrohttpd:"
         tail -n 5 "$dir/fetch.log" >&2
         return 1
