@@ -661,8 +661,7 @@ int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
         struct id_list l = {0};
         if (docker_list(lc->cfg.docker, order[k], label, collect_id, &l, err) < 0)
             rc = -EIO;
-        if (sweep_remove(lc->cfg.docker, order[k], (const char(*)[DOCKER_ID_MAX])l.ids, l.n, err) <
-            0)
+        if (sweep_remove(lc->cfg.docker, order[k], l.ids, l.n, err) < 0)
             rc = -EIO;
         free(l.ids);
     }

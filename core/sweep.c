@@ -1,18 +1,18 @@
-/* The engine spends about 0.3 s removing a running container (kill, wait,
- * unmount, detach from its network), most of it waiting rather than
- * computing, so a daemon with 100 functions took over 30 s to stop when it
- * removed them one by one. Several removals at once overlap those waits. */
+/* Removing a running container keeps the engine about 0.13 s (kill, wait,
+ * unmount, detach from its network), mostly waiting rather than computing:
+ * one by one, a stop with 100 functions spent 13 s on their containers,
+ * eight at a time 8 s. Networks gain nothing (the engine removes them one at
+ * a time whatever is asked) and images take little either way. */
 #include "sweep.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
-#include <string.h>
 
 struct sweep {
     struct docker *docker;
     enum docker_kind kind;
-    const char (*ids)[DOCKER_ID_MAX];
+    char (*ids)[DOCKER_ID_MAX];
     size_t n;
     atomic_size_t next; /* the next id a worker takes */
     pthread_mutex_t lock;
@@ -49,8 +49,8 @@ static void *sweep_worker(void *arg)
     return NULL;
 }
 
-int sweep_remove(struct docker *d, enum docker_kind kind, const char (*ids)[DOCKER_ID_MAX],
-                 size_t n, tf_err *err)
+int sweep_remove(struct docker *d, enum docker_kind kind, char (*ids)[DOCKER_ID_MAX], size_t n,
+                 tf_err *err)
 {
     struct sweep s = {.docker = d, .kind = kind, .ids = ids, .n = n};
     pthread_mutex_init(&s.lock, NULL);
