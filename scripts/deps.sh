@@ -3,14 +3,14 @@
 # sources, cut down to what tinyfaas uses, as static libraries in
 # build-deps/prefix; meson links them when they are there.
 #
-# Why: Debian's libcurl loads 19 more libraries, for protocols the daemon never
-# speaks (Kerberos, LDAP, SSH with OpenSSL, RTMP, HTTP/2, IDN, PSL, brotli),
-# and its libmicrohttpd carries HTTPS, which the daemon never serves. They
-# were 3 MB of the daemon's 9 MB idle RSS. The sources come through apt, from the Debian
-# mirror apt already uses, checked against the archive's signed index like any
-# package, at the versions of Debian's builds installed here. The copy is
-# rebuilt when those change, so `apt-get upgrade` and the next setup carry
-# Debian's fixes over.
+# Why: Debian's libcurl loads 19 more libraries, for protocols the daemon
+# never speaks (Kerberos, LDAP, SSH with OpenSSL, RTMP, HTTP/2, IDN, PSL,
+# brotli), and its libmicrohttpd carries HTTPS, which the daemon never
+# serves. They were 3 MB of the daemon's 9 MB idle RSS. The sources come
+# through apt, from the Debian mirror apt already uses, checked against the
+# archive's signed index like any package, at the versions of Debian's builds
+# installed here. The copy is rebuilt when those change, so `apt-get upgrade`
+# and the next setup carry Debian's fixes over.
 
 # libcurl: HTTP and HTTPS (GnuTLS, as the rest of the daemon), unix sockets.
 TF_CURL_CONFIGURE="--with-gnutls --without-openssl --without-ca-bundle --without-ca-path

@@ -48,6 +48,14 @@ mb() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# median_of OUT: of the runs OUT.1, OUT.2 and OUT.3, the one with the median
+# calls/s becomes OUT.
+median_of() {
+    cp "$(python3 -c 'import json, sys
+runs = sorted(sys.argv[1:], key=lambda f: json.load(open(f))["calls_per_s"])
+print(runs[1])' "$1".1 "$1".2 "$1".3)" "$1"
+}
+
 ROWS=()
 # row LABEL JSON_FILE [CPU_TICKS_USED]: one line of the table.
 row() {
@@ -175,16 +183,26 @@ while [ "$SETTLE" -lt 60 ] && [ "$(busy_share)" -gt 10 ]; do SETTLE=$((SETTLE + 
 # calls (the c runtime times its first 64 before it runs calls inline), as the
 # one-function runs above had theirs.
 "$LOAD" "${N[@]}" -j -c 64 -d 2 "${URLS[@]}" > /dev/null
-"$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-of-100.json"
+# These rows are compared with each other to a few percent, finer than this
+# machine's drift over a minute: each is the median of three runs, one
+# function and all of them alternated so the drift falls on both alike.
+for k in 1 2 3; do
+    "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-of-100.json.$k"
+    "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "${URLS[@]}" > "$T/coap-c-64-rr-100.json.$k"
+done
+median_of "$T/coap-c-64-of-100.json"
 row "tinyfaas c echo, CoAP, 64, 100 deployed" "$T/coap-c-64-of-100.json"
-"$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "${URLS[@]}" > "$T/coap-c-64-rr-100.json"
+median_of "$T/coap-c-64-rr-100.json"
 row "tinyfaas c echo, CoAP, 64, round-robin 100" "$T/coap-c-64-rr-100.json"
 # The one-function run again once the 99 are gone: whether a gap to the
 # early run comes from their presence or from the machine's drift since.
 for i in $(seq 1 99); do
     curl -fs "${AUTH[@]}" -d "{\"name\":\"echo-c-$i\"}" "http://127.0.0.1:$MPORT/delete" > /dev/null
 done
-"$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-after.json"
+for k in 1 2 3; do
+    "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-after.json.$k"
+done
+median_of "$T/coap-c-64-after.json"
 row "tinyfaas c echo, CoAP, 64, the 99 deleted" "$T/coap-c-64-after.json"
 ONE_CPS=$(json "$T/coap-c-64.json" calls_per_s)
 
@@ -200,6 +218,7 @@ echo "floor RSS: $(grep -o 'VmHWM[^,]*' "$T/floor.err" 2>/dev/null || cat "$T/fl
     "libcoap's example server, idle: ${LIBCOAP_RSS[0]}, ${LIBCOAP_RSS[1]}"
 echo "deploy to first call, images cached (s): ${DEPLOYS[*]}; 99 more c functions: ${DEPLOY99} s" \
     "(then ${SETTLE} s until the machine was idle)"
+echo "the three rows with 100 functions deployed and then deleted: each the median of 3 runs"
 AFTER_CPS=$(json "$T/coap-c-64-after.json" calls_per_s)
 echo "100 functions, c echo at 64 in flight vs one function: one of 100" \
     "$(python3 -c "print(f'{$(json "$T/coap-c-64-of-100.json" calls_per_s) / $ONE_CPS:.3f}')")," \
