@@ -1,7 +1,7 @@
 # Shared by the quick-start scripts and CI: install what tinyFaaS needs on
 # Debian 12, make sure a Docker engine answers, and build. Source it.
 
-TINYFAAS_PACKAGES="gcc make meson ninja-build pkg-config dpkg-dev libgnutls28-dev libcoap3-dev libcoap3-bin libmicrohttpd-dev
+TINYFAAS_PACKAGES="gcc make meson ninja-build pkg-config dpkg-dev libmbedtls-dev libgnutls28-dev libcoap3-dev libcoap3-bin libmicrohttpd-dev
 libmsgpack-dev libcurl4-gnutls-dev libjansson-dev nettle-dev docker.io
 libarchive-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev
 busybox-static curl zip python3 iproute2 ca-certificates openssl"
