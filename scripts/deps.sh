@@ -8,25 +8,26 @@
 # brotli), and its libmicrohttpd carries HTTPS, which the daemon never
 # serves: 3 MB of the daemon's 9 MB idle RSS. Debian's libcoap does DTLS with
 # GnuTLS or OpenSSL only; over Mbed TLS, which also serves libcurl's HTTPS,
-# the daemon takes 2 MB less again. The sources come
-# through apt, from the Debian mirror apt already uses, checked against the
-# archive's signed index like any package, at the versions of Debian's builds
-# installed here. The copy is rebuilt when those change, so `apt-get upgrade`
-# and the next setup carry Debian's fixes over.
+# the daemon takes 2 MB less again. The sources come through apt, from the
+# Debian mirror apt already uses, checked against the archive's signed index
+# like any package, at the versions of Debian's builds installed here. The
+# copy is rebuilt when those change, so `apt-get upgrade` and the next setup
+# carry Debian's fixes over.
 
 # libcoap: DTLS over Mbed TLS; no programs, documents or tests.
 TF_COAP_CONFIGURE="--with-mbedtls --disable-documentation --disable-examples --disable-tests"
 # libcurl: HTTP and HTTPS (Mbed TLS, as libcoap; Debian's CA bundle), unix sockets.
 TF_CURL_CONFIGURE="--with-mbedtls --without-gnutls --without-openssl
---with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --without-ca-path --disable-ftp --disable-file --disable-ldap --disable-ldaps --disable-rtsp
---disable-dict --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb
---disable-smtp --disable-gopher --disable-mqtt --disable-manual --disable-ntlm --disable-alt-svc
---disable-hsts --disable-cookies --disable-doh --disable-netrc --disable-mime --disable-websockets
---without-libssh2 --without-libssh --without-librtmp --without-nghttp2 --without-libidn2
---without-libpsl --without-brotli --without-zstd --without-gssapi"
+--with-ca-bundle=/etc/ssl/certs/ca-certificates.crt --without-ca-path --disable-ftp
+--disable-file --disable-ldap --disable-ldaps --disable-rtsp --disable-dict --disable-telnet
+--disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp --disable-gopher
+--disable-mqtt --disable-manual --disable-ntlm --disable-alt-svc --disable-hsts --disable-cookies
+--disable-doh --disable-netrc --disable-mime --disable-websockets --without-libssh2
+--without-libssh --without-librtmp --without-nghttp2 --without-libidn2 --without-libpsl
+--without-brotli --without-zstd --without-gssapi"
 # libmicrohttpd: plain HTTP only; TLS in front of it is the operator's choice.
 TF_MHD_CONFIGURE="--disable-https --disable-curl --disable-doc --disable-examples"
-# Both: static, position independent, each function in its own section so
+# All three: static, position independent, each function in its own section so
 # the daemon's --gc-sections drops what it never calls; Debian's hardening.
 TF_DEPS_COMMON="--disable-shared --enable-static --with-pic --disable-dependency-tracking"
 TF_DEPS_CFLAGS="-O2 -ffunction-sections -fdata-sections -fstack-protector-strong -D_FORTIFY_SOURCE=2"
