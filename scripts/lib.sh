@@ -77,7 +77,7 @@ tf_build() {
 tf_setup_deps() {
     tf_build_deps && return 0
     [ "${TINYFAAS_DEPS_REQUIRED:-0}" = 1 ] && return 1
-    tf_say "going on with Debian's shared libcurl and libmicrohttpd: the daemon takes about 3 MB more memory"
+    tf_say "going on with Debian's shared libcoap, libcurl and libmicrohttpd: the daemon takes about 5 MB more memory"
 }
 
 # Everything before running: packages, engine, libraries, the release build in build/.

@@ -86,7 +86,7 @@ kill "$FLOOR_PID"
 FLOOR_PID=
 
 # What any libcoap program costs here: libcoap's example server, idle, without
-# DTLS and with it over GnuTLS (the daemon's DTLS library).
+# DTLS and with it over GnuTLS (Debian's builds; the daemon's DTLS is over Mbed TLS).
 LIBCOAP_RSS=()
 for variant in notls gnutls; do
     coap-server-$variant -p "$FPORT" > /dev/null 2>&1 &
