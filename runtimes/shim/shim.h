@@ -84,6 +84,10 @@ int shim_loop_run(void);
 /* Makes shim_loop_run() return after the current batch. */
 void shim_loop_stop(void);
 
+/* Counts the batches of events the loop has taken: a new value means the
+ * loop thread waited in epoll_wait since it was last read. */
+unsigned long shim_loop_batch(void);
+
 /* ---- shim_run.c: start-up shared by every runtime ---- */
 
 /* Reads TINYFAAS_PORT, sets up signals, the executor and the listener, and
@@ -137,6 +141,24 @@ void shim_pool_configure(shim_pool_fn fn, unsigned threads, bool allow_inline);
  * loop thread instead (see shim_pool.c). A running call cannot be stopped:
  * cancel only drops queued calls and discards the results of running ones. */
 extern const struct shim_executor shim_exec_pool;
+
+/* ---- shim_meter.c: what a call cost its thread ---- */
+
+/* A thread's context switches and CPU time at the start of a span. */
+struct shim_meter {
+    long voluntary, preempted;
+    int64_t cpu_us;
+};
+
+int64_t shim_now_us(void); /* CLOCK_MONOTONIC */
+
+/* Marks the start of a span on the calling thread. */
+void shim_meter_start(struct shim_meter *m);
+
+/* Of took_us of wall time since m started (on the same thread), the part the
+ * function is to blame for: all of it when the thread slept or was never
+ * preempted, else only the CPU time it had. */
+int64_t shim_meter_held_us(const struct shim_meter *m, int64_t took_us);
 
 /* ---- shim_env.c: the child's environment ---- */
 

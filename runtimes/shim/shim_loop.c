@@ -10,6 +10,7 @@
 static int loop_fd = -1;
 static bool loop_stopping;
 static struct shim_grave *loop_graves;
+static unsigned long loop_batches;
 
 int shim_loop_init(void)
 {
@@ -64,6 +65,7 @@ int shim_loop_run(void)
                 continue;
             return -errno;
         }
+        loop_batches++;
         for (int i = 0; i < n; i++) {
             struct shim_watch *w = evs[i].data.ptr;
             if (w->fd >= 0)
@@ -78,4 +80,9 @@ int shim_loop_run(void)
 void shim_loop_stop(void)
 {
     loop_stopping = true;
+}
+
+unsigned long shim_loop_batch(void)
+{
+    return loop_batches;
 }

@@ -4,10 +4,12 @@
  * A function whose calls are quick runs on the loop thread instead: handing a
  * call to a worker (a lock, a wake-up, an eventfd) costs more than such a call.
  * The first POOL_LEARN_CALLS calls run on workers and are timed; if nearly
- * all took under POOL_QUICK_US (a few may be slow from a cold cache or a
- * preempted worker) and none over POOL_STALL_US, later calls run inline, until
- * one takes longer than POOL_STALL_US (the loop was stuck that long): from
- * then on, and for good, every call goes to the workers.
+ * all took under POOL_QUICK_US (a few may be slow from a cold cache) and none
+ * over POOL_STALL_US, later calls run inline, until one takes longer than
+ * POOL_STALL_US (the loop was stuck that long): from then on, and for good,
+ * every call goes to the workers. A call is timed by what it held its thread
+ * (shim_meter.c), so time spent preempted on a busy machine is not held
+ * against the function.
  * Ownership of a job moves loop -> queue -> worker -> done list -> loop; the
  * two lists are the only state shared with workers and are guarded by one
  * mutex. Workers never touch connections: results go back through an eventfd
@@ -21,7 +23,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #define POOL_LEARN_CALLS 64
@@ -41,6 +42,7 @@ struct pool_job {
     struct shim_conn *conn;
     bool cancelled; /* loop thread only: conn is gone, drop the result */
     bool queued;    /* under pool_lock: not yet taken by a worker */
+    bool learning;  /* set before queueing: time this call */
     struct hproto_call call;
     struct shim_result res;
 };
@@ -63,13 +65,6 @@ void shim_pool_configure(shim_pool_fn fn, unsigned threads, bool allow_inline)
     pool_fn = fn;
     pool_threads = threads > 0 ? threads : 1;
     pool_mode = allow_inline ? POOL_LEARNING : POOL_WORKERS;
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void job_free(struct pool_job *j)
@@ -104,14 +99,19 @@ static void *worker(void *arg)
         j->queued = false;
         pthread_mutex_unlock(&pool_lock);
 
-        int64_t start = now_us();
+        struct shim_meter meter;
+        if (j->learning)
+            shim_meter_start(&meter);
+        int64_t start = shim_now_us();
         pool_fn(&j->call, &j->res);
-        int64_t took = now_us() - start;
+        int64_t took = shim_now_us() - start;
+        if (j->learning && took >= POOL_QUICK_US)
+            took = shim_meter_held_us(&meter, took);
 
         pthread_mutex_lock(&pool_lock);
-        learned_calls++;
-        learned_slow += took >= POOL_QUICK_US;
-        learned_stall |= took > POOL_STALL_US;
+        learned_calls += j->learning;
+        learned_slow += j->learning && took >= POOL_QUICK_US;
+        learned_stall |= j->learning && took > POOL_STALL_US;
         /* The loop takes the whole done list at once, so only the job that
          * finds it empty needs to wake the loop: the others ride along. */
         bool wake = done_list == NULL;
@@ -204,16 +204,26 @@ static struct pool_job *job_new(const struct hproto_call *call)
     return j;
 }
 
-/* Runs j on the loop thread and replies at once. */
+/* Runs j on the loop thread and replies at once. The meter starts once per
+ * batch of events, not per call: a batch's calls run back to back, and one
+ * getrusage() per call would cost quick calls more than the call itself. */
 static void run_inline(struct shim_conn *conn, struct pool_job *j)
 {
-    int64_t start = now_us();
+    static struct shim_meter meter;
+    static unsigned long metered_batch;
+    if (metered_batch != shim_loop_batch()) {
+        metered_batch = shim_loop_batch();
+        shim_meter_start(&meter);
+    }
+    int64_t start = shim_now_us();
     pool_fn(&j->call, &j->res);
-    int64_t took = now_us() - start;
+    int64_t took = shim_now_us() - start;
     shim_conn_reply(conn, j->call.id, j->res.status,
                     j->res.content_type != NULL ? j->res.content_type : "",
                     j->res.body != NULL ? j->res.body : "", j->res.len);
     job_free(j);
+    if (took > POOL_STALL_US)
+        took = shim_meter_held_us(&meter, took);
     if (took > POOL_STALL_US) {
         pool_mode = POOL_WORKERS;
         fprintf(stderr,
@@ -248,6 +258,7 @@ static int pool_start(struct shim_conn *conn, const struct hproto_call *call, co
         return 0;
     }
     j->conn = conn;
+    j->learning = pool_mode == POOL_LEARNING;
     j->next = live;
     if (live != NULL)
         live->prev = j;

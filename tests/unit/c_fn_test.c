@@ -3,8 +3,17 @@
  * fn.c. */
 #include "tinyfaas.h"
 
+#include <sched.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+static long elapsed_ns(const struct timespec *since)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+}
 
 int tinyfaas_fn(const struct tinyfaas_request *req, struct tinyfaas_response *res)
 {
@@ -35,6 +44,18 @@ int tinyfaas_fn(const struct tinyfaas_request *req, struct tinyfaas_response *re
         nanosleep(&ts, NULL);
         return tinyfaas_set_body(res, req->body, req->body_len);
     }
+    if (strcmp(t, "yield") == 0) {
+        /* Gives the CPU away for 2 ms without sleeping: with another
+         * process spinning on this CPU, what a quick call preempted on a
+         * busy machine looks like. */
+        struct timespec start;
+        clock_gettime(CLOCK_MONOTONIC, &start);
+        while (elapsed_ns(&start) < 2000000L)
+            sched_yield();
+        return tinyfaas_set_body(res, req->body, req->body_len);
+    }
+    if (strcmp(t, "where") == 0)
+        return tinyfaas_set_string(res, gettid() == getpid() ? "loop" : "worker");
     tinyfaas_set_string(res, "unknown X-Test");
     return 1;
 }

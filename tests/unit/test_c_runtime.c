@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,13 +27,25 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Starts the handler; its stderr goes to stderr_fd unless that is -1. */
-static pid_t start_handler(const char *path, int port, int stderr_fd)
+/* Keeps the caller, and what it forks later, on CPU 0. */
+static bool pin_to_cpu0(void)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(0, &one);
+    return sched_setaffinity(0, sizeof one, &one) == 0;
+}
+
+/* Starts the handler; its stderr goes to stderr_fd unless that is -1, and
+ * all its threads run on CPU 0 when on_cpu0 is set. */
+static pid_t start_handler(const char *path, int port, int stderr_fd, bool on_cpu0)
 {
     pid_t pid = fork();
     if (pid == 0) {
         if (stderr_fd >= 0)
             dup2(stderr_fd, STDERR_FILENO);
+        if (on_cpu0 && !pin_to_cpu0())
+            _exit(126);
         char p[16];
         snprintf(p, sizeof p, "%d", port);
         setenv("TINYFAAS_PORT", p, 1);
@@ -174,30 +187,104 @@ static size_t count_in_file(const char *path, const char *needle)
     return n;
 }
 
+/* What the handler says when it sends calls back to the workers for good. */
+#define DEMOTED "calls run on worker threads from now on"
+
+/* A handler whose stderr goes to a file of its own, connected and READY. */
+struct logged_handler {
+    char log[32];
+    int log_fd;
+    pid_t pid;
+    int fd;
+    struct hproto_reader r;
+};
+
+static void logged_start(struct logged_handler *h, const char *path, bool on_cpu0)
+{
+    snprintf(h->log, sizeof h->log, "/tmp/tinyfaas-c-runtime-XXXXXX");
+    h->log_fd = mkstemp(h->log);
+    CHECK(h->log_fd >= 0);
+    int port = free_port();
+    h->pid = start_handler(path, port, h->log_fd, on_cpu0);
+    hproto_reader_init(&h->r, 1 << 20);
+    h->fd = connect_handler(port);
+    CHECK(h->fd >= 0 && recv_msg(h->fd, &h->r) == 1 && msg.type == HPROTO_READY);
+}
+
+/* Stops the handler and returns how often its log holds needle. */
+static size_t logged_stop(struct logged_handler *h, const char *needle)
+{
+    close(h->fd);
+    hproto_reader_free(&h->r);
+    stop_handler(h->pid);
+    size_t n = count_in_file(h->log, needle);
+    close(h->log_fd);
+    unlink(h->log);
+    return n;
+}
+
 /* Quick calls move to the loop thread once the handler has timed enough of
  * them; the first call that then stalls the loop sends every later call back
  * to the workers, where slow calls run side by side again. */
 static void test_inline_mode(const char *path)
 {
-    char log[] = "/tmp/tinyfaas-c-runtime-XXXXXX";
-    int log_fd = mkstemp(log);
-    CHECK(log_fd >= 0);
-    int port = free_port();
-    pid_t pid = start_handler(path, port, log_fd);
-    struct hproto_reader r;
-    hproto_reader_init(&r, 1 << 20);
-    int fd = connect_handler(port);
-    CHECK(fd >= 0 && recv_msg(fd, &r) == 1 && msg.type == HPROTO_READY);
+    struct logged_handler h;
+    logged_start(&h, path, false);
     for (uint32_t i = 0; i < 200; i++)
-        round_trip(fd, &r, 100 + i, "echo", "quick", 5, 200, "quick", 5);
-    round_trip(fd, &r, 300, "sleep", "stall", 5, 200, "stall", 5);
-    test_concurrent(fd, &r);
-    close(fd);
-    hproto_reader_free(&r);
-    stop_handler(pid);
-    CHECK(count_in_file(log, "calls run on worker threads from now on") == 1);
-    close(log_fd);
-    unlink(log);
+        round_trip(h.fd, &h.r, 100 + i, "echo", "quick", 5, 200, "quick", 5);
+    round_trip(h.fd, &h.r, 300, "sleep", "stall", 5, 200, "stall", 5);
+    test_concurrent(h.fd, &h.r);
+    CHECK(logged_stop(&h, DEMOTED) == 1);
+}
+
+/* Forks a process that spins on CPU 0 until killed; returns once it runs. */
+static pid_t start_spinner(void)
+{
+    int ready[2];
+    if (pipe(ready) < 0)
+        return -1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!pin_to_cpu0())
+            _exit(126);
+        (void)!write(ready[1], "", 1);
+        for (;;)
+            ;
+    }
+    char c;
+    if (pid < 0 || read(ready[0], &c, 1) != 1)
+        pid = -1;
+    close(ready[0]);
+    close(ready[1]);
+    return pid;
+}
+
+static void stop_process(pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+}
+
+/* A call that waits for a CPU is not slow: with a process spinning on the
+ * handler's only CPU, calls that give the CPU away for 2 ms each (yet use
+ * next to none of it) are still judged quick, both while the handler learns
+ * on its workers and once they run on the loop thread. A call that sleeps
+ * still sends later calls back to the workers. */
+static void test_preempted_calls(const char *path)
+{
+    pid_t spinner = start_spinner();
+    CHECK(spinner > 0);
+    struct logged_handler h;
+    logged_start(&h, path, true);
+    for (uint32_t i = 0; i < 100; i++)
+        round_trip(h.fd, &h.r, 400 + i, "yield", "busy", 4, 200, "busy", 4);
+    round_trip(h.fd, &h.r, 500, "where", "", 0, 200, "loop", 4);
+    CHECK(count_in_file(h.log, DEMOTED) == 0);
+    round_trip(h.fd, &h.r, 501, "sleep", "stall", 5, 200, "stall", 5);
+    round_trip(h.fd, &h.r, 502, "where", "", 0, 200, "worker", 6);
+    if (spinner > 0)
+        stop_process(spinner);
+    CHECK(logged_stop(&h, DEMOTED) == 1);
 }
 
 int main(int argc, char **argv)
@@ -208,7 +295,7 @@ int main(int argc, char **argv)
     }
     srand(4242);
     int port = free_port();
-    pid_t handler = start_handler(argv[1], port, -1);
+    pid_t handler = start_handler(argv[1], port, -1, false);
     CHECK(handler > 0);
     struct hproto_reader r;
     hproto_reader_init(&r, 1 << 24);
@@ -228,5 +315,6 @@ int main(int argc, char **argv)
     hproto_reader_free(&r);
     stop_handler(handler);
     test_inline_mode(argv[1]);
+    test_preempted_calls(argv[1]);
     return check_summary();
 }
