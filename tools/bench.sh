@@ -3,9 +3,9 @@
 # responder driven by the same load generator), then tinyfaas end to end over
 # CoAP and HTTP for the c and python3 echo functions, the same handlers driven
 # alone (no daemon), the daemon's memory and CPU per call, deploy times, and
-# the c echo run again with 100 functions deployed (one of them, and all of
-# them round-robin) and once the 99 are deleted; every figure with its ratio
-# to the floor. wrk, when it can
+# the c echo run again with 100 functions deployed (one of them, all of them
+# round-robin, and their handlers round-robin with no daemon) and once the 99
+# are deleted; every figure with its ratio to the floor. wrk, when it can
 # be installed, adds HTTP calls/s as the HTTP world counts them.
 #
 #   tools/bench.sh [BUILD_DIR]      (default: build; needs Docker, loopback only)
@@ -122,13 +122,17 @@ done
 
 # --- 3. the handler alone: the handler protocol straight to its container -----
 IID=$(cat "$T/state/instance-id")
+# handlers PATTERN: where the handlers of the functions whose names match
+# PATTERN listen, one per line: the unix socket in the container's mounted
+# folder, or with the TCP transport its address on the function's network.
+handlers() {
+    # shellcheck disable=SC2046
+    docker inspect -f '{{index .Config.Labels "tinyfaas.function"}} {{range .Mounts}}{{.Source}}/handler.sock{{end}}|{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}:8000' \
+        $(docker ps -q --filter "label=tinyfaas.instance=$IID") |
+        awk -F'|' -v want="^($1)\$" '{split($1, f, " "); if (f[1] ~ want) print (f[2] != "" ? f[2] : $2)}'
+}
 for fn in c python3; do
-    cid=$(docker ps -q --filter "label=tinyfaas.instance=$IID" --filter "label=tinyfaas.function=echo-$fn" | head -1)
-    # Its unix socket (the mounted folder's handler.sock), or with the TCP
-    # transport its address on the function's network.
-    where=$(docker inspect -f '{{range .Mounts}}{{.Source}}/handler.sock{{end}}' "$cid")
-    [ -n "$where" ] || where=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}:8000' "$cid")
-    "$BUILD/tools/hproto-load" "${N[@]}" -j -c 64 -d "$SECS" "$where" > "$T/handler-$fn.json"
+    "$BUILD/tools/hproto-load" "${N[@]}" -j -c 64 -d "$SECS" "$(handlers "echo-$fn" | head -1)" > "$T/handler-$fn.json"
     row "handler alone, $fn echo, 64 in flight" "$T/handler-$fn.json"
 done
 
@@ -186,14 +190,20 @@ while [ "$SETTLE" -lt 60 ] && [ "$(busy_share)" -gt 10 ]; do SETTLE=$((SETTLE + 
 # These rows are compared with each other to a few percent, finer than this
 # machine's drift over a minute: each is the median of three runs, one
 # function and all of them alternated so the drift falls on both alike.
+# The 100 handlers are also driven alone, round-robin, with no daemon in
+# front: the most any front end could reach over them here.
+mapfile -t HANDLERS < <(handlers 'echo-c|echo-c-[0-9]+')
 for k in 1 2 3; do
     "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-of-100.json.$k"
     "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "${URLS[@]}" > "$T/coap-c-64-rr-100.json.$k"
+    "$BUILD/tools/hproto-load" "${N[@]}" -j -c 64 -d "$SECS" "${HANDLERS[@]}" > "$T/handler-c-rr-100.json.$k"
 done
 median_of "$T/coap-c-64-of-100.json"
 row "tinyfaas c echo, CoAP, 64, 100 deployed" "$T/coap-c-64-of-100.json"
 median_of "$T/coap-c-64-rr-100.json"
 row "tinyfaas c echo, CoAP, 64, round-robin 100" "$T/coap-c-64-rr-100.json"
+median_of "$T/handler-c-rr-100.json"
+row "handlers alone, c echo, 64, round-robin ${#HANDLERS[@]}" "$T/handler-c-rr-100.json"
 # The one-function run again once the 99 are gone: whether a gap to the
 # early run comes from their presence or from the machine's drift since.
 for i in $(seq 1 99); do
@@ -218,7 +228,7 @@ echo "floor RSS: $(grep -o 'VmHWM[^,]*' "$T/floor.err" 2>/dev/null || cat "$T/fl
     "libcoap's example server, idle: ${LIBCOAP_RSS[0]}, ${LIBCOAP_RSS[1]}"
 echo "deploy to first call, images cached (s): ${DEPLOYS[*]}; 99 more c functions: ${DEPLOY99} s" \
     "(then ${SETTLE} s until the machine was idle)"
-echo "the three rows with 100 functions deployed and then deleted: each the median of 3 runs"
+echo "the four rows with 100 functions deployed and then deleted: each the median of 3 runs"
 AFTER_CPS=$(json "$T/coap-c-64-after.json" calls_per_s)
 echo "100 functions, c echo at 64 in flight vs one function: one of 100" \
     "$(python3 -c "print(f'{$(json "$T/coap-c-64-of-100.json" calls_per_s) / $ONE_CPS:.3f}')")," \
@@ -226,4 +236,7 @@ echo "100 functions, c echo at 64 in flight vs one function: one of 100" \
     "(against the run once the 99 were deleted:" \
     "$(python3 -c "print(f'{$(json "$T/coap-c-64-of-100.json" calls_per_s) / $AFTER_CPS:.3f}')") and" \
     "$(python3 -c "print(f'{$(json "$T/coap-c-64-rr-100.json" calls_per_s) / $AFTER_CPS:.3f}')"))"
+echo "round-robin's ceiling here: the ${#HANDLERS[@]} c echo handlers driven alone, round-robin with no daemon," \
+    "answer $(python3 -c "print(f'{$(json "$T/handler-c-rr-100.json" calls_per_s) / $ONE_CPS:.3f}')")" \
+    "of the one-function run end to end"
 echo "$WRK_LINE"

@@ -1,9 +1,12 @@
-/* hproto-load: the handler alone. Speaks the handler protocol straight to a
- * running handler (no daemon in between), C calls in flight on one
- * connection, and reports the same figures as coap-load. The difference to
- * the end-to-end runs is what the daemon costs.
+/* hproto-load: the handler alone. Speaks the handler protocol straight to
+ * running handlers (no daemon in between), C calls in flight, and reports the
+ * same figures as coap-load. The difference to the end-to-end runs is what
+ * the daemon costs. Given several handlers, calls go to them in turn, one
+ * connection each: the most that round-robin over that many processes can
+ * reach on this machine, whatever sits in front of them.
  *
- *   hproto-load [-c C] [-n CALLS] [-d SECONDS] [-p PAYLOAD] [-j] HOST:PORT|/SOCKET/PATH */
+ *   hproto-load [-c C] [-n CALLS] [-d SECONDS] [-p PAYLOAD] [-j] TARGET...
+ *   (TARGET: HOST:PORT or /SOCKET/PATH) */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -20,16 +24,22 @@
 #include "hproto.h"
 
 #define MAX_INFLIGHT 1024
+#define MAX_TARGETS  1024
+
+struct target {
+    int fd;
+    struct hproto_reader reader;
+};
 
 struct run {
-    int fd;
+    struct target *targets;
+    size_t n_targets, next_target;
     long conc, calls;
     double seconds;
     const char *payload;
     uint64_t sent_at[MAX_INFLIGHT]; /* by id % MAX_INFLIGHT */
     uint32_t next_id;
     long started, answered;
-    struct hproto_reader reader;
     struct bench_stats stats;
 };
 
@@ -72,8 +82,10 @@ static int connect_to(const char *where)
     return fd;
 }
 
+/* Sends the next call to the next target in turn. */
 static int send_call(struct run *r)
 {
+    int fd = r->targets[r->next_target++ % r->n_targets].fd;
     uint32_t id = r->next_id++;
     struct hproto_call call = {id, {"POST", 4}, NULL, 0, {r->payload, strlen(r->payload)}};
     msgpack_sbuffer buf;
@@ -81,7 +93,7 @@ static int send_call(struct run *r)
     int rc = hproto_pack_call(&buf, &call);
     r->sent_at[id % MAX_INFLIGHT] = bench_now_ns();
     for (size_t off = 0; rc == 0 && off < buf.size;) {
-        ssize_t n = write(r->fd, buf.data + off, buf.size - off);
+        ssize_t n = write(fd, buf.data + off, buf.size - off);
         if (n <= 0)
             rc = -1;
         else
@@ -92,19 +104,19 @@ static int send_call(struct run *r)
     return rc;
 }
 
-/* Reads what arrived and records each reply; -1 when the handler went away. */
-static int read_replies(struct run *r, uint64_t end_ns)
+/* Reads what arrived from t and records each reply; -1 when it went away. */
+static int read_replies(struct run *r, struct target *t, uint64_t end_ns)
 {
     void *buf;
     size_t space;
-    if (hproto_reader_buffer(&r->reader, 65536, &buf, &space) < 0)
+    if (hproto_reader_buffer(&t->reader, 65536, &buf, &space) < 0)
         return -1;
-    ssize_t n = read(r->fd, buf, space);
+    ssize_t n = read(t->fd, buf, space);
     if (n <= 0)
         return -1;
-    hproto_reader_commit(&r->reader, (size_t)n);
+    hproto_reader_commit(&t->reader, (size_t)n);
     struct hproto_msg msg;
-    while (hproto_reader_next(&r->reader, &msg) == 1) {
+    while (hproto_reader_next(&t->reader, &msg) == 1) {
         if (msg.type != HPROTO_REPLY)
             continue;
         uint64_t now = bench_now_ns();
@@ -117,23 +129,72 @@ static int read_replies(struct run *r, uint64_t end_ns)
     return 0;
 }
 
-static int wait_ready(struct run *r)
+static int wait_ready(struct target *t)
 {
     struct hproto_msg msg;
     for (;;) {
-        struct pollfd p = {r->fd, POLLIN, 0};
+        struct pollfd p = {t->fd, POLLIN, 0};
         if (poll(&p, 1, 10000) != 1)
             return -1;
         void *buf;
         size_t space;
-        hproto_reader_buffer(&r->reader, 4096, &buf, &space);
-        ssize_t n = read(r->fd, buf, space);
+        hproto_reader_buffer(&t->reader, 4096, &buf, &space);
+        ssize_t n = read(t->fd, buf, space);
         if (n <= 0)
             return -1;
-        hproto_reader_commit(&r->reader, (size_t)n);
-        if (hproto_reader_next(&r->reader, &msg) == 1)
+        hproto_reader_commit(&t->reader, (size_t)n);
+        if (hproto_reader_next(&t->reader, &msg) == 1)
             return msg.type == HPROTO_READY ? 0 : -1;
     }
+}
+
+/* Connects to every target and waits for its READY; -1 with a reason printed. */
+static int open_targets(struct run *r, char **where, size_t n, int epfd)
+{
+    r->targets = calloc(n, sizeof *r->targets);
+    if (r->targets == NULL)
+        return -1;
+    for (; r->n_targets < n; r->n_targets++) {
+        struct target *t = &r->targets[r->n_targets];
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = t};
+        if ((t->fd = connect_to(where[r->n_targets])) < 0 ||
+            hproto_reader_init(&t->reader, 64u << 20) < 0 || wait_ready(t) < 0 ||
+            epoll_ctl(epfd, EPOLL_CTL_ADD, t->fd, &ev) < 0) {
+            fprintf(stderr, "hproto-load: no handler ready at %s\n", where[r->n_targets]);
+            r->n_targets += t->fd >= 0;
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void close_targets(struct run *r)
+{
+    for (size_t i = 0; i < r->n_targets; i++) {
+        hproto_reader_free(&r->targets[i].reader);
+        close(r->targets[i].fd);
+    }
+    free(r->targets);
+}
+
+/* Keeps C calls in flight until the count or the time is reached. */
+static void drive(struct run *r, int epfd)
+{
+    uint64_t start = bench_now_ns(), end = start + (uint64_t)(r->seconds * 1e9);
+    for (long i = 0; i < r->conc && i < r->calls; i++)
+        send_call(r);
+    struct epoll_event evs[64];
+    while (r->answered < r->started) {
+        int n = epoll_wait(epfd, evs, 64, 10000);
+        int failed = n <= 0;
+        for (int i = 0; i < n && !failed; i++)
+            failed = read_replies(r, evs[i].data.ptr, end) < 0;
+        if (failed) {
+            r->stats.timeouts += (uint64_t)(r->started - r->answered);
+            break;
+        }
+    }
+    r->seconds = (double)(bench_now_ns() - start) / 1e9;
 }
 
 int main(int argc, char **argv)
@@ -146,33 +207,27 @@ int main(int argc, char **argv)
             (opt == 'n' && bench_parse_long(optarg, 1, 1000000000, &r.calls) < 0) ||
             (opt == 'd' && bench_parse_seconds(optarg, &r.seconds) < 0) || opt == '?') {
             fprintf(stderr, "usage: hproto-load [-c C] [-n CALLS] [-d SECONDS] [-p PAYLOAD] [-j] "
-                            "HOST:PORT|/SOCKET/PATH\n");
+                            "HOST:PORT|/SOCKET/PATH...\n");
             return 2;
         }
         if (opt == 'p')
             r.payload = optarg;
         json = json || opt == 'j';
     }
-    if (optind != argc - 1 || (r.fd = connect_to(argv[optind])) < 0 ||
-        hproto_reader_init(&r.reader, 64u << 20) < 0 || wait_ready(&r) < 0) {
-        fprintf(stderr, "hproto-load: no handler ready at %s\n",
-                optind < argc ? argv[optind] : "?");
-        return 1;
+    size_t n = (size_t)(argc - optind);
+    if (n == 0 || n > MAX_TARGETS) {
+        fprintf(stderr, "hproto-load: give 1 to %d handlers\n", MAX_TARGETS);
+        return 2;
     }
-    uint64_t start = bench_now_ns(), end = start + (uint64_t)(r.seconds * 1e9);
-    for (long i = 0; i < r.conc && i < r.calls; i++)
-        send_call(&r);
-    while (r.answered < r.started) {
-        struct pollfd p = {r.fd, POLLIN, 0};
-        if (poll(&p, 1, 10000) != 1 || read_replies(&r, end) < 0) {
-            r.stats.timeouts += (uint64_t)(r.started - r.answered);
-            break;
-        }
+    int epfd = epoll_create1(EPOLL_CLOEXEC), rc = 1;
+    if (epfd >= 0 && open_targets(&r, argv + optind, n, epfd) == 0) {
+        drive(&r, epfd);
+        bench_stats_report(&r.stats, r.seconds, json, stdout);
+        rc = 0;
     }
-    double secs = (double)(bench_now_ns() - start) / 1e9;
-    bench_stats_report(&r.stats, secs, json, stdout);
     bench_stats_free(&r.stats);
-    hproto_reader_free(&r.reader);
-    close(r.fd);
-    return 0;
+    close_targets(&r);
+    if (epfd >= 0)
+        close(epfd);
+    return rc;
 }
