@@ -3,9 +3,10 @@
 # responder driven by the same load generator), then tinyfaas end to end over
 # CoAP and HTTP for the c and python3 echo functions, the same handlers driven
 # alone (no daemon), the daemon's memory and CPU per call, deploy times, and
-# the c echo run again with 100 functions deployed (one of them, all of them
-# round-robin, and their handlers round-robin with no daemon) and once the 99
-# are deleted; every figure with its ratio to the floor. wrk, when it can
+# the c echo run again just before 99 more functions are deployed, with the
+# 100 (one of them, all of them round-robin, and their handlers round-robin
+# with no daemon) and once the 99 are deleted; every figure with its ratio to
+# the floor. wrk, when it can
 # be installed, adds HTTP calls/s as the HTTP world counts them.
 #
 #   tools/bench.sh [BUILD_DIR]      (default: build; needs Docker, loopback only)
@@ -164,6 +165,16 @@ if command -v wrk > /dev/null; then
 fi
 
 # --- 4. a hundred functions -----------------------------------------------------
+# The rows below are compared with each other to a few percent, finer than
+# this machine's drift over a minute: each is the median of three runs, and
+# one function alone is measured just before the 99 are deployed and again
+# once they are deleted, so a drift over those minutes shows as a gap
+# between the two and the comparison is made against their mean.
+for k in 1 2 3; do
+    "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-before.json.$k"
+done
+median_of "$T/coap-c-64-before.json"
+row "tinyfaas c echo, CoAP, 64, before the 99" "$T/coap-c-64-before.json"
 start=$(date +%s)
 URLS=("coap://127.0.0.1:$PORT/echo-c")
 for i in $(seq 1 99); do
@@ -187,9 +198,7 @@ while [ "$SETTLE" -lt 60 ] && [ "$(busy_share)" -gt 10 ]; do SETTLE=$((SETTLE + 
 # calls (the c runtime times its first 64 before it runs calls inline), as the
 # one-function runs above had theirs.
 "$LOAD" "${N[@]}" -j -c 64 -d 2 "${URLS[@]}" > /dev/null
-# These rows are compared with each other to a few percent, finer than this
-# machine's drift over a minute: each is the median of three runs, one
-# function and all of them alternated so the drift falls on both alike.
+# One function and all of them are alternated, so drift falls on both alike.
 # The 100 handlers are also driven alone, round-robin, with no daemon in
 # front: the most any front end could reach over them here.
 mapfile -t HANDLERS < <(handlers 'echo-c|echo-c-[0-9]+')
@@ -214,7 +223,10 @@ for k in 1 2 3; do
 done
 median_of "$T/coap-c-64-after.json"
 row "tinyfaas c echo, CoAP, 64, the 99 deleted" "$T/coap-c-64-after.json"
-ONE_CPS=$(json "$T/coap-c-64.json" calls_per_s)
+cps() { json "$T/$1.json" calls_per_s; }
+ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
+BEFORE_CPS=$(cps coap-c-64-before) AFTER_CPS=$(cps coap-c-64-after)
+ALONE_CPS=$(python3 -c "print(($BEFORE_CPS + $AFTER_CPS) / 2)")
 
 printf '\n%-40s %10s %6s %9s %6s %9s %7s %9s %4s %4s %4s\n' "what" "calls/s" "ratio" "p50" "ratio" \
     "p90" "p99" "p99.9" "err" "t/o" "dup"
@@ -228,15 +240,9 @@ echo "floor RSS: $(grep -o 'VmHWM[^,]*' "$T/floor.err" 2>/dev/null || cat "$T/fl
     "libcoap's example server, idle: ${LIBCOAP_RSS[0]}, ${LIBCOAP_RSS[1]}"
 echo "deploy to first call, images cached (s): ${DEPLOYS[*]}; 99 more c functions: ${DEPLOY99} s" \
     "(then ${SETTLE} s until the machine was idle)"
-echo "the four rows with 100 functions deployed and then deleted: each the median of 3 runs"
-AFTER_CPS=$(json "$T/coap-c-64-after.json" calls_per_s)
-echo "100 functions, c echo at 64 in flight vs one function: one of 100" \
-    "$(python3 -c "print(f'{$(json "$T/coap-c-64-of-100.json" calls_per_s) / $ONE_CPS:.3f}')")," \
-    "round-robin $(python3 -c "print(f'{$(json "$T/coap-c-64-rr-100.json" calls_per_s) / $ONE_CPS:.3f}')")" \
-    "(against the run once the 99 were deleted:" \
-    "$(python3 -c "print(f'{$(json "$T/coap-c-64-of-100.json" calls_per_s) / $AFTER_CPS:.3f}')") and" \
-    "$(python3 -c "print(f'{$(json "$T/coap-c-64-rr-100.json" calls_per_s) / $AFTER_CPS:.3f}')"))"
-echo "round-robin's ceiling here: the ${#HANDLERS[@]} c echo handlers driven alone, round-robin with no daemon," \
-    "answer $(python3 -c "print(f'{$(json "$T/handler-c-rr-100.json" calls_per_s) / $ONE_CPS:.3f}')")" \
-    "of the one-function run end to end"
+echo "100 functions, c echo at 64 in flight (each row the median of 3 runs), against one function alone," \
+    "the mean of the runs before the 99 were deployed and after they were deleted" \
+    "($(ratio "$AFTER_CPS" "$BEFORE_CPS") of the first): one of 100 $(ratio "$(cps coap-c-64-of-100)" "$ALONE_CPS")," \
+    "round-robin $(ratio "$(cps coap-c-64-rr-100)" "$ALONE_CPS"); round-robin's ceiling here, the" \
+    "${#HANDLERS[@]} handlers driven alone with no daemon: $(ratio "$(cps handler-c-rr-100)" "$ALONE_CPS")"
 echo "$WRK_LINE"
