@@ -27,24 +27,30 @@ static double now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-/* Keeps the caller, and what it forks later, on CPU 0. */
-static bool pin_to_cpu0(void)
+/* Keeps the caller, and what it forks later, on the first CPU it may use
+ * (not always CPU 0 in a container limited to some CPUs). */
+static bool pin_to_one_cpu(void)
 {
-    cpu_set_t one;
+    cpu_set_t allowed, one;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) < 0)
+        return false;
+    int cpu = 0;
+    while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &allowed))
+        cpu++;
     CPU_ZERO(&one);
-    CPU_SET(0, &one);
+    CPU_SET(cpu, &one);
     return sched_setaffinity(0, sizeof one, &one) == 0;
 }
 
 /* Starts the handler; its stderr goes to stderr_fd unless that is -1, and
- * all its threads run on CPU 0 when on_cpu0 is set. */
-static pid_t start_handler(const char *path, int port, int stderr_fd, bool on_cpu0)
+ * all its threads share one CPU with the spinner when pinned is set. */
+static pid_t start_handler(const char *path, int port, int stderr_fd, bool pinned)
 {
     pid_t pid = fork();
     if (pid == 0) {
         if (stderr_fd >= 0)
             dup2(stderr_fd, STDERR_FILENO);
-        if (on_cpu0 && !pin_to_cpu0())
+        if (pinned && !pin_to_one_cpu())
             _exit(126);
         char p[16];
         snprintf(p, sizeof p, "%d", port);
@@ -199,13 +205,13 @@ struct logged_handler {
     struct hproto_reader r;
 };
 
-static void logged_start(struct logged_handler *h, const char *path, bool on_cpu0)
+static void logged_start(struct logged_handler *h, const char *path, bool pinned)
 {
     snprintf(h->log, sizeof h->log, "/tmp/tinyfaas-c-runtime-XXXXXX");
     h->log_fd = mkstemp(h->log);
     CHECK(h->log_fd >= 0);
     int port = free_port();
-    h->pid = start_handler(path, port, h->log_fd, on_cpu0);
+    h->pid = start_handler(path, port, h->log_fd, pinned);
     hproto_reader_init(&h->r, 1 << 20);
     h->fd = connect_handler(port);
     CHECK(h->fd >= 0 && recv_msg(h->fd, &h->r) == 1 && msg.type == HPROTO_READY);
@@ -237,7 +243,8 @@ static void test_inline_mode(const char *path)
     CHECK(logged_stop(&h, DEMOTED) == 1);
 }
 
-/* Forks a process that spins on CPU 0 until killed; returns once it runs. */
+/* Forks a process that spins on the CPU pin_to_one_cpu() picks until
+ * killed; returns once it runs. */
 static pid_t start_spinner(void)
 {
     int ready[2];
@@ -245,7 +252,7 @@ static pid_t start_spinner(void)
         return -1;
     pid_t pid = fork();
     if (pid == 0) {
-        if (!pin_to_cpu0())
+        if (!pin_to_one_cpu())
             _exit(126);
         (void)!write(ready[1], "", 1);
         for (;;)
