@@ -58,7 +58,7 @@ print(runs[1])' "$1".1 "$1".2 "$1".3)" "$1"
 }
 
 ROWS=()
-# row LABEL JSON_FILE [CPU_TICKS_USED]: one line of the table.
+# row LABEL JSON_FILE: one line of the table.
 row() {
     local f=$2 cps p50 p99
     cps=$(json "$f" calls_per_s)
@@ -170,11 +170,16 @@ fi
 # one function alone is measured just before the 99 are deployed and again
 # once they are deleted, so a drift over those minutes shows as a gap
 # between the two and the comparison is made against their mean.
-for k in 1 2 3; do
-    "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-before.json.$k"
-done
-median_of "$T/coap-c-64-before.json"
-row "tinyfaas c echo, CoAP, 64, before the 99" "$T/coap-c-64-before.json"
+# one_function_median NAME LABEL: three runs of the c echo alone; their median
+# is $T/NAME.json and a row.
+one_function_median() {
+    for k in 1 2 3; do
+        "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/$1.json.$k"
+    done
+    median_of "$T/$1.json"
+    row "$2" "$T/$1.json"
+}
+one_function_median coap-c-64-before "tinyfaas c echo, CoAP, 64, before the 99"
 start=$(date +%s)
 URLS=("coap://127.0.0.1:$PORT/echo-c")
 for i in $(seq 1 99); do
@@ -213,16 +218,12 @@ median_of "$T/coap-c-64-rr-100.json"
 row "tinyfaas c echo, CoAP, 64, round-robin 100" "$T/coap-c-64-rr-100.json"
 median_of "$T/handler-c-rr-100.json"
 row "handlers alone, c echo, 64, round-robin ${#HANDLERS[@]}" "$T/handler-c-rr-100.json"
-# The one-function run again once the 99 are gone: whether a gap to the
-# early run comes from their presence or from the machine's drift since.
+# The one-function runs again once the 99 are gone, the other side of the
+# bracket.
 for i in $(seq 1 99); do
     curl -fs "${AUTH[@]}" -d "{\"name\":\"echo-c-$i\"}" "http://127.0.0.1:$MPORT/delete" > /dev/null
 done
-for k in 1 2 3; do
-    "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$T/coap-c-64-after.json.$k"
-done
-median_of "$T/coap-c-64-after.json"
-row "tinyfaas c echo, CoAP, 64, the 99 deleted" "$T/coap-c-64-after.json"
+one_function_median coap-c-64-after "tinyfaas c echo, CoAP, 64, the 99 deleted"
 cps() { json "$T/$1.json" calls_per_s; }
 ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
 BEFORE_CPS=$(cps coap-c-64-before) AFTER_CPS=$(cps coap-c-64-after)

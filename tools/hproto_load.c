@@ -40,6 +40,7 @@ struct run {
     uint64_t sent_at[MAX_INFLIGHT]; /* by id % MAX_INFLIGHT */
     uint32_t next_id;
     long started, answered;
+    msgpack_sbuffer out; /* each CALL is packed here, the buffer reused */
     struct bench_stats stats;
 };
 
@@ -88,33 +89,39 @@ static int send_call(struct run *r)
     int fd = r->targets[r->next_target++ % r->n_targets].fd;
     uint32_t id = r->next_id++;
     struct hproto_call call = {id, {"POST", 4}, NULL, 0, {r->payload, strlen(r->payload)}};
-    msgpack_sbuffer buf;
-    msgpack_sbuffer_init(&buf);
-    int rc = hproto_pack_call(&buf, &call);
+    msgpack_sbuffer_clear(&r->out);
+    int rc = hproto_pack_call(&r->out, &call);
     r->sent_at[id % MAX_INFLIGHT] = bench_now_ns();
-    for (size_t off = 0; rc == 0 && off < buf.size;) {
-        ssize_t n = write(fd, buf.data + off, buf.size - off);
+    for (size_t off = 0; rc == 0 && off < r->out.size;) {
+        ssize_t n = write(fd, r->out.data + off, r->out.size - off);
         if (n <= 0)
             rc = -1;
         else
             off += (size_t)n;
     }
-    msgpack_sbuffer_destroy(&buf);
     r->started++;
     return rc;
 }
 
-/* Reads what arrived from t and records each reply; -1 when it went away. */
-static int read_replies(struct run *r, struct target *t, uint64_t end_ns)
+/* Reads what t has sent into its reader; -1 when it went away. */
+static int read_some(struct target *t, size_t want)
 {
     void *buf;
     size_t space;
-    if (hproto_reader_buffer(&t->reader, 65536, &buf, &space) < 0)
+    if (hproto_reader_buffer(&t->reader, want, &buf, &space) < 0)
         return -1;
     ssize_t n = read(t->fd, buf, space);
     if (n <= 0)
         return -1;
     hproto_reader_commit(&t->reader, (size_t)n);
+    return 0;
+}
+
+/* Reads what arrived from t and records each reply; -1 when it went away. */
+static int read_replies(struct run *r, struct target *t, uint64_t end_ns)
+{
+    if (read_some(t, 65536) < 0)
+        return -1;
     struct hproto_msg msg;
     while (hproto_reader_next(&t->reader, &msg) == 1) {
         if (msg.type != HPROTO_REPLY)
@@ -134,15 +141,8 @@ static int wait_ready(struct target *t)
     struct hproto_msg msg;
     for (;;) {
         struct pollfd p = {t->fd, POLLIN, 0};
-        if (poll(&p, 1, 10000) != 1)
+        if (poll(&p, 1, 10000) != 1 || read_some(t, 4096) < 0)
             return -1;
-        void *buf;
-        size_t space;
-        hproto_reader_buffer(&t->reader, 4096, &buf, &space);
-        ssize_t n = read(t->fd, buf, space);
-        if (n <= 0)
-            return -1;
-        hproto_reader_commit(&t->reader, (size_t)n);
         if (hproto_reader_next(&t->reader, &msg) == 1)
             return msg.type == HPROTO_READY ? 0 : -1;
     }
@@ -219,6 +219,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "hproto-load: give 1 to %d handlers\n", MAX_TARGETS);
         return 2;
     }
+    msgpack_sbuffer_init(&r.out);
     int epfd = epoll_create1(EPOLL_CLOEXEC), rc = 1;
     if (epfd >= 0 && open_targets(&r, argv + optind, n, epfd) == 0) {
         drive(&r, epfd);
@@ -226,6 +227,7 @@ int main(int argc, char **argv)
         rc = 0;
     }
     bench_stats_free(&r.stats);
+    msgpack_sbuffer_destroy(&r.out);
     close_targets(&r);
     if (epfd >= 0)
         close(epfd);

@@ -84,6 +84,18 @@ static void live_unlink(struct pool_job *j)
         j->next->prev = j->prev;
 }
 
+/* Runs a learning call on a worker and returns what it held its thread, in
+ * µs. Calls after the learning are not timed at all. */
+static int64_t run_timed(struct pool_job *j)
+{
+    struct shim_meter meter;
+    shim_meter_start(&meter);
+    int64_t start = shim_now_us();
+    pool_fn(&j->call, &j->res);
+    int64_t took = shim_now_us() - start;
+    return took >= POOL_QUICK_US ? shim_meter_held_us(&meter, took) : took;
+}
+
 static void *worker(void *arg)
 {
     uint64_t one = 1;
@@ -99,19 +111,18 @@ static void *worker(void *arg)
         j->queued = false;
         pthread_mutex_unlock(&pool_lock);
 
-        struct shim_meter meter;
+        int64_t held = 0;
         if (j->learning)
-            shim_meter_start(&meter);
-        int64_t start = shim_now_us();
-        pool_fn(&j->call, &j->res);
-        int64_t took = shim_now_us() - start;
-        if (j->learning && took >= POOL_QUICK_US)
-            took = shim_meter_held_us(&meter, took);
+            held = run_timed(j);
+        else
+            pool_fn(&j->call, &j->res);
 
         pthread_mutex_lock(&pool_lock);
-        learned_calls += j->learning;
-        learned_slow += j->learning && took >= POOL_QUICK_US;
-        learned_stall |= j->learning && took > POOL_STALL_US;
+        if (j->learning) {
+            learned_calls++;
+            learned_slow += held >= POOL_QUICK_US;
+            learned_stall |= held > POOL_STALL_US;
+        }
         /* The loop takes the whole done list at once, so only the job that
          * finds it empty needs to wake the loop: the others ride along. */
         bool wake = done_list == NULL;
