@@ -144,9 +144,9 @@ extern const struct shim_executor shim_exec_pool;
 
 /* ---- shim_meter.c: what a call cost its thread ---- */
 
-/* A thread's context switches and CPU time at the start of a span. */
+/* A thread's voluntary context switches and CPU time at the start of a span. */
 struct shim_meter {
-    long voluntary, preempted;
+    long voluntary;
     int64_t cpu_us;
 };
 
@@ -156,9 +156,31 @@ int64_t shim_now_us(void); /* CLOCK_MONOTONIC */
 void shim_meter_start(struct shim_meter *m);
 
 /* Of took_us of wall time since m started (on the same thread), the part the
- * function is to blame for: all of it when the thread slept or was never
- * preempted, else only the CPU time it had. */
-int64_t shim_meter_held_us(const struct shim_meter *m, int64_t took_us);
+ * function is to blame for: all of it when the thread slept (then *slept is
+ * set), else only the CPU time it had. */
+int64_t shim_meter_held_us(const struct shim_meter *m, int64_t took_us, bool *slept);
+
+/* ---- shim_inline.c: whether calls run on the loop thread ---- */
+
+enum shim_inline_mode {
+    SHIM_INLINE_LEARNING, /* on workers, timed */
+    SHIM_INLINE_ON,       /* on the loop thread */
+    SHIM_INLINE_OFF,      /* on workers, for good */
+};
+
+/* Starts learning, or (allowed false) keeps calls on the workers. */
+void shim_inline_configure(bool allowed);
+
+/* The mode the next call runs in; on the loop thread. */
+enum shim_inline_mode shim_inline_mode(void);
+
+/* A learning call held its worker thread held_us (slept: it blocked); from
+ * any worker thread. */
+void shim_inline_learned(int64_t held_us, bool slept);
+
+/* A call that ran on the loop thread took took_us; batch was started before
+ * the first call of the current batch of events. On the loop thread. */
+void shim_inline_ran(int64_t took_us, const struct shim_meter *batch);
 
 /* ---- shim_env.c: the child's environment ---- */
 

@@ -1,15 +1,7 @@
 /* In-process executor: each call runs a linked-in function on one of a few
  * worker threads, so a slow call blocks neither the loop nor other calls.
- *
- * A function whose calls are quick runs on the loop thread instead: handing a
- * call to a worker (a lock, a wake-up, an eventfd) costs more than such a call.
- * The first POOL_LEARN_CALLS calls run on workers and are timed; if nearly
- * all took under POOL_QUICK_US (a few may be slow from a cold cache) and none
- * over POOL_STALL_US, later calls run inline, until one takes longer than
- * POOL_STALL_US (the loop was stuck that long): from then on, and for good,
- * every call goes to the workers. A call is timed by what it held its thread
- * (shim_meter.c), so time spent preempted on a busy machine is not held
- * against the function.
+ * A function whose calls are quick runs on the loop thread instead, once
+ * shim_inline.c has judged them from calls timed on the workers.
  * Ownership of a job moves loop -> queue -> worker -> done list -> loop; the
  * two lists are the only state shared with workers and are guarded by one
  * mutex. Workers never touch connections: results go back through an eventfd
@@ -24,17 +16,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-
-#define POOL_LEARN_CALLS 64
-#define POOL_LEARN_SLOW  6 /* learning calls that may be slow */
-#define POOL_QUICK_US    50
-#define POOL_STALL_US    1000
-
-enum pool_mode {
-    POOL_LEARNING, /* on workers, timed */
-    POOL_INLINE,   /* on the loop thread */
-    POOL_WORKERS,  /* on workers, for good */
-};
 
 struct pool_job {
     struct pool_job *prev, *next; /* live list: loop thread only */
@@ -54,17 +35,12 @@ static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
 static struct pool_job *queue_head, *queue_tail, *done_list;
 static struct pool_job *live;
 static struct shim_watch pool_wake = {-1, NULL};
-static enum pool_mode pool_mode = POOL_LEARNING; /* changed by the loop thread only */
-/* The learning calls: how many were timed, how many were slow, and whether
- * one stalled. Under pool_lock. */
-static unsigned learned_calls, learned_slow;
-static bool learned_stall;
 
 void shim_pool_configure(shim_pool_fn fn, unsigned threads, bool allow_inline)
 {
     pool_fn = fn;
     pool_threads = threads > 0 ? threads : 1;
-    pool_mode = allow_inline ? POOL_LEARNING : POOL_WORKERS;
+    shim_inline_configure(allow_inline);
 }
 
 static void job_free(struct pool_job *j)
@@ -84,21 +60,23 @@ static void live_unlink(struct pool_job *j)
         j->next->prev = j->prev;
 }
 
-/* Runs a learning call on a worker and returns what it held its thread, in
- * µs. Calls after the learning are not timed at all. */
-static int64_t run_timed(struct pool_job *j)
+/* Runs a learning call on a worker and tells shim_inline.c what it held its
+ * thread. Calls after the learning are not timed at all. */
+static void run_timed(struct pool_job *j)
 {
     struct shim_meter meter;
     shim_meter_start(&meter);
     int64_t start = shim_now_us();
     pool_fn(&j->call, &j->res);
     int64_t took = shim_now_us() - start;
-    return took >= POOL_QUICK_US ? shim_meter_held_us(&meter, took) : took;
+    bool slept = false;
+    shim_inline_learned(shim_meter_held_us(&meter, took, &slept), slept);
 }
 
 static void *worker(void *arg)
 {
     uint64_t one = 1;
+    bool warm = false; /* the thread's first call pays its one-time costs: not timed */
     (void)arg;
     for (;;) {
         pthread_mutex_lock(&pool_lock);
@@ -111,18 +89,13 @@ static void *worker(void *arg)
         j->queued = false;
         pthread_mutex_unlock(&pool_lock);
 
-        int64_t held = 0;
-        if (j->learning)
-            held = run_timed(j);
+        if (j->learning && warm)
+            run_timed(j);
         else
             pool_fn(&j->call, &j->res);
+        warm = true;
 
         pthread_mutex_lock(&pool_lock);
-        if (j->learning) {
-            learned_calls++;
-            learned_slow += held >= POOL_QUICK_US;
-            learned_stall |= held > POOL_STALL_US;
-        }
         /* The loop takes the whole done list at once, so only the job that
          * finds it empty needs to wake the loop: the others ride along. */
         bool wake = done_list == NULL;
@@ -216,8 +189,8 @@ static struct pool_job *job_new(const struct hproto_call *call)
 }
 
 /* Runs j on the loop thread and replies at once. The meter starts once per
- * batch of events, not per call: a batch's calls run back to back, and one
- * getrusage() per call would cost quick calls more than the call itself. */
+ * batch of events, not per call: a batch's calls run back to back, and
+ * reading it per call would cost quick calls more than the call itself. */
 static void run_inline(struct shim_conn *conn, struct pool_job *j)
 {
     static struct shim_meter meter;
@@ -233,26 +206,7 @@ static void run_inline(struct shim_conn *conn, struct pool_job *j)
                     j->res.content_type != NULL ? j->res.content_type : "",
                     j->res.body != NULL ? j->res.body : "", j->res.len);
     job_free(j);
-    if (took > POOL_STALL_US)
-        took = shim_meter_held_us(&meter, took);
-    if (took > POOL_STALL_US) {
-        pool_mode = POOL_WORKERS;
-        fprintf(stderr,
-                "tinyfaas: a call took %lld us on the loop thread; calls run on worker "
-                "threads from now on\n",
-                (long long)took);
-    }
-}
-
-/* Leaves the learning phase once its calls are timed. */
-static void learn(void)
-{
-    pthread_mutex_lock(&pool_lock);
-    if (learned_stall || learned_slow > POOL_LEARN_SLOW)
-        pool_mode = POOL_WORKERS;
-    else if (learned_calls >= POOL_LEARN_CALLS)
-        pool_mode = POOL_INLINE;
-    pthread_mutex_unlock(&pool_lock);
+    shim_inline_ran(took, &meter);
 }
 
 static int pool_start(struct shim_conn *conn, const struct hproto_call *call, const char **why)
@@ -262,14 +216,13 @@ static int pool_start(struct shim_conn *conn, const struct hproto_call *call, co
         *why = "out of memory";
         return -ENOMEM;
     }
-    if (pool_mode == POOL_LEARNING)
-        learn();
-    if (pool_mode == POOL_INLINE) {
+    enum shim_inline_mode mode = shim_inline_mode();
+    if (mode == SHIM_INLINE_ON) {
         run_inline(conn, j);
         return 0;
     }
     j->conn = conn;
-    j->learning = pool_mode == POOL_LEARNING;
+    j->learning = mode == SHIM_INLINE_LEARNING;
     j->next = live;
     if (live != NULL)
         live->prev = j;

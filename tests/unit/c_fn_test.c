@@ -3,7 +3,9 @@
  * fn.c. */
 #include "tinyfaas.h"
 
+#include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +15,39 @@ static long elapsed_ns(const struct timespec *since)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+}
+
+/* Burns us microseconds of this thread's CPU time: slow however the thread
+ * is scheduled. */
+static void burn_cpu(long us)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+    do
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000000L + (now.tv_nsec - start.tv_nsec) / 1000 < us);
+}
+
+/* Waits until `want` calls have come here (the first `want` meet; later ones
+ * find them met) or 20 s passed; answers "met" or "alone". Proves that calls
+ * run side by side without timing them. */
+static const char *meet(int want)
+{
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    static int arrived;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    pthread_mutex_lock(&lock);
+    if (++arrived >= want)
+        pthread_cond_broadcast(&cond);
+    int rc = 0;
+    while (arrived < want && rc == 0)
+        rc = pthread_cond_timedwait(&cond, &lock, &until);
+    bool met = arrived >= want;
+    pthread_mutex_unlock(&lock);
+    return met ? "met" : "alone";
 }
 
 int tinyfaas_fn(const struct tinyfaas_request *req, struct tinyfaas_response *res)
@@ -53,6 +88,22 @@ int tinyfaas_fn(const struct tinyfaas_request *req, struct tinyfaas_response *re
         while (elapsed_ns(&start) < 2000000L)
             sched_yield();
         return tinyfaas_set_body(res, req->body, req->body_len);
+    }
+    if (strcmp(t, "cold") == 0) {
+        /* What a thread's first call costs where page faults are dear. */
+        static __thread bool warmed;
+        if (!warmed)
+            burn_cpu(300);
+        warmed = true;
+        return tinyfaas_set_body(res, req->body, req->body_len);
+    }
+    if (strcmp(t, "spin") == 0) {
+        burn_cpu(3000);
+        return tinyfaas_set_body(res, req->body, req->body_len);
+    }
+    if (strcmp(t, "meet") == 0) {
+        tinyfaas_printf(res, "%s:", meet(8));
+        return tinyfaas_printf(res, "%.*s", (int)req->body_len, req->body);
     }
     if (strcmp(t, "where") == 0)
         return tinyfaas_set_string(res, gettid() == getpid() ? "loop" : "worker");

@@ -14,18 +14,10 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
 #include "handler_client.h"
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 /* Keeps the caller, and what it forks later, on the first CPU it may use
  * (not always CPU 0 in a container limited to some CPUs). */
@@ -120,21 +112,23 @@ static void test_failures(int fd, struct hproto_reader *r)
     round_trip(fd, r, 22, "status", "", 0, 404, "not here", 8);
 }
 
-/* 20 slow calls in one write: with 8 workers they take ~3 rounds of 200 ms,
- * not 20 in a row, and every one answers. */
+/* 20 calls in one write, each waiting until 8 calls are in the function at
+ * once (c_fn_test.c, "meet"): with 8 workers the first 8 meet and the rest
+ * find them met, so every call answers "met:" and its own body. On one
+ * thread, or fewer workers, the first call would wait alone and say so. */
 static void test_concurrent(int fd, struct hproto_reader *r)
 {
-    char bodies[20][16];
+    char bodies[20][16], want[20][24];
     bool seen[20] = {false};
     msgpack_sbuffer buf;
     msgpack_sbuffer_init(&buf);
-    struct hproto_header h = {{"X-Test", 6}, {"sleep", 5}};
+    struct hproto_header h = {{"X-Test", 6}, {"meet", 4}};
     for (uint32_t i = 0; i < 20; i++) {
         snprintf(bodies[i], sizeof bodies[i], "msg-%u", 1000 + i);
+        snprintf(want[i], sizeof want[i], "met:%s", bodies[i]);
         struct hproto_call call = {1000 + i, {"POST", 4}, &h, 1, {bodies[i], strlen(bodies[i])}};
         hproto_pack_call(&buf, &call);
     }
-    double t0 = now_ms();
     CHECK(send_all(fd, buf.data, buf.size));
     msgpack_sbuffer_destroy(&buf);
     int good = 0;
@@ -142,15 +136,12 @@ static void test_concurrent(int fd, struct hproto_reader *r)
         if (recv_msg(fd, r) != 1 || msg.type != HPROTO_REPLY)
             break;
         uint32_t i = msg.u.reply.id - 1000;
-        if (i < 20 && !seen[i] && is_reply(1000 + i, 200, bodies[i], strlen(bodies[i]))) {
+        if (i < 20 && !seen[i] && is_reply(1000 + i, 200, want[i], strlen(want[i]))) {
             seen[i] = true;
             good++;
         }
     }
-    double took = now_ms() - t0;
-    CHECK(good == 20);
-    CHECKF(took < 2000, "20 x 200 ms calls took %.0f ms", took);
-    printf("20 pipelined 200 ms calls answered in %.0f ms\n", took);
+    CHECKF(good == 20, "%d of 20 calls met 7 others", good);
 }
 
 /* A connection closed with calls still running must not take the handler
@@ -193,9 +184,6 @@ static size_t count_in_file(const char *path, const char *needle)
     return n;
 }
 
-/* What the handler says when it sends calls back to the workers for good. */
-#define DEMOTED "calls run on worker threads from now on"
-
 /* A handler whose stderr goes to a file of its own, connected and READY. */
 struct logged_handler {
     char log[32];
@@ -229,17 +217,70 @@ static size_t logged_stop(struct logged_handler *h, const char *needle)
     return n;
 }
 
+/* The handler's log lines when calls move to the loop thread, and when
+ * they go back to the workers for good. */
+#define INLINED "they run on the loop thread"
+#define DEMOTED "calls run on worker threads from now on"
+
+/* Sends n calls of kind test, each answered with its body. */
+static void quick_calls(struct logged_handler *h, uint32_t first_id, int n, const char *test)
+{
+    for (uint32_t i = 0; i < (uint32_t)n; i++)
+        round_trip(h->fd, &h->r, first_id + i, test, "quick", 5, 200, "quick", 5);
+}
+
+static void where_is(struct logged_handler *h, uint32_t id, const char *want)
+{
+    round_trip(h->fd, &h->r, id, "where", "", 0, 200, want, strlen(want));
+}
+
 /* Quick calls move to the loop thread once the handler has timed enough of
- * them; the first call that then stalls the loop sends every later call back
- * to the workers, where slow calls run side by side again. */
+ * them; the first call that then sleeps on the loop sends every later call
+ * back to the workers, where slow calls run side by side again. */
 static void test_inline_mode(const char *path)
 {
     struct logged_handler h;
     logged_start(&h, path, false);
-    for (uint32_t i = 0; i < 200; i++)
-        round_trip(h.fd, &h.r, 100 + i, "echo", "quick", 5, 200, "quick", 5);
-    round_trip(h.fd, &h.r, 300, "sleep", "stall", 5, 200, "stall", 5);
+    quick_calls(&h, 100, 200, "echo");
+    where_is(&h, 300, "loop");
+    round_trip(h.fd, &h.r, 301, "sleep", "stall", 5, 200, "stall", 5);
+    where_is(&h, 302, "worker");
     test_concurrent(h.fd, &h.r);
+    CHECK(count_in_file(h.log, INLINED) == 1);
+    CHECK(logged_stop(&h, DEMOTED) == 1);
+}
+
+/* A worker thread's first call pays the thread's one-time costs (its stack's
+ * first pages, its malloc arena), which a virtual machine with dear page
+ * faults makes slower than the call itself: here 300 µs of CPU, on each of
+ * the 8 workers. Those calls are not held against the function. */
+static void test_cold_workers(const char *path)
+{
+    struct logged_handler h;
+    logged_start(&h, path, false);
+    quick_calls(&h, 100, 200, "cold");
+    where_is(&h, 300, "loop");
+    CHECK(count_in_file(h.log, INLINED) == 1);
+    CHECK(logged_stop(&h, DEMOTED) == 0);
+}
+
+/* A call that holds the loop thread's CPU over 1 ms once may be the
+ * machine's doing (a virtual CPU its host takes away counts as CPU time):
+ * calls stay on the loop. A second within 64 calls is the function's: they
+ * go to the workers. One such call while learning is forgiven the same way. */
+static void test_cpu_stalls(const char *path)
+{
+    struct logged_handler h;
+    logged_start(&h, path, false);
+    quick_calls(&h, 100, 30, "echo");
+    round_trip(h.fd, &h.r, 130, "spin", "once", 4, 200, "once", 4);
+    quick_calls(&h, 131, 100, "echo");
+    where_is(&h, 300, "loop");
+    round_trip(h.fd, &h.r, 301, "spin", "once", 4, 200, "once", 4);
+    where_is(&h, 302, "loop");
+    CHECK(count_in_file(h.log, DEMOTED) == 0);
+    round_trip(h.fd, &h.r, 303, "spin", "twice", 5, 200, "twice", 5);
+    where_is(&h, 304, "worker");
     CHECK(logged_stop(&h, DEMOTED) == 1);
 }
 
@@ -285,10 +326,10 @@ static void test_preempted_calls(const char *path)
     logged_start(&h, path, true);
     for (uint32_t i = 0; i < 100; i++)
         round_trip(h.fd, &h.r, 400 + i, "yield", "busy", 4, 200, "busy", 4);
-    round_trip(h.fd, &h.r, 500, "where", "", 0, 200, "loop", 4);
+    where_is(&h, 500, "loop");
     CHECK(count_in_file(h.log, DEMOTED) == 0);
     round_trip(h.fd, &h.r, 501, "sleep", "stall", 5, 200, "stall", 5);
-    round_trip(h.fd, &h.r, 502, "where", "", 0, 200, "worker", 6);
+    where_is(&h, 502, "worker");
     if (spinner > 0)
         stop_process(spinner);
     CHECK(logged_stop(&h, DEMOTED) == 1);
@@ -322,6 +363,8 @@ int main(int argc, char **argv)
     hproto_reader_free(&r);
     stop_handler(handler);
     test_inline_mode(argv[1]);
+    test_cold_workers(argv[1]);
+    test_cpu_stalls(argv[1]);
     test_preempted_calls(argv[1]);
     return check_summary();
 }
