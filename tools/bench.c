@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -11,6 +13,28 @@ uint64_t bench_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static volatile sig_atomic_t stop_signalled;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_signalled = 1;
+}
+
+void bench_stop_on_signals(void)
+{
+    /* No SA_RESTART: a generator asleep in poll wakes up to stop. */
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+bool bench_stopped(void)
+{
+    return stop_signalled != 0;
 }
 
 int bench_parse_long(const char *s, long min, long max, long *out)
@@ -155,4 +179,22 @@ void bench_stats_free(struct bench_stats *s)
     free(s->lat_ns);
     s->lat_ns = NULL;
     s->n = s->cap = 0;
+}
+
+void bench_progress(const char *path, const struct bench_stats *s)
+{
+    static uint64_t next;
+    uint64_t now = bench_now_ns();
+    if (path == NULL || now < next)
+        return;
+    next = now + 100000000u;
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (f == NULL)
+        return;
+    fprintf(f, "%llu %llu %llu\n", (unsigned long long)s->ok, (unsigned long long)s->errors,
+            (unsigned long long)s->timeouts);
+    if (fclose(f) == 0)
+        rename(tmp, path);
 }

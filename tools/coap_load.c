@@ -44,6 +44,7 @@ struct config {
     long concurrency, calls, warmup;
     double seconds;
     const char *payload;
+    const char *progress; /* -P: where bench_progress() writes */
     size_t payload_len;
     bool non, json;
     uint64_t spin; /* ns to busy-poll before sleeping */
@@ -94,10 +95,11 @@ struct gen {
 
 static void usage(void)
 {
-    fprintf(
-        stderr,
-        "usage: coap-load [-c CONCURRENCY] [-n CALLS] [-d SECONDS] [-w WARMUP_CALLS]\n"
-        "                 [-p PAYLOAD] [-s SPIN_US] [-N] [-j] coap://HOST:PORT/PATH [URL...]\n");
+    fprintf(stderr,
+            "usage: coap-load [-c CONCURRENCY] [-n CALLS] [-d SECONDS] [-w WARMUP_CALLS]\n"
+            "                 [-p PAYLOAD] [-P PROGRESS_FILE] [-s SPIN_US] [-N] [-j]\n"
+            "                 coap://HOST:PORT/PATH [URL...]\n"
+            "SIGTERM or SIGINT ends the run early; calls in flight finish, the report follows.\n");
     exit(2);
 }
 
@@ -348,8 +350,9 @@ static void wait_input(struct gen *g, uint64_t now, uint64_t active)
     poll(&p, 1, 1);
 }
 
-/* Runs calls until `calls` have started or the deadline passes, then lets
- * those in flight finish; returns the seconds the phase took. */
+/* Runs calls until `calls` have started, the deadline passes or a stop
+ * signal comes, then lets those in flight finish; returns the seconds the
+ * phase took. */
 static double run_phase(struct gen *g, long calls, uint64_t deadline, struct bench_stats *st)
 {
     g->st = st;
@@ -360,7 +363,8 @@ static double run_phase(struct gen *g, long calls, uint64_t deadline, struct ben
         int got = receive(g);
         uint64_t now = bench_now_ns();
         tick(g, now);
-        bool open = started < calls && now < deadline;
+        bench_progress(g->cfg->progress, g->st);
+        bool open = started < calls && now < deadline && !bench_stopped();
         active = got > 0 || (open && g->nfree > 0) ? now : active;
         for (; open && g->nfree > 0 && started < calls; started++)
             if (start_call(g) < 0) {
@@ -451,13 +455,14 @@ static void parse_args(struct config *c, int argc, char **argv)
     c->payload = "0123456789abcdef";
     int o, bad = 0;
     long spin_us = 0;
-    while ((o = getopt(argc, argv, "c:n:d:w:p:s:Nj")) != -1) {
+    while ((o = getopt(argc, argv, "c:n:d:w:p:P:s:Nj")) != -1) {
         switch (o) {
         case 'c': bad |= bench_parse_long(optarg, 1, 60000, &c->concurrency); break;
         case 'n': bad |= bench_parse_long(optarg, 1, 1000000000, &c->calls); break;
         case 'd': bad |= bench_parse_seconds(optarg, &c->seconds); break;
         case 'w': bad |= bench_parse_long(optarg, 0, 1000000000, &c->warmup); break;
         case 'p': c->payload = optarg; break;
+        case 'P': c->progress = optarg; break;
         case 's': bad |= bench_parse_long(optarg, 0, 1000000, &spin_us); break;
         case 'N': c->non = true; break;
         case 'j': c->json = true; break;
@@ -486,6 +491,7 @@ int main(int argc, char **argv)
         perror("coap-load: socket");
         return 1;
     }
+    bench_stop_on_signals();
     uint64_t span = (uint64_t)(c.seconds * 1e9);
     struct bench_stats warm = {0}, st = {0};
     if (c.warmup > 0)

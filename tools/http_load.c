@@ -33,6 +33,7 @@ struct config {
     long connections, calls;
     double seconds;
     const char *payload;
+    const char *progress; /* -P: where bench_progress() writes */
     bool json;
     struct bench_url url;
 };
@@ -67,8 +68,10 @@ struct hl {
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: http-load [-c CONNECTIONS] [-n CALLS] [-d SECONDS] [-p PAYLOAD] [-j]\n"
-                    "                 http://HOST:PORT/PATH\n");
+    fprintf(stderr, "usage: http-load [-c CONNECTIONS] [-n CALLS] [-d SECONDS] [-p PAYLOAD]\n"
+                    "                 [-P PROGRESS_FILE] [-j] http://HOST:PORT/PATH\n"
+                    "SIGTERM or SIGINT ends the run early; calls in flight finish, the report "
+                    "follows.\n");
     exit(2);
 }
 
@@ -216,7 +219,8 @@ static void start_call(struct hl *h, long i)
 /* Starts the connection's next call while the run is open. */
 static void next_call(struct hl *h, long i)
 {
-    h->open = h->open && h->started < h->cfg->calls && bench_now_ns() < h->deadline;
+    h->open =
+        h->open && h->started < h->cfg->calls && bench_now_ns() < h->deadline && !bench_stopped();
     if (h->open)
         start_call(h, i);
 }
@@ -320,6 +324,7 @@ static double run(struct hl *h)
         for (int k = 0; k < n; k++)
             on_event(h, &evs[k]);
         tick(h);
+        bench_progress(h->cfg->progress, &h->st);
     }
     return (double)(bench_now_ns() - t0) / 1e9;
 }
@@ -346,12 +351,13 @@ static void parse_args(struct config *c, int argc, char **argv)
     *c = (struct config){.connections = 1, .calls = 100000, .seconds = 30};
     c->payload = "0123456789abcdef";
     int o, bad = 0;
-    while ((o = getopt(argc, argv, "c:n:d:p:j")) != -1) {
+    while ((o = getopt(argc, argv, "c:n:d:p:P:j")) != -1) {
         switch (o) {
         case 'c': bad |= bench_parse_long(optarg, 1, 10000, &c->connections); break;
         case 'n': bad |= bench_parse_long(optarg, 1, 1000000000, &c->calls); break;
         case 'd': bad |= bench_parse_seconds(optarg, &c->seconds); break;
         case 'p': c->payload = optarg; break;
+        case 'P': c->progress = optarg; break;
         case 'j': c->json = true; break;
         default: bad = 1;
         }
@@ -378,6 +384,7 @@ int main(int argc, char **argv)
         h.conns[i].fd = -1;
         conn_open(&h, i);
     }
+    bench_stop_on_signals();
     double secs = run(&h);
     bench_stats_report(&h.st, secs, cfg.json, stdout);
     for (long i = 0; i < cfg.connections; i++) {

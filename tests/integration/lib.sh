@@ -15,6 +15,7 @@ it_init() {
     IID=
     SUMMARY=no
     ENV=binary
+    LOAD_PIDS=()
     T=$(mktemp -d /tmp/tinyfaas-it.XXXXXX)
     LOG=$T/daemon.log
     STATE=$T/state
@@ -61,6 +62,7 @@ show_log() {
 
 cleanup() {
     local rc=$?
+    [ ${#LOAD_PIDS[@]} -gt 0 ] && kill -KILL "${LOAD_PIDS[@]}" 2> /dev/null
     if [ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null; then
         kill -TERM "$DAEMON_PID" 2>/dev/null
         for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2>/dev/null || break; sleep 0.2; done
@@ -139,16 +141,48 @@ call() {
     [ -e "$T/out" ] || : > "$T/out"
 }
 
-# load_start NAME CONCURRENCY SECONDS: the project's load generators call
-# NAME over HTTP and over CoAP in the background (pids in LOAD_PIDS); their
-# figures land in $T/hload.json and $T/cload.json.
+# load_start NAME CONCURRENCY: the project's load generators call NAME over
+# HTTP and over CoAP in the background (pids in LOAD_PIDS) until load_stop,
+# at most LOAD_MAX_CALLS calls each or 300 s. Their figures land in
+# $T/hload.json and $T/cload.json; what they have had answered so far, in
+# $T/hload.progress and $T/cload.progress.
+LOAD_MAX_CALLS=2000000
 load_start() {
-    local tools
+    local tools p
     tools=$(dirname "$DAEMON")/tools
-    "$tools/http-load" -j -c "$2" -d "$3" "http://127.0.0.1:$PORT/$1" > "$T/hload.json" &
+    for p in h c; do rm -f "$T/${p}load.progress" "$T/${p}load.json"; done
+    "$tools/http-load" -j -c "$2" -n "$LOAD_MAX_CALLS" -d 300 -P "$T/hload.progress" \
+        "http://127.0.0.1:$PORT/$1" > "$T/hload.json" &
     LOAD_PIDS=($!)
-    "$tools/coap-load" -j -c "$2" -d "$3" "coap://127.0.0.1:$PORT/$1" > "$T/cload.json" &
+    "$tools/coap-load" -j -c "$2" -n "$LOAD_MAX_CALLS" -d 300 -P "$T/cload.progress" \
+        "coap://127.0.0.1:$PORT/$1" > "$T/cload.json" &
     LOAD_PIDS+=($!)
+}
+
+# load_ok h|c: the calls that generator has had answered 2.xx so far.
+load_ok() {
+    local ok=0
+    [ -s "$T/${1}load.progress" ] && read -r ok _ < "$T/${1}load.progress"
+    echo "$ok"
+}
+
+# load_wait_ok N: waits until both generators have had N more calls answered
+# 2.xx than when called (a guard of 120 s); prints yes, or the counts.
+load_wait_ok() {
+    local h0 c0 h c
+    h0=$(load_ok h) c0=$(load_ok c)
+    for _ in $(seq 600); do
+        h=$(load_ok h) c=$(load_ok c)
+        [ $((h - h0)) -ge "$1" ] && [ $((c - c0)) -ge "$1" ] && { echo yes; return; }
+        sleep 0.2
+    done
+    echo "http $((h - h0)) coap $((c - c0)) more answered"
+}
+
+# load_stop: ends both generators' runs; their reports follow.
+load_stop() {
+    kill -TERM "${LOAD_PIDS[@]}" 2> /dev/null
+    wait "${LOAD_PIDS[@]}"
 }
 
 # field FILE KEY: a member of the JSON object in FILE (the load tools' -j).

@@ -12,24 +12,24 @@ source "$(dirname "$0")/lib.sh"
 it_init "$@"
 it_start_daemon
 
-mkfn "$T/fn" 'read -r what; [ "$what" = slow ] && sleep 5; echo "ok:$what"'
+# A slow call says on stderr (the container log) that it runs, then takes 20 s.
+mkfn "$T/fn" 'read -r what; [ "$what" = slow ] && { echo slow-call-runs >&2; sleep 20; }; echo "ok:$what"'
 zipdir "$T/fn" "$T/fn.zip"
 deploy_ok echo 3 "$T/fn.zip"
 handlers() { docker ps -q --no-trunc --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | sort; }
 
 # --- 0. one of three replicas killed under load over HTTP and CoAP ---------
-load_start echo 8 6
-sleep 2
+load_start echo 8
+check "kill under load: calls answered before the kill" yes "$(load_wait_ok 20)"
 docker kill "$(handlers | head -1)" > /dev/null
-wait "${LOAD_PIDS[@]}"
+check "kill under load: calls answered after the kill" yes "$(load_wait_ok 200)"
+load_stop
 for p in h c; do
     check "kill under load ($p): no call past the load's 10 s limit" 0 "$(field "$T/${p}load.json" timeouts)"
     check "kill under load ($p): at most the calls in flight on it failed" yes \
         "$([ "$(field "$T/${p}load.json" errors)" -le 8 ] && echo yes || echo "$(field "$T/${p}load.json" errors) failed")"
-    check "kill under load ($p): calls kept succeeding" yes \
-        "$([ "$(field "$T/${p}load.json" ok)" -gt 100 ] && echo yes || echo "$(field "$T/${p}load.json" ok) ok")"
 done
-for _ in $(seq 100); do [ "$(handlers | wc -l)" = 3 ] && break; sleep 0.2; done
+for _ in $(seq 300); do [ "$(handlers | wc -l)" = 3 ] && break; sleep 0.2; done
 check "kill under load: three handlers again" 3 "$(handlers | wc -l)"
 mgmt POST /scale --data '{"name":"echo","threads":2}'
 check "down to two handlers for what follows" 200 "$CODE"
@@ -40,15 +40,24 @@ check "two handlers" 2 "$(echo "$before" | wc -l)"
 # Two slow calls: with two handlers and fewest-in-flight, one lands on each.
 PIDS=()
 for i in 1 2; do
-    (curl -s -m 40 -o "$T/slow$i" -w '%{http_code}' --data-binary slow "http://127.0.0.1:$PORT/echo" > "$T/code$i") &
+    (curl -s -m 60 -o "$T/slow$i" -w '%{http_code}' --data-binary slow "http://127.0.0.1:$PORT/echo" > "$T/code$i") &
     PIDS+=($!)
 done
-sleep 1
+# running HANDLER: whether a slow call runs there (its log says so).
+running() { docker logs "$1" 2>&1 | grep -q slow-call-runs; }
+both=no
+for _ in $(seq 300); do
+    running "$(echo "$before" | head -1)" && running "$(echo "$before" | tail -1)" && { both=yes; break; }
+    sleep 0.2
+done
+check "a slow call runs on each handler" yes "$both"
 victim=$(echo "$before" | head -1)
 docker kill "$victim" > /dev/null
-# The call on the killed handler is answered at once, not at its timeout.
-for _ in $(seq 50); do grep -q 502 "$T/code1" "$T/code2" 2> /dev/null && break; sleep 0.1; done
-check "in flight on the killed handler: 502 within 5 s" 502 "$(cat "$T/code1" "$T/code2" 2> /dev/null)"
+# The call on the killed handler is answered at once: while the other slow
+# call, which started with it, still runs.
+for _ in $(seq 300); do grep -q 502 "$T/code1" "$T/code2" 2> /dev/null && break; sleep 0.2; done
+check "in flight on the killed handler: 502, the other call still running" 502 \
+    "$(cat "$T/code1" "$T/code2" 2> /dev/null)"
 
 # --- 2. the live handler serves meanwhile; a replacement comes by itself ----
 good=0
@@ -61,12 +70,12 @@ wait "${PIDS[@]}"
 check "the other slow call still answered" "200 ok:slow" \
     "$(for i in 1 2; do [ "$(cat "$T/code$i")" = 200 ] && echo "200 $(cat "$T/slow$i")"; done)"
 replaced=no
-for _ in $(seq 100); do
+for _ in $(seq 300); do
     now=$(handlers)
     if [ "$(echo "$now" | wc -l)" = 2 ] && ! echo "$now" | grep -q "$victim"; then replaced=yes; break; fi
     sleep 0.2
 done
-check "a replacement runs within 20 s" yes "$replaced"
+check "a replacement runs" yes "$replaced"
 check "the dead container is removed" 0 "$(docker ps -aq --no-trunc --filter "id=$victim" | wc -l)"
 check "two handlers again, no more" 2 "$(n_containers --filter label=tinyfaas.function=echo)"
 coap echo hello
@@ -76,7 +85,7 @@ check "the log says why" 0 "$?"
 
 # --- 3. every handler dies: the function comes back alone ------------------
 docker kill $(handlers) > /dev/null
-check "all handlers killed: serving again within 30 s" yes "$(answers_within 30 echo again ok:again)"
+check "all handlers killed: serving again" yes "$(answers_within 60 echo again ok:again)"
 check "all handlers killed: two handlers again" 2 "$(n_running --filter label=tinyfaas.function=echo)"
 
 # --- 4. the engine restarts: functions come back without an operator ------
@@ -91,7 +100,7 @@ if [ "${TINYFAAS_TEST_ENGINE_RESTART:-}" = 1 ] && pid=$(pidof dockerd); then
     check "engine down: a clear 503" "503 function has no live handler" "$CODE $(cat "$T/out")"
     nohup "${cmd[@]}" >> /var/log/tinyfaas-dockerd.log 2>&1 &
     for _ in $(seq 120); do docker version > /dev/null 2>&1 && break; sleep 0.5; done
-    check "engine restarted: serving again within 30 s" yes "$(answers_within 30 echo up ok:up)"
+    check "engine restarted: serving again" yes "$(answers_within 60 echo up ok:up)"
     check "engine restarted: two handlers, no more" 2 "$(n_running --filter label=tinyfaas.function=echo)"
 fi
 
