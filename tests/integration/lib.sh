@@ -274,7 +274,7 @@ it_start_daemon() {
     DAEMON_PID=$!
 
     up=no
-    for _ in $(seq 100); do
+    for _ in $(seq 300); do
         kill -0 "$DAEMON_PID" 2>/dev/null || break
         [ -z "$IID" ] && [ -s "$STATE/instance-id" ] && IID=$(tr -d '\n' < "$STATE/instance-id")
         if [ -n "$IID" ] && timeout 2 curl -s -o /dev/null "http://127.0.0.1:$MPORT/list"; then

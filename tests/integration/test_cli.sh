@@ -148,11 +148,21 @@ check_fails "logs unknown" "tinyfaas-cli: 404: no function named 'nosuch'" logs 
 
 # Followed: a call made after the follow started shows up; SIGINT ends it
 # with status 0; each poll asks only for lines since the previous one.
-timeout --preserve-status -s INT 7 "$CLI" logs greet --follow > "$T/follow" 2> "$T/ferr" &
+# in_follow TEXT: waits until the followed output holds the line of the call
+# for TEXT (60 s at most); prints yes or no.
+in_follow() {
+    for _ in $(seq 300); do
+        grep -q "^function=greet handler=[^ ]* greet: called for $1\$" "$T/follow" && { echo yes; return; }
+        sleep 0.2
+    done
+    echo no
+}
+timeout --preserve-status -s INT 120 "$CLI" logs greet --follow > "$T/follow" 2> "$T/ferr" &
 FOLLOW=$!
-sleep 2
+check "logs --follow: the lines so far" yes "$(in_follow world)"
 cli invoke greet -d later
-sleep 3
+check "logs --follow: then the later call's" yes "$(in_follow later)"
+kill -INT "$FOLLOW"
 wait "$FOLLOW"
 check "logs --follow: exit status after SIGINT" 0 "$?"
 check "logs --follow: nothing on stderr" "" "$(cat "$T/ferr")"

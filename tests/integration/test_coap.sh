@@ -44,11 +44,11 @@ invocations() {
     grep -c "^function=$1 handler=[^ ]* invoked\$" "$T/body"
 }
 
-# settled_invocations NAME: waits up to 15 s for a first "invoked" line,
+# settled_invocations NAME: waits for a first "invoked" line (60 s at most),
 # then 2 s more so that a second one would have shown; prints the count.
 settled_invocations() {
     local n
-    for _ in $(seq 75); do
+    for _ in $(seq 300); do
         n=$(invocations "$1")
         [ "$n" -ge 1 ] && break
         sleep 0.2
@@ -184,15 +184,15 @@ check "slow4: empty ACK, then the separate CON 2.05, which the client ACKs" \
     "$(printf 'ACK 0.00\nCON 2.05\nACK 0.00')" "$(msgs | grep -v '^CON POST$')"
 check "slow4: the separate response is text/plain" 1 \
     "$(grep -c '^v:1 t:CON c:2.05 .*\[ Content-Format:text/plain \]' "$T/cdbg")"
-# When the empty ACK came: about 1 s after the request, before the client's
-# first retransmission (ACK_TIMEOUT 2 s and more).
+# When the empty ACK came (about 1 s after the request): shown, not checked,
+# as it depends on the machine; that it came before the client's first
+# retransmission (ACK_TIMEOUT 2 s and more) is checked.
 ack_ms=$(awk '
     /^[A-Z][a-z][a-z] [ 0-9][0-9] [0-9:.]+ DEBG/ { split($3, t, ":"); now = (t[1] * 3600 + t[2] * 60 + t[3]) * 1000 }
     /^v:1 t:CON c:POST/ && sent == "" { sent = now }
     /^v:1 t:ACK c:0.00/ && ack == "" { ack = now }
     END { if (sent != "" && ack != "") printf "%d", ack - sent; else print "none" }' "$T/cdbg")
-check "slow4: empty ACK between 0.5 s and 2 s after the request" yes \
-    "$([[ $ack_ms =~ ^[0-9]+$ ]] && [ "$ack_ms" -ge 500 ] && [ "$ack_ms" -le 2000 ] && echo yes || echo "$ack_ms ms")"
+echo "# slow4: the empty ACK came $ack_ms ms after the request"
 check "slow4: the request was not retransmitted" 1 "$(grep -c '^v:1 t:CON c:POST' "$T/cdbg")"
 check "slow4: invoked exactly once" 1 "$(settled_invocations slow4)"
 
@@ -219,12 +219,19 @@ check "NON: the response is NON 2.05" "NON 2.05" "$(msgs | grep -v '^NON POST$')
 
 # --- 5. ?async: 2.01 at once, the function runs ---------------------------
 
-deploy_fn asyncfn 'sleep 3; echo invoked >&2'
+# The function runs until a later call (payload "go") lets it end, so the
+# 2.01 provably comes first, however slow the machine (60 s at most).
+deploy_fn asyncfn 'read -r what
+if [ "$what" = go ]; then touch /tmp/go; exit 0; fi
+i=0; while [ ! -e /tmp/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+echo invoked >&2'
 cc "$T/o" -m post -e 'in the background' -v 7 "$U/asyncfn?async"
 check "async: exit" 0 "$CRC"
 check "async: no error (2.01 is a success)" "" "$(cat "$T/cerr")"
 check "async: piggybacked 2.01" "ACK 2.01" "$(msgs | grep -v '^CON POST$')"
-check "async: answered before the function finished" 0 "$(invocations asyncfn)"
+check "async: answered while the function still runs" 0 "$(invocations asyncfn)"
+cc "$T/o" -m post -e go "$U/asyncfn"
+check "async: released" 0 "$CRC"
 check "async: the function ran once" 1 "$(settled_invocations asyncfn)"
 
 # --- 7. JSON and CBOR, byte-exact both ways -------------------------------

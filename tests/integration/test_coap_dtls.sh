@@ -20,15 +20,17 @@ check "deploy: coaps and http URLs" \
     "$(printf 'coaps://127.0.0.1:%s/echo\nhttp://127.0.0.1:%s/echo' "$DTLS_PORT" "$PORT")" \
     "$(cat "$T/body")"
 
-# coaps IDENTITY KEY PAYLOAD: payload in $T/sout, coap-client's stderr in $T/serr.
+# coaps IDENTITY KEY PAYLOAD [WAIT]: payload in $T/sout, coap-client's stderr
+# in $T/serr. It waits WAIT s for the answer: long where one is due, 4 s
+# (the default) where none is.
 coaps() {
     rm -f "$T/sout"
-    timeout 20 coap-client-openssl -B 4 -m post -u "$1" -k "$2" -e "$3" -o "$T/sout" \
+    timeout 90 coap-client-openssl -B "${4:-4}" -m post -u "$1" -k "$2" -e "$3" -o "$T/sout" \
         "coaps://127.0.0.1:$DTLS_PORT/echo" > /dev/null 2> "$T/serr"
     [ -e "$T/sout" ] || : > "$T/sout"
 }
 
-coaps dev1 secret1 hello
+coaps dev1 secret1 hello 60
 check "right key: the answer" hello "$(cat "$T/sout")"
 coaps dev1 wrong hello
 check "wrong key: no answer" "" "$(cat "$T/sout")"
@@ -36,7 +38,7 @@ coaps mallory secret1 hello
 check "unknown identity: no answer" "" "$(cat "$T/sout")"
 check "unknown identity: logged" yes \
     "$(grep -q 'unknown PSK identity "mallory"' "$LOG" && echo yes || echo no)"
-coaps dev1 secret1 "again"
+coaps dev1 secret1 "again" 60
 check "right key after wrong ones: the answer" again "$(cat "$T/sout")"
 
 # Plain CoAP is off: neither the usual port nor the DTLS port answers it.

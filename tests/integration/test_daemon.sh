@@ -126,21 +126,28 @@ check "header X-Foo: body" bar "$(cat "$T/out")"
 
 # --- 8. asynchronous call -------------------------------------------------
 
-mkfn "$T/async" 'sleep 3; echo ran-async >&2'
+# The async call runs until a later call (body "go") lets it end, so the 202
+# provably comes first, however slow the machine (60 s at most).
+mkfn "$T/async" 'read -r what
+if [ "$what" = go ]; then touch /tmp/go; echo released; exit 0; fi
+i=0; while [ ! -e /tmp/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+echo ran-async >&2'
 zipdir "$T/async" "$T/async.zip"
 deploy_ok async 1 "$T/async.zip"
-start=$(date +%s%N)
 call async -H 'X-tinyFaaS-Async: 1' --data-binary x
-ms=$((($(date +%s%N) - start) / 1000000))
 check "async: status" 202 "$CODE"
-check "async: answered before the function finished (<2000 ms)" yes "$([ "$ms" -lt 2000 ] && echo yes || echo "${ms} ms")"
+check "async: empty body" "" "$(cat "$T/out")"
+mgmt GET '/logs?name=async'
+check "async: answered while the function still runs" 0 "$(grep -c 'ran-async' "$T/body")"
+call async --data-binary go
+check "async: released" "200 released" "$CODE $(cat "$T/out")"
 found=no
-for _ in $(seq 50); do
+for _ in $(seq 300); do
     mgmt GET '/logs?name=async'
     if grep -q '^function=async handler=[^ ]* ran-async$' "$T/body"; then found=yes; break; fi
     sleep 0.2
 done
-check "async: ran-async in the logs within 10 s" yes "$found"
+check "async: then it ran to its end (ran-async in the logs)" yes "$found"
 mgmt GET '/logs?name=async'
 check "logs?name=async: only async lines" 0 "$(grep -vc '^function=async handler=' "$T/body")"
 # since: only what was written from then on (what came before is left out).
@@ -298,11 +305,11 @@ call echo --data-binary again
 check "echo before SIGTERM" again "$(cat "$T/out")"
 kill -TERM "$DAEMON_PID"
 exited=no
-for _ in $(seq 100); do
+for _ in $(seq 300); do
     kill -0 "$DAEMON_PID" 2>/dev/null || { exited=yes; break; }
     sleep 0.2
 done
-check "SIGTERM: exits within 20 s" yes "$exited"
+check "SIGTERM: exits" yes "$exited"
 if [ "$exited" == yes ]; then
     wait "$DAEMON_PID"
     check "SIGTERM: exit status" 0 "$?"

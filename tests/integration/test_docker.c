@@ -126,12 +126,12 @@ static int lines_has(const struct lines *l, const char *s)
     return 0;
 }
 
-/* Polls the logs until every wanted line is there, for up to ~5 s. */
+/* Polls the logs until every wanted line is there, for up to ~60 s. */
 static void wait_logs(struct docker *d, const char *id, struct lines *l, const char *const *want,
                       int n_want)
 {
     tf_err err;
-    for (int tries = 0; tries < 50; tries++) {
+    for (int tries = 0; tries < 600; tries++) {
         lines_free(l);
         if (docker_container_logs(d, id, 0, false, on_line, l, &err) < 0) {
             printf("  logs: %s\n", err.msg);

@@ -77,7 +77,7 @@ TLS_PORT=$(pick_port "$PORT")
 (cd "$T" && exec openssl s_server -quiet -WWW -accept "$TLS_PORT" -cert tls.crt -key tls.key) \
     > /dev/null 2>&1 &
 TLS_PID=$!
-for _ in $(seq 50); do
+for _ in $(seq 300); do
     curl -fs --cacert "$T/tls.crt" -o /dev/null "https://127.0.0.1:$TLS_PORT/tls-fn.zip" && break
     sleep 0.1
 done
@@ -121,34 +121,62 @@ body_for c "$T/fn.zip" '"concurrency":257' > "$T/b.json"
 refused "concurrency 257" 400 "concurrency must be between 1 and 256, not 257" "$T/b.json"
 body_for c "$T/fn.zip" '"concurrency":"x"' > "$T/b.json"
 refused "concurrency x" 400 '"concurrency" must be a number' "$T/b.json"
-# The function notices a call running beside it (a lock dir in its /tmp).
-mkfn "$T/lock" 'mkdir /tmp/busy 2> /dev/null || { echo overlap; exit 0; }; sleep 1; rmdir /tmp/busy; echo alone'
+# The function notices a call running beside it (a lock dir in its /tmp);
+# the one that holds the lock runs until the test lets it end (/tmp/go, made
+# with docker exec; 30 s at most), so what overlaps does not hang on timing.
+mkfn "$T/lock" 'mkdir /tmp/busy 2> /dev/null || { echo overlap; exit 0; }
+i=0; while [ ! -e /tmp/go ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+rmdir /tmp/busy; echo alone'
 zipdir "$T/lock" "$T/lock.zip"
 body_for one "$T/lock.zip" '"concurrency":1' > "$T/b.json"
 mgmt POST /upload --data-binary "@$T/b.json"
 check "deploy with concurrency 1" 200 "$CODE"
 deploy_ok many 1 "$T/lock.zip"
-# parallel NAME N: N calls at once; their "status body" lines, sorted.
-parallel() {
-    local pids=() i
-    for i in $(seq "$2"); do
-        curl -s -m 20 -o "$T/p$i" -w '%{http_code}' --data-binary x "http://127.0.0.1:$PORT/$1" > "$T/c$i" &
-        pids+=($!)
-    done
-    wait "${pids[@]}"
-    for i in $(seq "$2"); do echo "$(cat "$T/c$i") $(cat "$T/p$i")"; done | sort
+# in_handler NAME CMD: runs CMD in NAME's handler container.
+in_handler() {
+    docker exec "$(docker ps -q --filter "label=tinyfaas.instance=$IID" --filter "label=tinyfaas.function=$1")" \
+        sh -c "$2"
 }
-check "no limit: two calls overlap (the probe works)" "$(printf '200 alone\n200 overlap')" "$(parallel many 2)"
-check "concurrency 1: one runs, one waits, the third is refused" \
-    "$(printf '200 alone\n200 alone\n503 function busy: every handler is at its concurrency and the queue is full')" \
-    "$(parallel one 3)"
-curl -s -o /dev/null --data-binary x "http://127.0.0.1:$PORT/one" &
-P1=$!
-curl -s -o /dev/null --data-binary x "http://127.0.0.1:$PORT/one" &
-P2=$!
-sleep 0.5
+# call_bg NAME I: a call in the background; "status body" lands in $T/r$I.
+call_bg() {
+    (curl -s -m 60 -o "$T/p$2" -w '%{http_code}' --data-binary x "http://127.0.0.1:$PORT/$1" > "$T/c$2"
+        echo "$(cat "$T/c$2") $(cat "$T/p$2")" > "$T/r$2") &
+    BG_PIDS+=($!)
+}
+# holding NAME: waits until a call of NAME holds the lock (30 s at most).
+holding() {
+    for _ in $(seq 150); do in_handler "$1" 'test -d /tmp/busy' && return; sleep 0.2; done
+}
+# answered I...: waits until one of those calls has answered (30 s at most).
+answered() {
+    for _ in $(seq 150); do
+        for i in "$@"; do [ -s "$T/r$i" ] && return; done
+        sleep 0.2
+    done
+}
+# results I...: those calls' "status body" lines, sorted (wait for them first).
+results() { for i in "$@"; do cat "$T/r$i"; done | sort; }
+BG_PIDS=()
+call_bg many 1
+holding many
+call_bg many 2
+answered 2
+in_handler many 'touch /tmp/go'
+wait "${BG_PIDS[@]}"
+check "no limit: two calls overlap (the probe works)" "$(printf '200 alone\n200 overlap')" "$(results 1 2)"
+# concurrency 1: the first call holds the handler, the second waits in the
+# queue, the third finds it full; so does a CoAP call.
+call_bg one 3
+holding one
+call_bg one 4
+call_bg one 5
+answered 4 5
 coap one x
 check "concurrency 1 over CoAP: 5.03 when full" "5.03 function busy" "$(cat "$T/cerr")"
-wait "$P1" "$P2"
+in_handler one 'touch /tmp/go'
+wait "${BG_PIDS[@]}"
+check "concurrency 1: one runs, one waits, the third is refused" \
+    "$(printf '200 alone\n200 alone\n503 function busy: every handler is at its concurrency and the queue is full')" \
+    "$(results 3 4 5)"
 
 it_finish

@@ -36,7 +36,7 @@ mkfn "$T/www/src/pkg/fn" 'printf "url:"; cat'
 WPORT=$(pick_port "$PORT")
 python3 -m http.server "$WPORT" --bind 127.0.0.1 --directory "$T/www" > /dev/null 2>&1 &
 WEB_PID=$!
-for _ in $(seq 50); do curl -fs -o /dev/null "http://127.0.0.1:$WPORT/fn.zip" && break; sleep 0.1; done
+for _ in $(seq 300); do curl -fs -o /dev/null "http://127.0.0.1:$WPORT/fn.zip" && break; sleep 0.1; done
 run uploadURL.sh "http://127.0.0.1:$WPORT/fn.zip" pkg/fn fromurl binary 1
 check "uploadURL.sh: exit status" 0 "$RC"
 check "uploadURL.sh: the URLs" "$(expected_urls fromurl)" "$(cat "$T/sout")"
