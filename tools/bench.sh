@@ -6,8 +6,11 @@
 # the c echo run again just before 99 more functions are deployed, with the
 # 100 (one of them, all of them round-robin, and their handlers round-robin
 # with no daemon) and once the 99 are deleted; every figure with its ratio to
-# the floor. wrk, when it can
-# be installed, adds HTTP calls/s as the HTTP world counts them.
+# the floor (calls/s at 64 in flight, p50 at 1 in flight) and its p50 in
+# hops (a bare round trip between two processes, measured here too, as is the
+# handler's transport with no work). wrk, when it can be installed, adds HTTP
+# calls/s as the HTTP world counts them. docs/benchmark.md says what each row
+# tells.
 #
 #   tools/bench.sh [BUILD_DIR]      (default: build; needs Docker, loopback only)
 #
@@ -64,8 +67,9 @@ row() {
     cps=$(json "$f" calls_per_s)
     p50=$(json "$f" p50_us)
     p99=$(json "$f" p99_us)
-    ROWS+=("$(printf '%-40s %10.0f %6.3f %9.1f %6.1f %9.1f %7.1f %9.1f %4s %4s %4s' "$1" "$cps" \
+    ROWS+=("$(printf '%-40s %10.0f %6.3f %9.1f %6.1f %5.1f %9.1f %7.1f %9.1f %4s %4s %4s' "$1" "$cps" \
         "$(python3 -c "print($cps / $FLOOR_CPS)")" "$p50" "$(python3 -c "print($p50 / $FLOOR_P50)")" \
+        "$(python3 -c "print($p50 / $HOP_P50)")" \
         "$(json "$f" p90_us)" "$p99" "$(json "$f" p999_us)" "$(json "$f" errors)" \
         "$(json "$f" timeouts)" "$(json "$f" duplicates)")")
 }
@@ -73,7 +77,7 @@ row() {
 echo "# machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -r)"
 echo "# $SECS s per run, 16-byte payload, latencies in microseconds"
 
-# --- 1. the floor -------------------------------------------------------------
+# --- 1. the floor and the hop -------------------------------------------------
 "$BUILD/tools/coap-floor" -p "$FPORT" -t 600 2> "$T/floor.err" &
 FLOOR_PID=$!
 sleep 0.3
@@ -81,10 +85,29 @@ sleep 0.3
 "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$FPORT/echo" > "$T/floor64.json"
 FLOOR_CPS=$(json "$T/floor64.json" calls_per_s)
 FLOOR_P50=$(json "$T/floor1.json" p50_us)
-row "floor, CoAP, 1 in flight" "$T/floor1.json"
-row "floor, CoAP, 64 in flight" "$T/floor64.json"
 kill "$FLOOR_PID"
 FLOOR_PID=
+# The hop: one byte to another process and back, each asleep in read() until
+# it comes, which the floor never pays (one process, busy-polling at 1 in
+# flight) and every call to a handler does; then the handler's transport, a
+# c handler whose function does nothing, over its unix socket.
+"$BUILD/tools/hop-rtt" -j -d "$SECS" > "$T/hop.json"
+taskset -c "$(python3 -c 'import os; print(min(os.sched_getaffinity(0)))')" \
+    "$BUILD/tools/hop-rtt" -j -d "$SECS" > "$T/hop-one-cpu.json"
+HOP_P50=$(json "$T/hop.json" p50_us)
+TINYFAAS_SOCKET=$T/hop.sock "$BUILD/tools/hop-handler" 2> "$T/hop-handler.err" &
+FLOOR_PID=$!
+for _ in $(seq 100); do [ -S "$T/hop.sock" ] && break; sleep 0.05; done
+"$BUILD/tools/hproto-load" "${N[@]}" -j -c 1 -d "$SECS" "$T/hop.sock" > "$T/transport1.json"
+"$BUILD/tools/hproto-load" "${N[@]}" -j -c 64 -d "$SECS" "$T/hop.sock" > "$T/transport64.json"
+kill "$FLOOR_PID"
+FLOOR_PID=
+row "floor, CoAP, 1 in flight" "$T/floor1.json"
+row "floor, CoAP, 64 in flight" "$T/floor64.json"
+row "hop, process to process, 1 in flight" "$T/hop.json"
+row "hop, both on one CPU, 1 in flight" "$T/hop-one-cpu.json"
+row "handler transport, no work, 1 in flight" "$T/transport1.json"
+row "handler transport, no work, 64 in flight" "$T/transport64.json"
 
 # What any libcoap program costs here: libcoap's example server, idle, without
 # DTLS and with it over GnuTLS (Debian's builds; the daemon's DTLS is over Mbed TLS).
@@ -229,8 +252,8 @@ ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
 BEFORE_CPS=$(cps coap-c-64-before) AFTER_CPS=$(cps coap-c-64-after)
 ALONE_CPS=$(python3 -c "print(($BEFORE_CPS + $AFTER_CPS) / 2)")
 
-printf '\n%-40s %10s %6s %9s %6s %9s %7s %9s %4s %4s %4s\n' "what" "calls/s" "ratio" "p50" "ratio" \
-    "p90" "p99" "p99.9" "err" "t/o" "dup"
+printf '\n%-40s %10s %6s %9s %6s %5s %9s %7s %9s %4s %4s %4s\n' "what" "calls/s" "ratio" "p50" "ratio" \
+    "hops" "p90" "p99" "p99.9" "err" "t/o" "dup"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "daemon RSS: idle $(mb "$IDLE_KB") MB ($(mb "$IDLE_ANON_KB") MB its own, the rest shared library pages;" \
