@@ -234,19 +234,26 @@ static void where_is(struct logged_handler *h, uint32_t id, const char *want)
     round_trip(h->fd, &h->r, id, "where", "", 0, 200, want, strlen(want));
 }
 
+/* Starts a handler and sends it 200 quick calls of kind test, after which
+ * its calls run on the loop thread, as it says once. */
+static void start_inline(struct logged_handler *h, const char *path, const char *test)
+{
+    logged_start(h, path, false);
+    quick_calls(h, 100, 200, test);
+    where_is(h, 300, "loop");
+    CHECK(count_in_file(h->log, INLINED) == 1);
+}
+
 /* Quick calls move to the loop thread once the handler has timed enough of
  * them; the first call that then sleeps on the loop sends every later call
  * back to the workers, where slow calls run side by side again. */
 static void test_inline_mode(const char *path)
 {
     struct logged_handler h;
-    logged_start(&h, path, false);
-    quick_calls(&h, 100, 200, "echo");
-    where_is(&h, 300, "loop");
+    start_inline(&h, path, "echo");
     round_trip(h.fd, &h.r, 301, "sleep", "stall", 5, 200, "stall", 5);
     where_is(&h, 302, "worker");
     test_concurrent(h.fd, &h.r);
-    CHECK(count_in_file(h.log, INLINED) == 1);
     CHECK(logged_stop(&h, DEMOTED) == 1);
 }
 
@@ -257,10 +264,7 @@ static void test_inline_mode(const char *path)
 static void test_cold_workers(const char *path)
 {
     struct logged_handler h;
-    logged_start(&h, path, false);
-    quick_calls(&h, 100, 200, "cold");
-    where_is(&h, 300, "loop");
-    CHECK(count_in_file(h.log, INLINED) == 1);
+    start_inline(&h, path, "cold");
     CHECK(logged_stop(&h, DEMOTED) == 0);
 }
 
