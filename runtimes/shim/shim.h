@@ -144,10 +144,17 @@ extern const struct shim_executor shim_exec_pool;
 
 /* ---- shim_meter.c: what a call cost its thread ---- */
 
-/* A thread's voluntary context switches and CPU time at the start of a span. */
+/* A thread's context switches and CPU time at the start of a span. */
 struct shim_meter {
-    long voluntary;
+    long voluntary, preempted;
     int64_t cpu_us;
+};
+
+/* What a span held its thread. */
+struct shim_held {
+    int64_t us;     /* what the function is to blame for, in µs */
+    bool slept;     /* it blocked (a voluntary switch): us is the wall time */
+    bool preempted; /* it waited for a CPU: us is its CPU time, switches included */
 };
 
 int64_t shim_now_us(void); /* CLOCK_MONOTONIC */
@@ -156,9 +163,9 @@ int64_t shim_now_us(void); /* CLOCK_MONOTONIC */
 void shim_meter_start(struct shim_meter *m);
 
 /* Of took_us of wall time since m started (on the same thread), the part the
- * function is to blame for: all of it when the thread slept (then *slept is
- * set), else only the CPU time it had. */
-int64_t shim_meter_held_us(const struct shim_meter *m, int64_t took_us, bool *slept);
+ * function is to blame for: all of it when the thread slept, else only the
+ * CPU time it had. */
+struct shim_held shim_meter_held(const struct shim_meter *m, int64_t took_us);
 
 /* ---- shim_inline.c: whether calls run on the loop thread ---- */
 
@@ -174,9 +181,8 @@ void shim_inline_configure(bool allowed);
 /* The mode the next call runs in; on the loop thread. */
 enum shim_inline_mode shim_inline_mode(void);
 
-/* A learning call held its worker thread held_us (slept: it blocked); from
- * any worker thread. */
-void shim_inline_learned(int64_t held_us, bool slept);
+/* What a learning call held its worker thread; from any worker thread. */
+void shim_inline_learned(struct shim_held held);
 
 /* A call that ran on the loop thread took took_us; batch was started before
  * the first call of the current batch of events. On the loop thread. */

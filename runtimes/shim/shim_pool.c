@@ -69,8 +69,7 @@ static void run_timed(struct pool_job *j)
     int64_t start = shim_now_us();
     pool_fn(&j->call, &j->res);
     int64_t took = shim_now_us() - start;
-    bool slept = false;
-    shim_inline_learned(shim_meter_held_us(&meter, took, &slept), slept);
+    shim_inline_learned(shim_meter_held(&meter, took));
 }
 
 static void *worker(void *arg)

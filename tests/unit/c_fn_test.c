@@ -10,22 +10,32 @@
 #include <time.h>
 #include <unistd.h>
 
-static long elapsed_ns(const struct timespec *since)
+static long ns_since(clockid_t clock, const struct timespec *since)
 {
     struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
+    clock_gettime(clock, &now);
     return (now.tv_sec - since->tv_sec) * 1000000000L + (now.tv_nsec - since->tv_nsec);
+}
+
+static long elapsed_ns(const struct timespec *since)
+{
+    return ns_since(CLOCK_MONOTONIC, since);
+}
+
+/* This thread's CPU time since. */
+static long cpu_ns(const struct timespec *since)
+{
+    return ns_since(CLOCK_THREAD_CPUTIME_ID, since);
 }
 
 /* Burns us microseconds of this thread's CPU time: slow however the thread
  * is scheduled. */
 static void burn_cpu(long us)
 {
-    struct timespec start, now;
+    struct timespec start;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
-    do
-        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-    while ((now.tv_sec - start.tv_sec) * 1000000L + (now.tv_nsec - start.tv_nsec) / 1000 < us);
+    while (cpu_ns(&start) < us * 1000)
+        ;
 }
 
 /* Waits until `want` calls have come here (the first `want` meet; later ones
@@ -80,14 +90,18 @@ int tinyfaas_fn(const struct tinyfaas_request *req, struct tinyfaas_response *re
         return tinyfaas_set_body(res, req->body, req->body_len);
     }
     if (strcmp(t, "yield") == 0) {
-        /* Gives the CPU away for 2 ms without sleeping: with another
-         * process spinning on this CPU, what a quick call preempted on a
-         * busy machine looks like. */
-        struct timespec start;
+        /* Gives the CPU away for 2 ms while using at most 20 µs of it: with
+         * another process spinning on this CPU, what a quick call preempted
+         * on a busy machine looks like. (sched_yield() returns at once when
+         * the scheduler prefers this thread still, so without the bound the
+         * loop would burn the CPU itself.) Answers whether it waited. */
+        struct timespec start, cpu0;
         clock_gettime(CLOCK_MONOTONIC, &start);
-        while (elapsed_ns(&start) < 2000000L)
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
+        while (elapsed_ns(&start) < 2000000L && cpu_ns(&cpu0) < 20000L)
             sched_yield();
-        return tinyfaas_set_body(res, req->body, req->body_len);
+        tinyfaas_set_string(res, elapsed_ns(&start) >= 1000000L ? "waited:" : "ran:");
+        return tinyfaas_printf(res, "%.*s", (int)req->body_len, req->body);
     }
     if (strcmp(t, "cold") == 0) {
         /* What a thread's first call costs where page faults are dear. */
