@@ -16,8 +16,9 @@
  * function still shows in its calls that ran through.
  *
  * A stall is a call that held its thread over STALL_US: inline, it held
- * every other call up that long. One that slept (blocked: a lock, the network, a timer) sends calls to the workers at
- * once, since it will block again. One that only ran on the CPU does so the
+ * every other call up that long. One that slept (blocked: a lock, the
+ * network, a timer) sends calls to the workers at once, since it will block
+ * again. One that only ran on the CPU does so the
  * second time within STALL_WINDOW calls: once may be the machine's doing (a
  * virtual CPU that its host takes away still counts as CPU time in the guest,
  * and a function's first call may warm caches or build a table), twice is
