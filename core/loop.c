@@ -10,18 +10,20 @@
 
 #define LOOP_MAX_TICKERS 8
 #define LOOP_MAX_EVENTS  256
-/* After handling events the loop polls for more, without sleeping, for up to
- * this long before it blocks in epoll_wait. A call at a time makes the loop
- * sleep twice per call (for the request, for the handler's reply), and on a
- * virtual machine each wake-up of a sleeping process costs tens of µs: with
- * 20 µs the loop slept once per call rather than twice, and a CoAP call at 1
- * in flight took 44 µs at the median rather than 52 (docs/benchmark.md).
- * Only while events come: an idle loop blocks 20 µs after the last one (idle,
- * the daemon used no CPU over 5 s), at 100 calls/s the daemon's CPU per call
- * did not grow (waking costs CPU too), and with many calls in flight events
- * are nearly always waiting (at 64, 0.016 sleeps per call with or without).
- * A spin in the handlers as well made calls slower: on two cores they take
- * the CPU the daemon and the caller need. */
+/* Until this long after events last came, the loop polls for more without
+ * sleeping before it blocks in epoll_wait (measured from their arrival, not
+ * from the end of their handling: polling a full 20 µs after handling cost the
+ * daemon more CPU at 16 in flight and at 100 calls/s, for the same p50). A
+ * call at a time makes the loop sleep twice per call (for the request, for the
+ * handler's reply), and on a virtual machine each wake-up of a sleeping
+ * process costs tens of µs: with 20 µs the loop slept once per call rather
+ * than twice, and a CoAP call at 1 in flight took 44 µs at the median rather
+ * than 52 (docs/benchmark.md). Only while events come: an idle loop blocks 20
+ * µs after the last one (idle, the daemon used no CPU over 5 s), at 100
+ * calls/s the daemon's CPU per call did not grow (waking costs CPU too), and
+ * with many calls in flight events are nearly always waiting (at 64, 0.016
+ * sleeps per call with or without). A spin in the handlers as well made calls
+ * slower: on two cores they take the CPU the daemon and the caller need. */
 #define LOOP_SPIN_NS 20000
 
 struct loop_task {
@@ -50,11 +52,16 @@ struct loop {
     bool posts_closed;
 };
 
-int64_t loop_now_ms(void)
+static int64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t loop_now_ms(void)
+{
+    return now_ns() / 1000000;
 }
 
 static struct loop_task *take_posts(struct loop *l)
@@ -177,19 +184,12 @@ static int run_tickers(struct loop *l)
     return timeout;
 }
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Waits for events: polls while the last came less than LOOP_SPIN_NS ago,
  * then sleeps up to timeout ms. */
-static int wait_events(struct loop *l, struct epoll_event *events, int timeout, int64_t last_ns)
+static int wait_events(struct loop *l, struct epoll_event *events, int timeout, int64_t came_ns)
 {
     int n = 0;
-    while (n == 0 && now_ns() - last_ns < LOOP_SPIN_NS)
+    while (n == 0 && now_ns() - came_ns < LOOP_SPIN_NS)
         n = epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, 0);
     return n != 0 ? n : epoll_wait(l->epfd, events, LOOP_MAX_EVENTS, timeout);
 }
@@ -199,11 +199,11 @@ int loop_run(struct loop *l)
     struct epoll_event events[LOOP_MAX_EVENTS];
     l->running = true;
     int timeout = run_tickers(l);
-    int64_t last_ns = 0;
+    int64_t came_ns = 0;
     while (l->running) {
-        int n = wait_events(l, events, timeout, last_ns);
+        int n = wait_events(l, events, timeout, came_ns);
         if (n > 0)
-            last_ns = now_ns();
+            came_ns = now_ns();
         if (n < 0 && errno != EINTR)
             return -errno;
         for (int i = 0; i < n; i++) {
