@@ -269,7 +269,7 @@ static const coap_bin_const_t *on_identity(coap_bin_const_t *identity, coap_sess
     return key;
 }
 
-int coap_dtls_listen(coap_context_t *ctx, int port, const struct psk_keys *keys, tf_err *err)
+int tf_coap_dtls_listen(coap_context_t *ctx, int port, const struct psk_keys *keys, tf_err *err)
 {
     /* libcoap keeps a shallow copy of the setup and reads the hint later. */
     static const char hint[] = "tinyfaas";

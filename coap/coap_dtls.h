@@ -45,6 +45,6 @@ size_t psk_keys_count(const struct psk_keys *keys);
 /* Adds a DTLS-PSK endpoint on 0.0.0.0:port to ctx, accepting exactly the
  * identities in keys. keys must outlive ctx; call on the thread that runs
  * ctx, and at most once per ctx. */
-int coap_dtls_listen(coap_context_t *ctx, int port, const struct psk_keys *keys, tf_err *err);
+int tf_coap_dtls_listen(coap_context_t *ctx, int port, const struct psk_keys *keys, tf_err *err);
 
 #endif

@@ -7,17 +7,17 @@
 #define BUCKETS 16384 /* power of two; twice EXCHANGE_KEEP_MAX keeps chains short */
 
 struct list {
-    struct coap_exchange *head, *tail;
+    struct tf_coap_exchange *head, *tail;
     size_t n;
 };
 
-struct coap_exchanges {
-    struct coap_exchange *buckets[BUCKETS];
+struct tf_coap_exchanges {
+    struct tf_coap_exchange *buckets[BUCKETS];
     struct list unacked; /* waiting CON exchanges in arrival order: ACK deadlines in order */
     struct list done;    /* answered exchanges in answer order: expiry in order */
 };
 
-static void list_push(struct list *l, struct coap_exchange *x)
+static void list_push(struct list *l, struct tf_coap_exchange *x)
 {
     x->next = NULL;
     x->prev = l->tail;
@@ -29,7 +29,7 @@ static void list_push(struct list *l, struct coap_exchange *x)
     l->n++;
 }
 
-static void list_unlink(struct list *l, struct coap_exchange *x)
+static void list_unlink(struct list *l, struct tf_coap_exchange *x)
 {
     if (x->prev)
         x->prev->next = x->next;
@@ -50,15 +50,15 @@ static size_t bucket_of(coap_session_t *s, coap_mid_t mid)
     return (h * 31 + (unsigned)mid) & (BUCKETS - 1);
 }
 
-int coap_exchanges_create(struct coap_exchanges **out)
+int tf_coap_exchanges_create(struct tf_coap_exchanges **out)
 {
     *out = calloc(1, sizeof **out);
     return *out ? 0 : -1;
 }
 
-static void unhash(struct coap_exchanges *xs, struct coap_exchange *x)
+static void unhash(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x)
 {
-    for (struct coap_exchange **p = &xs->buckets[bucket_of(x->session, x->mid)]; *p;
+    for (struct tf_coap_exchange **p = &xs->buckets[bucket_of(x->session, x->mid)]; *p;
          p = &(*p)->hnext)
         if (*p == x) {
             *p = x->hnext;
@@ -66,7 +66,7 @@ static void unhash(struct coap_exchanges *xs, struct coap_exchange *x)
         }
 }
 
-static void destroy(struct coap_exchange *x)
+static void destroy(struct tf_coap_exchange *x)
 {
     if (x->call != NULL)
         dispatch_detach(x->call);
@@ -79,7 +79,7 @@ static void destroy(struct coap_exchange *x)
 }
 
 /* Removes x from whichever list holds it and from the table, and frees it. */
-static void forget(struct coap_exchanges *xs, struct coap_exchange *x)
+static void forget(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x)
 {
     if (x->done)
         list_unlink(&xs->done, x);
@@ -89,7 +89,7 @@ static void forget(struct coap_exchanges *xs, struct coap_exchange *x)
     destroy(x);
 }
 
-void coap_exchanges_free(struct coap_exchanges *xs)
+void tf_coap_exchanges_free(struct tf_coap_exchanges *xs)
 {
     if (xs == NULL)
         return;
@@ -99,21 +99,21 @@ void coap_exchanges_free(struct coap_exchanges *xs)
     free(xs);
 }
 
-struct coap_exchange *coap_exchange_find(struct coap_exchanges *xs, coap_session_t *s,
-                                         coap_mid_t mid)
+struct tf_coap_exchange *tf_coap_exchange_find(struct tf_coap_exchanges *xs, coap_session_t *s,
+                                               coap_mid_t mid)
 {
-    for (struct coap_exchange *x = xs->buckets[bucket_of(s, mid)]; x; x = x->hnext)
+    for (struct tf_coap_exchange *x = xs->buckets[bucket_of(s, mid)]; x; x = x->hnext)
         if (x->session == s && x->mid == mid)
             return x;
     return NULL;
 }
 
-struct coap_exchange *coap_exchange_start(struct coap_exchanges *xs, coap_session_t *s,
-                                          const coap_pdu_t *req, const char *name,
-                                          const coap_string_t *query, int64_t now_ms)
+struct tf_coap_exchange *tf_coap_exchange_start(struct tf_coap_exchanges *xs, coap_session_t *s,
+                                                const coap_pdu_t *req, const char *name,
+                                                const coap_string_t *query, int64_t now_ms)
 {
     size_t name_len = strnlen(name, EXCHANGE_NAME_MAX);
-    struct coap_exchange *x = calloc(1, sizeof *x + name_len + 1);
+    struct tf_coap_exchange *x = calloc(1, sizeof *x + name_len + 1);
     if (x == NULL)
         return NULL;
     coap_bin_const_t token = coap_pdu_get_token(req);
@@ -143,14 +143,15 @@ struct coap_exchange *coap_exchange_start(struct coap_exchanges *xs, coap_sessio
     return x;
 }
 
-void coap_exchange_acked(struct coap_exchanges *xs, struct coap_exchange *x)
+void tf_coap_exchange_acked(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x)
 {
     if (!x->done && x->type == COAP_MESSAGE_CON && !x->acked)
         list_unlink(&xs->unacked, x);
     x->acked = true;
 }
 
-void coap_exchange_finish(struct coap_exchanges *xs, struct coap_exchange *x, int64_t now_ms)
+void tf_coap_exchange_finish(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x,
+                             int64_t now_ms)
 {
     if (x->type == COAP_MESSAGE_CON && !x->acked)
         list_unlink(&xs->unacked, x);
@@ -164,12 +165,12 @@ void coap_exchange_finish(struct coap_exchanges *xs, struct coap_exchange *x, in
     list_push(&xs->done, x);
 }
 
-struct coap_exchange *coap_exchange_oldest_unacked(struct coap_exchanges *xs)
+struct tf_coap_exchange *tf_coap_exchange_oldest_unacked(struct tf_coap_exchanges *xs)
 {
     return xs->unacked.head;
 }
 
-int64_t coap_exchanges_expire(struct coap_exchanges *xs, int64_t now_ms)
+int64_t tf_coap_exchanges_expire(struct tf_coap_exchanges *xs, int64_t now_ms)
 {
     while (xs->done.head != NULL && (xs->done.n > EXCHANGE_KEEP_MAX ||
                                      now_ms - xs->done.head->created_ms >= EXCHANGE_KEEP_MS))

@@ -21,13 +21,13 @@
 
 /* Up to EXCHANGE_KEEP_MAX of these stay for duplicates, so the fields are
  * ordered to pack and the name takes only its own length. */
-struct coap_exchange {
+struct tf_coap_exchange {
     coap_session_t *session; /* referenced while the exchange lives */
     coap_pdu_t *request;     /* a copy, for Block2 and Block1 options; freed when answered */
     coap_string_t *query;
     struct dispatch_call *call;
-    struct coap_exchange *hnext;       /* hash chain */
-    struct coap_exchange *prev, *next; /* on the ack list while waiting, else the done list */
+    struct tf_coap_exchange *hnext;       /* hash chain */
+    struct tf_coap_exchange *prev, *next; /* on the ack list while waiting, else the done list */
     int64_t created_ms;
     coap_mid_t mid;
     coap_pdu_type_t type; /* of the request: CON or NON */
@@ -46,33 +46,34 @@ struct coap_exchange {
     char name[]; /* the function: its resource is looked up at answer time */
 };
 
-struct coap_exchanges;
+struct tf_coap_exchanges;
 
-int coap_exchanges_create(struct coap_exchanges **out);
+int tf_coap_exchanges_create(struct tf_coap_exchanges **out);
 
 /* Frees every exchange (detaching calls in flight, releasing sessions). */
-void coap_exchanges_free(struct coap_exchanges *xs);
+void tf_coap_exchanges_free(struct tf_coap_exchanges *xs);
 
 /* The exchange of session's message mid, or NULL. */
-struct coap_exchange *coap_exchange_find(struct coap_exchanges *xs, coap_session_t *s,
-                                         coap_mid_t mid);
+struct tf_coap_exchange *tf_coap_exchange_find(struct tf_coap_exchanges *xs, coap_session_t *s,
+                                               coap_mid_t mid);
 
 /* A new waiting exchange for req (copied), on the ack list. */
-struct coap_exchange *coap_exchange_start(struct coap_exchanges *xs, coap_session_t *s,
-                                          const coap_pdu_t *req, const char *name,
-                                          const coap_string_t *query, int64_t now_ms);
+struct tf_coap_exchange *tf_coap_exchange_start(struct tf_coap_exchanges *xs, coap_session_t *s,
+                                                const coap_pdu_t *req, const char *name,
+                                                const coap_string_t *query, int64_t now_ms);
 
 /* Moves a waiting exchange to the done list (its answer is recorded by the caller). */
-void coap_exchange_finish(struct coap_exchanges *xs, struct coap_exchange *x, int64_t now_ms);
+void tf_coap_exchange_finish(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x,
+                             int64_t now_ms);
 
 /* Drops x from the ack list: it needs no empty ACK any more. */
-void coap_exchange_acked(struct coap_exchanges *xs, struct coap_exchange *x);
+void tf_coap_exchange_acked(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x);
 
 /* The oldest waiting CON exchange not yet acknowledged, or NULL. */
-struct coap_exchange *coap_exchange_oldest_unacked(struct coap_exchanges *xs);
+struct tf_coap_exchange *tf_coap_exchange_oldest_unacked(struct tf_coap_exchanges *xs);
 
 /* Forgets answered exchanges past their keep time or over the count.
  * Returns the ms until the next one is due, or -1 when none is kept. */
-int64_t coap_exchanges_expire(struct coap_exchanges *xs, int64_t now_ms);
+int64_t tf_coap_exchanges_expire(struct tf_coap_exchanges *xs, int64_t now_ms);
 
 #endif

@@ -13,14 +13,14 @@
 #include "coap_options.h"
 #include "log.h"
 
-struct coap_front {
+struct tf_coap_front {
     struct loop *loop;
     struct dispatcher *d;
     coap_context_t *ctx;
     coap_resource_t *unknown; /* every path that names no function: 4.04 */
     struct loop_watch watch;
-    struct coap_exchanges *xs;
-    struct coap_front_config cfg;
+    struct tf_coap_exchanges *xs;
+    struct tf_coap_front_config cfg;
     struct psk_keys *keys; /* outlive the context: libcoap asks for them at each handshake */
     int64_t housekept_ms;  /* when libcoap's housekeeping last ran */
     int64_t con_sent_ms;   /* when the last CON answer went out */
@@ -32,7 +32,7 @@ static const char FUNCTION_RT[] = "\"tinyfaas.function\"";
  * 1152-byte default PDU size with room for the header and options). */
 #define SINGLE_PDU_BODY 1024
 
-static struct coap_front *front_of(coap_session_t *s)
+static struct tf_coap_front *front_of(coap_session_t *s)
 {
     return coap_get_app_data(coap_session_get_context(s));
 }
@@ -58,8 +58,8 @@ static void release_copy(coap_session_t *s, void *buf)
 
 /* Puts x's recorded answer into pdu: large bodies through libcoap's Block2
  * machinery (RFC 7959), which then serves the further blocks itself. */
-static void fill_answer(struct coap_front *f, struct coap_exchange *x, const coap_pdu_t *request,
-                        coap_pdu_t *pdu)
+static void fill_answer(struct tf_coap_front *f, struct tf_coap_exchange *x,
+                        const coap_pdu_t *request, coap_pdu_t *pdu)
 {
     coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(x->code));
     if (x->body_len == 0)
@@ -108,7 +108,7 @@ static void echo_block1(const coap_pdu_t *request, coap_pdu_t *pdu)
 
 /* Sends x's answer: piggybacked on the ACK if none went out yet, else as a
  * separate CON (libcoap retransmits it), or NON for a NON request. */
-static void send_answer(struct coap_front *f, struct coap_exchange *x)
+static void send_answer(struct tf_coap_front *f, struct tf_coap_exchange *x)
 {
     coap_pdu_type_t type = x->type == COAP_MESSAGE_NON ? COAP_MESSAGE_NON
                            : x->acked                  ? COAP_MESSAGE_CON
@@ -122,18 +122,18 @@ static void send_answer(struct coap_front *f, struct coap_exchange *x)
     fill_answer(f, x, x->request, pdu);
     x->piggybacked = type == COAP_MESSAGE_ACK;
     if (type == COAP_MESSAGE_ACK)
-        coap_exchange_acked(f->xs, x);
+        tf_coap_exchange_acked(f->xs, x);
     if (type == COAP_MESSAGE_CON)
         f->con_sent_ms = loop_now_ms();
     coap_send(x->session, pdu);
 }
 
-static void send_empty_ack(struct coap_front *f, struct coap_exchange *x)
+static void send_empty_ack(struct tf_coap_front *f, struct tf_coap_exchange *x)
 {
     coap_pdu_t *ack = coap_pdu_init(COAP_MESSAGE_ACK, 0, x->mid, 0);
     if (ack != NULL)
         coap_send(x->session, ack);
-    coap_exchange_acked(f->xs, x);
+    tf_coap_exchange_acked(f->xs, x);
 }
 
 static int code_of(const struct dispatch_result *res)
@@ -146,15 +146,15 @@ static int code_of(const struct dispatch_result *res)
 }
 
 /* RFC 7967: the classes of answers the client asked not to get. */
-static bool suppressed(const struct coap_exchange *x)
+static bool suppressed(const struct tf_coap_exchange *x)
 {
     return (x->no_response & (1u << (x->code / 100 - 1))) != 0;
 }
 
 static void on_done(void *ctx, const struct dispatch_result *res)
 {
-    struct coap_exchange *x = ctx;
-    struct coap_front *f = front_of(x->session);
+    struct tf_coap_exchange *x = ctx;
+    struct tf_coap_front *f = front_of(x->session);
     x->call = NULL;
     x->code = code_of(res);
     struct dispatch_result failed; /* outlives the block: res may point at it */
@@ -164,7 +164,7 @@ static void on_done(void *ctx, const struct dispatch_result *res)
         failed = (struct dispatch_result){.body = {msg, strlen(msg)}};
         res = &failed;
     }
-    x->has_format = coap_content_format_of(res->content_type, &x->format);
+    x->has_format = tf_coap_content_format_of(res->content_type, &x->format);
     if (res->body.len > 0 && (x->body = malloc(res->body.len)) != NULL) {
         memcpy(x->body, res->body.ptr, res->body.len);
         x->body_len = res->body.len;
@@ -173,16 +173,16 @@ static void on_done(void *ctx, const struct dispatch_result *res)
         send_answer(f, x);
     else if (x->type == COAP_MESSAGE_CON && !x->acked)
         send_empty_ack(f, x);
-    coap_exchange_finish(f->xs, x, loop_now_ms());
+    tf_coap_exchange_finish(f->xs, x, loop_now_ms());
 }
 
 /* A request seen before (RFC 7252 4.5): answered again, never run again. */
-static void answer_duplicate(struct coap_front *f, struct coap_exchange *x, const coap_pdu_t *req,
-                             coap_pdu_t *resp)
+static void answer_duplicate(struct tf_coap_front *f, struct tf_coap_exchange *x,
+                             const coap_pdu_t *req, coap_pdu_t *resp)
 {
     if (x->type == COAP_MESSAGE_CON && (!x->done || !x->piggybacked)) {
         /* Still running, or answered separately: the client needs the ACK only. */
-        coap_exchange_acked(f->xs, x);
+        tf_coap_exchange_acked(f->xs, x);
         coap_pdu_set_type(resp, COAP_MESSAGE_ACK);
         return;
     }
@@ -227,8 +227,8 @@ static struct hproto_bytes method_of(coap_pdu_code_t code)
 }
 
 /* Runs the function; the answer goes out from on_done, not from here. */
-static void start_call(struct coap_front *f, coap_session_t *s, const coap_pdu_t *req,
-                       const coap_string_t *query, struct dispatch_fn *fn, const char *name,
+static void start_call(struct tf_coap_front *f, coap_session_t *s, const coap_pdu_t *req,
+                       const coap_string_t *query, struct dispatch_function *func, const char *name,
                        coap_pdu_t *resp)
 {
     size_t len = 0, offset = 0, total = 0;
@@ -241,20 +241,20 @@ static void start_call(struct coap_front *f, coap_session_t *s, const coap_pdu_t
                         coap_encode_var_safe(buf, sizeof buf, (unsigned)f->cfg.max_body), buf);
         return;
     }
-    struct coap_headers headers;
-    coap_options_to_headers(req, query, &headers);
+    struct tf_coap_headers headers;
+    tf_coap_options_to_headers(req, query, &headers);
     struct dispatch_request dreq = {.method = method_of(coap_pdu_get_code(req)),
                                     .headers = headers.h,
                                     .n_headers = headers.n,
                                     .body = {(const char *)data, len}};
     bool async = wants_async(query);
-    struct coap_exchange *x = coap_exchange_start(f->xs, s, req, name, query, loop_now_ms());
+    struct tf_coap_exchange *x = tf_coap_exchange_start(f->xs, s, req, name, query, loop_now_ms());
     if (x == NULL) {
         respond_now(resp, 503, "out of memory");
         return;
     }
     x->no_response = no_response_of(req);
-    int rc = dispatch_call(f->d, fn, &dreq, async ? NULL : on_done, x, async ? NULL : &x->call);
+    int rc = dispatch_call(f->d, func, &dreq, async ? NULL : on_done, x, async ? NULL : &x->call);
     if (rc < 0 || async) {
         /* Answered now, and remembered so a retransmission is not run again. */
         x->code = rc < 0 ? 503 : 201;
@@ -265,13 +265,13 @@ static void start_call(struct coap_front *f, coap_session_t *s, const coap_pdu_t
         if (msg != NULL && (x->body = (unsigned char *)strdup(msg)) != NULL)
             x->body_len = strlen(msg);
         x->piggybacked = x->type == COAP_MESSAGE_CON;
-        coap_exchange_acked(f->xs, x);
+        tf_coap_exchange_acked(f->xs, x);
         if (suppressed(x))
             coap_pdu_set_type(resp,
                               x->type == COAP_MESSAGE_CON ? COAP_MESSAGE_ACK : COAP_MESSAGE_NON);
         else
             fill_answer(f, x, req, resp);
-        coap_exchange_finish(f->xs, x, loop_now_ms());
+        tf_coap_exchange_finish(f->xs, x, loop_now_ms());
         return;
     }
     /* An empty NON response is dropped by libcoap: this call's answer is ours to send. */
@@ -281,30 +281,30 @@ static void start_call(struct coap_front *f, coap_session_t *s, const coap_pdu_t
 static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                        const coap_string_t *query, coap_pdu_t *resp)
 {
-    struct coap_front *f = front_of(s);
-    struct coap_exchange *x = coap_exchange_find(f->xs, s, coap_pdu_get_mid(req));
+    struct tf_coap_front *f = front_of(s);
+    struct tf_coap_exchange *x = tf_coap_exchange_find(f->xs, s, coap_pdu_get_mid(req));
     if (x != NULL) {
         answer_duplicate(f, x, req, resp);
         return;
     }
     coap_str_const_t *path = r != f->unknown ? coap_resource_get_uri_path(r) : NULL;
-    struct dispatch_fn *fn =
+    struct dispatch_function *func =
         path != NULL ? dispatch_lookup(f->d, (const char *)path->s, path->length) : NULL;
-    if (fn == NULL || path->length > EXCHANGE_NAME_MAX) {
+    if (func == NULL || path->length > EXCHANGE_NAME_MAX) {
         respond_now(resp, 404, NULL);
         return;
     }
     char name[EXCHANGE_NAME_MAX + 1];
     memcpy(name, path->s, path->length);
     name[path->length] = '\0';
-    start_call(f, s, req, query, fn, name, resp);
+    start_call(f, s, req, query, func, name, resp);
 }
 
 /* Functions are resources of their own, so /.well-known/core lists them
  * (RFC 6690, with its rt= and href= filters) as deploys and deletes go. */
 static void on_route(void *ctx, const char *name, bool routed)
 {
-    struct coap_front *f = ctx;
+    struct tf_coap_front *f = ctx;
     coap_str_const_t *path = coap_new_str_const((const uint8_t *)name, strlen(name));
     if (path == NULL)
         return;
@@ -339,7 +339,7 @@ static void on_route(void *ctx, const char *name, bool routed)
 #define COAP_CON_HOUSEKEEPING_MS  100
 #define COAP_EXCHANGE_LIFETIME_MS 247000
 
-static void housekeeping(struct coap_front *f, int64_t now)
+static void housekeeping(struct tf_coap_front *f, int64_t now)
 {
     f->housekept_ms = now;
     coap_tick_t ticks;
@@ -351,8 +351,8 @@ static void housekeeping(struct coap_front *f, int64_t now)
 static void on_readable(void *ctx, uint32_t events)
 {
     (void)events;
-    struct coap_front *f = ctx;
-    coap_intake_read(f->ctx, f->watch.fd);
+    struct tf_coap_front *f = ctx;
+    tf_coap_intake_read(f->ctx, f->watch.fd);
 }
 
 /* The sooner of two waits in ms, where -1 means never. */
@@ -361,17 +361,17 @@ static int64_t earliest(int64_t a, int64_t b)
     return a < 0 || (b >= 0 && b < a) ? b : a;
 }
 
-static int coap_tick(void *ctx)
+static int tf_coap_tick(void *ctx)
 {
-    struct coap_front *f = ctx;
+    struct tf_coap_front *f = ctx;
     int64_t now = loop_now_ms();
-    struct coap_exchange *x;
+    struct tf_coap_exchange *x;
     /* RFC 7252 5.2.2: a slow answer is preceded by an empty ACK so the client
      * stops retransmitting. */
-    while ((x = coap_exchange_oldest_unacked(f->xs)) != NULL &&
+    while ((x = tf_coap_exchange_oldest_unacked(f->xs)) != NULL &&
            now - x->created_ms >= f->cfg.ack_delay_ms)
         send_empty_ack(f, x);
-    int64_t wait = coap_exchanges_expire(f->xs, now);
+    int64_t wait = tf_coap_exchanges_expire(f->xs, now);
     if (now - f->con_sent_ms < COAP_EXCHANGE_LIFETIME_MS) {
         if (now - f->housekept_ms >= COAP_CON_HOUSEKEEPING_MS)
             housekeeping(f, now);
@@ -382,7 +382,7 @@ static int coap_tick(void *ctx)
     return (int)wait;
 }
 
-static int add_endpoint(struct coap_front *f, int port, coap_proto_t proto, tf_err *err)
+static int add_endpoint(struct tf_coap_front *f, int port, coap_proto_t proto, tf_err *err)
 {
     coap_address_t addr;
     coap_address_init(&addr);
@@ -394,12 +394,12 @@ static int add_endpoint(struct coap_front *f, int port, coap_proto_t proto, tf_e
     return 0;
 }
 
-static int setup(struct coap_front *f, tf_err *err)
+static int setup(struct tf_coap_front *f, tf_err *err)
 {
     if (f->cfg.port > 0 && add_endpoint(f, f->cfg.port, COAP_PROTO_UDP, err) < 0)
         return -1;
     if (f->cfg.dtls_port > 0 && (psk_keys_load(f->cfg.psk_file, &f->keys, err) < 0 ||
-                                 coap_dtls_listen(f->ctx, f->cfg.dtls_port, f->keys, err) < 0))
+                                 tf_coap_dtls_listen(f->ctx, f->cfg.dtls_port, f->keys, err) < 0))
         return -1;
     coap_set_app_data(f->ctx, f);
     /* libcoap reassembles Block1 requests and serves Block2 responses. */
@@ -413,18 +413,19 @@ static int setup(struct coap_front *f, tf_err *err)
     f->watch =
         (struct loop_watch){.fd = coap_context_get_coap_fd(f->ctx), .fn = on_readable, .ctx = f};
     if (f->watch.fd < 0 || loop_add(f->loop, &f->watch, EPOLLIN) < 0 ||
-        loop_add_ticker(f->loop, coap_tick, f) < 0)
+        loop_add_ticker(f->loop, tf_coap_tick, f) < 0)
         return tf_err_set(err, 500, "cannot watch the CoAP socket (libcoap without epoll?)");
     return 0;
 }
 
-int coap_front_start(struct loop *l, struct dispatcher *d, const struct coap_front_config *cfg,
-                     struct coap_front **out, tf_err *err)
+int tf_coap_front_start(struct loop *l, struct dispatcher *d,
+                        const struct tf_coap_front_config *cfg, struct tf_coap_front **out,
+                        tf_err *err)
 {
     coap_startup();
     coap_set_log_level(LOG_WARNING);
-    coap_intake_init();
-    struct coap_front *f = calloc(1, sizeof *f);
+    tf_coap_intake_init();
+    struct tf_coap_front *f = calloc(1, sizeof *f);
     if (f == NULL)
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
     f->loop = l;
@@ -433,13 +434,13 @@ int coap_front_start(struct loop *l, struct dispatcher *d, const struct coap_fro
     f->watch.fd = -1;
     f->con_sent_ms = -COAP_EXCHANGE_LIFETIME_MS; /* none sent yet */
     f->ctx = coap_new_context(NULL);
-    if (f->ctx == NULL || coap_exchanges_create(&f->xs) < 0) {
+    if (f->ctx == NULL || tf_coap_exchanges_create(&f->xs) < 0) {
         tf_err_set(err, 500, "cannot create the CoAP context");
-        coap_front_stop(f);
+        tf_coap_front_stop(f);
         return -1;
     }
     if (setup(f, err) < 0) {
-        coap_front_stop(f);
+        tf_coap_front_stop(f);
         return -1;
     }
     if (cfg->port > 0)
@@ -448,14 +449,14 @@ int coap_front_start(struct loop *l, struct dispatcher *d, const struct coap_fro
     return 0;
 }
 
-void coap_front_stop(struct coap_front *f)
+void tf_coap_front_stop(struct tf_coap_front *f)
 {
     if (f == NULL)
         return;
     if (f->watch.fd >= 0)
         loop_remove(f->loop, &f->watch);
     dispatch_set_route_listener(f->d, NULL, NULL);
-    coap_exchanges_free(f->xs); /* before the context: they hold its sessions */
+    tf_coap_exchanges_free(f->xs); /* before the context: they hold its sessions */
     if (f->ctx != NULL)
         coap_free_context(f->ctx);
     psk_keys_free(f->keys);

@@ -12,9 +12,9 @@
 #include "err.h"
 #include "loop.h"
 
-struct coap_front;
+struct tf_coap_front;
 
-struct coap_front_config {
+struct tf_coap_front_config {
     int port;             /* UDP; -1: no plain CoAP */
     int dtls_port;        /* UDP; -1: no DTLS */
     const char *psk_file; /* identities and keys for DTLS */
@@ -23,10 +23,11 @@ struct coap_front_config {
 };
 
 /* Serves CoAP for the dispatcher's functions on loop l. */
-int coap_front_start(struct loop *l, struct dispatcher *d, const struct coap_front_config *cfg,
-                     struct coap_front **out, tf_err *err);
+int tf_coap_front_start(struct loop *l, struct dispatcher *d,
+                        const struct tf_coap_front_config *cfg, struct tf_coap_front **out,
+                        tf_err *err);
 
 /* Stops serving; calls still in flight are detached. */
-void coap_front_stop(struct coap_front *f);
+void tf_coap_front_stop(struct tf_coap_front *f);
 
 #endif

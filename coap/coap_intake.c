@@ -39,7 +39,7 @@ static void on_coap_log(coap_log_t level, const char *message)
         log_debug("libcoap: %.*s", (int)len, message);
 }
 
-void coap_intake_init(void)
+void tf_coap_intake_init(void)
 {
     coap_set_log_handler(on_coap_log);
 }
@@ -58,17 +58,17 @@ static size_t repeat_events(const struct epoll_event *evs, int n, unsigned times
     return k;
 }
 
-void coap_intake_read(coap_context_t *ctx, int coap_fd)
+void tf_coap_intake_read(coap_context_t *ctx, int coap_fd)
 {
     struct epoll_event evs[INTAKE_MAX_EVENTS];
     unsigned total = 0, times = batch;
     int n;
     /* Each round asks for as many datagrams as the last wake-up found; a
      * round that comes up short has drained the socket. */
-    while (total < COAP_INTAKE_MAX && (n = epoll_wait(coap_fd, evs, INTAKE_MAX_EVENTS, 0)) > 0) {
-        struct epoll_event rep[COAP_INTAKE_MAX + INTAKE_MAX_EVENTS];
-        if (times > COAP_INTAKE_MAX - total)
-            times = COAP_INTAKE_MAX - total;
+    while (total < TF_COAP_INTAKE_MAX && (n = epoll_wait(coap_fd, evs, INTAKE_MAX_EVENTS, 0)) > 0) {
+        struct epoll_event rep[TF_COAP_INTAKE_MAX + INTAKE_MAX_EVENTS];
+        if (times > TF_COAP_INTAKE_MAX - total)
+            times = TF_COAP_INTAKE_MAX - total;
         size_t k = repeat_events(evs, n, times, rep, sizeof rep / sizeof rep[0]);
         empty_reads = 0;
         coap_io_do_epoll(ctx, rep, k);

@@ -9,14 +9,14 @@
 #include <coap3/coap.h>
 
 /* Most datagrams read per wake-up before the loop serves its other sockets. */
-#define COAP_INTAKE_MAX 64
+#define TF_COAP_INTAKE_MAX 64
 
 /* Routes libcoap's log through ours, minus the warnings of a read that found
  * the socket empty (how a batch learns it has drained it). Once, at start. */
-void coap_intake_init(void);
+void tf_coap_intake_init(void);
 
 /* Reads what libcoap's sockets hold (coap_fd: coap_context_get_coap_fd()),
- * COAP_INTAKE_MAX datagrams at most, and lets libcoap handle each. */
-void coap_intake_read(coap_context_t *ctx, int coap_fd);
+ * TF_COAP_INTAKE_MAX datagrams at most, and lets libcoap handle each. */
+void tf_coap_intake_read(coap_context_t *ctx, int coap_fd);
 
 #endif

@@ -19,7 +19,7 @@ static const struct {
 };
 #define N_FORMATS (sizeof content_formats / sizeof content_formats[0])
 
-bool coap_content_format_of(struct hproto_bytes type, uint16_t *format)
+bool tf_coap_content_format_of(struct hproto_bytes type, uint16_t *format)
 {
     size_t len = type.len;
     for (size_t i = 0; i < type.len; i++)
@@ -61,13 +61,13 @@ static bool option_uint(const coap_pdu_t *req, coap_option_num_t num, unsigned *
     return true;
 }
 
-static void add(struct coap_headers *out, const char *key, const char *value)
+static void add(struct tf_coap_headers *out, const char *key, const char *value)
 {
     out->h[out->n++] = (struct hproto_header){{key, strlen(key)}, {value, strlen(value)}};
 }
 
-void coap_options_to_headers(const coap_pdu_t *req, const coap_string_t *query,
-                             struct coap_headers *out)
+void tf_coap_options_to_headers(const coap_pdu_t *req, const coap_string_t *query,
+                                struct tf_coap_headers *out)
 {
     unsigned v;
     out->n = 0;

@@ -9,11 +9,11 @@
 
 #include "hproto.h"
 
-#define COAP_HEADERS_MAX 3
+#define TF_COAP_HEADERS_MAX 3
 
 /* The headers a CoAP request gives its function; strings live in the struct. */
-struct coap_headers {
-    struct hproto_header h[COAP_HEADERS_MAX];
+struct tf_coap_headers {
+    struct hproto_header h[TF_COAP_HEADERS_MAX];
     size_t n;
     char content_type[64];
     char accept[64];
@@ -21,11 +21,11 @@ struct coap_headers {
 };
 
 /* Fills out from req's options and query (may be NULL). */
-void coap_options_to_headers(const coap_pdu_t *req, const coap_string_t *query,
-                             struct coap_headers *out);
+void tf_coap_options_to_headers(const coap_pdu_t *req, const coap_string_t *query,
+                                struct tf_coap_headers *out);
 
 /* The Content-Format for a MIME type ("; charset=..." ignored; empty means
  * text/plain). False when CoAP has no number for it. */
-bool coap_content_format_of(struct hproto_bytes type, uint16_t *format);
+bool tf_coap_content_format_of(struct hproto_bytes type, uint16_t *format);
 
 #endif

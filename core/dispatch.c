@@ -16,10 +16,10 @@
 #define RETRY_CONNECT_MS 25
 #define PENDING_TICK_MS  20
 
-enum fn_state { FN_PUBLISHING, FN_LIVE, FN_RETIRING };
+enum function_state { FUNCTION_PUBLISHING, FUNCTION_LIVE, FUNCTION_RETIRING };
 
-struct instance {
-    struct dispatch_fn *fn;
+struct handler {
+    struct dispatch_function *func;
     struct dispatch_endpoint ep;
     struct hconn *conn; /* NULL when not connected */
     bool ready;
@@ -45,11 +45,11 @@ struct op {
     bool routed_is_done; /* complete once routed, not once the old version drained */
 };
 
-struct dispatch_fn {
+struct dispatch_function {
     struct dispatcher *d;
     char name[64];
-    enum fn_state state;
-    struct instance *inst;
+    enum function_state state;
+    struct handler *handlers;
     size_t n, n_ready, rr;
     int64_t deadline; /* publishing: ready by; retiring: drained by */
     int call_timeout_ms;
@@ -58,20 +58,20 @@ struct dispatch_fn {
     size_t q_len;
     struct op *op; /* waits for this publish or retirement */
     char last_error[160];
-    struct dispatch_fn *next_pending;
+    struct dispatch_function *next_pending;
 };
 
 struct dispatch_call {
     uint32_t id;
-    struct instance *inst;  /* NULL while queued */
-    struct dispatch_fn *fn; /* while queued */
-    char *packed;           /* while queued: the CALL, packed */
+    struct handler *handler;        /* NULL while queued */
+    struct dispatch_function *func; /* while queued */
+    char *packed;                   /* while queued: the CALL, packed */
     size_t packed_len;
     dispatch_done_fn *done;
     void *ctx;
     int64_t deadline;
     struct dispatch_call *dl_prev, *dl_next; /* by deadline */
-    struct dispatch_call *i_prev, *i_next;   /* on its instance, or in its function's queue */
+    struct dispatch_call *i_prev, *i_next;   /* on its handler, or in its function's queue */
 };
 
 struct dispatcher {
@@ -83,12 +83,13 @@ struct dispatcher {
     uint32_t *free_slots;
     uint32_t n_free;
     struct dispatch_call *dl_head, *dl_tail;
-    struct dispatch_fn *pending; /* publishing or retiring */
-    struct dispatch_call *spare; /* finished calls, reused: no allocation per call */
+    struct dispatch_function *pending; /* publishing or retiring */
+    struct dispatch_call *spare;       /* finished calls, reused: no allocation per call */
     dispatch_route_fn *route_fn;
     void *route_ctx;
     dispatch_lost_fn *lost_fn;
     void *lost_ctx;
+    struct hconn_set conns; /* every handler connection */
 };
 
 static void on_ready(void *owner, struct hconn *h);
@@ -175,20 +176,20 @@ static int slot_take(struct dispatcher *d, uint32_t *slot)
 
 /* ---- the queue of calls waiting for a handler below max_inflight ---- */
 
-static void queue_push(struct dispatch_fn *fn, struct dispatch_call *c)
+static void queue_push(struct dispatch_function *func, struct dispatch_call *c)
 {
-    c->fn = fn;
+    c->func = func;
     c->i_next = NULL;
-    c->i_prev = fn->q_tail;
-    if (fn->q_tail)
-        fn->q_tail->i_next = c;
+    c->i_prev = func->q_tail;
+    if (func->q_tail)
+        func->q_tail->i_next = c;
     else
-        fn->q_head = c;
-    fn->q_tail = c;
-    fn->q_len++;
+        func->q_head = c;
+    func->q_tail = c;
+    func->q_len++;
 }
 
-/* Takes c off a list threaded through i_prev and i_next: an instance's
+/* Takes c off a list threaded through i_prev and i_next: a handler's
  * calls in flight (no tail kept), or a function's queue. */
 static void calls_unlink(struct dispatch_call **head, struct dispatch_call **tail,
                          struct dispatch_call *c)
@@ -207,39 +208,40 @@ static void calls_unlink(struct dispatch_call **head, struct dispatch_call **tai
 /* Takes c off its function's queue (its packed CALL stays with it). */
 static void queue_unlink(struct dispatch_call *c)
 {
-    calls_unlink(&c->fn->q_head, &c->fn->q_tail, c);
-    c->fn->q_len--;
+    calls_unlink(&c->func->q_head, &c->func->q_tail, c);
+    c->func->q_len--;
 }
 
-static void link_to_instance(struct instance *in, struct dispatch_call *c)
+static void link_to_handler(struct handler *hd, struct dispatch_call *c)
 {
-    c->inst = in;
+    c->handler = hd;
     c->i_prev = NULL;
-    c->i_next = in->calls;
-    if (in->calls)
-        in->calls->i_prev = c;
-    in->calls = c;
-    in->inflight++;
+    c->i_next = hd->calls;
+    if (hd->calls)
+        hd->calls->i_prev = c;
+    hd->calls = c;
+    hd->inflight++;
 }
 
-/* Sends queued calls to in while it has room under the function's limit.
+/* Sends queued calls to hd while it has room under the function's limit.
  * A call that cannot be written (no memory) stays queued for the next turn. */
-static void pump(struct instance *in)
+static void pump(struct handler *hd)
 {
-    struct dispatch_fn *fn = in->fn;
-    while (fn->q_head != NULL && in->ready && in->conn != NULL && in->inflight < fn->max_inflight) {
-        struct dispatch_call *c = fn->q_head;
-        if (hconn_send_packed(in->conn, c->packed, c->packed_len) < 0)
+    struct dispatch_function *func = hd->func;
+    while (func->q_head != NULL && hd->ready && hd->conn != NULL &&
+           hd->inflight < func->max_inflight) {
+        struct dispatch_call *c = func->q_head;
+        if (hconn_send_packed(hd->conn, c->packed, c->packed_len) < 0)
             return;
         queue_unlink(c);
         free(c->packed);
         c->packed = NULL;
-        link_to_instance(in, c);
+        link_to_handler(hd, c);
     }
 }
 
 /* Hands from's waiting calls to to (a new version of the same function). */
-static void queue_move(struct dispatch_fn *from, struct dispatch_fn *to)
+static void queue_move(struct dispatch_function *from, struct dispatch_function *to)
 {
     while (from->q_head != NULL) {
         struct dispatch_call *c = from->q_head;
@@ -247,16 +249,16 @@ static void queue_move(struct dispatch_fn *from, struct dispatch_fn *to)
         queue_push(to, c);
     }
     for (size_t i = 0; i < to->n; i++)
-        pump(&to->inst[i]);
+        pump(&to->handlers[i]);
 }
 
 static void call_fail(struct dispatcher *d, struct dispatch_call *c, enum dispatch_outcome outcome);
 
-/* Fails the calls still waiting on fn: it is going away. */
-static void queue_fail(struct dispatch_fn *fn)
+/* Fails the calls still waiting on func: it is going away. */
+static void queue_fail(struct dispatch_function *func)
 {
-    while (fn->q_head != NULL)
-        call_fail(fn->d, fn->q_head, DISPATCH_LOST);
+    while (func->q_head != NULL)
+        call_fail(func->d, func->q_head, DISPATCH_LOST);
 }
 
 static void unlink_call(struct dispatcher *d, struct dispatch_call *c)
@@ -272,34 +274,34 @@ static void unlink_call(struct dispatcher *d, struct dispatch_call *c)
     uint32_t slot = c->id & SLOT_MASK;
     d->slots[slot] = NULL;
     d->free_slots[d->n_free++] = slot;
-    struct instance *in = c->inst;
-    if (in == NULL) {
+    struct handler *hd = c->handler;
+    if (hd == NULL) {
         queue_unlink(c);
         return;
     }
-    calls_unlink(&in->calls, NULL, c);
-    in->inflight--;
+    calls_unlink(&hd->calls, NULL, c);
+    hd->inflight--;
 }
 
-static void retire_check(struct dispatch_fn *fn);
-static void instance_close(struct instance *in);
+static void retire_check(struct dispatch_function *func);
+static void handler_close(struct handler *hd);
 
 /* Ends a call: unlinks it, tells its origin, and lets a retiring function drain. */
 static void call_finish(struct dispatcher *d, struct dispatch_call *c,
                         const struct dispatch_result *res)
 {
-    struct instance *in = c->inst;
+    struct handler *hd = c->handler;
     unlink_call(d, c);
     if (c->done != NULL)
         c->done(c->ctx, res);
     call_free(d, c);
-    if (in == NULL)
+    if (hd == NULL)
         return; /* it was still queued */
-    if (in->fn->state == FN_RETIRING && in->inflight == 0) {
-        instance_close(in);
-        retire_check(in->fn);
-    } else if (in->fn->q_head != NULL) {
-        pump(in);
+    if (hd->func->state == FUNCTION_RETIRING && hd->inflight == 0) {
+        handler_close(hd);
+        retire_check(hd->func);
+    } else if (hd->func->q_head != NULL) {
+        pump(hd);
     }
 }
 
@@ -310,15 +312,15 @@ static void call_fail(struct dispatcher *d, struct dispatch_call *c, enum dispat
     call_finish(d, c, &res);
 }
 
-static struct instance *pick_instance(struct dispatch_fn *fn)
+static struct handler *pick_handler(struct dispatch_function *func)
 {
-    struct instance *best = NULL;
-    for (size_t k = 0; k < fn->n; k++) {
-        struct instance *in = &fn->inst[(fn->rr + k) % fn->n];
-        if (in->ready && (best == NULL || in->inflight < best->inflight))
-            best = in;
+    struct handler *best = NULL;
+    for (size_t k = 0; k < func->n; k++) {
+        struct handler *hd = &func->handlers[(func->rr + k) % func->n];
+        if (hd->ready && (best == NULL || hd->inflight < best->inflight))
+            best = hd;
     }
-    fn->rr = (fn->rr + 1) % fn->n;
+    func->rr = (func->rr + 1) % func->n;
     return best;
 }
 
@@ -355,15 +357,16 @@ static int pack_for_queue(const struct hproto_call *hc, struct dispatch_call *c)
     return 0;
 }
 
-int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dispatch_request *req,
-                  dispatch_done_fn *done, void *ctx, struct dispatch_call **out)
+int dispatch_call(struct dispatcher *d, struct dispatch_function *func,
+                  const struct dispatch_request *req, dispatch_done_fn *done, void *ctx,
+                  struct dispatch_call **out)
 {
-    struct instance *in = pick_instance(fn);
-    if (in == NULL)
+    struct handler *hd = pick_handler(func);
+    if (hd == NULL)
         return -EHOSTUNREACH;
-    bool full = fn->max_inflight > 0 && in->inflight >= fn->max_inflight;
+    bool full = func->max_inflight > 0 && hd->inflight >= func->max_inflight;
     /* As many may wait as may run: a bound on memory and on waiting time. */
-    if (full && fn->q_len >= (size_t)fn->max_inflight * fn->n)
+    if (full && func->q_len >= (size_t)func->max_inflight * func->n)
         return -EBUSY;
     struct dispatch_call *c = call_new(d);
     uint32_t slot;
@@ -379,7 +382,7 @@ int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dis
                              .headers = req->headers,
                              .n_headers = req->n_headers,
                              .body = req->body};
-    if ((full ? pack_for_queue(&hc, c) : hconn_send_call(in->conn, &hc)) < 0) {
+    if ((full ? pack_for_queue(&hc, c) : hconn_send_call(hd->conn, &hc)) < 0) {
         d->free_slots[d->n_free++] = slot;
         call_free(d, c);
         return -ENOMEM;
@@ -387,12 +390,12 @@ int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dis
     d->slots[slot] = c;
     c->done = done;
     c->ctx = ctx;
-    c->deadline = loop_now_ms() + fn->call_timeout_ms; /* a wait in the queue counts */
+    c->deadline = loop_now_ms() + func->call_timeout_ms; /* a wait in the queue counts */
     deadline_insert(d, c);
     if (full)
-        queue_push(fn, c);
+        queue_push(func, c);
     else
-        link_to_instance(in, c);
+        link_to_handler(hd, c);
     if (out != NULL)
         *out = c;
     return 0;
@@ -405,11 +408,11 @@ void dispatch_detach(struct dispatch_call *call)
 
 /* ---- handler connections ---- */
 
-static void fail_calls(struct instance *in)
+static void fail_calls(struct handler *hd)
 {
-    struct dispatcher *d = in->fn->d;
-    while (in->calls != NULL) {
-        struct dispatch_call *c = in->calls;
+    struct dispatcher *d = hd->func->d;
+    while (hd->calls != NULL) {
+        struct dispatch_call *c = hd->calls;
         struct dispatch_result res = {.outcome = DISPATCH_LOST, .status = 502};
         unlink_call(d, c);
         if (c->done != NULL)
@@ -418,86 +421,86 @@ static void fail_calls(struct instance *in)
     }
 }
 
-static void instance_close(struct instance *in)
+static void handler_close(struct handler *hd)
 {
-    if (in->conn != NULL) {
-        hconn_close(in->conn);
-        in->conn = NULL;
+    if (hd->conn != NULL) {
+        hconn_close(hd->conn);
+        hd->conn = NULL;
     }
-    if (in->ready) {
-        in->ready = false;
-        in->fn->n_ready--;
+    if (hd->ready) {
+        hd->ready = false;
+        hd->func->n_ready--;
     }
-    fail_calls(in);
+    fail_calls(hd);
 }
 
-static void pending_add(struct dispatch_fn *fn)
+static void pending_add(struct dispatch_function *func)
 {
-    fn->next_pending = fn->d->pending;
-    fn->d->pending = fn;
+    func->next_pending = func->d->pending;
+    func->d->pending = func;
 }
 
-static void pending_remove(struct dispatch_fn *fn)
+static void pending_remove(struct dispatch_function *func)
 {
-    for (struct dispatch_fn **p = &fn->d->pending; *p; p = &(*p)->next_pending)
-        if (*p == fn) {
-            *p = fn->next_pending;
+    for (struct dispatch_function **p = &func->d->pending; *p; p = &(*p)->next_pending)
+        if (*p == func) {
+            *p = func->next_pending;
             return;
         }
 }
 
-static void fn_free(struct dispatch_fn *fn)
+static void fn_free(struct dispatch_function *func)
 {
-    queue_fail(fn);
-    for (size_t i = 0; i < fn->n; i++)
-        instance_close(&fn->inst[i]);
-    free(fn->inst);
-    free(fn);
+    queue_fail(func);
+    for (size_t i = 0; i < func->n; i++)
+        handler_close(&func->handlers[i]);
+    free(func->handlers);
+    free(func);
 }
 
-static void retire(struct dispatch_fn *fn, struct op *op)
+static void retire(struct dispatch_function *func, struct op *op)
 {
-    queue_fail(fn); /* none when a new version took them over */
-    fn->state = FN_RETIRING;
-    fn->op = op;
-    fn->deadline = loop_now_ms() + fn->call_timeout_ms;
-    pending_add(fn);
-    for (size_t i = 0; i < fn->n; i++)
-        if (fn->inst[i].inflight == 0)
-            instance_close(&fn->inst[i]);
-    retire_check(fn);
+    queue_fail(func); /* none when a new version took them over */
+    func->state = FUNCTION_RETIRING;
+    func->op = op;
+    func->deadline = loop_now_ms() + func->call_timeout_ms;
+    pending_add(func);
+    for (size_t i = 0; i < func->n; i++)
+        if (func->handlers[i].inflight == 0)
+            handler_close(&func->handlers[i]);
+    retire_check(func);
 }
 
 /* A retiring function is gone once none of its connections is open. */
-static void retire_check(struct dispatch_fn *fn)
+static void retire_check(struct dispatch_function *func)
 {
-    for (size_t i = 0; i < fn->n; i++)
-        if (fn->inst[i].conn != NULL)
+    for (size_t i = 0; i < func->n; i++)
+        if (func->handlers[i].conn != NULL)
             return;
-    pending_remove(fn);
-    if (fn->op != NULL)
-        op_complete(fn->op, 0, 0, "");
-    fn_free(fn);
+    pending_remove(func);
+    if (func->op != NULL)
+        op_complete(func->op, 0, 0, "");
+    fn_free(func);
 }
 
-static void go_live(struct dispatch_fn *fn)
+static void go_live(struct dispatch_function *func)
 {
-    struct dispatcher *d = fn->d;
+    struct dispatcher *d = func->d;
     void *old = NULL;
-    pending_remove(fn);
-    struct op *op = fn->op;
-    fn->op = NULL;
-    if (route_put(d->routes, fn->name, fn, &old) < 0) {
+    pending_remove(func);
+    struct op *op = func->op;
+    func->op = NULL;
+    if (route_put(d->routes, func->name, func, &old) < 0) {
         op_complete(op, -ENOMEM, 500, "out of memory while routing the function");
-        fn_free(fn);
+        fn_free(func);
         return;
     }
-    fn->state = FN_LIVE;
+    func->state = FUNCTION_LIVE;
     if (old == NULL && d->route_fn != NULL)
-        d->route_fn(d->route_ctx, fn->name, true);
-    log_info("function %s: %zu handler(s) ready, routed", fn->name, fn->n);
+        d->route_fn(d->route_ctx, func->name, true);
+    log_info("function %s: %zu handler(s) ready, routed", func->name, func->n);
     if (old != NULL)
-        queue_move(old, fn);
+        queue_move(old, func);
     if (old != NULL && !op->routed_is_done) {
         retire(old, op); /* the publish completes when the old version has drained */
         return;
@@ -510,21 +513,21 @@ static void go_live(struct dispatch_fn *fn)
 static void on_ready(void *owner, struct hconn *h)
 {
     (void)h;
-    struct instance *in = owner;
-    in->ready = true;
-    in->fn->n_ready++;
-    if (in->fn->state == FN_PUBLISHING && in->fn->n_ready == in->fn->n)
-        go_live(in->fn);
+    struct handler *hd = owner;
+    hd->ready = true;
+    hd->func->n_ready++;
+    if (hd->func->state == FUNCTION_PUBLISHING && hd->func->n_ready == hd->func->n)
+        go_live(hd->func);
 }
 
 static void on_reply(void *owner, struct hconn *h, const struct hproto_reply *reply)
 {
     (void)h;
-    struct instance *in = owner;
-    struct dispatcher *d = in->fn->d;
+    struct handler *hd = owner;
+    struct dispatcher *d = hd->func->d;
     uint32_t slot = reply->id & SLOT_MASK;
     struct dispatch_call *c = slot < d->n_slots ? d->slots[slot] : NULL;
-    if (c == NULL || c->id != reply->id || c->inst != in)
+    if (c == NULL || c->id != reply->id || c->handler != hd)
         return; /* a reply to a call that already timed out */
     struct dispatch_result res = {.outcome = DISPATCH_DONE,
                                   .status = reply->status,
@@ -542,34 +545,34 @@ static const char *ep_where(const struct dispatch_endpoint *ep)
 static void on_closed(void *owner, struct hconn *h, const char *why)
 {
     (void)h;
-    struct instance *in = owner;
-    struct dispatch_fn *fn = in->fn;
-    in->conn = NULL;
-    bool was_ready = in->ready;
-    instance_close(in);
-    snprintf(fn->last_error, sizeof fn->last_error, "%s", why);
-    if (fn->state == FN_PUBLISHING)
-        in->retry_at = loop_now_ms() + RETRY_CONNECT_MS;
-    else if (fn->state == FN_RETIRING)
-        retire_check(fn);
+    struct handler *hd = owner;
+    struct dispatch_function *func = hd->func;
+    hd->conn = NULL;
+    bool was_ready = hd->ready;
+    handler_close(hd);
+    snprintf(func->last_error, sizeof func->last_error, "%s", why);
+    if (func->state == FUNCTION_PUBLISHING)
+        hd->retry_at = loop_now_ms() + RETRY_CONNECT_MS;
+    else if (func->state == FUNCTION_RETIRING)
+        retire_check(func);
     else if (was_ready) {
-        log_warn("function %s: handler %s lost: %s", fn->name, ep_where(&in->ep), why);
-        if (fn->d->lost_fn != NULL)
-            fn->d->lost_fn(fn->d->lost_ctx);
+        log_warn("function %s: handler %s lost: %s", func->name, ep_where(&hd->ep), why);
+        if (func->d->lost_fn != NULL)
+            func->d->lost_fn(func->d->lost_ctx);
     }
 }
 
 /* ---- publish and unpublish, run on the loop thread ---- */
 
-static void instance_connect(struct instance *in)
+static void handler_connect(struct handler *hd)
 {
-    int rc =
-        hconn_open(in->fn->d->loop, in->ep.host, in->ep.port, in->ep.path, &events, in, &in->conn);
+    int rc = hconn_open(&hd->func->d->conns, hd->func->d->loop, hd->ep.host, hd->ep.port,
+                        hd->ep.path, &events, hd, &hd->conn);
     if (rc < 0) {
-        in->conn = NULL;
-        in->retry_at = loop_now_ms() + RETRY_CONNECT_MS;
-        snprintf(in->fn->last_error, sizeof in->fn->last_error, "cannot connect to %s: %s",
-                 ep_where(&in->ep), strerror(-rc));
+        hd->conn = NULL;
+        hd->retry_at = loop_now_ms() + RETRY_CONNECT_MS;
+        snprintf(hd->func->last_error, sizeof hd->func->last_error, "cannot connect to %s: %s",
+                 ep_where(&hd->ep), strerror(-rc));
     }
 }
 
@@ -580,29 +583,29 @@ static void publish_task(void *arg, bool cancelled)
         op_complete(op, -ESHUTDOWN, 503, "the daemon is shutting down");
         return;
     }
-    struct dispatch_fn *fn = calloc(1, sizeof *fn);
-    struct instance *inst = calloc(op->n, sizeof *inst);
-    if (fn == NULL || inst == NULL) {
-        free(fn);
-        free(inst);
+    struct dispatch_function *func = calloc(1, sizeof *func);
+    struct handler *handlers = calloc(op->n, sizeof *handlers);
+    if (func == NULL || handlers == NULL) {
+        free(func);
+        free(handlers);
         op_complete(op, -ENOMEM, 500, "out of memory");
         return;
     }
-    *fn = (struct dispatch_fn){.d = op->d,
-                               .state = FN_PUBLISHING,
-                               .inst = inst,
-                               .n = op->n,
-                               .op = op,
-                               .deadline = loop_now_ms() + op->ready_timeout_ms,
-                               .call_timeout_ms = op->call_timeout_ms > 0 ? op->call_timeout_ms
-                                                                          : op->d->call_timeout_ms,
-                               .max_inflight = op->max_inflight};
-    snprintf(fn->name, sizeof fn->name, "%s", op->name);
-    snprintf(fn->last_error, sizeof fn->last_error, "no handler answered");
-    pending_add(fn);
+    *func = (struct dispatch_function){
+        .d = op->d,
+        .state = FUNCTION_PUBLISHING,
+        .handlers = handlers,
+        .n = op->n,
+        .op = op,
+        .deadline = loop_now_ms() + op->ready_timeout_ms,
+        .call_timeout_ms = op->call_timeout_ms > 0 ? op->call_timeout_ms : op->d->call_timeout_ms,
+        .max_inflight = op->max_inflight};
+    snprintf(func->name, sizeof func->name, "%s", op->name);
+    snprintf(func->last_error, sizeof func->last_error, "no handler answered");
+    pending_add(func);
     for (size_t i = 0; i < op->n; i++) {
-        inst[i] = (struct instance){.fn = fn, .ep = op->eps[i]};
-        instance_connect(&inst[i]);
+        handlers[i] = (struct handler){.func = func, .ep = op->eps[i]};
+        handler_connect(&handlers[i]);
     }
 }
 
@@ -613,14 +616,14 @@ static void unpublish_task(void *arg, bool cancelled)
         op_complete(op, -ESHUTDOWN, 503, "the daemon is shutting down");
         return;
     }
-    struct dispatch_fn *fn = route_remove(op->d->routes, op->name);
-    if (fn == NULL) {
+    struct dispatch_function *func = route_remove(op->d->routes, op->name);
+    if (func == NULL) {
         op_complete(op, -ENOENT, 404, "no such function");
         return;
     }
     if (op->d->route_fn != NULL)
         op->d->route_fn(op->d->route_ctx, op->name, false);
-    retire(fn, op);
+    retire(func, op);
 }
 
 static int publish(struct dispatcher *d, const char *name, const struct dispatch_endpoint *eps,
@@ -662,24 +665,24 @@ int dispatch_unpublish(struct dispatcher *d, const char *name, tf_err *err)
 
 static void tick_pending(struct dispatcher *d, int64_t now)
 {
-    struct dispatch_fn *fn = d->pending, *next;
-    for (; fn != NULL; fn = next) {
-        next = fn->next_pending;
-        if (fn->state == FN_PUBLISHING && now >= fn->deadline) {
+    struct dispatch_function *func = d->pending, *next;
+    for (; func != NULL; func = next) {
+        next = func->next_pending;
+        if (func->state == FUNCTION_PUBLISHING && now >= func->deadline) {
             char msg[300];
-            snprintf(msg, sizeof msg, "handlers of %s did not become ready: %s", fn->name,
-                     fn->last_error);
-            pending_remove(fn);
-            op_complete(fn->op, -ETIMEDOUT, 500, msg);
-            fn_free(fn);
-        } else if (fn->state == FN_PUBLISHING) {
-            for (size_t i = 0; i < fn->n; i++)
-                if (fn->inst[i].conn == NULL && now >= fn->inst[i].retry_at)
-                    instance_connect(&fn->inst[i]);
-        } else if (fn->state == FN_RETIRING && now >= fn->deadline) {
-            for (size_t i = 0; i < fn->n; i++)
-                instance_close(&fn->inst[i]);
-            retire_check(fn); /* frees fn */
+            snprintf(msg, sizeof msg, "handlers of %s did not become ready: %s", func->name,
+                     func->last_error);
+            pending_remove(func);
+            op_complete(func->op, -ETIMEDOUT, 500, msg);
+            fn_free(func);
+        } else if (func->state == FUNCTION_PUBLISHING) {
+            for (size_t i = 0; i < func->n; i++)
+                if (func->handlers[i].conn == NULL && now >= func->handlers[i].retry_at)
+                    handler_connect(&func->handlers[i]);
+        } else if (func->state == FUNCTION_RETIRING && now >= func->deadline) {
+            for (size_t i = 0; i < func->n; i++)
+                handler_close(&func->handlers[i]);
+            retire_check(func); /* frees func */
         }
     }
 }
@@ -713,15 +716,16 @@ void dispatch_set_lost_listener(struct dispatcher *d, dispatch_lost_fn *fn, void
     d->lost_ctx = ctx;
 }
 
-struct dispatch_fn *dispatch_lookup(struct dispatcher *d, const char *name, size_t len)
+struct dispatch_function *dispatch_lookup(struct dispatcher *d, const char *name, size_t len)
 {
     return route_lookup(d->routes, name, len);
 }
 
 static void flush_connections(void *ctx)
 {
-    (void)ctx;
-    hconn_reap();
+    struct dispatcher *d = ctx;
+    hconn_set_flush(&d->conns);
+    hconn_set_reap(&d->conns);
 }
 
 int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **out)
@@ -734,13 +738,13 @@ int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **o
     int rc = route_table_create(&d->routes);
     if (rc == 0)
         rc = loop_add_ticker(l, dispatch_tick, d);
-    /* After every ticker (front ends may queue calls in theirs): send, then free the dead. */
-    loop_set_flush(l, flush_connections, NULL);
     if (rc < 0) {
         route_table_free(d->routes);
         free(d);
         return rc;
     }
+    /* After every ticker (front ends may queue calls in theirs): send, then free the dead. */
+    loop_set_flush(l, flush_connections, d);
     *out = d;
     return 0;
 }
@@ -748,31 +752,31 @@ int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **o
 static void collect_live(void *ctx, const char *name, void *value)
 {
     (void)name;
-    struct dispatch_fn **list = ctx;
-    struct dispatch_fn *fn = value;
-    fn->next_pending = *list;
-    *list = fn;
+    struct dispatch_function **list = ctx;
+    struct dispatch_function *func = value;
+    func->next_pending = *list;
+    *list = func;
 }
 
 void dispatcher_destroy(struct dispatcher *d)
 {
     if (d == NULL)
         return;
-    struct dispatch_fn *live = NULL;
+    struct dispatch_function *live = NULL;
     route_foreach(d->routes, collect_live, &live);
     while (live != NULL) {
-        struct dispatch_fn *next = live->next_pending;
+        struct dispatch_function *next = live->next_pending;
         fn_free(live);
         live = next;
     }
     while (d->pending != NULL) {
-        struct dispatch_fn *fn = d->pending;
-        d->pending = fn->next_pending;
-        if (fn->op != NULL)
-            op_complete(fn->op, -ESHUTDOWN, 503, "the daemon is shutting down");
-        fn_free(fn);
+        struct dispatch_function *func = d->pending;
+        d->pending = func->next_pending;
+        if (func->op != NULL)
+            op_complete(func->op, -ESHUTDOWN, 503, "the daemon is shutting down");
+        fn_free(func);
     }
-    hconn_reap();
+    hconn_set_reap(&d->conns);
     route_table_free(d->routes);
     while (d->spare != NULL) {
         struct dispatch_call *c = d->spare;

@@ -14,7 +14,7 @@
 #include "loop.h"
 
 struct dispatcher;
-struct dispatch_fn;
+struct dispatch_function;
 struct dispatch_call;
 
 enum dispatch_outcome {
@@ -48,14 +48,15 @@ int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **o
 void dispatcher_destroy(struct dispatcher *d);
 
 /* The function routed at name[0..len), or NULL. Loop thread. */
-struct dispatch_fn *dispatch_lookup(struct dispatcher *d, const char *name, size_t len);
+struct dispatch_function *dispatch_lookup(struct dispatcher *d, const char *name, size_t len);
 
-/* Sends a call to fn; done(ctx, result) runs exactly once, later, on the loop
+/* Sends a call to func; done(ctx, result) runs exactly once, later, on the loop
  * thread (done may be NULL: the result is dropped). Return 0, or -EHOSTUNREACH
- * when fn has no live handler, -EBUSY when all its handlers are at its limit
+ * when func has no live handler, -EBUSY when all its handlers are at its limit
  * and its queue is full, or -ENOMEM. Loop thread. */
-int dispatch_call(struct dispatcher *d, struct dispatch_fn *fn, const struct dispatch_request *req,
-                  dispatch_done_fn *done, void *ctx, struct dispatch_call **out);
+int dispatch_call(struct dispatcher *d, struct dispatch_function *func,
+                  const struct dispatch_request *req, dispatch_done_fn *done, void *ctx,
+                  struct dispatch_call **out);
 
 /* The caller no longer wants the result (its client went away): done will not run. */
 void dispatch_detach(struct dispatch_call *call);

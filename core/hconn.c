@@ -25,6 +25,7 @@ enum hconn_state { HCONN_CONNECTING, HCONN_WAIT_READY, HCONN_READY, HCONN_CLOSED
 struct hconn {
     struct loop_watch watch;
     struct loop *loop;
+    struct hconn_set *set;
     enum hconn_state state;
     const struct hconn_events *ev;
     void *owner;
@@ -35,10 +36,6 @@ struct hconn {
     struct hconn *next_dirty, *next_dead;
     bool dirty;
 };
-
-/* The loop is single-threaded: these lists belong to its thread. */
-static struct hconn *dirty_head;
-static struct hconn *dead_head;
 
 static void on_io(void *ctx, uint32_t events);
 
@@ -75,8 +72,9 @@ static int handler_address(const char *host, uint16_t port, const char *unix_pat
     return AF_INET;
 }
 
-int hconn_open(struct loop *l, const char *host, uint16_t port, const char *unix_path,
-               const struct hconn_events *ev, void *owner, struct hconn **out)
+int hconn_open(struct hconn_set *set, struct loop *l, const char *host, uint16_t port,
+               const char *unix_path, const struct hconn_events *ev, void *owner,
+               struct hconn **out)
 {
     struct sockaddr_storage sa;
     socklen_t sa_len;
@@ -101,6 +99,7 @@ int hconn_open(struct loop *l, const char *host, uint16_t port, const char *unix
     msgpack_sbuffer_init(&h->out);
     h->watch = (struct loop_watch){.fd = fd, .fn = on_io, .ctx = h};
     h->loop = l;
+    h->set = set;
     h->ev = ev;
     h->owner = owner;
     h->state = HCONN_CONNECTING;
@@ -128,8 +127,8 @@ static void mark_dirty(struct hconn *h)
     if (h->dirty)
         return;
     h->dirty = true;
-    h->next_dirty = dirty_head;
-    dirty_head = h;
+    h->next_dirty = h->set->dirty;
+    h->set->dirty = h;
 }
 
 int hconn_send_call(struct hconn *h, const struct hproto_call *call)
@@ -178,11 +177,11 @@ static void flush_one(struct hconn *h)
         h->want_write = false;
 }
 
-void hconn_flush_all(void)
+void hconn_set_flush(struct hconn_set *set)
 {
-    while (dirty_head != NULL) {
-        struct hconn *h = dirty_head;
-        dirty_head = h->next_dirty;
+    while (set->dirty != NULL) {
+        struct hconn *h = set->dirty;
+        set->dirty = h->next_dirty;
         h->dirty = false;
         if (h->state != HCONN_CLOSED)
             flush_one(h);
@@ -283,18 +282,24 @@ void hconn_close(struct hconn *h)
     h->state = HCONN_CLOSED;
     loop_remove(h->loop, &h->watch);
     close(h->watch.fd);
-    h->next_dead = dead_head;
-    dead_head = h;
+    h->next_dead = h->set->dead;
+    h->set->dead = h;
 }
 
-void hconn_reap(void)
+void hconn_set_reap(struct hconn_set *set)
 {
-    /* Dirty entries may point at dead ones: flush skips closed connections,
-     * but the list itself must be emptied before their memory goes. */
-    hconn_flush_all();
-    while (dead_head != NULL) {
-        struct hconn *h = dead_head;
-        dead_head = h->next_dead;
+    /* A connection closed after it queued bytes is still on the dirty list. */
+    for (struct hconn **p = &set->dirty; *p != NULL;) {
+        if ((*p)->state == HCONN_CLOSED) {
+            (*p)->dirty = false;
+            *p = (*p)->next_dirty;
+        } else {
+            p = &(*p)->next_dirty;
+        }
+    }
+    while (set->dead != NULL) {
+        struct hconn *h = set->dead;
+        set->dead = h->next_dead;
         hproto_reader_free(&h->reader);
         msgpack_sbuffer_destroy(&h->out);
         free(h);

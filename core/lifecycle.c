@@ -30,7 +30,7 @@ int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out)
     return 0;
 }
 
-static void record_free(struct fn_record *r)
+static void record_free(struct function_record *r)
 {
     if (r == NULL)
         return;
@@ -44,7 +44,7 @@ void lifecycle_destroy(struct lifecycle *lc)
     if (lc == NULL)
         return;
     while (lc->records != NULL) {
-        struct fn_record *r = lc->records;
+        struct function_record *r = lc->records;
         lc->records = r->next;
         record_free(r);
     }
@@ -53,20 +53,21 @@ void lifecycle_destroy(struct lifecycle *lc)
     free(lc);
 }
 
-struct fn_record *find_record(struct lifecycle *lc, const char *name)
+struct function_record *lifecycle_find_record(struct lifecycle *lc, const char *name)
 {
-    for (struct fn_record *r = lc->records; r != NULL; r = r->next)
+    for (struct function_record *r = lc->records; r != NULL; r = r->next)
         if (strcmp(r->name, name) == 0)
             return r;
     return NULL;
 }
 
 /* Puts r in the table in place of any record of the same name, which it returns. */
-static struct fn_record *swap_record(struct lifecycle *lc, struct fn_record *r, const char *name)
+static struct function_record *swap_record(struct lifecycle *lc, struct function_record *r,
+                                           const char *name)
 {
     pthread_mutex_lock(&lc->table_lock);
-    struct fn_record *old = NULL;
-    for (struct fn_record **p = &lc->records; *p != NULL; p = &(*p)->next)
+    struct function_record *old = NULL;
+    for (struct function_record **p = &lc->records; *p != NULL; p = &(*p)->next)
         if (strcmp((*p)->name, name) == 0) {
             old = *p;
             *p = old->next;
@@ -114,9 +115,9 @@ static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *e
         return tf_err_set(err, 400, "unknown env '%s' (known: %s)", s->env ? s->env : "",
                           runtimes_names(lc->cfg.runtimes)),
                -EINVAL;
-    if (s->threads < 1 || s->threads > MAX_THREADS)
-        return tf_err_set(err, 400, "threads must be between 1 and %d, not %lld", MAX_THREADS,
-                          s->threads),
+    if (s->threads < 1 || s->threads > LIFECYCLE_THREADS_MAX)
+        return tf_err_set(err, 400, "threads must be between 1 and %d, not %lld",
+                          LIFECYCLE_THREADS_MAX, s->threads),
                -EINVAL;
     for (size_t i = 0; i < s->n_envs; i++)
         if (!env_entry_valid(s->envs[i]))
@@ -141,7 +142,7 @@ static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *e
 
 /* ---- Docker objects ---- */
 
-json_t *labels_for(struct lifecycle *lc, const char *name, unsigned version)
+json_t *lifecycle_labels(struct lifecycle *lc, const char *name, unsigned version)
 {
     char v[16];
     snprintf(v, sizeof v, "%u", version);
@@ -186,14 +187,14 @@ static void remove_images(struct lifecycle *lc, const char *name, unsigned versi
 }
 
 /* Removes what a record names; every step runs even if one fails. */
-static void remove_objects(struct lifecycle *lc, const struct fn_record *r)
+static void remove_objects(struct lifecycle *lc, const struct function_record *r)
 {
     tf_err e;
     for (size_t i = 0; i < r->n_containers; i++)
         if (r->containers[i][0] &&
             docker_container_remove(lc->cfg.docker, r->containers[i], &e) < 0)
             log_warn("function %s: %s", r->name, e.msg);
-    remove_socket_dirs(lc, r, 0, r->n_containers);
+    lifecycle_remove_socket_dirs(lc, r, 0, r->n_containers);
     if (r->network[0] && docker_network_remove(lc->cfg.docker, r->network, &e) < 0)
         log_warn("function %s: %s", r->name, e.msg);
     if (r->image[0] && docker_image_remove(lc->cfg.docker, r->image, &e) < 0)
@@ -279,7 +280,7 @@ static void explain_build(const struct build_log *b, tf_err *err)
 
 /* The function's image from its runtime's function.Dockerfile template. */
 static int build_from_template(struct lifecycle *lc, const struct deploy_spec *s,
-                               const struct fn_record *r, struct tarbuf *t,
+                               const struct function_record *r, struct tarbuf *t,
                                const struct code_facts *facts, const char *base,
                                const char *builder, struct build_log *blog, tf_err *err)
 {
@@ -305,7 +306,7 @@ static int build_from_template(struct lifecycle *lc, const struct deploy_spec *s
 
 /* The function's image compiled in a throwaway builder container (compile.h). */
 static int compile_function(struct lifecycle *lc, const struct deploy_spec *s,
-                            const struct fn_record *r, struct tarbuf *t, const char *builder,
+                            const struct function_record *r, struct tarbuf *t, const char *builder,
                             const char *command, struct build_log *blog, tf_err *err)
 {
     int rc = tarbuf_close(t, err);
@@ -316,7 +317,7 @@ static int compile_function(struct lifecycle *lc, const struct deploy_spec *s,
         .command = command,
         .fn_tar = t->data,
         .fn_tar_len = t->len,
-        .labels = labels_for(lc, s->name, r->version),
+        .labels = lifecycle_labels(lc, s->name, r->version),
         .tag = r->image,
         .timeout_s = COMPILE_TIMEOUT_S,
         .output = log_build,
@@ -330,7 +331,7 @@ static int compile_function(struct lifecycle *lc, const struct deploy_spec *s,
 }
 
 /* Builds r's image from the unpacked code in t (which it closes). */
-static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
+static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct function_record *r,
                        struct tarbuf *t, const struct code_facts *facts, tf_err *err)
 {
     char base[256], builder[256];
@@ -354,7 +355,7 @@ static int build_image(struct lifecycle *lc, const struct deploy_spec *s, struct
 
 static bool subnet_taken(struct lifecycle *lc, int index)
 {
-    for (struct fn_record *x = lc->records; x != NULL; x = x->next)
+    for (struct function_record *x = lc->records; x != NULL; x = x->next)
         if (x->subnet == index)
             return true;
     return false;
@@ -363,10 +364,10 @@ static bool subnet_taken(struct lifecycle *lc, int index)
 /* The function's own network. With a subnet pool, a /25 of it (126 handlers
  * at most, 64 needed): Docker's default pools hold only about 31 networks,
  * fewer than the functions of a busy gateway. Called under the change lock. */
-static int create_network(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
-                          tf_err *err)
+static int create_network(struct lifecycle *lc, const struct deploy_spec *s,
+                          struct function_record *r, tf_err *err)
 {
-    json_t *labels = labels_for(lc, s->name, r->version);
+    json_t *labels = lifecycle_labels(lc, s->name, r->version);
     char net_id[DOCKER_ID_MAX];
     unsigned a, b, c, d, prefix;
     int rc = -EINVAL;
@@ -404,9 +405,9 @@ struct deploy_times {
 };
 
 /* Builds, starts and publishes version r of a function. */
-static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, struct fn_record *r,
-                          struct tarbuf *t, const struct code_facts *facts,
-                          struct deploy_times *times, tf_err *err)
+static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s,
+                          struct function_record *r, struct tarbuf *t,
+                          const struct code_facts *facts, struct deploy_times *times, tf_err *err)
 {
     int64_t t0 = loop_now_ms();
     int rc = build_image(lc, s, r, t, facts, err);
@@ -424,7 +425,7 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, str
     struct dispatch_endpoint *eps = calloc(r->n_containers, sizeof *eps);
     if (eps == NULL)
         return tf_err_set(err, 500, "out of memory"), -ENOMEM;
-    rc = start_handlers(lc, r, 0, r->n_containers, eps, err);
+    rc = lifecycle_start_handlers(lc, r, 0, r->n_containers, eps, err);
     int64_t t3 = loop_now_ms();
     times->start_ms = t3 - t2;
     struct dispatch_limits lim = record_limits(r);
@@ -436,9 +437,9 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s, str
     return rc;
 }
 
-static struct fn_record *new_record(struct lifecycle *lc, const struct deploy_spec *s)
+static struct function_record *new_record(struct lifecycle *lc, const struct deploy_spec *s)
 {
-    struct fn_record *r = calloc(1, sizeof *r);
+    struct function_record *r = calloc(1, sizeof *r);
     if (r == NULL)
         return NULL;
     r->containers = calloc((size_t)s->threads, sizeof *r->containers);
@@ -486,12 +487,12 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
         return rc;
     }
     pthread_mutex_lock(&lc->change_lock);
-    if (s->restoring && find_record(lc, s->name) != NULL) {
+    if (s->restoring && lifecycle_find_record(lc, s->name) != NULL) {
         pthread_mutex_unlock(&lc->change_lock); /* uploaded anew meanwhile: that one stands */
         tarbuf_free(&t);
         return 0;
     }
-    struct fn_record *r = new_record(lc, s);
+    struct function_record *r = new_record(lc, s);
     if (r == NULL) {
         pthread_mutex_unlock(&lc->change_lock);
         tarbuf_free(&t);
@@ -507,7 +508,7 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
         record_free(r);
     } else {
         /* The publish has drained the old version's calls: its objects can go. */
-        struct fn_record *old = swap_record(lc, r, s->name);
+        struct function_record *old = swap_record(lc, r, s->name);
         if (old != NULL) {
             remove_objects(lc, old);
             record_free(old);
@@ -525,7 +526,7 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
 static int delete_locked(struct lifecycle *lc, const char *name, tf_err *err)
 {
     pthread_mutex_lock(&lc->table_lock);
-    struct fn_record *r = find_record(lc, name);
+    struct function_record *r = lifecycle_find_record(lc, name);
     pthread_mutex_unlock(&lc->table_lock);
     if (r == NULL)
         return tf_err_set(err, 404, "no function named '%.64s'", name), -ENOENT;
@@ -574,7 +575,7 @@ json_t *lifecycle_list(struct lifecycle *lc)
     json_t *items[1024];
     size_t n = 0;
     pthread_mutex_lock(&lc->table_lock);
-    for (struct fn_record *r = lc->records; r != NULL && n < 1024; r = r->next)
+    for (struct function_record *r = lc->records; r != NULL && n < 1024; r = r->next)
         items[n++] =
             json_pack("{s:s, s:s, s:i, s:O, s:I, s:f, s:i, s:i}", "name", r->name, "env", r->env,
                       "threads", r->threads, "envs", r->envs, "memory_mb", (json_int_t)r->memory_mb,
@@ -610,11 +611,11 @@ int lifecycle_logs(struct lifecycle *lc, const char *name, double since, bool ti
     /* Logs are read under the change lock so a record cannot vanish meanwhile. */
     pthread_mutex_lock(&lc->change_lock);
     int rc = 0;
-    if (name != NULL && find_record(lc, name) == NULL) {
+    if (name != NULL && lifecycle_find_record(lc, name) == NULL) {
         tf_err_set(err, 404, "no function named '%.64s'", name);
         rc = -ENOENT;
     }
-    for (struct fn_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
+    for (struct function_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
         if (name != NULL && strcmp(name, r->name) != 0)
             continue;
         for (size_t i = 0; i < r->n_containers && rc == 0; i++) {
@@ -627,7 +628,7 @@ int lifecycle_logs(struct lifecycle *lc, const char *name, double since, bool ti
     return rc;
 }
 
-void collect_id(void *ctx, const char *id, json_t *labels)
+void id_list_collect(void *ctx, const char *id, json_t *labels)
 {
     (void)labels;
     struct id_list *l = ctx;
@@ -659,16 +660,16 @@ int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
     int rc = 0;
     for (size_t k = 0; k < 3; k++) {
         struct id_list l = {0};
-        if (docker_list(lc->cfg.docker, order[k], label, collect_id, &l, err) < 0)
+        if (docker_list(lc->cfg.docker, order[k], label, id_list_collect, &l, err) < 0)
             rc = -EIO;
         if (sweep_remove(lc->cfg.docker, order[k], l.ids, l.n, err) < 0)
             rc = -EIO;
         free(l.ids);
     }
-    clear_socket_dirs(lc);
+    lifecycle_clear_socket_dirs(lc);
     pthread_mutex_lock(&lc->table_lock);
     while (lc->records != NULL) {
-        struct fn_record *r = lc->records;
+        struct function_record *r = lc->records;
         lc->records = r->next;
         record_free(r);
     }

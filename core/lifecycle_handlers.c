@@ -22,8 +22,8 @@
 /* The record's envs plus TINYFAAS_FUNCTION (and TINYFAAS_SOCKET with the
  * unix transport), as execve-style strings that point into r->envs and
  * fn_env. */
-static const char **handler_env(const struct lifecycle *lc, const struct fn_record *r, char *fn_env,
-                                size_t size, size_t *n)
+static const char **handler_env(const struct lifecycle *lc, const struct function_record *r,
+                                char *fn_env, size_t size, size_t *n)
 {
     size_t count = json_array_size(r->envs);
     const char **env = calloc(count + 2, sizeof *env);
@@ -41,14 +41,14 @@ static const char **handler_env(const struct lifecycle *lc, const struct fn_reco
 
 /* Handler i's socket folder on the host: short, since a socket's path has
  * at most 107 bytes, and unique, since versions never repeat in a run. */
-static void socket_dir_of(const struct lifecycle *lc, const struct fn_record *r, size_t i,
+static void socket_dir_of(const struct lifecycle *lc, const struct function_record *r, size_t i,
                           char *out, size_t size)
 {
     snprintf(out, size, "%s/%u.%zu", lc->cfg.socket_dir, r->version, i);
 }
 
 /* Where the dispatcher reaches handler i of r, which runs. */
-static int handler_endpoint(struct lifecycle *lc, const struct fn_record *r, size_t i,
+static int handler_endpoint(struct lifecycle *lc, const struct function_record *r, size_t i,
                             struct dispatch_endpoint *ep, tf_err *err)
 {
     ep->port = HPROTO_DEFAULT_PORT;
@@ -65,8 +65,8 @@ static int handler_endpoint(struct lifecycle *lc, const struct fn_record *r, siz
 /* Handler i's socket folder and its bind mount ("HOST:CONTAINER"). The
  * folder of a handler replaced in place may still be there; the new handler
  * replaces the old socket in it. */
-static int make_socket_dir(struct lifecycle *lc, const struct fn_record *r, size_t i, char *bind,
-                           size_t size, tf_err *err)
+static int make_socket_dir(struct lifecycle *lc, const struct function_record *r, size_t i,
+                           char *bind, size_t size, tf_err *err)
 {
     char dir[256];
     socket_dir_of(lc, r, i, dir, sizeof dir);
@@ -88,7 +88,8 @@ static void remove_socket_dir(const char *dir)
     rmdir(dir);
 }
 
-void remove_socket_dirs(struct lifecycle *lc, const struct fn_record *r, size_t from, size_t to)
+void lifecycle_remove_socket_dirs(struct lifecycle *lc, const struct function_record *r,
+                                  size_t from, size_t to)
 {
     if (lc->cfg.socket_dir == NULL)
         return;
@@ -99,7 +100,7 @@ void remove_socket_dirs(struct lifecycle *lc, const struct fn_record *r, size_t 
     }
 }
 
-void clear_socket_dirs(struct lifecycle *lc)
+void lifecycle_clear_socket_dirs(struct lifecycle *lc)
 {
     DIR *d = lc->cfg.socket_dir != NULL ? opendir(lc->cfg.socket_dir) : NULL;
     if (d == NULL)
@@ -115,12 +116,12 @@ void clear_socket_dirs(struct lifecycle *lc)
     closedir(d);
 }
 
-int start_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_t to,
-                   struct dispatch_endpoint *eps, tf_err *err)
+int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, size_t from,
+                             size_t to, struct dispatch_endpoint *eps, tf_err *err)
 {
     char fn_env[NAME_MAX_LEN + 32];
     size_t n_env = 0;
-    json_t *labels = labels_for(lc, r->name, r->version);
+    json_t *labels = lifecycle_labels(lc, r->name, r->version);
     const char **env = handler_env(lc, r, fn_env, sizeof fn_env, &n_env);
     int rc = labels != NULL && env != NULL ? 0 : (tf_err_set(err, 500, "out of memory"), -ENOMEM);
     for (size_t i = from; i < to && rc == 0; i++) {
@@ -151,7 +152,7 @@ int start_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_
     return rc;
 }
 
-static void remove_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_t to)
+static void remove_handlers(struct lifecycle *lc, struct function_record *r, size_t from, size_t to)
 {
     tf_err e;
     for (size_t i = from; i < to; i++) {
@@ -160,11 +161,11 @@ static void remove_handlers(struct lifecycle *lc, struct fn_record *r, size_t fr
             log_warn("function %s: %s", r->name, e.msg);
         r->containers[i][0] = '\0';
     }
-    remove_socket_dirs(lc, r, from, to);
+    lifecycle_remove_socket_dirs(lc, r, from, to);
 }
 
 /* The addresses of r's first n handlers, which already run. */
-static int running_endpoints(struct lifecycle *lc, struct fn_record *r, size_t n,
+static int running_endpoints(struct lifecycle *lc, struct function_record *r, size_t n,
                              struct dispatch_endpoint *eps, tf_err *err)
 {
     for (size_t i = 0; i < n; i++)
@@ -177,7 +178,7 @@ static int running_endpoints(struct lifecycle *lc, struct fn_record *r, size_t n
  * to n handlers where r has fewer, starting the missing ones. Calls keep
  * being answered throughout: the route changes only once every handler of
  * the new set said READY. */
-static int rescale(struct lifecycle *lc, struct fn_record *r, size_t n, tf_err *err)
+static int rescale(struct lifecycle *lc, struct function_record *r, size_t n, tf_err *err)
 {
     size_t old = r->n_containers;
     struct dispatch_endpoint *eps = calloc(n, sizeof *eps);
@@ -193,7 +194,7 @@ static int rescale(struct lifecycle *lc, struct fn_record *r, size_t n, tf_err *
     struct dispatch_limits lim = record_limits(r);
     int rc = running_endpoints(lc, r, kept, eps, err);
     if (rc == 0 && n > old)
-        rc = start_handlers(lc, r, old, n, eps, err);
+        rc = lifecycle_start_handlers(lc, r, old, n, eps, err);
     /* Growing, nothing waits for the drain; shrinking, the handlers let go
      * are removed only once their calls are answered. */
     if (rc == 0 && n > old)
@@ -219,12 +220,12 @@ static int rescale(struct lifecycle *lc, struct fn_record *r, size_t n, tf_err *
 
 int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, tf_err *err)
 {
-    if (threads < 1 || threads > MAX_THREADS)
-        return tf_err_set(err, 400, "threads must be between 1 and %d, not %lld", MAX_THREADS,
-                          threads),
+    if (threads < 1 || threads > LIFECYCLE_THREADS_MAX)
+        return tf_err_set(err, 400, "threads must be between 1 and %d, not %lld",
+                          LIFECYCLE_THREADS_MAX, threads),
                -EINVAL;
     pthread_mutex_lock(&lc->change_lock);
-    struct fn_record *r = find_record(lc, name);
+    struct function_record *r = lifecycle_find_record(lc, name);
     int rc = 0;
     if (r == NULL)
         rc = tf_err_set(err, 404, "no function named '%.64s'", name);
@@ -245,7 +246,8 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
 
 /* Replaces r's handlers that are not running, then routes calls to the whole
  * set; the live ones serve throughout. Returns how many were replaced. */
-static int heal_record(struct lifecycle *lc, struct fn_record *r, const struct id_list *running)
+static int heal_record(struct lifecycle *lc, struct function_record *r,
+                       const struct id_list *running)
 {
     size_t n = r->n_containers, dead = 0;
     for (size_t i = 0; i < n; i++)
@@ -267,7 +269,7 @@ static int heal_record(struct lifecycle *lc, struct fn_record *r, const struct i
         remove_handlers(lc, r, i, i + 1);
         was_dead[i] = true;
         dead++;
-        rc = start_handlers(lc, r, i, i + 1, eps, &e);
+        rc = lifecycle_start_handlers(lc, r, i, i + 1, eps, &e);
     }
     struct dispatch_limits lim = record_limits(r);
     if (rc == 0 && dead > 0)
@@ -294,8 +296,8 @@ int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err)
     /* Listed under the lock, so a deploy cannot start a container between the
      * list and the comparison and have it taken for dead. */
     pthread_mutex_lock(&lc->change_lock);
-    int rc = docker_list(lc->cfg.docker, DOCKER_RUNNING, label, collect_id, &running, err);
-    for (struct fn_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
+    int rc = docker_list(lc->cfg.docker, DOCKER_RUNNING, label, id_list_collect, &running, err);
+    for (struct function_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
         int n = heal_record(lc, r, &running);
         if (n > 0)
             replaced += n;

@@ -11,13 +11,13 @@
 #include "lifecycle.h"
 #include "names.h"
 
-#define MAX_THREADS    64
-#define LABEL_INSTANCE "tinyfaas.instance"
-#define LABEL_FUNCTION "tinyfaas.function"
-#define LABEL_VERSION  "tinyfaas.version"
+#define LIFECYCLE_THREADS_MAX 64
+#define LABEL_INSTANCE        "tinyfaas.instance"
+#define LABEL_FUNCTION        "tinyfaas.function"
+#define LABEL_VERSION         "tinyfaas.version"
 
 /* What the daemon made for one deployed version of a function. */
-struct fn_record {
+struct function_record {
     char name[NAME_MAX_LEN + 1];
     char env[32];
     int threads;
@@ -32,48 +32,49 @@ struct fn_record {
     char network[DOCKER_ID_MAX];
     char (*containers)[DOCKER_ID_MAX];
     size_t n_containers;
-    struct fn_record *next;
+    struct function_record *next;
 };
 
 struct lifecycle {
     struct lifecycle_config cfg;
     pthread_mutex_t change_lock; /* one deploy/delete/wipe at a time */
     pthread_mutex_t table_lock;  /* guards records for list and logs */
-    struct fn_record *records;
+    struct function_record *records;
     unsigned version; /* makes every deploy's object names unique */
 };
 
 /* The record of name, or NULL. Caller holds change_lock (or table_lock to read). */
-struct fn_record *find_record(struct lifecycle *lc, const char *name);
+struct function_record *lifecycle_find_record(struct lifecycle *lc, const char *name);
 
 /* The limits r's calls are dispatched with. */
-static inline struct dispatch_limits record_limits(const struct fn_record *r)
+static inline struct dispatch_limits record_limits(const struct function_record *r)
 {
     return (struct dispatch_limits){r->timeout_s * 1000, (unsigned)r->concurrency};
 }
 
 /* The labels of every object of name's version: {"tinyfaas.instance", ...}. */
-json_t *labels_for(struct lifecycle *lc, const char *name, unsigned version);
+json_t *lifecycle_labels(struct lifecycle *lc, const char *name, unsigned version);
 
-/* Ids a docker_list gathers, with collect_id as its callback. */
+/* Ids a docker_list gathers, with id_list_collect as its callback. */
 struct id_list {
     char (*ids)[DOCKER_ID_MAX];
     size_t n, cap;
 };
-void collect_id(void *ctx, const char *id, json_t *labels);
+void id_list_collect(void *ctx, const char *id, json_t *labels);
 bool id_list_has(const struct id_list *l, const char *id);
 
 /* ---- lifecycle_handlers.c ---- */
 
 /* Creates and starts r's handler containers from..to-1 (ids into
  * r->containers), filling eps[from..to) with their addresses. */
-int start_handlers(struct lifecycle *lc, struct fn_record *r, size_t from, size_t to,
-                   struct dispatch_endpoint *eps, tf_err *err);
+int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, size_t from,
+                             size_t to, struct dispatch_endpoint *eps, tf_err *err);
 
 /* Removes the socket folders of r's handlers from..to-1 (unix transport). */
-void remove_socket_dirs(struct lifecycle *lc, const struct fn_record *r, size_t from, size_t to);
+void lifecycle_remove_socket_dirs(struct lifecycle *lc, const struct function_record *r,
+                                  size_t from, size_t to);
 
 /* Empties the socket folder: what a killed earlier run left there. */
-void clear_socket_dirs(struct lifecycle *lc);
+void lifecycle_clear_socket_dirs(struct lifecycle *lc);
 
 #endif

@@ -37,7 +37,7 @@ struct daemon {
     char shim_dir[512], cache_dir[600];
     char socket_dir[108]; /* "" with the TCP handler transport */
     struct lifecycle *lifecycle;
-    struct coap_front *coap;
+    struct tf_coap_front *coap;
     struct http_front *http;
     struct mgmt_api *mgmt;
     struct restorer *restorer;
@@ -123,13 +123,13 @@ static int load_runtimes(struct daemon *d, tf_err *err)
 static int start_fronts(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
-    struct coap_front_config cc = {.port = c->coap_port,
-                                   .dtls_port = c->psk_file[0] ? c->coaps_port : -1,
-                                   .psk_file = c->psk_file,
-                                   .max_body = c->max_body,
-                                   .ack_delay_ms = 1000};
+    struct tf_coap_front_config cc = {.port = c->coap_port,
+                                      .dtls_port = c->psk_file[0] ? c->coaps_port : -1,
+                                      .psk_file = c->psk_file,
+                                      .max_body = c->max_body,
+                                      .ack_delay_ms = 1000};
     if ((cc.port > 0 || cc.dtls_port > 0) &&
-        coap_front_start(d->loop, d->dispatcher, &cc, &d->coap, err) < 0)
+        tf_coap_front_start(d->loop, d->dispatcher, &cc, &d->coap, err) < 0)
         return -1;
     if (c->http_port > 0 &&
         http_front_start(d->loop, d->dispatcher, c->http_port, c->max_body, &d->http, err) < 0)
@@ -261,7 +261,7 @@ static void stop(struct daemon *d)
     if (d->dispatcher != NULL)
         dispatch_set_lost_listener(d->dispatcher, NULL, NULL);
     healer_stop(d->healer);
-    coap_front_stop(d->coap);
+    tf_coap_front_stop(d->coap);
     http_front_stop(d->http);
     dispatcher_destroy(d->dispatcher);
     mgmt_api_stop(d->mgmt);

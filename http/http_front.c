@@ -113,8 +113,8 @@ static enum MHD_Result start_call(struct http_req *r, const char *url, const cha
     size_t len = strlen(name);
     while (len > 0 && name[len - 1] == '/')
         len--;
-    struct dispatch_fn *fn = dispatch_lookup(f->d, name, len);
-    if (fn == NULL)
+    struct dispatch_function *func = dispatch_lookup(f->d, name, len);
+    if (func == NULL)
         return http_respond_reason(r->conn, 404, "no such function");
     struct header_list headers = {.n = 0};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &headers);
@@ -125,7 +125,7 @@ static enum MHD_Result start_call(struct http_req *r, const char *url, const cha
                                    .n_headers = headers.n,
                                    .body = {r->body.data, r->body.len}};
     bool async = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, ASYNC_HEADER) != NULL;
-    int rc = dispatch_call(f->d, fn, &req, async ? NULL : on_done, r, async ? NULL : &r->call);
+    int rc = dispatch_call(f->d, func, &req, async ? NULL : on_done, r, async ? NULL : &r->call);
     if (rc < 0)
         return http_respond_reason(
             r->conn, 503,
