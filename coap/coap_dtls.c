@@ -102,14 +102,14 @@ static int add_line(struct psk_keys *keys, const char *line, size_t n, const cha
 {
     const char *p = line + strspn(line, " \t");
     if (strlen(line) != n)
-        return tf_err_set(err, 500, "keys file %s, line %u: NUL byte", path, lineno), -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "keys file %s, line %u: NUL byte", path, lineno);
     if (*p == '\0' || *p == '#')
         return 0;
     if (keys->n == keys->cap) {
         size_t cap = keys->cap ? 2 * keys->cap : 16;
         struct psk_entry *v = reallocarray(keys->v, cap, sizeof *v);
         if (v == NULL)
-            return tf_err_set(err, 500, "keys file %s: out of memory", path), -ENOMEM;
+            return tf_err_set(err, TF_ERR_INTERNAL, "keys file %s: out of memory", path);
         keys->v = v;
         keys->cap = cap;
     }
@@ -118,14 +118,14 @@ static int add_line(struct psk_keys *keys, const char *line, size_t n, const cha
     e->line = lineno;
     const char *why = parse_line(line, e);
     if (why != NULL)
-        return tf_err_set(err, 500, "keys file %s, line %u: %s", path, lineno, why), -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "keys file %s, line %u: %s", path, lineno, why);
     for (size_t i = 0; i < keys->n; i++) {
         if (keys->v[i].id_len == e->id_len && memcmp(keys->v[i].id, e->id, e->id_len) == 0) {
             char who[PSK_ESCAPED_MAX];
             escape_identity(e->id, e->id_len, who);
-            tf_err_set(err, 500, "keys file %s, line %u: identity \"%s\" already on line %u", path,
-                       lineno, who, keys->v[i].line);
-            return -EINVAL;
+            return tf_err_set(err, TF_ERR_INVALID,
+                              "keys file %s, line %u: identity \"%s\" already on line %u", path,
+                              lineno, who, keys->v[i].line);
         }
     }
     keys->n++;
@@ -137,9 +137,8 @@ int psk_keys_load(const char *path, struct psk_keys **out, tf_err *err)
     *out = NULL;
     FILE *f = fopen(path, "re");
     if (f == NULL) {
-        int e = errno;
-        tf_err_set(err, 500, "keys file %s: %s", path, strerror(e));
-        return -e;
+        return tf_err_set(err, errno == ENOENT ? TF_ERR_NOT_FOUND : TF_ERR_INTERNAL,
+                          "keys file %s: %s", path, strerror(errno));
     }
     int rc = 0;
     char *line = NULL;
@@ -147,8 +146,7 @@ int psk_keys_load(const char *path, struct psk_keys **out, tf_err *err)
     unsigned lineno = 0;
     struct psk_keys *keys = calloc(1, sizeof *keys);
     if (keys == NULL) {
-        rc = -ENOMEM;
-        tf_err_set(err, 500, "keys file %s: out of memory", path);
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "keys file %s: out of memory", path);
         goto out;
     }
     for (;;) {
@@ -166,8 +164,8 @@ int psk_keys_load(const char *path, struct psk_keys **out, tf_err *err)
             goto out;
     }
     if (!feof(f)) {
-        rc = errno ? -errno : -EIO;
-        tf_err_set(err, 500, "keys file %s, line %u: %s", path, lineno + 1, strerror(-rc));
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "keys file %s, line %u: %s", path, lineno + 1,
+                        strerror(errno ? errno : EIO));
         goto out;
     }
     /* Only now: the array no longer moves. */
@@ -274,9 +272,9 @@ int tf_coap_dtls_listen(coap_context_t *ctx, int port, const struct psk_keys *ke
     /* libcoap keeps a shallow copy of the setup and reads the hint later. */
     static const char hint[] = "tinyfaas";
     if (!coap_dtls_is_supported())
-        return tf_err_set(err, 500, "coaps: this libcoap was built without DTLS"), -ENOTSUP;
+        return tf_err_set(err, TF_ERR_INTERNAL, "coaps: this libcoap was built without DTLS");
     if (port < 1 || port > 65535)
-        return tf_err_set(err, 500, "coaps: bad port %d", port), -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "coaps: bad port %d", port);
     coap_dtls_spsk_t setup;
     memset(&setup, 0, sizeof setup);
     setup.version = COAP_DTLS_SPSK_SETUP_VERSION;
@@ -287,14 +285,14 @@ int tf_coap_dtls_listen(coap_context_t *ctx, int port, const struct psk_keys *ke
     /* psk_info.key stays empty: with no default key, an identity the callback
      * does not know gets no key at all. */
     if (!coap_context_set_psk2(ctx, &setup))
-        return tf_err_set(err, 500, "coaps: cannot set up the PSK server"), -EIO;
+        return tf_err_set(err, TF_ERR_INTERNAL, "coaps: cannot set up the PSK server");
     coap_address_t addr;
     coap_address_init(&addr);
     addr.addr.sin.sin_family = AF_INET;
     addr.addr.sin.sin_addr.s_addr = htonl(INADDR_ANY);
     addr.addr.sin.sin_port = htons((uint16_t)port);
     if (coap_new_endpoint(ctx, &addr, COAP_PROTO_DTLS) == NULL)
-        return tf_err_set(err, 500, "coaps: cannot listen on UDP port %d", port), -EIO;
+        return tf_err_set(err, TF_ERR_INTERNAL, "coaps: cannot listen on UDP port %d", port);
     log_info("coaps: DTLS-PSK on UDP port %d for %zu devices", port, psk_keys_count(keys));
     if (psk_keys_count(keys) == 0)
         log_warn("coaps: the keys file has no devices, so every handshake will fail");

@@ -27,8 +27,8 @@
 
 struct psk_keys;
 
-/* Reads the keys file at path into *out; on error fills err (status 500, the
- * file and line) and returns a negative errno. */
+/* Reads the keys file at path into *out; on error fills err (TF_ERR_INVALID
+ * with the file and line, TF_ERR_NOT_FOUND when there is no file). */
 int psk_keys_load(const char *path, struct psk_keys **out, tf_err *err);
 
 /* Wipes the keys from memory and frees them; keys may be NULL. */

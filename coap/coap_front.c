@@ -390,7 +390,7 @@ static int add_endpoint(struct tf_coap_front *f, int port, coap_proto_t proto, t
     addr.addr.sin.sin_addr.s_addr = htonl(INADDR_ANY);
     addr.addr.sin.sin_port = htons((uint16_t)port);
     if (coap_new_endpoint(f->ctx, &addr, proto) == NULL)
-        return tf_err_set(err, 500, "cannot listen for CoAP on UDP port %d", port);
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot listen for CoAP on UDP port %d", port);
     return 0;
 }
 
@@ -414,7 +414,8 @@ static int setup(struct tf_coap_front *f, tf_err *err)
         (struct loop_watch){.fd = coap_context_get_coap_fd(f->ctx), .fn = on_readable, .ctx = f};
     if (f->watch.fd < 0 || loop_add(f->loop, &f->watch, EPOLLIN) < 0 ||
         loop_add_ticker(f->loop, tf_coap_tick, f) < 0)
-        return tf_err_set(err, 500, "cannot watch the CoAP socket (libcoap without epoll?)");
+        return tf_err_set(err, TF_ERR_INTERNAL,
+                          "cannot watch the CoAP socket (libcoap without epoll?)");
     return 0;
 }
 
@@ -427,7 +428,7 @@ int tf_coap_front_start(struct loop *l, struct dispatcher *d,
     tf_coap_intake_init();
     struct tf_coap_front *f = calloc(1, sizeof *f);
     if (f == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     f->loop = l;
     f->d = d;
     f->cfg = *cfg;
@@ -435,7 +436,7 @@ int tf_coap_front_start(struct loop *l, struct dispatcher *d,
     f->con_sent_ms = -COAP_EXCHANGE_LIFETIME_MS; /* none sent yet */
     f->ctx = coap_new_context(NULL);
     if (f->ctx == NULL || tf_coap_exchanges_create(&f->xs) < 0) {
-        tf_err_set(err, 500, "cannot create the CoAP context");
+        tf_err_set(err, TF_ERR_INTERNAL, "cannot create the CoAP context");
         tf_coap_front_stop(f);
         return -1;
     }

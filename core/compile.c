@@ -36,8 +36,9 @@ static int run_command(struct docker *d, const char *id, const struct compile_jo
         rc = docker_container_start(d, id, err);
     if (rc == 0)
         rc = docker_container_wait(d, id, job->timeout_s, &status, err);
-    if (rc == -ETIMEDOUT)
-        return tf_err_set(err, 504, "the function's build ran past %ld s", job->timeout_s), rc;
+    if (rc < 0 && err != NULL && err->kind == TF_ERR_TIMEOUT)
+        return tf_err_set(err, TF_ERR_TIMEOUT, "the function's build ran past %ld s",
+                          job->timeout_s);
     if (rc < 0)
         return rc;
     tf_err lerr = {0};
@@ -45,8 +46,8 @@ static int run_command(struct docker *d, const char *id, const struct compile_jo
     if (docker_container_logs(d, id, 0, false, pass_line, &o, &lerr) < 0 && job->output != NULL)
         job->output(job->ctx, lerr.msg);
     if (status != 0)
-        return tf_err_set(err, 400, "the function's build failed (exit status %d)", status),
-               -EINVAL;
+        return tf_err_set(err, TF_ERR_BUILD, "the function's build failed (exit status %d)",
+                          status);
     return 0;
 }
 
@@ -85,8 +86,7 @@ static int import_result(struct docker *d, const char *id, const struct compile_
         rc = tarbuf_close(&root, err);
     char *labels = rc == 0 ? label_change(job->labels) : NULL;
     if (rc == 0 && labels == NULL) {
-        tf_err_set(err, 500, "out of memory");
-        rc = -ENOMEM;
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     }
     if (rc == 0) {
         const char *changes[] = {"ENTRYPOINT [\"" COMPILE_ENTRYPOINT "\"]", "WORKDIR /fn", labels};

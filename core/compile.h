@@ -28,9 +28,9 @@ struct compile_job {
     void *ctx;
 };
 
-/* Makes image job->tag. A command that fails gives 400 with its exit
- * status (its lines went to output); one that runs past timeout_s gives
- * 504. The container is removed whatever happens. */
+/* Makes image job->tag. A command that fails is TF_ERR_BUILD with its
+ * exit status (its lines went to output); one that runs past timeout_s is
+ * TF_ERR_TIMEOUT. The container is removed whatever happens. */
 int compile_image(struct docker *d, const struct compile_job *job, tf_err *err);
 
 #endif

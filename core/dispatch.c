@@ -99,12 +99,12 @@ static const struct hconn_events events = {on_ready, on_reply, on_closed};
 
 /* ---- control operations ---- */
 
-static void op_complete(struct op *op, int rc, int status, const char *msg)
+static void op_complete(struct op *op, int rc, enum tf_err_kind kind, const char *msg)
 {
     pthread_mutex_lock(&op->lock);
     op->rc = rc;
     if (rc < 0)
-        tf_err_set(op->err, status, "%s", msg);
+        tf_err_set(op->err, kind, "%s", msg);
     op->done = true;
     pthread_cond_signal(&op->cond);
     pthread_mutex_unlock(&op->lock);
@@ -117,7 +117,7 @@ static int op_run(struct dispatcher *d, struct op *op, loop_task_fn *task)
     op->d = d;
     int rc = loop_post(d->loop, task, op);
     if (rc < 0) {
-        tf_err_set(op->err, 503, "the daemon is shutting down");
+        tf_err_set(op->err, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
     } else {
         pthread_mutex_lock(&op->lock);
         while (!op->done)
@@ -479,7 +479,7 @@ static void retire_check(struct dispatch_function *func)
             return;
     pending_remove(func);
     if (func->op != NULL)
-        op_complete(func->op, 0, 0, "");
+        op_complete(func->op, 0, TF_ERR_NONE, "");
     fn_free(func);
 }
 
@@ -491,7 +491,7 @@ static void go_live(struct dispatch_function *func)
     struct op *op = func->op;
     func->op = NULL;
     if (route_put(d->routes, func->name, func, &old) < 0) {
-        op_complete(op, -ENOMEM, 500, "out of memory while routing the function");
+        op_complete(op, -ENOMEM, TF_ERR_INTERNAL, "out of memory while routing the function");
         fn_free(func);
         return;
     }
@@ -507,7 +507,7 @@ static void go_live(struct dispatch_function *func)
     }
     if (old != NULL)
         retire(old, NULL);
-    op_complete(op, 0, 0, "");
+    op_complete(op, 0, TF_ERR_NONE, "");
 }
 
 static void on_ready(void *owner, struct hconn *h)
@@ -580,7 +580,7 @@ static void publish_task(void *arg, bool cancelled)
 {
     struct op *op = arg;
     if (cancelled) {
-        op_complete(op, -ESHUTDOWN, 503, "the daemon is shutting down");
+        op_complete(op, -ESHUTDOWN, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
         return;
     }
     struct dispatch_function *func = calloc(1, sizeof *func);
@@ -588,7 +588,7 @@ static void publish_task(void *arg, bool cancelled)
     if (func == NULL || handlers == NULL) {
         free(func);
         free(handlers);
-        op_complete(op, -ENOMEM, 500, "out of memory");
+        op_complete(op, -ENOMEM, TF_ERR_INTERNAL, "out of memory");
         return;
     }
     *func = (struct dispatch_function){
@@ -613,12 +613,12 @@ static void unpublish_task(void *arg, bool cancelled)
 {
     struct op *op = arg;
     if (cancelled) {
-        op_complete(op, -ESHUTDOWN, 503, "the daemon is shutting down");
+        op_complete(op, -ESHUTDOWN, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
         return;
     }
     struct dispatch_function *func = route_remove(op->d->routes, op->name);
     if (func == NULL) {
-        op_complete(op, -ENOENT, 404, "no such function");
+        op_complete(op, -ENOENT, TF_ERR_NOT_FOUND, "no such function");
         return;
     }
     if (op->d->route_fn != NULL)
@@ -631,7 +631,7 @@ static int publish(struct dispatcher *d, const char *name, const struct dispatch
                    bool routed_is_done, tf_err *err)
 {
     if (n == 0)
-        return tf_err_set(err, 400, "a function needs at least one handler"), -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "a function needs at least one handler");
     struct op op = {.err = err,
                     .name = name,
                     .eps = eps,
@@ -673,7 +673,7 @@ static void tick_pending(struct dispatcher *d, int64_t now)
             snprintf(msg, sizeof msg, "handlers of %s did not become ready: %s", func->name,
                      func->last_error);
             pending_remove(func);
-            op_complete(func->op, -ETIMEDOUT, 500, msg);
+            op_complete(func->op, -ETIMEDOUT, TF_ERR_TIMEOUT, msg);
             fn_free(func);
         } else if (func->state == FUNCTION_PUBLISHING) {
             for (size_t i = 0; i < func->n; i++)
@@ -773,7 +773,7 @@ void dispatcher_destroy(struct dispatcher *d)
         struct dispatch_function *func = d->pending;
         d->pending = func->next_pending;
         if (func->op != NULL)
-            op_complete(func->op, -ESHUTDOWN, 503, "the daemon is shutting down");
+            op_complete(func->op, -ESHUTDOWN, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
         fn_free(func);
     }
     hconn_set_reap(&d->conns);

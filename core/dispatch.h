@@ -106,7 +106,7 @@ int dispatch_reroute(struct dispatcher *d, const char *name, const struct dispat
                      tf_err *err);
 
 /* Unroutes name and waits until its calls in flight drained (at most the call
- * timeout) and its connections closed. -ENOENT when name is not routed. */
+ * timeout) and its connections closed. TF_ERR_NOT_FOUND when name is not routed. */
 int dispatch_unpublish(struct dispatcher *d, const char *name, tf_err *err);
 
 #endif

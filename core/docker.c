@@ -71,8 +71,7 @@ int docker_open(struct docker **out, const char *host, tf_err *err)
         host = "unix:///var/run/docker.sock";
     d = calloc(1, sizeof *d);
     if (d == NULL) {
-        tf_err_set(err, 500, "docker: out of memory");
-        return -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "docker: out of memory");
     }
     /* Reference counted by libcurl, and thread-safe since 7.84. */
     docker_global_init();
@@ -87,22 +86,22 @@ int docker_open(struct docker **out, const char *host, tf_err *err)
     const char *min = json_string_value(json_object_get(v, "MinAPIVersion"));
     int have = api_parse(api), want = have;
     if (have < 0) {
-        tf_err_set(err, 502, "docker: version: engine at %s gave no ApiVersion", d->host);
-        rc = -EPROTO;
+        rc = tf_err_set(err, TF_ERR_UPSTREAM, "docker: version: engine at %s gave no ApiVersion",
+                        d->host);
         goto fail;
     }
     if (have < 1000 + API_MIN_MINOR) {
-        tf_err_set(err, 500, "docker: engine at %s speaks API %s; tinyFaaS needs 1.%d or newer",
-                   d->host, api, API_MIN_MINOR);
-        rc = -ENOTSUP;
+        rc = tf_err_set(err, TF_ERR_INTERNAL,
+                        "docker: engine at %s speaks API %s; tinyFaaS needs 1.%d or newer", d->host,
+                        api, API_MIN_MINOR);
         goto fail;
     }
     if (want > 1000 + API_MAX_MINOR)
         want = 1000 + API_MAX_MINOR;
     if (api_parse(min) > want) {
-        tf_err_set(err, 500, "docker: engine at %s no longer speaks API 1.%d (oldest: %s)", d->host,
-                   API_MAX_MINOR, min);
-        rc = -ENOTSUP;
+        rc = tf_err_set(err, TF_ERR_INTERNAL,
+                        "docker: engine at %s no longer speaks API 1.%d (oldest: %s)", d->host,
+                        API_MAX_MINOR, min);
         goto fail;
     }
     snprintf(d->version, sizeof d->version, "%d.%d", want / 1000, want % 1000);
@@ -159,8 +158,7 @@ static int copy_id(json_t *answer, const char *key, char out[DOCKER_ID_MAX], con
 {
     const char *id = json_string_value(json_object_get(answer, key));
     if (id == NULL || *id == '\0' || strlen(id) >= DOCKER_ID_MAX) {
-        tf_err_set(err, 502, "docker: %s: the engine gave no usable id", what);
-        return -EPROTO;
+        return tf_err_set(err, TF_ERR_UPSTREAM, "docker: %s: the engine gave no usable id", what);
     }
     snprintf(out, DOCKER_ID_MAX, "%s", id);
     return 0;
@@ -168,8 +166,7 @@ static int copy_id(json_t *answer, const char *key, char out[DOCKER_ID_MAX], con
 
 static int no_memory(const char *what, tf_err *err)
 {
-    tf_err_set(err, 500, "docker: %s: out of memory", what);
-    return -ENOMEM;
+    return tf_err_set(err, TF_ERR_INTERNAL, "docker: %s: out of memory", what);
 }
 
 /* The build answer is a stream of JSON objects, one a line; a line can
@@ -262,14 +259,13 @@ int docker_image_build(struct docker *d, const void *tar, size_t tar_len, const 
          * both faults in what the user built from. */
         rc = docker__engine_error(http, &sink.body, "build", err);
         if (err)
-            err->status = 400;
+            err->kind = TF_ERR_BUILD;
         goto out;
     }
     if (b.line.len)
         build_object(&b, b.line.p, b.line.len);
     if (b.error) {
-        tf_err_set(err, 400, "docker: build: %s", b.error);
-        rc = -EINVAL;
+        rc = tf_err_set(err, TF_ERR_BUILD, "docker: build: %s", b.error);
     }
 out:
     docker__buf_free(&b.line);
@@ -330,7 +326,7 @@ int docker_network_create(struct docker *d, const char *name, const char *subnet
     rc = docker__call(d, "POST", "/networks/create", body, &ans, 0, NULL, "create network", err);
     /* The engine says so in words only: "Pool overlaps with other one on this address space". */
     if (rc < 0 && subnet != NULL && err != NULL && strstr(err->msg, "overlaps") != NULL)
-        rc = -EADDRINUSE;
+        err->kind = TF_ERR_CONFLICT;
     if (rc == 0)
         rc = copy_id(ans, "Id", id_out, "create network", err);
     json_decref(ans);
@@ -431,7 +427,7 @@ static int inspect(struct docker *d, const char *fmt, const char *id, json_t **o
     int rc = docker__call(d, "GET", path, NULL, out, 0, NULL, what, err);
     free(path);
     if (rc == 0 && !json_is_object(*out)) {
-        tf_err_set(err, 502, "docker: %s: the engine gave no object", what);
+        tf_err_set(err, TF_ERR_UPSTREAM, "docker: %s: the engine gave no object", what);
         json_decref(*out);
         *out = NULL;
         rc = -EPROTO;
@@ -478,8 +474,8 @@ int docker_container_ip(struct docker *d, const char *id, const char *network, c
     }
     const char *ip = json_string_value(json_object_get(net, "IPAddress"));
     if (ip == NULL || *ip == '\0' || strlen(ip) >= 64) {
-        tf_err_set(err, 500, "docker: container %.12s has no address on network %s", id, network);
-        rc = -EADDRNOTAVAIL;
+        rc = tf_err_set(err, TF_ERR_INTERNAL,
+                        "docker: container %.12s has no address on network %s", id, network);
     } else {
         snprintf(ip_out, 64, "%s", ip);
     }
@@ -496,8 +492,8 @@ int docker_container_running(struct docker *d, const char *id, int *exit_code, t
     json_t *state = json_object_get(c, "State");
     if (!json_is_object(state)) {
         json_decref(c);
-        tf_err_set(err, 502, "docker: inspect container: the engine gave no State");
-        return -EPROTO;
+        return tf_err_set(err, TF_ERR_UPSTREAM,
+                          "docker: inspect container: the engine gave no State");
     }
     int running = json_is_true(json_object_get(state, "Running"));
     if (!running && exit_code)
@@ -525,8 +521,7 @@ int docker_list(struct docker *d, enum docker_kind kind, const char *label, dock
     int rc;
 
     if ((unsigned)kind > DOCKER_RUNNING) {
-        tf_err_set(err, 500, "docker: list: unknown kind %d", (int)kind);
-        return -EINVAL;
+        return tf_err_set(err, TF_ERR_INTERNAL, "docker: list: unknown kind %d", (int)kind);
     }
     filters = json_pack("{s:[s]}", "label", label);
     text = filters ? json_dumps(filters, JSON_COMPACT) : NULL;
@@ -539,8 +534,7 @@ int docker_list(struct docker *d, enum docker_kind kind, const char *label, dock
     if (rc < 0)
         goto out;
     if (!json_is_array(ans)) {
-        tf_err_set(err, 502, "docker: list: the engine gave no array");
-        rc = -EPROTO;
+        rc = tf_err_set(err, TF_ERR_UPSTREAM, "docker: list: the engine gave no array");
         goto out;
     }
     /* Images without labels have "Labels": null; callers get {} instead. */

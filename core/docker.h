@@ -45,7 +45,7 @@ typedef void docker_progress_fn(void *ctx, const char *line);
  * given labels ({"k":"v"} object, or NULL: none). The engine's legacy builder
  * applies them in a step of their own after the Dockerfile's last, which
  * costs about 0.1 s; LABEL lines in the Dockerfile cost none extra when they
- * stand in for that step. A failed build gives status 400 and the
+ * stand in for that step. A failed build is TF_ERR_BUILD with the
  * builder's own error message; intermediate containers are always removed. */
 int docker_image_build(struct docker *d, const void *tar, size_t tar_len, const char *tag,
                        json_t *labels, docker_progress_fn *progress, void *ctx, tf_err *err);
@@ -57,7 +57,7 @@ int docker_image_exists(struct docker *d, const char *ref, tf_err *err);
 int docker_image_remove(struct docker *d, const char *ref, tf_err *err);
 
 /* Creates a bridge network on subnet ("10.201.0.0/25"; NULL: the engine's
- * choice); id_out gets its id. A subnet in use gives -EADDRINUSE. */
+ * choice); id_out gets its id. A subnet in use is TF_ERR_CONFLICT. */
 int docker_network_create(struct docker *d, const char *name, const char *subnet, json_t *labels,
                           char id_out[DOCKER_ID_MAX], tf_err *err);
 
@@ -97,7 +97,7 @@ int docker_container_running(struct docker *d, const char *id, int *exit_code, t
 int docker_container_remove(struct docker *d, const char *id, tf_err *err);
 
 /* Waits up to timeout_s seconds for a container to stop; *exit_code gets
- * its status. A container still running then gives 504. */
+ * its status. A container still running then is TF_ERR_TIMEOUT. */
 int docker_container_wait(struct docker *d, const char *id, long timeout_s, int *exit_code,
                           tf_err *err);
 

@@ -15,8 +15,7 @@
 
 static int no_memory(const char *what, tf_err *err)
 {
-    tf_err_set(err, 500, "docker: %s: out of memory", what);
-    return -ENOMEM;
+    return tf_err_set(err, TF_ERR_INTERNAL, "docker: %s: out of memory", what);
 }
 
 /* One exchange whose answer body is wanted whole: 0 and *body on a 2xx,
@@ -46,8 +45,9 @@ int docker_container_wait(struct docker *d, const char *id, long timeout_s, int 
     struct docker__buf body = {0};
     int rc = exchange(d, "POST", docker__path("/containers/%s/wait", id), NULL, 0, NULL, timeout_s,
                       "wait for container", &body, err);
-    if (rc == -ETIMEDOUT)
-        tf_err_set(err, 504, "docker: container %.12s still runs after %ld s", id, timeout_s);
+    if (rc < 0 && err != NULL && err->kind == TF_ERR_TIMEOUT)
+        tf_err_set(err, TF_ERR_TIMEOUT, "docker: container %.12s still runs after %ld s", id,
+                   timeout_s);
     if (rc < 0)
         return rc;
     json_t *j = json_loadb(body.p ? body.p : "", body.len, 0, NULL);
@@ -55,8 +55,8 @@ int docker_container_wait(struct docker *d, const char *id, long timeout_s, int 
     if (json_is_integer(code)) {
         *exit_code = (int)json_integer_value(code);
     } else {
-        tf_err_set(err, 502, "docker: wait for container: the engine gave no StatusCode");
-        rc = -EPROTO;
+        rc = tf_err_set(err, TF_ERR_UPSTREAM,
+                        "docker: wait for container: the engine gave no StatusCode");
     }
     json_decref(j);
     docker__buf_free(&body);
@@ -98,7 +98,7 @@ static int import_failure(const struct docker__buf *body, tf_err *err)
         json_t *j = json_loadb(p, n, 0, NULL);
         const char *e = json_string_value(json_object_get(j, "error"));
         if (e != NULL) {
-            tf_err_set(err, 500, "docker: import image: %s", e);
+            tf_err_set(err, TF_ERR_INTERNAL, "docker: import image: %s", e);
             json_decref(j);
             return -EIO;
         }

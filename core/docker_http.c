@@ -40,15 +40,14 @@ int docker__parse_host(struct docker *d, const char *host, tf_err *err)
 {
     size_t len = strlen(host);
     if (len >= sizeof d->host) {
-        tf_err_set(err, 400, "Docker host too long: %.64s...", host);
-        return -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "Docker host too long: %.64s...", host);
     }
     memcpy(d->host, host, len + 1);
     if (strncmp(host, "unix://", 7) == 0) {
         const char *path = host + 7;
         if (*path != '/' || strlen(path) >= sizeof d->sock) {
-            tf_err_set(err, 400, "bad Docker host %s: need unix:///absolute/path", host);
-            return -EINVAL;
+            return tf_err_set(err, TF_ERR_INVALID, "bad Docker host %s: need unix:///absolute/path",
+                              host);
         }
         snprintf(d->sock, sizeof d->sock, "%s", path);
         /* The host part of the URL is ignored on a unix socket, but the
@@ -60,8 +59,8 @@ int docker__parse_host(struct docker *d, const char *host, tf_err *err)
         snprintf(d->base, sizeof d->base, "http://%s", host + 6);
         return 0;
     }
-    tf_err_set(err, 400, "unsupported Docker host %s: use unix:///path or tcp://host:port", host);
-    return -EINVAL;
+    return tf_err_set(err, TF_ERR_INVALID,
+                      "unsupported Docker host %s: use unix:///path or tcp://host:port", host);
 }
 
 char *docker__path(const char *fmt, ...)
@@ -134,7 +133,7 @@ int docker__request(const struct docker *d, const char *method, const char *path
     t.h = curl_easy_init();
     if (t.h == NULL || asprintf(&url, "%s%s%s", d->base, d->prefix, path) < 0) {
         url = NULL;
-        tf_err_set(err, 500, "docker: out of memory");
+        tf_err_set(err, TF_ERR_INTERNAL, "docker: out of memory");
         goto out;
     }
     curl_easy_setopt(t.h, CURLOPT_URL, url);
@@ -157,7 +156,7 @@ int docker__request(const struct docker *d, const char *method, const char *path
      * waiting for a 100 Continue the engine never sends. */
     h2 = curl_slist_append(headers, "Expect:");
     if (h2 == NULL) {
-        tf_err_set(err, 500, "docker: out of memory");
+        tf_err_set(err, TF_ERR_INTERNAL, "docker: out of memory");
         goto out;
     }
     headers = h2;
@@ -166,7 +165,7 @@ int docker__request(const struct docker *d, const char *method, const char *path
         snprintf(ct, sizeof ct, "Content-Type: %s", content_type);
         h2 = curl_slist_append(headers, ct);
         if (h2 == NULL) {
-            tf_err_set(err, 500, "docker: out of memory");
+            tf_err_set(err, TF_ERR_INTERNAL, "docker: out of memory");
             goto out;
         }
         headers = h2;
@@ -176,15 +175,14 @@ int docker__request(const struct docker *d, const char *method, const char *path
     CURLcode cc = curl_easy_perform(t.h);
     curl_easy_getinfo(t.h, CURLINFO_RESPONSE_CODE, http);
     if (cc == CURLE_WRITE_ERROR && t.failed == -EMSGSIZE) {
-        rc = -EMSGSIZE;
-        tf_err_set(err, 502, "docker: %s %s: answer larger than %zu MiB", method, path,
-                   DOCKER__BODY_MAX >> 20);
+        rc = tf_err_set(err, TF_ERR_UPSTREAM, "docker: %s %s: answer larger than %zu MiB", method,
+                        path, DOCKER__BODY_MAX >> 20);
     } else if (cc == CURLE_WRITE_ERROR && t.failed) {
         rc = t.failed;
-        tf_err_set(err, 500, "docker: %s %s: %s", method, path, strerror(-t.failed));
+        tf_err_set(err, TF_ERR_INTERNAL, "docker: %s %s: %s", method, path, strerror(-t.failed));
     } else if (cc == CURLE_OPERATION_TIMEDOUT) {
-        rc = -ETIMEDOUT;
-        tf_err_set(err, 504, "docker: %s %s: no answer within %ld s", method, path, timeout);
+        rc = tf_err_set(err, TF_ERR_TIMEOUT, "docker: %s %s: no answer within %ld s", method, path,
+                        timeout);
     } else if (cc != CURLE_OK) {
         long os = 0;
         curl_easy_getinfo(t.h, CURLINFO_OS_ERRNO, &os);
@@ -192,10 +190,10 @@ int docker__request(const struct docker *d, const char *method, const char *path
         /* On a socket curl's text names "localhost port 80"; the system's
          * reason (no such file, permission denied) is the useful part. */
         if (d->sock[0] && os)
-            tf_err_set(err, 503, "cannot reach the Docker engine at %s: %s (%s)", d->host,
-                       curl_easy_strerror(cc), strerror((int)os));
+            tf_err_set(err, TF_ERR_UNAVAILABLE, "cannot reach the Docker engine at %s: %s (%s)",
+                       d->host, curl_easy_strerror(cc), strerror((int)os));
         else
-            tf_err_set(err, 503, "cannot reach the Docker engine at %s: %s", d->host,
+            tf_err_set(err, TF_ERR_UNAVAILABLE, "cannot reach the Docker engine at %s: %s", d->host,
                        ebuf[0] ? ebuf : curl_easy_strerror(cc));
     } else {
         rc = 0;
@@ -206,6 +204,16 @@ out:
         curl_easy_cleanup(t.h);
     free(url);
     return rc;
+}
+
+/* What an engine's error status says happened. */
+static enum tf_err_kind engine_error_kind(long http)
+{
+    switch (http) {
+    case 404: return TF_ERR_NOT_FOUND;
+    case 409: return TF_ERR_CONFLICT;
+    default: return http >= 400 && http < 500 ? TF_ERR_INVALID : TF_ERR_UPSTREAM;
+    }
 }
 
 int docker__engine_error(long http, const struct docker__buf *body, const char *what, tf_err *err)
@@ -224,15 +232,9 @@ int docker__engine_error(long http, const struct docker__buf *body, const char *
             snprintf(raw, sizeof raw, "HTTP %ld", http);
         msg = raw;
     }
-    tf_err_set(err, http >= 400 && http < 500 ? (int)http : 500, "docker: %s: %s", what, msg);
+    tf_err_set(err, engine_error_kind(http), "docker: %s: %s", what, msg);
     json_decref(j);
-    switch (http) {
-    case 400: return -EINVAL;
-    case 403: return -EPERM;
-    case 404: return -ENOENT;
-    case 409: return -EEXIST;
-    default: return -EIO;
-    }
+    return -1;
 }
 
 int docker__call(const struct docker *d, const char *method, const char *path, json_t *body,
@@ -248,8 +250,7 @@ int docker__call(const struct docker *d, const char *method, const char *path, j
     if (body) {
         text = json_dumps(body, JSON_COMPACT);
         if (text == NULL) {
-            tf_err_set(err, 500, "docker: %s: out of memory", what);
-            return -ENOMEM;
+            return tf_err_set(err, TF_ERR_INTERNAL, "docker: %s: out of memory", what);
         }
     }
     rc = docker__request(d, method, path, text, text ? strlen(text) : 0,
@@ -269,8 +270,8 @@ int docker__call(const struct docker *d, const char *method, const char *path, j
         json_error_t je;
         *out = json_loadb(sink.body.p, sink.body.len, 0, &je);
         if (*out == NULL) {
-            tf_err_set(err, 502, "docker: %s: bad JSON from the engine: %s", what, je.text);
-            rc = -EPROTO;
+            rc = tf_err_set(err, TF_ERR_UPSTREAM, "docker: %s: bad JSON from the engine: %s", what,
+                            je.text);
         }
     }
 out:

@@ -43,7 +43,7 @@ struct docker__sink {
     struct docker__buf body;
 };
 
-/* Parses host ("unix:///path" or "tcp://host:port") into d. 400 on others. */
+/* Parses host ("unix:///path" or "tcp://host:port") into d; others are TF_ERR_INVALID. */
 int docker__parse_host(struct docker *d, const char *host, tf_err *err);
 
 /* Formats a path where each %s (the only conversion) is URL-escaped. */
@@ -51,15 +51,16 @@ char *docker__path(const char *fmt, ...);
 
 /* One exchange with the engine: method on d->prefix + path, with an optional
  * body of content_type; timeout in seconds (0: none). Returns 0 once an
- * answer arrived, whatever its status (in *http); negative with err set
- * (503 when the engine cannot be reached, 504 and -ETIMEDOUT when
- * no answer came within the timeout) otherwise. */
+ * answer arrived, whatever its status (in *http); otherwise negative with
+ * err set (TF_ERR_UNAVAILABLE when the engine cannot be reached,
+ * TF_ERR_TIMEOUT when no answer came within the timeout). */
 int docker__request(const struct docker *d, const char *method, const char *path, const void *body,
                     size_t body_len, const char *content_type, long timeout,
                     struct docker__sink *sink, long *http, tf_err *err);
 
 /* Fills err from a non-success answer: "docker: what: <engine message>",
- * status as the engine gave it for 4xx, 500 for 5xx. Returns -errno. */
+ * of the kind its status says (404: TF_ERR_NOT_FOUND, 409: TF_ERR_CONFLICT,
+ * other 4xx: TF_ERR_INVALID, 5xx: TF_ERR_UPSTREAM). Returns -1. */
 int docker__engine_error(long http, const struct docker__buf *body, const char *what, tf_err *err);
 
 /* A JSON exchange: body (may be NULL) sent as JSON, a success answer (2xx or

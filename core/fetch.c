@@ -32,10 +32,10 @@ static size_t on_data(char *chunk, size_t size, size_t n, void *ctx)
 int fetch_url(const char *url, size_t max, unsigned char **out, size_t *out_len, tf_err *err)
 {
     if (strncasecmp(url, "http://", 7) != 0 && strncasecmp(url, "https://", 8) != 0)
-        return tf_err_set(err, 400, "url must start with http:// or https://"), -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "url must start with http:// or https://");
     CURL *c = curl_easy_init();
     if (c == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     struct sink s = {.max = max};
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -52,11 +52,11 @@ int fetch_url(const char *url, size_t max, unsigned char **out, size_t *out_len,
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     curl_easy_cleanup(c);
     if (s.too_large)
-        tf_err_set(err, 413, "the file at url is larger than %zu bytes", max);
+        tf_err_set(err, TF_ERR_TOO_LARGE, "the file at url is larger than %zu bytes", max);
     else if (rc != CURLE_OK)
-        tf_err_set(err, 400, "cannot download url: %s", curl_easy_strerror(rc));
+        tf_err_set(err, TF_ERR_INVALID, "cannot download url: %s", curl_easy_strerror(rc));
     else if (status < 200 || status > 299)
-        tf_err_set(err, 400, "downloading url gave HTTP status %ld", status);
+        tf_err_set(err, TF_ERR_INVALID, "downloading url gave HTTP status %ld", status);
     else {
         *out = s.data;
         *out_len = s.len;

@@ -51,10 +51,8 @@ int tarbuf_open(struct tarbuf *t, tf_err *err)
 {
     memset(t, 0, sizeof *t);
     t->a = archive_write_new();
-    if (t->a == NULL) {
-        tf_err_set(err, 500, "out of memory");
-        return -ENOMEM;
-    }
+    if (t->a == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     /* pax_restricted writes plain ustar headers unless a name or size needs
      * an extension, which Docker's tar reader understands either way. The
      * last block is not padded to 10 KiB: nobody reads this from tape. */
@@ -62,7 +60,7 @@ int tarbuf_open(struct tarbuf *t, tf_err *err)
         archive_write_add_filter_none(t->a) != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(t->a, 1) != ARCHIVE_OK ||
         archive_write_open2(t->a, t, NULL, tarbuf_write_cb, NULL, NULL) != ARCHIVE_OK) {
-        tf_err_set(err, 500, "cannot start a tar: %s", aerr(t->a));
+        tf_err_set(err, TF_ERR_INTERNAL, "cannot start a tar: %s", aerr(t->a));
         tarbuf_free(t);
         return -ENOMEM;
     }
@@ -72,7 +70,7 @@ int tarbuf_open(struct tarbuf *t, tf_err *err)
 /* Reports a libarchive write failure; ENOMEM from our callback stays ENOMEM. */
 static int tarbuf_fail(struct tarbuf *t, const char *path, tf_err *err)
 {
-    tf_err_set(err, 500, "cannot add '%s' to the tar: %s", path, aerr(t->a));
+    tf_err_set(err, TF_ERR_INTERNAL, "cannot add '%s' to the tar: %s", path, aerr(t->a));
     return archive_errno(t->a) == ENOMEM ? -ENOMEM : -EIO;
 }
 
@@ -83,10 +81,10 @@ static int tarbuf_header(struct tarbuf *t, const char *path, unsigned type, int 
                          const char *target, tf_err *err)
 {
     if (t == NULL || t->a == NULL || path == NULL || *path == '\0')
-        return tf_err_set(err, 500, "tarbuf: not open, or no path"), -EINVAL;
+        return tf_err_set(err, TF_ERR_INTERNAL, "tarbuf: not open, or no path");
     struct archive_entry *e = archive_entry_new();
     if (e == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     archive_entry_set_pathname(e, path);
     archive_entry_set_filetype(e, type);
     archive_entry_set_perm(e, (mode_t)mode & 07777);
@@ -146,7 +144,7 @@ int tarbuf_add_file_from(struct tarbuf *t, const char *path, size_t len, int mod
     for (size_t left = len; rc == 0 && left > 0;) {
         la_ssize_t n = archive_read_data(from, block, left < sizeof block ? left : sizeof block);
         if (n <= 0)
-            return tf_err_set(err, 500, "cannot read %s", path), -EIO;
+            return tf_err_set(err, TF_ERR_INTERNAL, "cannot read %s", path);
         rc = tarbuf_data(t, path, block, (size_t)n, err);
         left -= (size_t)n;
     }
@@ -162,7 +160,7 @@ int tarbuf_add_file(struct tarbuf *t, const char *path, const void *data, size_t
 int tarbuf_add_symlink(struct tarbuf *t, const char *path, const char *target, tf_err *err)
 {
     if (target == NULL || *target == '\0')
-        return tf_err_set(err, 500, "tarbuf: symlink '%s' has no target", path), -EINVAL;
+        return tf_err_set(err, TF_ERR_INTERNAL, "tarbuf: symlink '%s' has no target", path);
     return tarbuf_add(t, path, AE_IFLNK, 0777, NULL, 0, target, err);
 }
 
@@ -174,7 +172,7 @@ int tarbuf_add_dir(struct tarbuf *t, const char *path, int mode, tf_err *err)
 int tarbuf_close(struct tarbuf *t, tf_err *err)
 {
     if (t->a == NULL)
-        return tf_err_set(err, 500, "tarbuf: not open"), -EINVAL;
+        return tf_err_set(err, TF_ERR_INTERNAL, "tarbuf: not open");
     int r = archive_write_close(t->a);
     int rc = r == ARCHIVE_OK ? 0 : tarbuf_fail(t, "the end", err);
     archive_write_free(t->a);
@@ -225,10 +223,11 @@ static int clean_path(const char *in, char *out, size_t cap, const char **why)
 }
 
 /* Reads the current entry's data into a new buffer, counting the bytes
- * actually inflated against what is left of the limit: a zip's declared
- * sizes are the attacker's to choose, so they only size the first buffer. */
+ * actually inflated against room, what is left of the zip's unpacked size
+ * limit: a zip's declared sizes are the attacker's to choose, so they only
+ * size the first buffer. */
 static int read_entry(struct archive *a, struct archive_entry *e, const char *name, size_t room,
-                      unsigned char **out, size_t *out_len, tf_err *err)
+                      size_t limit, unsigned char **out, size_t *out_len, tf_err *err)
 {
     size_t cap = FNZIP_CHUNK, len = 0;
     if (archive_entry_size_is_set(e) && archive_entry_size(e) >= 0 &&
@@ -238,7 +237,7 @@ static int read_entry(struct archive *a, struct archive_entry *e, const char *na
         cap = room + 1; /* one byte past the limit is enough to see it crossed */
     unsigned char *buf = malloc(cap);
     if (buf == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     for (;;) {
         if (len == cap) {
             size_t ncap = cap > SIZE_MAX / 2 ? SIZE_MAX : cap * 2;
@@ -247,7 +246,7 @@ static int read_entry(struct archive *a, struct archive_entry *e, const char *na
             unsigned char *p = ncap > cap ? realloc(buf, ncap) : NULL;
             if (p == NULL) {
                 free(buf);
-                return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+                return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
             }
             buf = p;
             cap = ncap;
@@ -255,15 +254,17 @@ static int read_entry(struct archive *a, struct archive_entry *e, const char *na
         la_ssize_t n = archive_read_data(a, buf + len, cap - len);
         if (n < 0) {
             free(buf);
-            tf_err_set(err, 400, "cannot unpack zip entry '%s': %s", name, aerr(a));
-            return -EINVAL;
+            return tf_err_set(err, TF_ERR_INVALID, "cannot unpack zip entry '%s': %s", name,
+                              aerr(a));
         }
         if (n == 0)
             break;
         len += (size_t)n;
         if (len > room) {
             free(buf);
-            return -E2BIG; /* the caller words it: it knows the limit */
+            return tf_err_set(err, TF_ERR_TOO_LARGE,
+                              "the zip unpacks to more than %zu bytes (at entry '%s')", limit,
+                              name);
         }
     }
     *out = buf;
@@ -289,13 +290,13 @@ static int copy_entry(struct walk *w, struct archive *a, struct archive_entry *e
     if (name == NULL)
         name = archive_entry_pathname(e);
     if (name == NULL || *name == '\0')
-        return tf_err_set(err, 400, "zip entry %zu has an empty name", w->entries), -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "zip entry %zu has an empty name", w->entries);
     char clean[FNZIP_PATH_MAX];
     const char *why = NULL;
     /* Path faults are refused anywhere in the zip, even outside the
      * subfolder: no honest zip holds them. */
     if (clean_path(name, clean, sizeof clean, &why) < 0)
-        return tf_err_set(err, 400, "zip entry '%s' %s", name, why), -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "zip entry '%s' %s", name, why);
 
     const char *rel = clean;
     if (w->sub_len > 0) {
@@ -313,30 +314,27 @@ static int copy_entry(struct walk *w, struct archive *a, struct archive_entry *e
                       : type != AE_IFREG && type != AE_IFDIR ? "a device, fifo or socket"
                                                              : NULL;
     if (bad != NULL)
-        return tf_err_set(err, 400, "zip entry '%s' is %s, which is not allowed", name, bad),
-               -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "zip entry '%s' is %s, which is not allowed", name,
+                          bad);
     if (*rel == '\0') {
         if (type == AE_IFDIR)
             return 0; /* "./" or the subfolder itself: the root we copy into */
         if (w->sub_len > 0)
-            return tf_err_set(err, 400, "subfolder '%s' is a file in the zip", name), -EINVAL;
-        return tf_err_set(err, 400, "zip entry '%s' has an empty name", name), -EINVAL;
+            return tf_err_set(err, TF_ERR_INVALID, "subfolder '%s' is a file in the zip", name);
+        return tf_err_set(err, TF_ERR_INVALID, "zip entry '%s' has an empty name", name);
     }
 
     char path[FNZIP_PATH_MAX + 256];
     int n = snprintf(path, sizeof path, "%s%s", w->prefix, rel);
     if (n < 0 || (size_t)n >= sizeof path)
-        return tf_err_set(err, 400, "zip entry '%s' has a name that is too long", name), -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "zip entry '%s' has a name that is too long", name);
     if (type == AE_IFDIR)
         return tarbuf_add(t, path, AE_IFDIR, 0755, NULL, 0, NULL, err);
 
     unsigned char *data = NULL;
     size_t len = 0;
-    int rc = read_entry(a, e, name, w->lim->max_total_bytes - w->bytes, &data, &len, err);
-    if (rc == -E2BIG)
-        return tf_err_set(err, 413, "the zip unpacks to more than %zu bytes (at entry '%s')",
-                          w->lim->max_total_bytes, name),
-               -E2BIG;
+    int rc = read_entry(a, e, name, w->lim->max_total_bytes - w->bytes, w->lim->max_total_bytes,
+                        &data, &len, err);
     if (rc < 0)
         return rc;
     w->bytes += len;
@@ -351,12 +349,12 @@ int fnzip_to_tar(const void *zip, size_t len, const char *subfolder, const char 
                  const struct fnzip_limits *limits, struct tarbuf *t, tf_err *err)
 {
     if (limits == NULL || t == NULL || t->a == NULL)
-        return tf_err_set(err, 500, "fnzip_to_tar: no limits or tar not open"), -EINVAL;
+        return tf_err_set(err, TF_ERR_INTERNAL, "fnzip_to_tar: no limits or tar not open");
     struct walk w = {.lim = limits, .prefix = prefix ? prefix : ""};
     if (subfolder != NULL && *subfolder != '\0') {
         const char *why = NULL;
         if (clean_path(subfolder, w.sub, sizeof w.sub, &why) < 0)
-            return tf_err_set(err, 400, "subfolder '%s' %s", subfolder, why), -EINVAL;
+            return tf_err_set(err, TF_ERR_INVALID, "subfolder '%s' %s", subfolder, why);
         w.sub_len = strlen(w.sub); /* "." or "./" clean to "": the whole zip */
     }
 
@@ -364,7 +362,7 @@ int fnzip_to_tar(const void *zip, size_t len, const char *subfolder, const char 
         len = 0;
     struct archive *a = archive_read_new();
     if (a == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     /* The seekable reader trusts the central directory, as unzip does: only
      * there do the Unix mode bits live that mark an entry as a symlink; the
      * streaming reader would take a symlink for a file holding its target. */
@@ -374,9 +372,9 @@ int fnzip_to_tar(const void *zip, size_t len, const char *subfolder, const char 
         /* The seekable reader does not bid on a zip of no entries, which is
          * nothing but its end record: name the real fault. */
         if (len >= 22 && memcmp(zip, "PK\5\6", 4) == 0)
-            tf_err_set(err, 400, "the zip holds no files");
+            tf_err_set(err, TF_ERR_INVALID, "the zip holds no files");
         else
-            tf_err_set(err, 400, "the zip is not a valid zip archive: %s", aerr(a));
+            tf_err_set(err, TF_ERR_INVALID, "the zip is not a valid zip archive: %s", aerr(a));
         rc = -EINVAL;
         goto out;
     }
@@ -387,13 +385,12 @@ int fnzip_to_tar(const void *zip, size_t len, const char *subfolder, const char 
             break;
         /* ARCHIVE_WARN is only a name the locale cannot show; go on. */
         if (r < ARCHIVE_WARN) {
-            tf_err_set(err, 400, "the zip is not a valid zip archive: %s", aerr(a));
-            rc = -EINVAL;
+            rc = tf_err_set(err, TF_ERR_INVALID, "the zip is not a valid zip archive: %s", aerr(a));
             goto out;
         }
         if (++w.entries > limits->max_entries) {
-            tf_err_set(err, 413, "the zip holds more than %zu entries", limits->max_entries);
-            rc = -E2BIG;
+            rc = tf_err_set(err, TF_ERR_TOO_LARGE, "the zip holds more than %zu entries",
+                            limits->max_entries);
             goto out;
         }
         rc = copy_entry(&w, a, e, t, err);
@@ -401,12 +398,11 @@ int fnzip_to_tar(const void *zip, size_t len, const char *subfolder, const char 
             goto out;
     }
     if (w.sub_len > 0 && !w.sub_seen) {
-        tf_err_set(err, 400, "subfolder '%s' not found in the zip", subfolder);
-        rc = -ENOENT;
+        rc = tf_err_set(err, TF_ERR_INVALID, "subfolder '%s' not found in the zip", subfolder);
     } else if (w.files == 0) {
-        tf_err_set(err, 400, "the zip holds no files%s%s%s", w.sub_len ? " under '" : "",
-                   w.sub_len ? subfolder : "", w.sub_len ? "'" : "");
-        rc = -ENOENT;
+        rc = tf_err_set(err, TF_ERR_INVALID, "the zip holds no files%s%s%s",
+                        w.sub_len ? " under '" : "", w.sub_len ? subfolder : "",
+                        w.sub_len ? "'" : "");
     }
 out:
     archive_read_free(a);
@@ -433,14 +429,13 @@ int fnzip_base64_decode(const char *text, size_t len, unsigned char **out, size_
     *out = NULL;
     *out_len = 0;
     if (text == NULL || len == 0)
-        return tf_err_set(err, 400, "zip is empty"), -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "zip is empty");
     if (len > SIZE_MAX / 8 || !b64_alphabet_ok(text, len))
-        return tf_err_set(err, 400, "zip is not valid base64"), -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "zip is not valid base64");
     unsigned char *buf = malloc(BASE64_DECODE_LENGTH(len) + 1);
     int rc = 0;
     if (buf == NULL) {
-        tf_err_set(err, 500, "out of memory");
-        rc = -ENOMEM;
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
         goto out;
     }
     /* Nettle skips the line breaks of wrapped text and checks the padding. */
@@ -450,8 +445,7 @@ int fnzip_base64_decode(const char *text, size_t len, unsigned char **out, size_
     if (!base64_decode_update(&ctx, &o, buf, len, text) || !base64_decode_final(&ctx))
         goto bad;
     if (o == 0) {
-        tf_err_set(err, 400, "zip is empty");
-        rc = -EINVAL;
+        rc = tf_err_set(err, TF_ERR_INVALID, "zip is empty");
         goto out;
     }
     *out = buf;
@@ -459,8 +453,7 @@ int fnzip_base64_decode(const char *text, size_t len, unsigned char **out, size_
     buf = NULL;
     goto out;
 bad:
-    tf_err_set(err, 400, "zip is not valid base64");
-    rc = -EINVAL;
+    rc = tf_err_set(err, TF_ERR_INVALID, "zip is not valid base64");
 out:
     free(buf);
     return rc;

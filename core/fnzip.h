@@ -26,7 +26,7 @@ struct tarbuf {
     void *on_file_ctx;
 };
 
-/* Starts an empty tar in memory. Return 0 or -ENOMEM. */
+/* Starts an empty tar in memory. */
 int tarbuf_open(struct tarbuf *t, tf_err *err);
 
 /* Adds a regular file with mode (for example 0644, 0755). */
@@ -60,15 +60,15 @@ int tarbuf_add_archive(struct tarbuf *t, const void *tar, size_t len, const char
 
 /* Copies the entries of the zip in zip[0..len) that lie under subfolder
  * (NULL or "" for the whole zip; the prefix is stripped) into t below
- * prefix (such as "fn/"). Refuses with status 400 and a one-line reason:
+ * prefix (such as "fn/"). Refuses (TF_ERR_INVALID, with a one-line reason)
  * data that is not a zip, an absolute path, a ".." component, a symbolic
- * or hard link, a device or fifo; with 413 a zip over the limits (bytes
+ * or hard link, a device or fifo; TF_ERR_TOO_LARGE a zip over the limits (bytes
  * are counted as inflated, not as declared). On failure t holds part of
  * the zip: the caller frees it. */
 int fnzip_to_tar(const void *zip, size_t len, const char *subfolder, const char *prefix,
                  const struct fnzip_limits *limits, struct tarbuf *t, tf_err *err);
 
-/* Decodes base64 (line breaks allowed) into a new buffer. 400 on bad input. */
+/* Decodes base64 (line breaks allowed) into a new buffer; bad input is TF_ERR_INVALID. */
 int fnzip_base64_decode(const char *text, size_t len, unsigned char **out, size_t *out_len,
                         tf_err *err);
 

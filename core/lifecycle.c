@@ -107,36 +107,31 @@ static int env_entry_valid(const char *kv)
 static int validate(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
     if (s->name == NULL || !name_is_valid(s->name, strlen(s->name)))
-        return tf_err_set(err, 400,
+        return tf_err_set(err, TF_ERR_INVALID,
                           "invalid function name '%s': use [A-Za-z0-9][A-Za-z0-9_-]{0,62}",
-                          s->name ? s->name : ""),
-               -EINVAL;
+                          s->name ? s->name : "");
     if (runtimes_find(lc->cfg.runtimes, s->env) == NULL)
-        return tf_err_set(err, 400, "unknown env '%s' (known: %s)", s->env ? s->env : "",
-                          runtimes_names(lc->cfg.runtimes)),
-               -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "unknown env '%s' (known: %s)", s->env ? s->env : "",
+                          runtimes_names(lc->cfg.runtimes));
     if (s->threads < 1 || s->threads > LIFECYCLE_THREADS_MAX)
-        return tf_err_set(err, 400, "threads must be between 1 and %d, not %lld",
-                          LIFECYCLE_THREADS_MAX, s->threads),
-               -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "threads must be between 1 and %d, not %lld",
+                          LIFECYCLE_THREADS_MAX, s->threads);
     for (size_t i = 0; i < s->n_envs; i++)
         if (!env_entry_valid(s->envs[i]))
-            return tf_err_set(err, 400, "envs entry '%.60s' is not KEY=VALUE", s->envs[i]), -EINVAL;
+            return tf_err_set(err, TF_ERR_INVALID, "envs entry '%.60s' is not KEY=VALUE",
+                              s->envs[i]);
     if (s->memory_mb != 0 && (s->memory_mb < MIN_MEMORY_MB || s->memory_mb > MAX_MEMORY_MB))
-        return tf_err_set(err, 400, "memory_mb must be between %d and %d, not %lld", MIN_MEMORY_MB,
-                          MAX_MEMORY_MB, s->memory_mb),
-               -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "memory_mb must be between %d and %d, not %lld",
+                          MIN_MEMORY_MB, MAX_MEMORY_MB, s->memory_mb);
     if (s->timeout_s < 0 || s->timeout_s > MAX_TIMEOUT_S)
-        return tf_err_set(err, 400, "timeout_s must be between 1 and %d, not %lld", MAX_TIMEOUT_S,
-                          s->timeout_s),
-               -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "timeout_s must be between 1 and %d, not %lld",
+                          MAX_TIMEOUT_S, s->timeout_s);
     if (s->concurrency < 0 || s->concurrency > MAX_CONCURRENCY)
-        return tf_err_set(err, 400, "concurrency must be between 1 and %d, not %lld",
-                          MAX_CONCURRENCY, s->concurrency),
-               -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "concurrency must be between 1 and %d, not %lld",
+                          MAX_CONCURRENCY, s->concurrency);
     if (s->cpus < 0 || s->cpus > MAX_CPUS || (s->cpus > 0 && s->cpus < 0.01))
-        return tf_err_set(err, 400, "cpus must be between 0.01 and %d, not %g", MAX_CPUS, s->cpus),
-               -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "cpus must be between 0.01 and %d, not %g", MAX_CPUS,
+                          s->cpus);
     return 0;
 }
 
@@ -233,9 +228,9 @@ static int unpack_code(struct lifecycle *lc, const struct deploy_spec *s, struct
         rc = fnzip_to_tar(s->zip, s->zip_len, s->subfolder, "fn/", &limits, t, err);
     t->on_file = NULL;
     if (rc == 0 && !facts->has_entry)
-        return tf_err_set(err, 400, "the %s runtime needs %s at the top of the function folder",
-                          s->env, entry),
-               -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID,
+                          "the %s runtime needs %s at the top of the function folder", s->env,
+                          entry);
     return rc;
 }
 
@@ -275,7 +270,7 @@ static void explain_build(const struct build_log *b, tf_err *err)
     size_t len = (size_t)snprintf(msg, sizeof msg, "the function's build failed");
     for (size_t i = 0; i < b->n && len < sizeof msg; i++)
         len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", i ? " | " : ": ", b->lines[i]);
-    tf_err_set(err, err->status, "%s", msg);
+    tf_err_set(err, TF_ERR_BUILD, "%s", msg);
 }
 
 /* The function's image from its runtime's function.Dockerfile template. */
@@ -324,7 +319,7 @@ static int compile_function(struct lifecycle *lc, const struct deploy_spec *s,
         .ctx = blog,
     };
     if (job.labels == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     rc = compile_image(lc->cfg.docker, &job, err);
     json_decref(job.labels);
     return rc;
@@ -370,29 +365,33 @@ static int create_network(struct lifecycle *lc, const struct deploy_spec *s,
     json_t *labels = lifecycle_labels(lc, s->name, r->version);
     char net_id[DOCKER_ID_MAX];
     unsigned a, b, c, d, prefix;
-    int rc = -EINVAL;
+    int rc = -1;
     if (lc->cfg.subnet_pool == NULL) {
         rc = docker_network_create(lc->cfg.docker, r->network, NULL, labels, net_id, err);
     } else if (sscanf(lc->cfg.subnet_pool, "%u.%u.%u.%u/%u", &a, &b, &c, &d, &prefix) == 5 &&
                prefix <= 25) {
         uint32_t base = (a << 24) | (b << 16) | (c << 8) | d, count = 1u << (25 - prefix);
-        rc = -EADDRINUSE;
-        for (uint32_t i = 0; i < count && rc == -EADDRINUSE; i++) {
+        bool taken = true; /* by a network not ours: the next /25 may be free */
+        for (uint32_t i = 0; i < count && taken; i++) {
             if (subnet_taken(lc, (int)i))
                 continue;
             uint32_t net = base + (i << 7);
             char subnet[32];
             snprintf(subnet, sizeof subnet, "%u.%u.%u.%u/25", net >> 24, (net >> 16) & 255,
                      (net >> 8) & 255, net & 255);
-            /* -EADDRINUSE: another network (not ours) has it; the next one may be free. */
-            rc = docker_network_create(lc->cfg.docker, r->network, subnet, labels, net_id, err);
+            tf_err e = {0};
+            rc = docker_network_create(lc->cfg.docker, r->network, subnet, labels, net_id, &e);
             if (rc == 0)
                 r->subnet = (int)i;
+            taken = rc < 0 && e.kind == TF_ERR_CONFLICT;
+            if (rc < 0 && !taken)
+                tf_err_set(err, e.kind, "%s", e.msg);
         }
-        if (rc == -EADDRINUSE)
-            tf_err_set(err, 503, "no free /25 left in the subnet pool %s", lc->cfg.subnet_pool);
+        if (taken)
+            rc = tf_err_set(err, TF_ERR_UNAVAILABLE, "no free /25 left in the subnet pool %s",
+                            lc->cfg.subnet_pool);
     } else {
-        tf_err_set(err, 500, "subnet pool '%s' is not A.B.C.D/N with N at most 25",
+        tf_err_set(err, TF_ERR_INVALID, "subnet pool '%s' is not A.B.C.D/N with N at most 25",
                    lc->cfg.subnet_pool);
     }
     json_decref(labels);
@@ -424,7 +423,7 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s,
     }
     struct dispatch_endpoint *eps = calloc(r->n_containers, sizeof *eps);
     if (eps == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     rc = lifecycle_start_handlers(lc, r, 0, r->n_containers, eps, err);
     int64_t t3 = loop_now_ms();
     times->start_ms = t3 - t2;
@@ -496,7 +495,7 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
     if (r == NULL) {
         pthread_mutex_unlock(&lc->change_lock);
         tarbuf_free(&t);
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     }
     log_info("function %s: deploying (%s, %d handler(s))", s->name, s->env, r->threads);
     struct deploy_times times = {0};
@@ -529,9 +528,9 @@ static int delete_locked(struct lifecycle *lc, const char *name, tf_err *err)
     struct function_record *r = lifecycle_find_record(lc, name);
     pthread_mutex_unlock(&lc->table_lock);
     if (r == NULL)
-        return tf_err_set(err, 404, "no function named '%.64s'", name), -ENOENT;
+        return tf_err_set(err, TF_ERR_NOT_FOUND, "no function named '%.64s'", name);
     tf_err e;
-    if (dispatch_unpublish(lc->cfg.dispatcher, name, &e) < 0 && e.status != 404)
+    if (dispatch_unpublish(lc->cfg.dispatcher, name, &e) < 0 && e.kind != TF_ERR_NOT_FOUND)
         log_warn("function %s: unpublish: %s", name, e.msg);
     swap_record(lc, NULL, name);
     if (lc->cfg.state_dir != NULL)
@@ -612,8 +611,7 @@ int lifecycle_logs(struct lifecycle *lc, const char *name, double since, bool ti
     pthread_mutex_lock(&lc->change_lock);
     int rc = 0;
     if (name != NULL && lifecycle_find_record(lc, name) == NULL) {
-        tf_err_set(err, 404, "no function named '%.64s'", name);
-        rc = -ENOENT;
+        rc = tf_err_set(err, TF_ERR_NOT_FOUND, "no function named '%.64s'", name);
     }
     for (struct function_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
         if (name != NULL && strcmp(name, r->name) != 0)

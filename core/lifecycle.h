@@ -64,7 +64,7 @@ void lifecycle_destroy(struct lifecycle *lc);
 int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *spec, tf_err *err);
 
 /* Runs name on threads handler containers, starting or removing some, with
- * no new build and no call lost. 404 when unknown. */
+ * no new build and no call lost. TF_ERR_NOT_FOUND when unknown. */
 int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, tf_err *err);
 
 /* Replaces every handler container of a deployed function that is not
@@ -74,7 +74,8 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
  * next round tries it again). */
 int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err);
 
-/* Stops routing to name, then removes its containers, network and image. 404 when unknown. */
+/* Stops routing to name, then removes its containers, network and image. TF_ERR_NOT_FOUND when
+ * unknown. */
 int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err);
 
 /* Deletes every function. */
@@ -88,7 +89,7 @@ typedef void lifecycle_log_fn(void *ctx, const char *line, size_t len);
 
 /* The output of name's handlers (every function's when name is NULL), written
  * at or after since (seconds since the epoch; 0: all), each line's text
- * starting with its time when timestamps is set. 404 when unknown. */
+ * starting with its time when timestamps is set. TF_ERR_NOT_FOUND when unknown. */
 int lifecycle_logs(struct lifecycle *lc, const char *name, double since, bool timestamps,
                    lifecycle_log_fn *fn, void *ctx, tf_err *err);
 

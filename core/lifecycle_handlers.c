@@ -57,8 +57,8 @@ static int handler_endpoint(struct lifecycle *lc, const struct function_record *
     char dir[sizeof ep->path];
     socket_dir_of(lc, r, i, dir, sizeof dir);
     if ((size_t)snprintf(ep->path, sizeof ep->path, "%s/%s", dir, SOCKET_NAME) >= sizeof ep->path)
-        return tf_err_set(err, 500, "the socket path %s/%s is too long", dir, SOCKET_NAME),
-               -ENAMETOOLONG;
+        return tf_err_set(err, TF_ERR_INTERNAL, "the socket path %s/%s is too long", dir,
+                          SOCKET_NAME);
     return 0;
 }
 
@@ -72,7 +72,7 @@ static int make_socket_dir(struct lifecycle *lc, const struct function_record *r
     socket_dir_of(lc, r, i, dir, sizeof dir);
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
         int e = errno;
-        tf_err_set(err, 500, "cannot make %s: %s", dir, strerror(e));
+        tf_err_set(err, TF_ERR_INTERNAL, "cannot make %s: %s", dir, strerror(e));
         return -e;
     }
     snprintf(bind, size, "%s:%s", dir, SOCKET_MOUNT);
@@ -123,7 +123,7 @@ int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, si
     size_t n_env = 0;
     json_t *labels = lifecycle_labels(lc, r->name, r->version);
     const char **env = handler_env(lc, r, fn_env, sizeof fn_env, &n_env);
-    int rc = labels != NULL && env != NULL ? 0 : (tf_err_set(err, 500, "out of memory"), -ENOMEM);
+    int rc = labels != NULL && env != NULL ? 0 : tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     for (size_t i = from; i < to && rc == 0; i++) {
         char cname[200], bind[300] = "";
         snprintf(cname, sizeof cname, "%s-%zu", r->network, i);
@@ -185,7 +185,7 @@ static int rescale(struct lifecycle *lc, struct function_record *r, size_t n, tf
     char(*ids)[DOCKER_ID_MAX] = n > old ? realloc(r->containers, n * sizeof *ids) : r->containers;
     if (eps == NULL || ids == NULL) {
         free(eps);
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     }
     r->containers = ids;
     for (size_t i = old; i < n; i++)
@@ -221,14 +221,13 @@ static int rescale(struct lifecycle *lc, struct function_record *r, size_t n, tf
 int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, tf_err *err)
 {
     if (threads < 1 || threads > LIFECYCLE_THREADS_MAX)
-        return tf_err_set(err, 400, "threads must be between 1 and %d, not %lld",
-                          LIFECYCLE_THREADS_MAX, threads),
-               -EINVAL;
+        return tf_err_set(err, TF_ERR_INVALID, "threads must be between 1 and %d, not %lld",
+                          LIFECYCLE_THREADS_MAX, threads);
     pthread_mutex_lock(&lc->change_lock);
     struct function_record *r = lifecycle_find_record(lc, name);
     int rc = 0;
     if (r == NULL)
-        rc = tf_err_set(err, 404, "no function named '%.64s'", name);
+        rc = tf_err_set(err, TF_ERR_NOT_FOUND, "no function named '%.64s'", name);
     else if ((size_t)threads != r->n_containers)
         rc = rescale(lc, r, (size_t)threads, err);
     tf_err e = {0};

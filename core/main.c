@@ -157,7 +157,7 @@ static int build_images(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
     if (make_dirs(c->state_dir) < 0)
-        return tf_err_set(err, 500, "cannot use the state dir %s: %s", c->state_dir,
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot use the state dir %s: %s", c->state_dir,
                           strerror(errno));
     if (docker_open(&d->docker, c->docker_host[0] ? c->docker_host : NULL, err) < 0 ||
         load_runtimes(d, err) < 0 || runtimes_build_all(d->runtimes, d->docker, err) < 0)
@@ -203,7 +203,7 @@ static int start(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
     if (make_dirs(c->state_dir) < 0 || load_instance_id(c->state_dir, d->instance_id) < 0)
-        return tf_err_set(err, 500, "cannot use the state dir %s: %s", c->state_dir,
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot use the state dir %s: %s", c->state_dir,
                           strerror(errno));
     if (docker_open(&d->docker, c->docker_host[0] ? c->docker_host : NULL, err) < 0)
         return -1;
@@ -215,7 +215,7 @@ static int start(struct daemon *d, tf_err *err)
     log_info("handlers are reached over %s", d->socket_dir[0] ? "unix sockets" : "TCP");
     if (loop_create(&d->loop) < 0 ||
         dispatcher_create(d->loop, c->call_timeout_ms, &d->dispatcher) < 0)
-        return tf_err_set(err, 500, "cannot create the event loop");
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot create the event loop");
     struct lifecycle_config lc = {.docker = d->docker,
                                   .dispatcher = d->dispatcher,
                                   .instance_id = d->instance_id,
@@ -229,7 +229,7 @@ static int start(struct daemon *d, tf_err *err)
                                   .call_timeout_s = c->call_timeout_ms / 1000,
                                   .socket_dir = d->socket_dir[0] ? d->socket_dir : NULL};
     if (lifecycle_create(&lc, &d->lifecycle) < 0)
-        return tf_err_set(err, 500, "out of memory");
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     /* Whatever a killed earlier run of this instance left is removed before serving. */
     if (lifecycle_remove_all(d->lifecycle, err) < 0)
         return -1;
@@ -240,14 +240,14 @@ static int start(struct daemon *d, tf_err *err)
     d->signals = (struct loop_watch){
         .fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK), .fn = on_signal, .ctx = d};
     if (d->signals.fd < 0 || loop_add(d->loop, &d->signals, EPOLLIN) < 0)
-        return tf_err_set(err, 500, "cannot watch signals");
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot watch signals");
     if (start_fronts(d, err) < 0)
         return -1;
     /* Kept functions come back while the daemon already serves. */
     if (restore_start(d->lifecycle, c->state_dir, &d->restorer) < 0)
-        return tf_err_set(err, 500, "cannot start bringing kept functions back");
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot start bringing kept functions back");
     if (healer_start(d->lifecycle, &d->healer) < 0)
-        return tf_err_set(err, 500, "cannot start watching the handlers");
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot start watching the handlers");
     /* Set on this thread before the loop runs: the loop thread is this one. */
     dispatch_set_lost_listener(d->dispatcher, on_handler_lost, d->healer);
     return 0;

@@ -101,7 +101,7 @@ static int run_recipe(const struct runtimes *rs, const struct runtime *r, const 
     const struct runtimes_config *c = &rs->cfg;
     if (!quotable(r->dir) || !quotable(c->runtime_dir) || !quotable(c->shim_dir) ||
         !quotable(c->cache_dir) || !quotable(out_dir))
-        return tf_err_set(err, 500, "paths with a ' cannot be passed to a recipe"), -EINVAL;
+        return tf_err_set(err, TF_ERR_INTERNAL, "paths with a ' cannot be passed to a recipe");
     char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "env TINYFAAS_RUNTIME_DIR='%s' TINYFAAS_SHIM_DIR='%s' TINYFAAS_CACHE_DIR='%s' "
@@ -109,7 +109,7 @@ static int run_recipe(const struct runtimes *rs, const struct runtime *r, const 
              c->runtime_dir, c->shim_dir, c->cache_dir, r->dir, role, out_dir, out_dir);
     FILE *p = popen(cmd, "r");
     if (p == NULL)
-        return tf_err_set(err, 500, "cannot run the %s recipe", r->name), -EIO;
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot run the %s recipe", r->name);
     char line[1024];
     while (fgets(line, sizeof line, p) != NULL) {
         line[strcspn(line, "\r\n")] = '\0';
@@ -131,7 +131,8 @@ static int run_recipe(const struct runtimes *rs, const struct runtime *r, const 
             buf[--n] = '\0';
         snprintf(why, sizeof why, "%.300s", n > 300 ? buf + n - 300 : buf);
     }
-    return tf_err_set(err, 500, "the %s %s image recipe failed: %s", r->name, role, why), -EIO;
+    return tf_err_set(err, TF_ERR_INTERNAL, "the %s %s image recipe failed: %s", r->name, role,
+                      why);
 }
 
 static void log_progress(void *ctx, const char *line)
@@ -200,7 +201,7 @@ static int build_registry_base(const struct runtime *r, struct docker *d, const 
     snprintf(path, sizeof path, "%s/registry.Dockerfile", r->dir);
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return tf_err_set(err, 500, "runtime %s has no registry.Dockerfile", r->name), -ENOENT;
+        return tf_err_set(err, TF_ERR_INTERNAL, "runtime %s has no registry.Dockerfile", r->name);
     char text[8192];
     size_t n = fread(text, 1, sizeof text, f);
     fclose(f);
@@ -230,15 +231,16 @@ static int build_image(struct runtimes *rs, const struct runtime *r, struct dock
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s/build-XXXXXX", rs->cfg.cache_dir);
     if (mkdir(rs->cfg.cache_dir, 0755) < 0 && errno != EEXIST)
-        return tf_err_set(err, 500, "cannot create %s: %s", rs->cfg.cache_dir, strerror(errno));
-    if (mkdtemp(tmp) == NULL)
-        return tf_err_set(err, 500, "cannot create a folder in %s: %s", rs->cfg.cache_dir,
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot create %s: %s", rs->cfg.cache_dir,
                           strerror(errno));
+    if (mkdtemp(tmp) == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot create a folder in %s: %s",
+                          rs->cfg.cache_dir, strerror(errno));
     char ctx[700];
     snprintf(ctx, sizeof ctx, "%s/ctx", tmp);
     log_info("building the %s %s image %s (once; it stays in the engine as a cache)", r->name, role,
              tag);
-    int rc = mkdir(ctx, 0755) == 0 ? 0 : tf_err_set(err, 500, "cannot create %s", ctx);
+    int rc = mkdir(ctx, 0755) == 0 ? 0 : tf_err_set(err, TF_ERR_INTERNAL, "cannot create %s", ctx);
     if (rc == 0)
         rc = run_recipe(rs, r, role, tmp, err);
     if (rc == 0)
@@ -351,12 +353,12 @@ int runtime_function_dockerfile(const struct runtimes *rs, const struct runtime 
     template_path(r, deps, path, sizeof path);
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return tf_err_set(err, 500, "cannot read %s: %s", path, strerror(errno)), -errno;
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot read %s: %s", path, strerror(errno));
     char text[8192];
     size_t n = fread(text, 1, sizeof text - 1, f);
     text[n] = '\0';
     fclose(f);
     const char *const words[][2] = {{"@BASE@", base}, {"@BUILDER@", builder}, {"@LABELS@", labels}};
     *out = replace_words(text, words, 3);
-    return *out != NULL ? 0 : (tf_err_set(err, 500, "out of memory"), -ENOMEM);
+    return *out != NULL ? 0 : tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
 }

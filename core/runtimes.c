@@ -37,7 +37,7 @@ static int parse_deps(struct runtime *r, const char *v, tf_err *err)
         snprintf(r->deps_key, sizeof r->deps_key, "%s", colon + 1);
         return 0;
     }
-    return tf_err_set(err, 500, "runtime %s: unknown deps rule '%s'", r->name, v);
+    return tf_err_set(err, TF_ERR_INTERNAL, "runtime %s: unknown deps rule '%s'", r->name, v);
 }
 
 static int apply_key(struct runtime *r, const char *k, const char *v, tf_err *err)
@@ -53,8 +53,8 @@ static int apply_key(struct runtime *r, const char *k, const char *v, tf_err *er
     else if (strcmp(k, "registry_base") == 0)
         snprintf(r->registry_base, sizeof r->registry_base, "%s", v);
     else if (strcmp(k, "compile") == 0 && strlen(v) >= sizeof r->compile)
-        return tf_err_set(err, 500, "runtime %s: compile= longer than %zu bytes", r->name,
-                          sizeof r->compile - 1);
+        return tf_err_set(err, TF_ERR_INTERNAL, "runtime %s: compile= longer than %zu bytes",
+                          r->name, sizeof r->compile - 1);
     else if (strcmp(k, "compile") == 0)
         snprintf(r->compile, sizeof r->compile, "%s", v);
     return 0; /* unknown keys are for newer daemons */
@@ -76,7 +76,7 @@ static int load_one(struct runtime *r, const char *root, const char *name, tf_er
         if (*s == '#' || *s == '\0')
             continue;
         if (eq == NULL) {
-            rc = tf_err_set(err, 500, "%s: line without '=': %s", path, s);
+            rc = tf_err_set(err, TF_ERR_INTERNAL, "%s: line without '=': %s", path, s);
             break;
         }
         *eq = '\0';
@@ -84,7 +84,7 @@ static int load_one(struct runtime *r, const char *root, const char *name, tf_er
     }
     fclose(f);
     if (rc == 0 && r->entry[0] == '\0')
-        rc = tf_err_set(err, 500, "%s: no entry=", path);
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "%s: no entry=", path);
     return rc;
 }
 
@@ -97,9 +97,8 @@ int runtimes_load(const struct runtimes_config *cfg, struct runtimes **out, tf_e
 {
     DIR *dir = opendir(cfg->runtime_dir);
     if (dir == NULL)
-        return tf_err_set(err, 500, "cannot read the runtime dir %s: %s", cfg->runtime_dir,
-                          strerror(errno)),
-               -errno;
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot read the runtime dir %s: %s",
+                          cfg->runtime_dir, strerror(errno));
     struct runtimes *rs = calloc(1, sizeof *rs);
     int rc = rs != NULL ? 0 : -ENOMEM;
     struct dirent *de;

@@ -76,11 +76,11 @@ int store_save(const char *state_dir, const struct deploy_spec *s, tf_err *err)
     char dir[1024], path[1200];
     snprintf(dir, sizeof dir, "%s/functions", state_dir);
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return tf_err_set(err, 500, "cannot keep function %s: %s: %s", s->name, dir,
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot keep function %s: %s: %s", s->name, dir,
                           strerror(errno));
     fn_dir(state_dir, s->name, dir, sizeof dir);
     if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return tf_err_set(err, 500, "cannot keep function %s: %s: %s", s->name, dir,
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot keep function %s: %s: %s", s->name, dir,
                           strerror(errno));
     snprintf(path, sizeof path, "%s/code.zip", dir);
     json_t *spec = spec_json(s);
@@ -89,7 +89,7 @@ int store_save(const char *state_dir, const struct deploy_spec *s, tf_err *err)
         rc = spec != NULL ? write_spec(dir, spec) : -ENOMEM;
     json_decref(spec);
     if (rc < 0)
-        return tf_err_set(err, 500, "cannot keep function %s in %s: %s", s->name, dir,
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot keep function %s in %s: %s", s->name, dir,
                           strerror(-rc));
     return 0;
 }
@@ -117,7 +117,8 @@ int store_set_threads(const char *state_dir, const char *name, long long threads
                  : -ENOMEM;
     json_decref(spec);
     if (rc < 0)
-        return tf_err_set(err, 500, "cannot keep function %s's threads: %s", name, strerror(-rc));
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot keep function %s's threads: %s", name,
+                          strerror(-rc));
     return 0;
 }
 

@@ -28,7 +28,7 @@ static int remove_one(struct docker *d, enum docker_kind kind, const char *id, t
     case DOCKER_NETWORKS: return docker_network_remove(d, id, err);
     case DOCKER_IMAGES: return docker_image_remove(d, id, err);
     }
-    return tf_err_set(err, 500, "unknown kind of Docker object"), -EINVAL;
+    return tf_err_set(err, TF_ERR_INTERNAL, "unknown kind of Docker object");
 }
 
 static void *sweep_worker(void *arg)

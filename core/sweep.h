@@ -11,7 +11,7 @@
 #define SWEEP_PARALLEL 8
 
 /* Removes (force) the n objects of kind whose ids are given, each tried even
- * when others fail. Returns 0, or -EIO with err describing the first failure. */
+ * when others fail. Returns 0, or negative with err describing the first failure. */
 int sweep_remove(struct docker *d, enum docker_kind kind, char (*ids)[DOCKER_ID_MAX], size_t n,
                  tf_err *err);
 

@@ -30,12 +30,13 @@ int tarbuf_add_tree(struct tarbuf *t, const char *dir, const char *prefix, tf_er
 {
     struct archive *disk = archive_read_disk_new();
     if (disk == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     /* Links stay links: recipes use them for busybox applets and library sonames. */
     archive_read_disk_set_symlink_physical(disk);
     int rc = 0;
     if (archive_read_disk_open(disk, dir) != ARCHIVE_OK) {
-        rc = tf_err_set(err, 500, "cannot read %s: %s", dir, archive_error_string(disk));
+        rc =
+            tf_err_set(err, TF_ERR_INTERNAL, "cannot read %s: %s", dir, archive_error_string(disk));
         goto out;
     }
     size_t skip = strlen(dir);
@@ -64,11 +65,11 @@ int tarbuf_add_archive(struct tarbuf *t, const void *tar, size_t len, const char
 {
     struct archive *in = archive_read_new();
     if (in == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     archive_read_support_format_tar(in);
     int rc = 0;
     if (archive_read_open_memory(in, tar, len) != ARCHIVE_OK) {
-        rc = tf_err_set(err, 500, "cannot read a tar: %s", archive_error_string(in));
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "cannot read a tar: %s", archive_error_string(in));
         goto out;
     }
     size_t skip = strlen(strip);
@@ -81,7 +82,7 @@ int tarbuf_add_archive(struct tarbuf *t, const void *tar, size_t len, const char
         rc = add_entry(t, in, e, path + skip, err);
     }
     if (rc == 0 && got != ARCHIVE_EOF)
-        rc = tf_err_set(err, 500, "cannot read a tar: %s", archive_error_string(in));
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "cannot read a tar: %s", archive_error_string(in));
 out:
     archive_read_free(in);
     return rc;

@@ -235,7 +235,7 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
 {
     struct http_front *f = calloc(1, sizeof *f);
     if (f == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     f->loop = l;
     f->d = d;
     f->max_body = max_body;
@@ -254,14 +254,14 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
     // clang-format on
     if (f->mhd == NULL) {
         free(f);
-        return tf_err_set(err, 500, "cannot listen for HTTP on TCP port %d", port), -EADDRINUSE;
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot listen for HTTP on TCP port %d", port);
     }
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(f->mhd, MHD_DAEMON_INFO_EPOLL_FD);
     f->watch = (struct loop_watch){.fd = info->epoll_fd, .fn = on_readable, .ctx = f};
     if (loop_add(l, &f->watch, EPOLLIN) < 0 || loop_add_ticker(l, http_tick, f) < 0) {
         MHD_stop_daemon(f->mhd);
         free(f);
-        return tf_err_set(err, 500, "cannot watch the HTTP socket"), -EIO;
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot watch the HTTP socket");
     }
     log_info("HTTP invocation listening on TCP port %d", port);
     *out = f;

@@ -30,9 +30,27 @@ struct text {
     FILE *f;
 };
 
+/* The status that tells an HTTP client what happened. */
+static unsigned http_status_of(enum tf_err_kind kind)
+{
+    switch (kind) {
+    case TF_ERR_INVALID:
+    case TF_ERR_BUILD: return 400; /* the function's code is the client's input */
+    case TF_ERR_NOT_FOUND: return 404;
+    case TF_ERR_CONFLICT: return 409;
+    case TF_ERR_TOO_LARGE: return 413;
+    case TF_ERR_UPSTREAM: return 502;
+    case TF_ERR_UNAVAILABLE: return 503;
+    case TF_ERR_TIMEOUT: return 504;
+    case TF_ERR_NONE:
+    case TF_ERR_INTERNAL: break;
+    }
+    return 500;
+}
+
 static enum MHD_Result respond_err(struct MHD_Connection *c, const tf_err *e)
 {
-    return http_respond_reason(c, e->status ? (unsigned)e->status : 500, e->msg);
+    return http_respond_reason(c, http_status_of(e->kind), e->msg);
 }
 
 static json_t *parse_body(struct MHD_Connection *c, const struct http_body *b, tf_err *e)
@@ -40,11 +58,11 @@ static json_t *parse_body(struct MHD_Connection *c, const struct http_body *b, t
     json_error_t je;
     json_t *j = json_loadb(b->data ? b->data : "", b->len, 0, &je);
     if (j == NULL)
-        tf_err_set(e, 400, "invalid JSON: %s (line %d)", je.text, je.line);
+        tf_err_set(e, TF_ERR_INVALID, "invalid JSON: %s (line %d)", je.text, je.line);
     else if (!json_is_object(j)) {
         json_decref(j);
         j = NULL;
-        tf_err_set(e, 400, "the body must be a JSON object");
+        tf_err_set(e, TF_ERR_INVALID, "the body must be a JSON object");
     }
     (void)c;
     return j;
@@ -56,9 +74,9 @@ static int get_string(json_t *o, const char *key, bool required, const char **ou
     json_t *v = json_object_get(o, key);
     *out = NULL;
     if (v == NULL || json_is_null(v))
-        return required ? tf_err_set(e, 400, "missing \"%s\"", key) : 0;
+        return required ? tf_err_set(e, TF_ERR_INVALID, "missing \"%s\"", key) : 0;
     if (!json_is_string(v))
-        return tf_err_set(e, 400, "\"%s\" must be a string", key);
+        return tf_err_set(e, TF_ERR_INVALID, "\"%s\" must be a string", key);
     *out = json_string_value(v);
     return 0;
 }
@@ -79,7 +97,7 @@ static int get_threads(json_t *o, long long *out, tf_err *e)
     if (json_is_string(v) && (*out = strtoll(json_string_value(v), &end, 10), *end == '\0') &&
         json_string_length(v) > 0)
         return 0;
-    return tf_err_set(e, 400, "\"threads\" must be a whole number");
+    return tf_err_set(e, TF_ERR_INVALID, "\"threads\" must be a whole number");
 }
 
 /* An optional number: missing or null leaves *out as it is. */
@@ -89,7 +107,7 @@ static int get_number(json_t *o, const char *key, double *out, tf_err *e)
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_number(v))
-        return tf_err_set(e, 400, "\"%s\" must be a number", key);
+        return tf_err_set(e, TF_ERR_INVALID, "\"%s\" must be a number", key);
     *out = json_number_value(v);
     return 0;
 }
@@ -103,15 +121,17 @@ static int get_limits(json_t *o, struct deploy_spec *s, tf_err *e)
         get_number(o, "concurrency", &concurrency, e) < 0)
         return -1;
     if (concurrency < 0 || concurrency > 1e9 || concurrency != (double)(long long)concurrency)
-        return tf_err_set(e, 400, "\"concurrency\" must be a whole number, at most 256");
+        return tf_err_set(e, TF_ERR_INVALID, "\"concurrency\" must be a whole number, at most 256");
     s->concurrency = (long long)concurrency;
     if (timeout < 0 || timeout > 1e9 || timeout != (double)(long long)timeout)
-        return tf_err_set(e, 400, "\"timeout_s\" must be a whole number of seconds, at most 3600");
+        return tf_err_set(e, TF_ERR_INVALID,
+                          "\"timeout_s\" must be a whole number of seconds, at most 3600");
     s->timeout_s = (long long)timeout;
     /* Range first: a cast of a huge double is undefined; the lifecycle
      * checks the real bounds. */
     if (mb < 0 || mb > 1e9 || mb != (double)(long long)mb)
-        return tf_err_set(e, 400, "\"memory_mb\" must be a whole number of MiB, at most 65536");
+        return tf_err_set(e, TF_ERR_INVALID,
+                          "\"memory_mb\" must be a whole number of MiB, at most 65536");
     s->memory_mb = (long long)mb;
     return 0;
 }
@@ -123,15 +143,16 @@ static int get_envs(json_t *o, const char **envs, size_t *n, tf_err *e)
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_array(v))
-        return tf_err_set(e, 400, "\"envs\" must be an array of \"KEY=VALUE\" strings");
+        return tf_err_set(e, TF_ERR_INVALID, "\"envs\" must be an array of \"KEY=VALUE\" strings");
     if (json_array_size(v) > MAX_ENVS)
-        return tf_err_set(e, 400, "\"envs\" has more than %d entries", MAX_ENVS);
+        return tf_err_set(e, TF_ERR_INVALID, "\"envs\" has more than %d entries", MAX_ENVS);
     size_t i;
     json_t *item;
     json_array_foreach(v, i, item)
     {
         if (!json_is_string(item))
-            return tf_err_set(e, 400, "\"envs\" must be an array of \"KEY=VALUE\" strings");
+            return tf_err_set(e, TF_ERR_INVALID,
+                              "\"envs\" must be an array of \"KEY=VALUE\" strings");
         envs[(*n)++] = json_string_value(item);
     }
     return 0;
@@ -238,8 +259,8 @@ static enum MHD_Result do_scale(struct mgmt_api *m, struct MHD_Connection *c,
     enum MHD_Result ret;
     /* Unlike an upload, a scale call without threads means nothing: no default. */
     if (j != NULL && json_object_get(j, "threads") == NULL)
-        tf_err_set(&e, 400, "missing \"threads\"");
-    if (j == NULL || e.status != 0 || get_string(j, "name", true, &name, &e) < 0 ||
+        tf_err_set(&e, TF_ERR_INVALID, "missing \"threads\"");
+    if (j == NULL || e.kind != TF_ERR_NONE || get_string(j, "name", true, &name, &e) < 0 ||
         get_threads(j, &threads, &e) < 0 || lifecycle_scale(m->lc, name, threads, &e) < 0)
         ret = respond_err(c, &e);
     else
@@ -295,7 +316,7 @@ static enum MHD_Result do_logs(struct mgmt_api *m, struct MHD_Connection *c)
     char *end = NULL;
     if (since_text != NULL && *since_text != '\0' &&
         ((since = strtod(since_text, &end)), *end != '\0' || !(since >= 0 && since < 1e11))) {
-        tf_err_set(&e, 400, "since must be seconds since the epoch, like 1764180000.5");
+        tf_err_set(&e, TF_ERR_INVALID, "since must be seconds since the epoch, like 1764180000.5");
         return respond_err(c, &e);
     }
     t.f = open_memstream(&t.data, &t.len);
@@ -411,7 +432,7 @@ int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct m
 {
     struct mgmt_api *m = calloc(1, sizeof *m);
     if (m == NULL)
-        return tf_err_set(err, 500, "out of memory"), -ENOMEM;
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     m->cfg = *cfg;
     m->lc = lc;
     /* A thread per connection: deploys block on Docker for seconds and must
@@ -423,9 +444,8 @@ int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct m
         MHD_OPTION_END);
     if (m->mhd == NULL) {
         free(m);
-        return tf_err_set(err, 500, "cannot listen for the management API on TCP port %d",
-                          cfg->port),
-               -EADDRINUSE;
+        return tf_err_set(err, TF_ERR_INTERNAL,
+                          "cannot listen for the management API on TCP port %d", cfg->port);
     }
     log_info("management API listening on TCP port %d", cfg->port);
     *out = m;

@@ -54,7 +54,8 @@ int mgmt_token_load(const char *state_dir, char *token, size_t size, tf_err *err
     const char *env = getenv("TINYFAAS_TOKEN");
     if (env != NULL && env[0] != '\0') {
         if (strlen(env) >= size)
-            return tf_err_set(err, 400, "TINYFAAS_TOKEN is longer than %zu characters", size - 1);
+            return tf_err_set(err, TF_ERR_INVALID, "TINYFAAS_TOKEN is longer than %zu characters",
+                              size - 1);
         snprintf(token, size, "%s", env);
         return 0;
     }
@@ -64,11 +65,11 @@ int mgmt_token_load(const char *state_dir, char *token, size_t size, tf_err *err
     if (rc == 0)
         return 0;
     if (rc != -ENOENT)
-        return tf_err_set(err, 500, "cannot read the management token in %s: %s", path,
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot read the management token in %s: %s", path,
                           rc == -EINVAL ? "empty or unreadable" : strerror(-rc));
     rc = new_token_file(path, token, size);
     if (rc < 0)
-        return tf_err_set(err, 500, "cannot write a management token to %s: %s", path,
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot write a management token to %s: %s", path,
                           strerror(-rc));
     log_info("management token (kept in %s; send it as 'Authorization: Bearer TOKEN'): %s", path,
              token);

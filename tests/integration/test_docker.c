@@ -277,8 +277,8 @@ static void test_compile_calls(struct docker *d, const char *tag, json_t *labels
     CHECKF(docker_container_get_archive(d, id, "/out", &out, &out_len, &err) == 0, "get: %s",
            err.msg);
     CHECKF(docker_container_get_archive(d, id, "/nothing", &out, &out_len, &err) < 0 &&
-               err.status == 404,
-           "get missing: %d %s", err.status, err.msg);
+               err.kind == TF_ERR_NOT_FOUND,
+           "get missing: %d %s", (int)err.kind, err.msg);
     CHECKF(docker_container_remove(d, id, &err) == 0, "remove compile: %s", err.msg);
 
     /* The image: busybox from the test image's container, and the result. */
@@ -322,7 +322,7 @@ static void test_compile_calls(struct docker *d, const char *tag, json_t *labels
                docker_container_start(d, id, &err) == 0,
            "start sleeper: %s", err.msg);
     int rc = docker_container_wait(d, id, 1, &code, &err);
-    CHECKF(rc == -ETIMEDOUT && err.status == 504, "wait timeout: %d %d %s", rc, err.status,
+    CHECKF(rc < 0 && err.kind == TF_ERR_TIMEOUT, "wait timeout: %d %d %s", rc, (int)err.kind,
            err.msg);
     docker_container_remove(d, id, &err);
     CHECKF(docker_image_remove(d, imptag, &err) == 0, "remove imported: %s", err.msg);
@@ -358,21 +358,21 @@ int main(void)
     /* An engine that is not there is a 503 with the reason. */
     rc = docker_open(&bad, "unix:///nonexistent.sock", &err);
     CHECKF(rc < 0 && bad == NULL, "rc %d", rc);
-    CHECKF(err.status == 503 && strstr(err.msg, "cannot reach the Docker engine") &&
+    CHECKF(err.kind == TF_ERR_UNAVAILABLE && strstr(err.msg, "cannot reach the Docker engine") &&
                strstr(err.msg, "/nonexistent.sock"),
-           "%d %s", err.status, err.msg);
-    printf("unreachable: %d %s\n", err.status, err.msg);
+           "%d %s", (int)err.kind, err.msg);
+    printf("unreachable: %d %s\n", (int)err.kind, err.msg);
     rc = docker_open(&bad, "tcp://127.0.0.1:1", &err);
-    CHECKF(rc < 0 && err.status == 503 && strstr(err.msg, "tcp://127.0.0.1:1"), "%d %s", err.status,
-           err.msg);
+    CHECKF(rc < 0 && err.kind == TF_ERR_UNAVAILABLE && strstr(err.msg, "tcp://127.0.0.1:1"),
+           "%d %s", (int)err.kind, err.msg);
     rc = docker_open(&bad, "ftp://example", &err);
-    CHECKF(rc < 0 && err.status == 400, "%d %s", err.status, err.msg);
+    CHECKF(rc < 0 && err.kind == TF_ERR_INVALID, "%d %s", (int)err.kind, err.msg);
     /* NULL means $DOCKER_HOST; put it back for the real engine below. */
     char *saved = getenv("DOCKER_HOST") ? strdup(getenv("DOCKER_HOST")) : NULL;
     setenv("DOCKER_HOST", "unix:///nonexistent.sock", 1);
     rc = docker_open(&bad, NULL, &err);
-    CHECKF(rc < 0 && err.status == 503 && strstr(err.msg, "/nonexistent.sock"), "%d %s", err.status,
-           err.msg);
+    CHECKF(rc < 0 && err.kind == TF_ERR_UNAVAILABLE && strstr(err.msg, "/nonexistent.sock"),
+           "%d %s", (int)err.kind, err.msg);
     if (saved)
         setenv("DOCKER_HOST", saved, 1);
     else
@@ -396,7 +396,7 @@ int main(void)
         goto done;
     int progress = 0;
     rc = docker_image_build(d, tar, tar_len, tag, labels, on_progress, &progress, &err);
-    CHECKF(rc == 0, "build: %d %s", err.status, err.msg);
+    CHECKF(rc == 0, "build: %d %s", (int)err.kind, err.msg);
     CHECKF(progress >= 3, "progress lines %d", progress);
     free(tar);
     tar = NULL;
@@ -415,20 +415,20 @@ int main(void)
         CHECKF(sh[i].ok, "thread %d", i);
     }
 
-    /* A failing build step is a 400 with the builder's message. */
+    /* A failing build step is a build error with the builder's message. */
     progress = 0;
     tar = make_tar("FROM scratch\nCOPY missing-file /x\n", 0, &tar_len);
     rc = docker_image_build(d, tar, tar_len, badtag, labels, on_progress, &progress, &err);
-    CHECKF(rc < 0 && err.status == 400 && strstr(err.msg, "missing-file"), "%d %d %s", rc,
-           err.status, err.msg);
-    printf("bad build: %d %s\n", err.status, err.msg);
+    CHECKF(rc < 0 && err.kind == TF_ERR_BUILD && strstr(err.msg, "missing-file"), "%d %d %s", rc,
+           (int)err.kind, err.msg);
+    printf("bad build: %d %s\n", (int)err.kind, err.msg);
     free(tar);
     /* So is a Dockerfile the engine cannot parse (its own HTTP 400). */
     tar = make_tar("FROMM scratch\n", 0, &tar_len);
     rc = docker_image_build(d, tar, tar_len, badtag, labels, NULL, NULL, &err);
-    CHECKF(rc < 0 && err.status == 400 && strstr(err.msg, "FROMM"), "%d %d %s", rc, err.status,
-           err.msg);
-    printf("bad Dockerfile: %d %s\n", err.status, err.msg);
+    CHECKF(rc < 0 && err.kind == TF_ERR_BUILD && strstr(err.msg, "FROMM"), "%d %d %s", rc,
+           (int)err.kind, err.msg);
+    printf("bad Dockerfile: %d %s\n", (int)err.kind, err.msg);
     free(tar);
     tar = NULL;
 
@@ -436,7 +436,8 @@ int main(void)
     rc = docker_network_create(d, netname, NULL, labels, net_id, &err);
     CHECKF(rc == 0 && strlen(net_id) == 64, "network: %s", err.msg);
     rc = docker_network_create(d, netname, NULL, labels, dup_id, &err);
-    CHECKF(rc < 0 && err.status == 409, "duplicate network: %d %s", err.status, err.msg);
+    CHECKF(rc < 0 && err.kind == TF_ERR_CONFLICT, "duplicate network: %d %s", (int)err.kind,
+           err.msg);
 
     /* A missing image names itself. */
     const char *env[] = {"FOO=bar"};
@@ -447,9 +448,9 @@ int main(void)
                                          .env = env,
                                          .n_env = 1};
     rc = docker_container_create(d, &spec, cid, &err);
-    CHECKF(rc < 0 && err.status == 404 && strstr(err.msg, "No such image"), "%d %s", err.status,
-           err.msg);
-    printf("missing image: %d %s\n", err.status, err.msg);
+    CHECKF(rc < 0 && err.kind == TF_ERR_NOT_FOUND && strstr(err.msg, "No such image"), "%d %s",
+           (int)err.kind, err.msg);
+    printf("missing image: %d %s\n", (int)err.kind, err.msg);
 
     /* A long-running container. */
     spec.image = tag;
@@ -518,7 +519,8 @@ int main(void)
     CHECKF(docker_image_remove(d, tag, &err) == 0, "remove image: %s", err.msg);
     CHECKF(docker_image_remove(d, tag, &err) == 0, "remove image again: %s", err.msg);
     rc = docker_container_running(d, cid, &code, &err);
-    CHECKF(rc < 0 && err.status == 404, "running after remove: %d %d %s", rc, err.status, err.msg);
+    CHECKF(rc < 0 && err.kind == TF_ERR_NOT_FOUND, "running after remove: %d %d %s", rc,
+           (int)err.kind, err.msg);
     CHECKF(count(d, DOCKER_CONTAINERS, &f) == 0, "containers left %d", f.n);
     CHECKF(count(d, DOCKER_NETWORKS, &f) == 0, "networks left %d", f.n);
     CHECKF(count(d, DOCKER_IMAGES, &f) == 0, "images left %d", f.n);

@@ -159,14 +159,14 @@ static int tar_has_file(const struct tarbuf *t, const char *path, const char *te
     return ok;
 }
 
-/* A refusal: the status, one line, and the offending name in it. */
-static int refused(int rc, const tf_err *err, int status, const char *needle)
+/* A refusal: the kind, one line, and the offending name in it. */
+static int refused(int rc, const tf_err *err, enum tf_err_kind kind, const char *needle)
 {
-    int ok = rc < 0 && err->status == status && err->msg[0] != '\0' &&
-             strchr(err->msg, '\n') == NULL && strstr(err->msg, needle) != NULL;
+    int ok = rc < 0 && err->kind == kind && err->msg[0] != '\0' && strchr(err->msg, '\n') == NULL &&
+             strstr(err->msg, needle) != NULL;
     if (!ok)
-        fprintf(stderr, "  refusal: rc=%d status=%d msg='%s' wanted %d '%s'\n", rc, err->status,
-                err->msg, status, needle);
+        fprintf(stderr, "  refusal: rc=%d kind=%d msg='%s' wanted %d '%s'\n", rc, (int)err->kind,
+                err->msg, (int)kind, needle);
     return ok;
 }
 
@@ -182,7 +182,7 @@ static void check_bad_name(const char *name, const char *needle)
     zip_file(&z, "fn.sh", "ok\n", 0755);
     zip_file(&z, name, "evil\n", 0644);
     zip_end(&z);
-    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, 400, needle));
+    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, TF_ERR_INVALID, needle));
     tarbuf_free(&t);
     free(z.buf);
 }
@@ -202,7 +202,7 @@ static void test_good_zip(void)
     zip_file(&z, "empty", "", 0644);
     zip_end(&z);
     CHECK(convert(&z, NULL, &big, &t, &err) == 0);
-    CHECK(err.status == 0);
+    CHECK(err.kind == TF_ERR_NONE);
     CHECK(tar_has_file(&t, "fn/fn.sh", fn_sh, 0755));
     CHECK(tar_has_file(&t, "fn/sub/data.txt", "data\n", 0644));
     CHECK(tar_has_file(&t, "fn/tool", "x", 0755));
@@ -236,7 +236,7 @@ static void test_good_zip(void)
              "d\n", 0644);
     zip_end(&z);
     CHECK(convert(&z, NULL, &big, &t, &err) == 0);
-    if (err.status)
+    if (err.kind != TF_ERR_NONE)
         fprintf(stderr, "  %s\n", err.msg);
     CHECK(tar_has_file(&t, "fn/fn.sh", fn_sh, 0755));
     CHECK(tar_has_file(&t, "fn/lib/util.sh", "u\n", 0644));
@@ -270,7 +270,7 @@ static void test_links_and_types(void)
     zip_file(&z, "fn.sh", fn_sh, 0755);
     zip_add(&z, "passwd", AE_IFLNK, 0777, "/etc/passwd", 0, NULL);
     zip_end(&z);
-    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, 400, "passwd"));
+    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, TF_ERR_INVALID, "passwd"));
     CHECK(strstr(err.msg, "symbolic link") != NULL);
     tarbuf_free(&t);
     free(z.buf);
@@ -316,21 +316,22 @@ static void test_subfolder(void)
         CHECK(tar_count(&t) == 2);
         tarbuf_free(&t);
     }
-    CHECK(refused(convert(&z, "repo-main/fns/ech", &big, &t, &err), &err, 400,
+    CHECK(refused(convert(&z, "repo-main/fns/ech", &big, &t, &err), &err, TF_ERR_INVALID,
                   "subfolder 'repo-main/fns/ech' not found in the zip"));
     tarbuf_free(&t);
-    CHECK(refused(convert(&z, "nope", &big, &t, &err), &err, 400, "nope"));
+    CHECK(refused(convert(&z, "nope", &big, &t, &err), &err, TF_ERR_INVALID, "nope"));
     tarbuf_free(&t);
-    CHECK(refused(convert(&z, "../repo-main", &big, &t, &err), &err, 400, "../repo-main"));
+    CHECK(
+        refused(convert(&z, "../repo-main", &big, &t, &err), &err, TF_ERR_INVALID, "../repo-main"));
     tarbuf_free(&t);
-    CHECK(refused(convert(&z, "/repo-main", &big, &t, &err), &err, 400, "/repo-main"));
+    CHECK(refused(convert(&z, "/repo-main", &big, &t, &err), &err, TF_ERR_INVALID, "/repo-main"));
     tarbuf_free(&t);
-    CHECK(refused(convert(&z, "repo-main/other", &big, &t, &err), &err, 400, "link"));
+    CHECK(refused(convert(&z, "repo-main/other", &big, &t, &err), &err, TF_ERR_INVALID, "link"));
     tarbuf_free(&t);
     /* The whole zip includes the symlink, so it is refused. */
-    CHECK(refused(convert(&z, "", &big, &t, &err), &err, 400, "repo-main/other/link"));
+    CHECK(refused(convert(&z, "", &big, &t, &err), &err, TF_ERR_INVALID, "repo-main/other/link"));
     tarbuf_free(&t);
-    CHECK(refused(convert(&z, "repo-main/README", &big, &t, &err), &err, 400, "README"));
+    CHECK(refused(convert(&z, "repo-main/README", &big, &t, &err), &err, TF_ERR_INVALID, "README"));
     tarbuf_free(&t);
     free(z.buf);
 }
@@ -349,11 +350,12 @@ static void test_limits(void)
     CHECK(convert(&z, NULL, &lim, &t, &err) == 0); /* exactly at both limits */
     tarbuf_free(&t);
     lim.max_entries = 2;
-    CHECK(refused(convert(&z, NULL, &lim, &t, &err), &err, 413, "more than 2 entries"));
+    CHECK(
+        refused(convert(&z, NULL, &lim, &t, &err), &err, TF_ERR_TOO_LARGE, "more than 2 entries"));
     tarbuf_free(&t);
     lim.max_entries = 3;
     lim.max_total_bytes = 19;
-    CHECK(refused(convert(&z, NULL, &lim, &t, &err), &err, 413, "more than 19 bytes"));
+    CHECK(refused(convert(&z, NULL, &lim, &t, &err), &err, TF_ERR_TOO_LARGE, "more than 19 bytes"));
     tarbuf_free(&t);
     free(z.buf);
 
@@ -366,7 +368,7 @@ static void test_limits(void)
     free(zeros);
     CHECK(z.len < 64 * 1024);
     lim.max_total_bytes = 1 << 20;
-    CHECK(refused(convert(&z, NULL, &lim, &t, &err), &err, 413, "bomb"));
+    CHECK(refused(convert(&z, NULL, &lim, &t, &err), &err, TF_ERR_TOO_LARGE, "bomb"));
     tarbuf_free(&t);
 
     /* The same bomb claiming to be 10 bytes in its central directory: the
@@ -377,7 +379,7 @@ static void test_limits(void)
             u[0] = 10, u[1] = u[2] = u[3] = 0;
         }
     }
-    CHECK(refused(convert(&z, NULL, &lim, &t, &err), &err, 413, "bomb"));
+    CHECK(refused(convert(&z, NULL, &lim, &t, &err), &err, TF_ERR_TOO_LARGE, "bomb"));
     tarbuf_free(&t);
     free(z.buf);
 }
@@ -392,11 +394,11 @@ static void test_not_a_zip(void)
     srand(42);
     for (size_t i = 0; i < z.len; i++)
         z.buf[i] = (unsigned char)rand();
-    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, 400,
+    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, TF_ERR_INVALID,
                   "the zip is not a valid zip archive: "));
     tarbuf_free(&t);
     z.len = 0;
-    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, 400, "not a valid zip"));
+    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, TF_ERR_INVALID, "not a valid zip"));
     tarbuf_free(&t);
     free(z.buf);
 
@@ -405,20 +407,22 @@ static void test_not_a_zip(void)
     zip_file(&z, "fn.sh", fn_sh, 0755);
     zip_end(&z);
     z.len /= 2;
-    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, 400, "not a valid zip"));
+    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, TF_ERR_INVALID, "not a valid zip"));
     tarbuf_free(&t);
     free(z.buf);
 
     zip_begin(&z);
     zip_end(&z);
-    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, 400, "the zip holds no files"));
+    CHECK(
+        refused(convert(&z, NULL, &big, &t, &err), &err, TF_ERR_INVALID, "the zip holds no files"));
     tarbuf_free(&t);
     free(z.buf);
     zip_begin(&z);
     zip_dir(&z, "only/");
     zip_dir(&z, "dirs/");
     zip_end(&z);
-    CHECK(refused(convert(&z, NULL, &big, &t, &err), &err, 400, "the zip holds no files"));
+    CHECK(
+        refused(convert(&z, NULL, &big, &t, &err), &err, TF_ERR_INVALID, "the zip holds no files"));
     tarbuf_free(&t);
     free(z.buf);
 }
@@ -470,14 +474,14 @@ static void test_base64(void)
         unsigned char *o = (unsigned char *)"x";
         size_t olen = 99;
         tf_err_clear(&err);
-        CHECK(refused(fnzip_base64_decode(bad[i], strlen(bad[i]), &o, &olen, &err), &err, 400,
-                      "zip is not valid base64"));
+        CHECK(refused(fnzip_base64_decode(bad[i], strlen(bad[i]), &o, &olen, &err), &err,
+                      TF_ERR_INVALID, "zip is not valid base64"));
         CHECK(o == NULL && olen == 0);
     }
     /* A NUL inside the text is not base64 either. */
-    CHECK(fnzip_base64_decode("QUJD\0QUJD", 9, &a, &alen, &err) < 0 && err.status == 400);
-    CHECK(fnzip_base64_decode("", 0, &a, &alen, &err) < 0 && err.status == 400);
-    CHECK(fnzip_base64_decode("\n\n", 2, &a, &alen, &err) < 0 && err.status == 400);
+    CHECK(fnzip_base64_decode("QUJD\0QUJD", 9, &a, &alen, &err) < 0 && err.kind == TF_ERR_INVALID);
+    CHECK(fnzip_base64_decode("", 0, &a, &alen, &err) < 0 && err.kind == TF_ERR_INVALID);
+    CHECK(fnzip_base64_decode("\n\n", 2, &a, &alen, &err) < 0 && err.kind == TF_ERR_INVALID);
     CHECK(fnzip_base64_decode("QUJD", 4, &a, &alen, &err) == 0 && alen == 3 &&
           memcmp(a, "ABC", 3) == 0);
     free(a);
@@ -506,7 +510,7 @@ static void test_tarbuf(void)
     free(te.data);
     CHECK(tar_count(&t) == 3);
     /* A closed tarbuf refuses more entries instead of crashing. */
-    CHECK(tarbuf_add_file(&t, "late", "x", 1, 0644, &err) < 0 && err.status == 500);
+    CHECK(tarbuf_add_file(&t, "late", "x", 1, 0644, &err) < 0 && err.kind == TF_ERR_INTERNAL);
     tarbuf_free(&t);
     CHECK(t.data == NULL && t.a == NULL && t.len == 0);
 
@@ -585,8 +589,8 @@ static void test_tree_and_archive(void)
     CHECK(tarbuf_add_file(&t, "out/big", b, BIG_LEN, 0644, &err) == 0);
     CHECK(tarbuf_close(&t, &err) == 0);
     CHECK(tarbuf_open(&out, &err) == 0);
-    CHECK(tarbuf_add_archive(&out, t.data, 512 + 40000, "out/", &err) < 0 && err.status == 500 &&
-          strstr(err.msg, "big") != NULL);
+    CHECK(tarbuf_add_archive(&out, t.data, 512 + 40000, "out/", &err) < 0 &&
+          err.kind == TF_ERR_INTERNAL && strstr(err.msg, "big") != NULL);
     tarbuf_free(&out);
     tarbuf_free(&t);
     free(b);
