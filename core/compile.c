@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fnzip.h"
+#include "tarbuf.h"
 
 /* The compiler gets bounds too: a preprocessor bomb must not take the host. */
 #define COMPILE_MEMORY_BYTES ((long long)1 << 30)

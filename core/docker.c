@@ -636,3 +636,32 @@ int docker_container_logs(struct docker *d, const char *id, double since, bool t
     free(path);
     return rc;
 }
+
+void docker_ids_collect(void *ctx, const char *id, json_t *labels)
+{
+    (void)labels;
+    struct docker_ids *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        void *ids = realloc(l->ids, cap * sizeof *l->ids);
+        if (ids == NULL)
+            return;
+        l->ids = ids;
+        l->cap = cap;
+    }
+    snprintf(l->ids[l->n++], DOCKER_ID_MAX, "%s", id);
+}
+
+bool docker_ids_has(const struct docker_ids *l, const char *id)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->ids[i], id) == 0)
+            return true;
+    return false;
+}
+
+void docker_ids_free(struct docker_ids *l)
+{
+    free(l->ids);
+    *l = (struct docker_ids){0};
+}

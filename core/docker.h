@@ -128,6 +128,17 @@ typedef void docker_list_fn(void *ctx, const char *id, json_t *labels);
 int docker_list(struct docker *d, enum docker_kind kind, const char *label, docker_list_fn *fn,
                 void *ctx, tf_err *err);
 
+/* Ids gathered by docker_list with docker_ids_collect as its callback (or
+ * by a callback of one's own that filters, then calls it). Zero-initialised;
+ * freed with docker_ids_free. An id that finds no memory is left out. */
+struct docker_ids {
+    char (*ids)[DOCKER_ID_MAX];
+    size_t n, cap;
+};
+void docker_ids_collect(void *ctx, const char *id, json_t *labels);
+bool docker_ids_has(const struct docker_ids *l, const char *id);
+void docker_ids_free(struct docker_ids *l);
+
 /* Called for each line a container wrote (stdout and stderr, demultiplexed), without the newline.
  */
 typedef void docker_log_fn(void *ctx, const char *line, size_t len);

@@ -81,7 +81,8 @@ int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err);
 /* Deletes every function. */
 int lifecycle_wipe(struct lifecycle *lc, tf_err *err);
 
-/* [{"name","env","threads","envs","memory_mb","cpus"}] of the deployed functions, by name. */
+/* [{"name", "env", "threads", "envs", "memory_mb", "cpus", "timeout_s",
+ * "concurrency"}] of the deployed functions, in name order. */
 json_t *lifecycle_list(struct lifecycle *lc);
 
 /* Called per line of handler output, already formatted "function=N handler=ID TEXT". */

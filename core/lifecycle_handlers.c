@@ -246,11 +246,11 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
 /* Replaces r's handlers that are not running, then routes calls to the whole
  * set; the live ones serve throughout. Returns how many were replaced. */
 static int heal_record(struct lifecycle *lc, struct function_record *r,
-                       const struct id_list *running)
+                       const struct docker_ids *running)
 {
     size_t n = r->n_containers, dead = 0;
     for (size_t i = 0; i < n; i++)
-        dead += !id_list_has(running, r->containers[i]);
+        dead += !docker_ids_has(running, r->containers[i]);
     if (dead == 0)
         return 0; /* the common round: no engine call at all */
     dead = 0;
@@ -259,7 +259,7 @@ static int heal_record(struct lifecycle *lc, struct function_record *r,
     tf_err e = {0};
     int rc = was_dead != NULL && eps != NULL ? 0 : -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (id_list_has(running, r->containers[i])) {
+        if (docker_ids_has(running, r->containers[i])) {
             rc = handler_endpoint(lc, r, i, &eps[i], &e);
             continue;
         }
@@ -290,12 +290,12 @@ int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err)
     *failed = false;
     char label[64];
     snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
-    struct id_list running = {0};
+    struct docker_ids running = {0};
     int replaced = 0;
     /* Listed under the lock, so a deploy cannot start a container between the
      * list and the comparison and have it taken for dead. */
     pthread_mutex_lock(&lc->change_lock);
-    int rc = docker_list(lc->cfg.docker, DOCKER_RUNNING, label, id_list_collect, &running, err);
+    int rc = docker_list(lc->cfg.docker, DOCKER_RUNNING, label, docker_ids_collect, &running, err);
     for (struct function_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
         int n = heal_record(lc, r, &running);
         if (n > 0)
@@ -303,6 +303,6 @@ int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err)
         *failed |= n < 0;
     }
     pthread_mutex_unlock(&lc->change_lock);
-    free(running.ids);
+    docker_ids_free(&running);
     return rc < 0 ? -1 : replaced;
 }

@@ -8,8 +8,10 @@
 
 #include "dispatch.h"
 #include "docker.h"
+#include "fnzip.h"
 #include "lifecycle.h"
 #include "names.h"
+#include "runtimes.h"
 
 #define LIFECYCLE_THREADS_MAX 64
 #define LABEL_INSTANCE        "tinyfaas.instance"
@@ -43,6 +45,8 @@ struct lifecycle {
     unsigned version; /* makes every deploy's object names unique */
 };
 
+/* ---- lifecycle.c: the table of records ---- */
+
 /* The record of name, or NULL. Caller holds change_lock (or table_lock to read). */
 struct function_record *lifecycle_find_record(struct lifecycle *lc, const char *name);
 
@@ -52,16 +56,49 @@ static inline struct dispatch_limits record_limits(const struct function_record 
     return (struct dispatch_limits){r->timeout_s * 1000, (unsigned)r->concurrency};
 }
 
+/* ---- lifecycle_validate.c ---- */
+
+/* Refuses (TF_ERR_INVALID) a spec whose name, env, threads, envs or limits
+ * are out of bounds. */
+int lifecycle_validate(const struct lifecycle *lc, const struct deploy_spec *s, tf_err *err);
+
+/* ---- lifecycle_build.c ---- */
+
+/* What unpacking the user's code told about it. */
+struct code_facts {
+    const struct runtime *rt;
+    bool has_entry; /* the runtime's entry file is at the top */
+    bool has_deps;  /* the function declares dependencies to install */
+};
+
+/* Unpacks the user's zip under fn/ of a new build context t; the Dockerfile
+ * is added later, once the base image is known. */
+int lifecycle_unpack_code(struct lifecycle *lc, const struct deploy_spec *s, struct tarbuf *t,
+                          struct code_facts *facts, tf_err *err);
+
+/* Builds r's image (r->image) from the unpacked code in t, which it closes.
+ * A failed build is TF_ERR_BUILD with the tool's own error lines. */
+int lifecycle_build_image(struct lifecycle *lc, const struct deploy_spec *s,
+                          struct function_record *r, struct tarbuf *t,
+                          const struct code_facts *facts, tf_err *err);
+
+/* ---- lifecycle_network.c ---- */
+
+/* Creates r's own network (r->network). With a subnet pool, a /25 of it
+ * (126 handlers at most, 64 needed): Docker's default pools hold only about
+ * 31 networks, fewer than the functions of a busy gateway. Called under the
+ * change lock. */
+int lifecycle_create_network(struct lifecycle *lc, const struct deploy_spec *s,
+                             struct function_record *r, tf_err *err);
+
+/* ---- lifecycle_objects.c ---- */
+
 /* The labels of every object of name's version: {"tinyfaas.instance", ...}. */
 json_t *lifecycle_labels(struct lifecycle *lc, const char *name, unsigned version);
 
-/* Ids a docker_list gathers, with id_list_collect as its callback. */
-struct id_list {
-    char (*ids)[DOCKER_ID_MAX];
-    size_t n, cap;
-};
-void id_list_collect(void *ctx, const char *id, json_t *labels);
-bool id_list_has(const struct id_list *l, const char *id);
+/* Removes what a record names (containers, socket folders, network, images);
+ * every step runs even if one fails. */
+void lifecycle_remove_objects(struct lifecycle *lc, const struct function_record *r);
 
 /* ---- lifecycle_handlers.c ---- */
 

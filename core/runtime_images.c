@@ -10,9 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fnzip.h"
 #include "log.h"
 #include "runtimes_internal.h"
+#include "tarbuf.h"
 
 static void hash_file(struct sha256_ctx *ctx, const char *path)
 {
@@ -28,30 +28,25 @@ static void hash_file(struct sha256_ctx *ctx, const char *path)
     fclose(f);
 }
 
-static int cmp_str(const void *a, const void *b)
+static int not_hidden(const struct dirent *de)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    return de->d_name[0] != '.';
 }
 
 /* Every file of a folder, by name, in name order. */
 static void hash_folder(struct sha256_ctx *ctx, const char *folder)
 {
-    char *names[256], path[1024];
-    size_t n = 0;
-    DIR *dir = opendir(folder);
-    struct dirent *de;
-    while (dir != NULL && (de = readdir(dir)) != NULL && n < 256)
-        if (de->d_name[0] != '.')
-            names[n++] = strdup(de->d_name);
-    if (dir != NULL)
-        closedir(dir);
-    qsort(names, n, sizeof names[0], cmp_str);
-    for (size_t i = 0; i < n; i++) {
-        sha256_update(ctx, strlen(names[i]) + 1, (const uint8_t *)names[i]);
-        snprintf(path, sizeof path, "%s/%s", folder, names[i]);
+    struct dirent **names;
+    int n = scandir(folder, &names, not_hidden, alphasort);
+    char path[1024];
+    for (int i = 0; i < n; i++) {
+        sha256_update(ctx, strlen(names[i]->d_name) + 1, (const uint8_t *)names[i]->d_name);
+        snprintf(path, sizeof path, "%s/%s", folder, names[i]->d_name);
         hash_file(ctx, path);
         free(names[i]);
     }
+    if (n >= 0)
+        free(names);
 }
 
 /* sha256 of every file in the recipe folder (by name, in order) and the
@@ -140,10 +135,10 @@ static void log_progress(void *ctx, const char *line)
     log_info("building %s: %s", (const char *)ctx, line);
 }
 
+/* The images of a runtime's role built from another recipe than hash. */
 struct older {
     const char *role, *hash;
-    char ids[16][DOCKER_ID_MAX];
-    size_t n;
+    struct docker_ids ids;
 };
 
 static void pick_older(void *ctx, const char *id, json_t *labels)
@@ -151,9 +146,8 @@ static void pick_older(void *ctx, const char *id, json_t *labels)
     struct older *o = ctx;
     const char *role = json_string_value(json_object_get(labels, "tinyfaas.role"));
     const char *hash = json_string_value(json_object_get(labels, "tinyfaas.hash"));
-    if (role != NULL && strcmp(role, o->role) == 0 &&
-        (hash == NULL || strcmp(hash, o->hash) != 0) && o->n < 16)
-        snprintf(o->ids[o->n++], DOCKER_ID_MAX, "%s", id);
+    if (role != NULL && strcmp(role, o->role) == 0 && (hash == NULL || strcmp(hash, o->hash) != 0))
+        docker_ids_collect(&o->ids, id, labels);
 }
 
 /* After an upgrade the images of the previous recipe are dead weight on a
@@ -166,11 +160,11 @@ static void prune_older(struct docker *d, const char *env, const char *role, con
     snprintf(label, sizeof label, "tinyfaas.base=%s", env);
     struct older o = {.role = role, .hash = hash};
     tf_err e;
-    if (docker_list(d, DOCKER_IMAGES, label, pick_older, &o, &e) < 0)
-        return;
-    for (size_t i = 0; i < o.n; i++)
-        if (docker_image_remove(d, o.ids[i], &e) == 0)
-            log_info("removed an older %s %s image", env, role);
+    if (docker_list(d, DOCKER_IMAGES, label, pick_older, &o, &e) == 0)
+        for (size_t i = 0; i < o.ids.n; i++)
+            if (docker_image_remove(d, o.ids.ids[i], &e) == 0)
+                log_info("removed an older %s %s image", env, role);
+    docker_ids_free(&o.ids);
 }
 
 static int build_from_dir(struct docker *d, const char *dir, const char *tag, const char *env,

@@ -1,0 +1,156 @@
+/* A function's image: the user's code unpacked into a build context, then
+ * built from its runtime's template or compiled in a builder container. */
+#include <ctype.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile.h"
+#include "lifecycle_internal.h"
+#include "log.h"
+
+/* How long compiling a function may take before the deploy gives up. */
+#define COMPILE_TIMEOUT_S 300
+
+static void see_file(void *ctx, const char *path, const void *data, size_t len)
+{
+    struct code_facts *f = ctx;
+    const char *rel = path + strlen("fn/");
+    if (strcmp(rel, runtime_entry(f->rt)) == 0)
+        f->has_entry = true;
+    if (runtime_declares_deps(f->rt, rel, data, len))
+        f->has_deps = true;
+}
+
+int lifecycle_unpack_code(struct lifecycle *lc, const struct deploy_spec *s, struct tarbuf *t,
+                          struct code_facts *facts, tf_err *err)
+{
+    struct fnzip_limits limits = {lc->cfg.max_zip_entries, lc->cfg.max_zip_bytes};
+    const char *entry = runtime_entry(facts->rt);
+    int rc = tarbuf_open(t, err);
+    t->on_file = see_file;
+    t->on_file_ctx = facts;
+    if (rc == 0)
+        rc = fnzip_to_tar(s->zip, s->zip_len, s->subfolder, "fn/", &limits, t, err);
+    t->on_file = NULL;
+    if (rc == 0 && !facts->has_entry)
+        return tf_err_set(err, TF_ERR_INVALID,
+                          "the %s runtime needs %s at the top of the function folder", s->env,
+                          entry);
+    return rc;
+}
+
+/* The build's own error lines (a compiler's, pip's, npm's), kept so a
+ * failed deploy's answer says what the tool said, not just that it failed. */
+struct build_log {
+    const char *name;
+    char lines[6][200];
+    size_t n;
+};
+
+static void log_build(void *ctx, const char *line)
+{
+    struct build_log *b = ctx;
+    log_debug("build %s: %s", b->name, line);
+    while (*line == '\033') { /* colour codes some tools print */
+        const char *m = strchr(line, 'm');
+        if (m == NULL)
+            break;
+        line = m + 1;
+    }
+    if (strcasestr(line, "error") == NULL || strncmp(line, "Step ", 5) == 0)
+        return;
+    if (b->n == 6) {
+        memmove(b->lines[0], b->lines[1], sizeof b->lines[0] * 5);
+        b->n = 5;
+    }
+    snprintf(b->lines[b->n++], sizeof b->lines[0], "%s", line);
+}
+
+/* Says what the tool said, in place of the engine's "returned a non-zero code". */
+static void explain_build(const struct build_log *b, tf_err *err)
+{
+    if (b->n == 0)
+        return;
+    char msg[TF_ERR_MSG_MAX];
+    size_t len = (size_t)snprintf(msg, sizeof msg, "the function's build failed");
+    for (size_t i = 0; i < b->n && len < sizeof msg; i++)
+        len += (size_t)snprintf(msg + len, sizeof msg - len, "%s%s", i ? " | " : ": ", b->lines[i]);
+    tf_err_set(err, TF_ERR_BUILD, "%s", msg);
+}
+
+/* The function's image from its runtime's function.Dockerfile template. */
+static int build_from_template(struct lifecycle *lc, const struct deploy_spec *s,
+                               const struct function_record *r, struct tarbuf *t,
+                               const struct code_facts *facts, const char *base,
+                               const char *builder, struct build_log *blog, tf_err *err)
+{
+    char labels_line[256];
+    /* Every stage's images carry the labels, so a failed build leaves nothing unfindable. */
+    snprintf(labels_line, sizeof labels_line, "LABEL %s=\"%s\" %s=\"%s\" %s=\"%u\"", LABEL_INSTANCE,
+             lc->cfg.instance_id, LABEL_FUNCTION, s->name, LABEL_VERSION, r->version);
+    char *dockerfile = NULL;
+    int rc = runtime_function_dockerfile(lc->cfg.runtimes, facts->rt, facts->has_deps, base,
+                                         builder, labels_line, &dockerfile, err);
+    if (rc == 0)
+        rc = tarbuf_add_file(t, "Dockerfile", dockerfile, strlen(dockerfile), 0644, err);
+    free(dockerfile);
+    if (rc == 0)
+        rc = tarbuf_close(t, err);
+    /* No labels for the builder to add: the template's @LABELS@ lines label
+     * every stage's images, the last one included. */
+    if (rc == 0)
+        rc = docker_image_build(lc->cfg.docker, t->data, t->len, r->image, NULL, log_build, blog,
+                                err);
+    return rc;
+}
+
+/* The function's image compiled in a throwaway builder container (compile.h). */
+static int compile_function(struct lifecycle *lc, const struct deploy_spec *s,
+                            const struct function_record *r, struct tarbuf *t, const char *builder,
+                            const char *command, struct build_log *blog, tf_err *err)
+{
+    int rc = tarbuf_close(t, err);
+    if (rc < 0)
+        return rc;
+    struct compile_job job = {
+        .builder = builder,
+        .command = command,
+        .fn_tar = t->data,
+        .fn_tar_len = t->len,
+        .labels = lifecycle_labels(lc, s->name, r->version),
+        .tag = r->image,
+        .timeout_s = COMPILE_TIMEOUT_S,
+        .output = log_build,
+        .ctx = blog,
+    };
+    if (job.labels == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    rc = compile_image(lc->cfg.docker, &job, err);
+    json_decref(job.labels);
+    return rc;
+}
+
+int lifecycle_build_image(struct lifecycle *lc, const struct deploy_spec *s,
+                          struct function_record *r, struct tarbuf *t,
+                          const struct code_facts *facts, tf_err *err)
+{
+    char base[256], builder[256];
+    int rc = runtime_ensure_images(lc->cfg.runtimes, facts->rt, lc->cfg.docker, facts->has_deps,
+                                   base, builder, sizeof base, err);
+    if (rc < 0)
+        return rc;
+    snprintf(r->image, sizeof r->image, "%s:latest", r->network);
+    for (char *p = r->image; *p; p++)
+        *p = (char)tolower((unsigned char)*p); /* image references must be lower case */
+    struct build_log blog = {.name = r->name};
+    const char *command = runtime_compile_command(facts->rt);
+    rc = command ? compile_function(lc, s, r, t, builder, command, &blog, err)
+                 : build_from_template(lc, s, r, t, facts, base, builder, &blog, err);
+    if (rc < 0) {
+        r->image[0] = '\0'; /* a failed build tags nothing */
+        explain_build(&blog, err);
+    }
+    return rc;
+}

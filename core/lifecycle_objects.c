@@ -1,0 +1,67 @@
+/* The Docker objects of a function's versions: their labels, and their
+ * removal. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lifecycle_internal.h"
+#include "log.h"
+
+json_t *lifecycle_labels(struct lifecycle *lc, const char *name, unsigned version)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%u", version);
+    return json_pack("{s:s, s:s, s:s}", LABEL_INSTANCE, lc->cfg.instance_id, LABEL_FUNCTION, name,
+                     LABEL_VERSION, v);
+}
+
+/* The images of one function (and version) among the daemon's. */
+struct image_sweep {
+    const char *name;
+    unsigned version; /* 0: every version */
+    struct docker_ids ids;
+};
+
+static void pick_image(void *ctx, const char *id, json_t *labels)
+{
+    struct image_sweep *sw = ctx;
+    const char *function = json_string_value(json_object_get(labels, LABEL_FUNCTION));
+    const char *v = json_string_value(json_object_get(labels, LABEL_VERSION));
+    if (function == NULL || strcmp(function, sw->name) != 0)
+        return;
+    if (sw->version != 0 && (v == NULL || strtoul(v, NULL, 10) != sw->version))
+        return;
+    docker_ids_collect(&sw->ids, id, labels);
+}
+
+/* Removes a function's images, the intermediate ones of multi-stage builds
+ * and failed builds included: every image labelled with its name (and version). */
+static void remove_images(struct lifecycle *lc, const char *name, unsigned version)
+{
+    char label[128];
+    snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
+    struct image_sweep sw = {.name = name, .version = version};
+    tf_err e;
+    if (docker_list(lc->cfg.docker, DOCKER_IMAGES, label, pick_image, &sw, &e) < 0)
+        log_warn("function %s: %s", name, e.msg);
+    /* Newest first, so a child goes before the image it was built on. */
+    for (size_t i = 0; i < sw.ids.n; i++)
+        if (docker_image_remove(lc->cfg.docker, sw.ids.ids[i], &e) < 0)
+            log_warn("function %s: %s", name, e.msg);
+    docker_ids_free(&sw.ids);
+}
+
+void lifecycle_remove_objects(struct lifecycle *lc, const struct function_record *r)
+{
+    tf_err e;
+    for (size_t i = 0; i < r->n_containers; i++)
+        if (r->containers[i][0] &&
+            docker_container_remove(lc->cfg.docker, r->containers[i], &e) < 0)
+            log_warn("function %s: %s", r->name, e.msg);
+    lifecycle_remove_socket_dirs(lc, r, 0, r->n_containers);
+    if (r->network[0] && docker_network_remove(lc->cfg.docker, r->network, &e) < 0)
+        log_warn("function %s: %s", r->name, e.msg);
+    if (r->image[0] && docker_image_remove(lc->cfg.docker, r->image, &e) < 0)
+        log_warn("function %s: %s", r->name, e.msg);
+    remove_images(lc, r->name, r->version);
+}
