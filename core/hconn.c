@@ -13,11 +13,10 @@
 #include <unistd.h>
 
 #define HCONN_MAX_MESSAGE (64u << 20) /* a reply larger than this is a protocol error */
-/* Room asked for before each recv. Small, since a daemon holds one reader per
- * handler: at 64 KB the reader's buffer grew to 128 KB, and each recv's bytes
- * walked it page by page, about 130 KB of RSS per handler connection once
- * calls had run. A larger reply still arrives in a few recvs: the reader
- * doubles its buffer while a message is incomplete. */
+/* Room asked for before each recv. Small, since the daemon holds one reader
+ * per handler and every page a recv writes stays resident (docs/internals.md).
+ * A larger reply still arrives in a few recvs: the reader doubles its buffer
+ * while a message is incomplete. */
 #define HCONN_READ_CHUNK (4u << 10)
 
 enum hconn_state { HCONN_CONNECTING, HCONN_WAIT_READY, HCONN_READY, HCONN_CLOSED };

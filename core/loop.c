@@ -10,20 +10,12 @@
 
 #define LOOP_MAX_TICKERS 8
 #define LOOP_MAX_EVENTS  256
-/* Until this long after events last came, the loop polls for more without
- * sleeping before it blocks in epoll_wait (measured from their arrival, not
- * from the end of their handling: polling a full 20 µs after handling cost the
- * daemon more CPU at 16 in flight and at 100 calls/s, for the same p50). A
- * call at a time makes the loop sleep twice per call (for the request, for the
- * handler's reply), and on a virtual machine each wake-up of a sleeping
- * process costs tens of µs: with 20 µs the loop slept once per call rather
- * than twice, and a CoAP call at 1 in flight took 44 µs at the median rather
- * than 52 (docs/benchmark.md). Only while events come: an idle loop blocks 20
- * µs after the last one (idle, the daemon used no CPU over 5 s), at 100
- * calls/s the daemon's CPU per call did not grow (waking costs CPU too), and
- * with many calls in flight events are nearly always waiting (at 64, 0.016
- * sleeps per call with or without). A spin in the handlers as well made calls
- * slower: on two cores they take the CPU the daemon and the caller need. */
+/* After events, the loop polls for more without sleeping until this long
+ * after they arrived, then blocks in epoll_wait. A call at a time would
+ * otherwise sleep twice per call (for the request, for the reply), and on a
+ * virtual machine each wake-up costs tens of µs. An idle loop still blocks,
+ * and with many calls in flight events are nearly always waiting anyway.
+ * Why 20 µs, from arrival rather than from handling: docs/internals.md. */
 #define LOOP_SPIN_NS 20000
 
 struct loop_task {

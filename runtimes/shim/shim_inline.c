@@ -4,16 +4,15 @@
  * a quick call, so quick functions run inline. The pool first runs calls on
  * its workers and times them (shim_meter.c: what a call held its thread).
  * Each worker's first call is not timed: it pays the thread's one-time costs,
- * its stack's first pages and its malloc arena, and on a virtual machine
- * where a page fault costs 30 to 100 µs that took 50 to 700 µs for an echo
- * of a few microseconds; with 8 workers those first calls alone outnumbered
- * the slow calls allowed.
+ * its stack's first pages and its malloc arena: hundreds of µs where page
+ * faults are dear, as on a virtual machine (docs/internals.md). With 8
+ * workers, those first calls alone would outnumber the slow calls allowed.
  *
  * After LEARN_CALLS timed calls, calls run inline unless more than LEARN_SLOW
  * took over QUICK_US, or one stalled. A call that was preempted does not
- * count as slow: its CPU time holds what the switches cost (50 to 350 µs
- * for a call of microseconds on a loaded virtual machine), and a slow
- * function still shows in its calls that ran through.
+ * count as slow: its CPU time holds what the switches cost (hundreds of µs
+ * on a loaded virtual machine), and a slow function still shows in its
+ * calls that ran through.
  *
  * A stall is a call that held its thread over STALL_US: inline, it held
  * every other call up that long. One that slept (blocked: a lock, the

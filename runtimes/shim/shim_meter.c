@@ -11,13 +11,12 @@
  *
  * The CPU time comes from CLOCK_THREAD_CPUTIME_ID, which brings the running
  * thread's account up to date when read. getrusage() does not: its CPU time
- * lags by up to a scheduler tick (4 ms at HZ=250) and read 0 for calls that
- * took 400 µs, or twice the wall time of others.
+ * lags by up to a scheduler tick (4 ms at HZ=250).
  *
  * A thread's CPU time also holds what its context switches cost: on a
- * virtual machine under load a quick call that was preempted a few times
- * was charged 50 to 350 µs. So the meter says whether a call was preempted,
- * and the judge (shim_inline.c) does not count such a call as slow. */
+ * virtual machine under load they dwarf a quick call's own. So the meter
+ * says whether a call was preempted, and the judge (shim_inline.c) does not
+ * count such a call as slow. */
 #include "shim.h"
 
 #include <sys/resource.h>
