@@ -246,6 +246,26 @@ static void test_publish_fails_without_ready_handlers(void)
     teardown(h, 1);
 }
 
+/* Once the loop stopped and its posts closed, as at the daemon's shutdown,
+ * a publish fails 503 at once, whether its task was queued before the close
+ * (it runs cancelled) or posted after it. */
+static void test_publish_at_shutdown_fails_503(void)
+{
+    struct fake_handler h[1];
+    struct control c;
+    setup();
+    listen_all(h, 1);
+    stop_loop_thread();
+    control_start(&c, PUBLISH, "f", h, 1, 0, 0);
+    loop_close_posts(fx.loop);
+    CHECK(control_join(&c) == -ESHUTDOWN);
+    CHECK(c.err.status == 503);
+    control_start(&c, UNPUBLISH, "f", NULL, 0, 0, 0);
+    CHECK(control_join(&c) == -ESHUTDOWN);
+    CHECK(c.err.status == 503);
+    teardown(h, 1);
+}
+
 int main(void)
 {
     test_lost_handler_fails_its_calls_and_others_serve();
@@ -257,5 +277,6 @@ int main(void)
     test_unpublish_waits_for_calls_to_drain();
     test_destroy_fails_calls_in_flight();
     test_publish_fails_without_ready_handlers();
+    test_publish_at_shutdown_fails_503();
     return check_summary();
 }
