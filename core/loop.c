@@ -42,6 +42,10 @@ struct loop {
     pthread_mutex_t post_lock;
     struct loop_task *post_head, *post_tail;
     bool posts_closed;
+    /* The batch being dispatched, so loop_remove() can drop the events of
+     * a watch removed before its turn: its owner may free it at once. */
+    struct epoll_event *batch;
+    int batch_next, batch_n;
 };
 
 static int64_t now_ns(void)
@@ -147,6 +151,9 @@ int loop_modify(struct loop *l, struct loop_watch *w, uint32_t events)
 void loop_remove(struct loop *l, struct loop_watch *w)
 {
     epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    for (int i = l->batch_next; i < l->batch_n; i++)
+        if (l->batch[i].data.ptr == w)
+            l->batch[i].data.ptr = NULL;
 }
 
 int loop_add_ticker(struct loop *l, loop_tick_fn *fn, void *ctx)
@@ -198,10 +205,15 @@ int loop_run(struct loop *l)
             came_ns = now_ns();
         if (n < 0 && errno != EINTR)
             return -errno;
-        for (int i = 0; i < n; i++) {
-            struct loop_watch *w = events[i].data.ptr;
-            w->fn(w->ctx, events[i].events);
+        l->batch = events;
+        l->batch_n = n > 0 ? n : 0;
+        for (l->batch_next = 0; l->batch_next < l->batch_n;) {
+            struct epoll_event *ev = &events[l->batch_next++];
+            struct loop_watch *w = ev->data.ptr;
+            if (w != NULL) /* NULL: removed earlier in this batch */
+                w->fn(w->ctx, ev->events);
         }
+        l->batch_n = 0;
         timeout = run_tickers(l);
     }
     return 0;

@@ -1,0 +1,344 @@
+/* Unit tests for core/dispatch.c, the calls: which handler gets one, the
+ * queue at a function's limit, timeouts, replies matched by id, detached
+ * calls. Against fake handlers, see dispatch_fixture.h. */
+#include "dispatch_fixture.h"
+
+/* Detaches call *arg, on the loop thread. */
+static void detach_call(void *arg)
+{
+    dispatch_detach(fx.calls[*(int *)arg].handle);
+}
+
+/* The request's method, headers and body reach the handler as sent; the
+ * reply's status, content type and body come back as the handler sent them. */
+static void test_call_and_reply_carry_their_bytes(void)
+{
+    struct fake_handler h[1];
+    setup();
+    listen_all(h, 1);
+    CHECK(publish("f", h, 1) == 0);
+    CHECK(strcmp(fx.routes, "+f") == 0);
+    CHECK(call("f", 0) == 0);
+    struct fake_call c;
+    CHECK(fake_recv_call(&h[0], &c));
+    CHECK(strcmp(c.method, "POST") == 0);
+    CHECK(c.n_headers == 1 && strcmp(c.header, "X-Test: yes") == 0);
+    CHECK(c.body_len == 2 && strcmp(c.body, "c0") == 0);
+    CHECK(fake_reply_full(&h[0], c.id, 500, "application/json", "{\"e\":1}", 7));
+    struct call_record *r = wait_done(0);
+    /* A function's error is still its answer: DONE, with the handler's status. */
+    CHECK(r->done_count == 1 && r->outcome == DISPATCH_DONE && r->status == 500);
+    CHECK(strcmp(r->content_type, "application/json") == 0);
+    CHECK(strcmp(r->body, "{\"e\":1}") == 0);
+    teardown(h, 1);
+}
+
+/* A handler busy with a call gets no more while another is idle, even when
+ * its turn in the rotation comes. */
+static void test_fewest_in_flight_wins(void)
+{
+    struct fake_handler h[2];
+    uint32_t id0, id;
+    setup();
+    listen_all(h, 2);
+    CHECK(publish("f", h, 2) == 0);
+    CHECK(call("f", 0) == 0);
+    int busy = the_one_pending(h, 2);
+    CHECKF(busy >= 0, "c0 did not reach exactly one handler");
+    if (busy >= 0) {
+        int idle = 1 - busy;
+        CHECK(gets_call(&h[busy], 0, &id0));
+        for (int i = 1; i <= 4; i++) {
+            CHECK(call("f", i) == 0);
+            CHECKF(!fake_pending(&h[busy]), "call c%d went to the busy handler", i);
+            CHECK(gets_call(&h[idle], i, &id));
+            CHECK(answer(&h[idle], "idle", id, i));
+            char want[16];
+            snprintf(want, sizeof want, "idle:c%d", i);
+            CHECK(answered(i, want));
+        }
+        CHECK(answer(&h[busy], "busy", id0, 0));
+        CHECK(answered(0, "busy:c0"));
+    }
+    teardown(h, 2);
+}
+
+/* Idle handlers take calls in turn: calls made one after another spread
+ * evenly, never twice in a row to one handler. */
+static void test_equal_handlers_take_turns(void)
+{
+    struct fake_handler h[3];
+    int got[3] = {0, 0, 0};
+    int last = -1, repeats = 0;
+    setup();
+    listen_all(h, 3);
+    CHECK(publish("f", h, 3) == 0);
+    for (int i = 0; i < 6; i++) {
+        uint32_t id;
+        CHECK(call("f", i) == 0);
+        int which = the_one_pending(h, 3);
+        CHECKF(which >= 0, "call c%d did not reach exactly one handler", i);
+        if (which < 0)
+            break;
+        got[which]++;
+        repeats += which == last;
+        last = which;
+        CHECK(gets_call(&h[which], i, &id));
+        CHECK(answer(&h[which], "h", id, i));
+        CHECK(wait_done(i)->outcome == DISPATCH_DONE);
+    }
+    CHECKF(got[0] == 2 && got[1] == 2 && got[2] == 2, "calls per handler: %d %d %d", got[0], got[1],
+           got[2]);
+    CHECK(repeats == 0);
+    teardown(h, 3);
+}
+
+/* At max_inflight a handler gets no more calls; they wait, and go out in
+ * arrival order as its calls finish. */
+static void test_at_the_limit_calls_wait_for_a_free_slot(void)
+{
+    struct fake_handler h[1];
+    uint32_t id[4];
+    setup();
+    listen_all(h, 1);
+    CHECK(publish_limited(PUBLISH, "f", h, 1, 2, 0) == 0);
+    call_many("f", 0, 4);
+    for (int i = 0; i < 4; i++)
+        CHECK(fx.calls[i].rc == 0);
+    CHECK(gets_call(&h[0], 0, &id[0]));
+    CHECK(gets_call(&h[0], 1, &id[1]));
+    CHECKF(!fake_pending(&h[0]), "a third call went out past max_inflight 2");
+
+    CHECK(answer(&h[0], "h0", id[1], 1));
+    CHECK(answered(1, "h0:c1"));
+    CHECK(gets_call(&h[0], 2, &id[2])); /* the head of the queue */
+    CHECK(!fake_pending(&h[0]));
+
+    CHECK(answer(&h[0], "h0", id[0], 0));
+    CHECK(answered(0, "h0:c0"));
+    CHECK(gets_call(&h[0], 3, &id[3]));
+
+    CHECK(answer(&h[0], "h0", id[3], 3));
+    CHECK(answer(&h[0], "h0", id[2], 2));
+    CHECK(answered(3, "h0:c3"));
+    CHECK(answered(2, "h0:c2"));
+    teardown(h, 1);
+}
+
+/* The queue holds as many calls as may run at once (max_inflight x
+ * handlers); one more is refused with -EBUSY and never completes. Once a
+ * queued call went out, there is room again. */
+static void test_full_queue_refuses_with_ebusy(void)
+{
+    struct fake_handler h[2];
+    int on[2];
+    uint32_t id[6];
+    setup();
+    listen_all(h, 2);
+    CHECK(publish_limited(PUBLISH, "f", h, 2, 1, 0) == 0);
+    call_many("f", 0, 5);
+    for (int i = 0; i < 4; i++)
+        CHECK(fx.calls[i].rc == 0); /* c0, c1 running, c2, c3 waiting */
+    CHECKF(fx.calls[4].rc == -EBUSY, "rc %d", fx.calls[4].rc);
+    CHECK(one_call_each(h, 2, 0, on, id));
+    CHECK(!fake_pending(&h[0]) && !fake_pending(&h[1]));
+    int a = on[0], b = on[1]; /* the handlers of c0 and c1 */
+
+    CHECK(answer(&h[b], "b", id[1], 1));
+    CHECK(answered(1, "b:c1"));
+    CHECK(gets_call(&h[b], 2, &id[2])); /* the freed slot takes the queue's head */
+    CHECK(call("f", 5) == 0);           /* room again: c3 and c5 wait */
+    CHECK(!fake_pending(&h[0]) && !fake_pending(&h[1]));
+
+    CHECK(answer(&h[a], "a", id[0], 0));
+    CHECK(answered(0, "a:c0"));
+    CHECK(gets_call(&h[a], 3, &id[3]));
+    CHECK(answer(&h[b], "b", id[2], 2));
+    CHECK(answered(2, "b:c2"));
+    CHECK(gets_call(&h[b], 5, &id[5]));
+    CHECK(answer(&h[a], "a", id[3], 3));
+    CHECK(answer(&h[b], "b", id[5], 5));
+    CHECK(answered(3, "a:c3"));
+    CHECK(answered(5, "b:c5"));
+    CHECK(done_count(4) == 0);
+    teardown(h, 2);
+}
+
+static void start_on_f_and_g(void *arg)
+{
+    (void)arg;
+    struct call_batch on_f = {"f", 0, 2}, on_g = {"g", 2, 1};
+    start_batch(&on_f);
+    start_batch(&on_g);
+}
+
+/* A call's timeout runs from when it was made, its wait in the queue
+ * included. f times out at 100 ms and runs one call at a time; g times out
+ * at 150 ms. c0 and c1 (queued behind c0) on f and c2 on g are made together
+ * and never answered: c1 must time out right after c0 and before c2, though
+ * it reached its handler only when c0 timed out. Were its timeout counted
+ * from there, it would end after c2. The deadlines are kept in one ordered
+ * list, so this holds however late the loop runs. */
+static void test_queued_wait_counts_toward_the_timeout(void)
+{
+    struct fake_handler h[2];
+    setup();
+    listen_all(h, 2);
+    CHECK(publish_limited(PUBLISH, "f", &h[0], 1, 1, 100) == 0);
+    CHECK(publish_limited(PUBLISH, "g", &h[1], 1, 0, 150) == 0);
+    on_loop(start_on_f_and_g, NULL);
+    CHECK(fx.calls[0].rc == 0 && fx.calls[1].rc == 0 && fx.calls[2].rc == 0);
+    CHECK(gets_call(&h[0], 0, NULL));
+    CHECK(failed(0, DISPATCH_TIMEOUT, 504));
+    CHECK(failed(1, DISPATCH_TIMEOUT, 504));
+    CHECK(failed(2, DISPATCH_TIMEOUT, 504));
+    CHECKF(fx.calls[0].finish_order == 1 && fx.calls[1].finish_order == 2 &&
+               fx.calls[2].finish_order == 3,
+           "finished in the order c0:%d c1:%d c2:%d", fx.calls[0].finish_order,
+           fx.calls[1].finish_order, fx.calls[2].finish_order);
+    teardown(h, 2);
+}
+
+/* An unanswered call ends 504 at the function's timeout. Its late reply is
+ * dropped, even once its id's slot serves a new call: the new call gets its
+ * own answer, and the connection stays up. */
+static void test_timeout_answers_504_and_drops_the_late_reply(void)
+{
+    struct fake_handler h[1];
+    uint32_t id0, id1;
+    setup();
+    listen_all(h, 1);
+    /* c1 must be answered within it too: long enough for a loaded machine. */
+    CHECK(publish_limited(PUBLISH, "f", h, 1, 0, 200) == 0);
+    CHECK(call("f", 0) == 0);
+    CHECK(gets_call(&h[0], 0, &id0));
+    CHECK(failed(0, DISPATCH_TIMEOUT, 504));
+
+    CHECK(call("f", 1) == 0);
+    CHECK(gets_call(&h[0], 1, &id1));
+    CHECK(id1 != id0);
+    CHECK(fake_reply(&h[0], id0, "late")); /* before c1's answer, on the same stream */
+    CHECK(answer(&h[0], "h0", id1, 1));
+    CHECK(answered(1, "h0:c1"));
+    CHECK(done_count(0) == 1);
+    CHECK(lost_count() == 0);
+    teardown(h, 1);
+}
+
+/* Replies in another order than the calls each reach their own call. */
+static void test_replies_out_of_order_match_by_id(void)
+{
+    struct fake_handler h[1];
+    uint32_t id[3];
+    setup();
+    listen_all(h, 1);
+    CHECK(publish("f", h, 1) == 0);
+    call_many("f", 0, 3);
+    for (int i = 0; i < 3; i++)
+        CHECK(gets_call(&h[0], i, &id[i]));
+    CHECK(answer(&h[0], "h0", id[2], 2));
+    CHECK(answer(&h[0], "h0", id[0], 0));
+    CHECK(answer(&h[0], "h0", id[1], 1));
+    CHECK(answered(0, "h0:c0"));
+    CHECK(answered(1, "h0:c1"));
+    CHECK(answered(2, "h0:c2"));
+    CHECK(fx.calls[2].finish_order == 1 && fx.calls[0].finish_order == 2 &&
+          fx.calls[1].finish_order == 3);
+    teardown(h, 1);
+}
+
+/* A reply with an id no call has, or with the id of a call that is on
+ * another handler, is dropped; the connection and the calls stay. */
+static void test_reply_with_a_foreign_id_is_dropped(void)
+{
+    struct fake_handler h[2];
+    int on[2];
+    uint32_t id[2];
+    setup();
+    listen_all(h, 2);
+    CHECK(publish("f", h, 2) == 0);
+    call_many("f", 0, 2);
+    CHECK(one_call_each(h, 2, 0, on, id));
+    struct fake_handler *h0 = &h[on[0]], *h1 = &h[on[1]];
+    CHECK(fake_reply(h0, id[0] ^ 0x80000000u, "unknown"));
+    CHECK(fake_reply(h0, id[0] + 1, "unknown"));
+    CHECK(fake_reply(h0, id[1], "not mine")); /* c1 is on the other handler */
+    CHECK(answer(h0, "h0", id[0], 0));
+    CHECK(answered(0, "h0:c0"));
+    CHECK(done_count(1) == 0);
+    CHECK(answer(h1, "h1", id[1], 1));
+    CHECK(answered(1, "h1:c1"));
+    CHECK(lost_count() == 0);
+    teardown(h, 2);
+}
+
+/* A detached call's done never runs: not on its reply, its timeout, or the
+ * loss of its handler. */
+static void test_detached_call_never_completes(void)
+{
+    struct fake_handler h[1];
+    uint32_t id[4];
+    int which, one = 1;
+    setup();
+    listen_all(h, 1);
+    CHECK(publish_limited(PUBLISH, "f", h, 1, 0, 100) == 0);
+    CHECK(call("f", 0) == 0);
+    CHECK(gets_call(&h[0], 0, &id[0]));
+    which = 0;
+    on_loop(detach_call, &which);
+    CHECK(answer(&h[0], "h0", id[0], 0));
+
+    /* c1 times out detached; c2, made after it, times out after it. */
+    CHECK(call("f", 1) == 0);
+    CHECK(gets_call(&h[0], 1, &id[1]));
+    which = 1;
+    on_loop(detach_call, &which);
+    CHECK(call("f", 2) == 0);
+    CHECK(gets_call(&h[0], 2, &id[2]));
+    CHECK(failed(2, DISPATCH_TIMEOUT, 504));
+
+    CHECK(call("f", 3) == 0);
+    CHECK(gets_call(&h[0], 3, &id[3]));
+    which = 3;
+    on_loop(detach_call, &which);
+    fake_hang_up(&h[0]);
+    CHECK(wait_for(lost_reached, &one)); /* the listener hears after the calls failed */
+    CHECK(done_count(0) == 0);
+    CHECK(done_count(1) == 0);
+    CHECK(done_count(3) == 0);
+    teardown(h, 1);
+}
+
+/* A handler at host:port over TCP serves like one on a unix socket. */
+static void test_tcp_endpoint_serves(void)
+{
+    struct fake_handler h[1];
+    uint32_t id;
+    setup();
+    if (!fake_listen_tcp(&h[0])) {
+        perror("fake_listen_tcp");
+        exit(1);
+    }
+    CHECK(publish("f", h, 1) == 0);
+    CHECK(call("f", 0) == 0);
+    CHECK(gets_call(&h[0], 0, &id));
+    CHECK(answer(&h[0], "tcp", id, 0));
+    CHECK(answered(0, "tcp:c0"));
+    teardown(h, 1);
+}
+
+int main(void)
+{
+    test_call_and_reply_carry_their_bytes();
+    test_fewest_in_flight_wins();
+    test_equal_handlers_take_turns();
+    test_at_the_limit_calls_wait_for_a_free_slot();
+    test_full_queue_refuses_with_ebusy();
+    test_queued_wait_counts_toward_the_timeout();
+    test_timeout_answers_504_and_drops_the_late_reply();
+    test_replies_out_of_order_match_by_id();
+    test_reply_with_a_foreign_id_is_dropped();
+    test_detached_call_never_completes();
+    test_tcp_endpoint_serves();
+    return check_summary();
+}
