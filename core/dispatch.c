@@ -99,12 +99,11 @@ static const struct hconn_events events = {on_ready, on_reply, on_closed};
 
 /* ---- control operations ---- */
 
-static void op_complete(struct op *op, int rc, enum tf_err_kind kind, const char *msg)
+/* Ends op: a success with TF_ERR_NONE, else a failure of kind, why msg. */
+static void op_complete(struct op *op, enum tf_err_kind kind, const char *msg)
 {
     pthread_mutex_lock(&op->lock);
-    op->rc = rc;
-    if (rc < 0)
-        tf_err_set(op->err, kind, "%s", msg);
+    op->rc = kind == TF_ERR_NONE ? 0 : tf_err_set(op->err, kind, "%s", msg);
     op->done = true;
     pthread_cond_signal(&op->cond);
     pthread_mutex_unlock(&op->lock);
@@ -117,7 +116,7 @@ static int op_run(struct dispatcher *d, struct op *op, loop_task_fn *task)
     op->d = d;
     int rc = loop_post(d->loop, task, op);
     if (rc < 0) {
-        tf_err_set(op->err, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
+        rc = tf_err_set(op->err, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
     } else {
         pthread_mutex_lock(&op->lock);
         while (!op->done)
@@ -449,7 +448,7 @@ static void pending_remove(struct dispatch_function *func)
         }
 }
 
-static void fn_free(struct dispatch_function *func)
+static void function_free(struct dispatch_function *func)
 {
     queue_fail(func);
     for (size_t i = 0; i < func->n; i++)
@@ -479,8 +478,8 @@ static void retire_check(struct dispatch_function *func)
             return;
     pending_remove(func);
     if (func->op != NULL)
-        op_complete(func->op, 0, TF_ERR_NONE, "");
-    fn_free(func);
+        op_complete(func->op, TF_ERR_NONE, "");
+    function_free(func);
 }
 
 static void go_live(struct dispatch_function *func)
@@ -491,8 +490,8 @@ static void go_live(struct dispatch_function *func)
     struct op *op = func->op;
     func->op = NULL;
     if (route_put(d->routes, func->name, func, &old) < 0) {
-        op_complete(op, -ENOMEM, TF_ERR_INTERNAL, "out of memory while routing the function");
-        fn_free(func);
+        op_complete(op, TF_ERR_INTERNAL, "out of memory while routing the function");
+        function_free(func);
         return;
     }
     func->state = FUNCTION_LIVE;
@@ -507,7 +506,7 @@ static void go_live(struct dispatch_function *func)
     }
     if (old != NULL)
         retire(old, NULL);
-    op_complete(op, 0, TF_ERR_NONE, "");
+    op_complete(op, TF_ERR_NONE, "");
 }
 
 static void on_ready(void *owner, struct hconn *h)
@@ -580,7 +579,7 @@ static void publish_task(void *arg, bool cancelled)
 {
     struct op *op = arg;
     if (cancelled) {
-        op_complete(op, -ESHUTDOWN, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
+        op_complete(op, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
         return;
     }
     struct dispatch_function *func = calloc(1, sizeof *func);
@@ -588,7 +587,7 @@ static void publish_task(void *arg, bool cancelled)
     if (func == NULL || handlers == NULL) {
         free(func);
         free(handlers);
-        op_complete(op, -ENOMEM, TF_ERR_INTERNAL, "out of memory");
+        op_complete(op, TF_ERR_INTERNAL, "out of memory");
         return;
     }
     *func = (struct dispatch_function){
@@ -613,12 +612,12 @@ static void unpublish_task(void *arg, bool cancelled)
 {
     struct op *op = arg;
     if (cancelled) {
-        op_complete(op, -ESHUTDOWN, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
+        op_complete(op, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
         return;
     }
     struct dispatch_function *func = route_remove(op->d->routes, op->name);
     if (func == NULL) {
-        op_complete(op, -ENOENT, TF_ERR_NOT_FOUND, "no such function");
+        op_complete(op, TF_ERR_NOT_FOUND, "no such function");
         return;
     }
     if (op->d->route_fn != NULL)
@@ -673,8 +672,9 @@ static void tick_pending(struct dispatcher *d, int64_t now)
             snprintf(msg, sizeof msg, "handlers of %s did not become ready: %s", func->name,
                      func->last_error);
             pending_remove(func);
-            op_complete(func->op, -ETIMEDOUT, TF_ERR_TIMEOUT, msg);
-            fn_free(func);
+            /* The daemon's deploy failed, not a call: answered 500, not 504. */
+            op_complete(func->op, TF_ERR_INTERNAL, msg);
+            function_free(func);
         } else if (func->state == FUNCTION_PUBLISHING) {
             for (size_t i = 0; i < func->n; i++)
                 if (func->handlers[i].conn == NULL && now >= func->handlers[i].retry_at)
@@ -766,15 +766,15 @@ void dispatcher_destroy(struct dispatcher *d)
     route_foreach(d->routes, collect_live, &live);
     while (live != NULL) {
         struct dispatch_function *next = live->next_pending;
-        fn_free(live);
+        function_free(live);
         live = next;
     }
     while (d->pending != NULL) {
         struct dispatch_function *func = d->pending;
         d->pending = func->next_pending;
         if (func->op != NULL)
-            op_complete(func->op, -ESHUTDOWN, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
-        fn_free(func);
+            op_complete(func->op, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
+        function_free(func);
     }
     hconn_set_reap(&d->conns);
     route_table_free(d->routes);
