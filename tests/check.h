@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <time.h>
 
 static int check_passed, check_failed;
 
@@ -36,6 +37,21 @@ __attribute__((unused)) static int check_summary(void)
 {
     printf("%d passed, %d failed\n", check_passed, check_failed);
     return check_failed ? 1 : 0;
+}
+
+/* The time ms from now on clock, for the bounded waits of
+ * pthread_cond_timedwait (CLOCK_REALTIME unless the condition says otherwise). */
+__attribute__((unused)) static struct timespec check_deadline_in(clockid_t clock, int ms)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    ts.tv_sec += ms / 1000;
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    return ts;
 }
 
 #endif

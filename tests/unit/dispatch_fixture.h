@@ -54,23 +54,10 @@ static struct fixture fx;
 
 /* ---- waiting, bounded ---- */
 
-static struct timespec deadline_in(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Waits (at most FAKE_WAIT_MS) until holds(arg) is true; fx.lock is held while it is asked. */
 static bool wait_for(bool (*holds)(void *arg), void *arg)
 {
-    struct timespec until = deadline_in(FAKE_WAIT_MS);
+    struct timespec until = check_deadline_in(CLOCK_MONOTONIC, FAKE_WAIT_MS);
     pthread_mutex_lock(&fx.lock);
     int rc = 0;
     while (!holds(arg) && rc == 0)

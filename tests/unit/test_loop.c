@@ -27,23 +27,10 @@ static struct loop *loop;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 
-static struct timespec deadline_in(int ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    return ts;
-}
-
 /* Waits (at most WAIT_MS) until *flag is set under lock. */
 static bool wait_flag(const bool *flag)
 {
-    struct timespec until = deadline_in(WAIT_MS);
+    struct timespec until = check_deadline_in(CLOCK_REALTIME, WAIT_MS);
     pthread_mutex_lock(&lock);
     int rc = 0;
     while (!*flag && rc == 0)
