@@ -12,12 +12,18 @@
 # calls/s as the HTTP world counts them. docs/benchmark.md says what each row
 # tells.
 #
-#   tools/bench.sh [BUILD_DIR]      (default: build; needs Docker, loopback only)
+#   tools/bench.sh [BUILD_DIR [TINY_BUILD_DIR]]
+#
+# BUILD_DIR defaults to build; TINY_BUILD_DIR, a build of the tiny profile
+# (deps/README.md), to build-tiny when it holds a daemon: its idle memory is
+# printed beside BUILD_DIR's. Needs Docker; loopback only.
 #
 # Environment: BENCH_SECONDS (per run, default 10).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
+TINY=${2:-$ROOT/build-tiny}
+[ -x "$TINY/tinyfaas" ] || TINY=
 SECS=${BENCH_SECONDS:-10}
 T=$(mktemp -d /tmp/tinyfaas-bench.XXXXXX)
 PORT=$((30000 + RANDOM % 5000)) MPORT=$((35000 + RANDOM % 5000)) FPORT=$((40000 + RANDOM % 5000))
@@ -48,6 +54,7 @@ json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d[sy
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 anon_kb() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
 pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup"; }
+shared_objects() { awk '$6 ~ /\.so/ {print $6}' "/proc/$1/maps" | sort -u | wc -l; }
 mb() { python3 -c "print(f'{$1 / 1024:.1f}')"; }
 hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -121,6 +128,21 @@ for variant in notls gnutls; do
     FLOOR_PID=
 done
 
+# The tiny profile's daemon, idle, with no function: what the default build's
+# idle figures below are set against.
+TINY_LINE=
+if [ -n "$TINY" ]; then
+    "$TINY/tinyfaas" --coap-port "$PORT" --http-port "$PORT" --mgmt-port "$MPORT" \
+        --state-dir "$T/tiny-state" > "$T/tiny.log" 2>&1 &
+    FLOOR_PID=$!
+    for _ in $(seq 100); do curl -fs "${AUTH[@]}" "http://127.0.0.1:$MPORT/list" > /dev/null && break; sleep 0.1; done
+    TINY_LINE="tiny profile RSS: idle $(mb "$(rss_kb "$FLOOR_PID")") MB ($(mb "$(anon_kb "$FLOOR_PID")") MB its own;"
+    TINY_LINE+=" PSS $(mb "$(pss_kb "$FLOOR_PID")") MB), $(shared_objects "$FLOOR_PID") shared objects ($TINY)"
+    kill "$FLOOR_PID"
+    wait "$FLOOR_PID" 2>/dev/null || true
+    FLOOR_PID=
+fi
+
 # --- 2. tinyfaas --------------------------------------------------------------
 "$BUILD/tinyfaas" --coap-port "$PORT" --http-port "$PORT" --mgmt-port "$MPORT" \
     --state-dir "$T/state" > "$T/daemon.log" 2>&1 &
@@ -128,6 +150,7 @@ DAEMON_PID=$!
 for _ in $(seq 100); do curl -fs "${AUTH[@]}" "http://127.0.0.1:$MPORT/list" > /dev/null && break; sleep 0.1; done
 "$BUILD/tinyfaas" --build-images --state-dir "$T/state" > "$T/images.log" 2>&1
 IDLE_KB=$(rss_kb "$DAEMON_PID") IDLE_ANON_KB=$(anon_kb "$DAEMON_PID") IDLE_PSS_KB=$(pss_kb "$DAEMON_PID")
+IDLE_OBJECTS=$(shared_objects "$DAEMON_PID")
 
 # deploy ENV EXAMPLE NAME: prints the seconds from /upload sent to the first good call.
 deploy() {
@@ -257,8 +280,9 @@ printf '\n%-40s %10s %6s %9s %6s %5s %9s %7s %9s %4s %4s %4s\n' "what" "calls/s"
 printf '%s\n' "${ROWS[@]}"
 echo
 echo "daemon RSS: idle $(mb "$IDLE_KB") MB ($(mb "$IDLE_ANON_KB") MB its own, the rest shared library pages;" \
-    "PSS $(mb "$IDLE_PSS_KB") MB)," \
+    "PSS $(mb "$IDLE_PSS_KB") MB), $IDLE_OBJECTS shared objects," \
     "peak (VmHWM) $(mb "$PEAK_KB") MB, with 100 functions $(mb "$RSS100_KB") MB"
+[ -n "$TINY_LINE" ] && echo "$TINY_LINE"
 echo "daemon CPU per call: $(python3 -c "print(f'{($CPU1 - $CPU0) / $(getconf CLK_TCK) / $CALLS * 1e6:.1f}')") µs over $CALLS calls"
 echo "floor RSS: $(grep -o 'VmHWM[^,]*' "$T/floor.err" 2>/dev/null || cat "$T/floor.err");" \
     "libcoap's example server, idle: ${LIBCOAP_RSS[0]}, ${LIBCOAP_RSS[1]}"
