@@ -30,13 +30,12 @@ static int api_parse(const char *s)
     return (int)(major * 1000 + minor);
 }
 
-/* A libcurl built with libssh2 (Debian's shared one is, which the build takes
- * when scripts/deps.sh has not built the trimmed one) starts it in
- * curl_global_init, and libssh2's start initialises OpenSSL for scp:// and
- * sftp://, which the engine API never uses: 1.5 MB of the daemon's RSS.
- * libssh2 does that only in its first libssh2_init, so make that first call
- * here, with LIBSSH2_INIT_NO_CRYPTO. Found at run time: the trimmed libcurl
- * has no libssh2. */
+/* A libcurl built with libssh2 (Debian's, which the default build links)
+ * starts it in curl_global_init, and libssh2's start initialises OpenSSL for
+ * scp:// and sftp://, which the engine API never uses: 1.5 MB of the daemon's
+ * RSS. libssh2 does that only in its first libssh2_init, so make that first
+ * call here, with LIBSSH2_INIT_NO_CRYPTO. Looked up at run time, not linked:
+ * the tiny profile's libcurl has no libssh2. */
 static void libssh2_start_without_crypto(void)
 {
     static const int libssh2_init_no_crypto = 0x0001;

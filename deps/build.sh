@@ -1,18 +1,15 @@
 #!/bin/bash
-# Sourced by lib.sh. Builds libcoap, libcurl and libmicrohttpd from Debian's
-# own sources, cut down to what tinyfaas uses, as static libraries in
-# build-deps/prefix; meson links them when they are there.
-#
-# Why: Debian's libcurl loads 19 more libraries, for protocols the daemon
-# never speaks (Kerberos, LDAP, SSH with OpenSSL, RTMP, HTTP/2, IDN, PSL,
-# brotli), and its libmicrohttpd carries HTTPS, which the daemon never
-# serves: 3 MB of the daemon's 9 MB idle RSS. Debian's libcoap does DTLS with
-# GnuTLS or OpenSSL only; over Mbed TLS, which also serves libcurl's HTTPS,
-# the daemon takes 2 MB less again. The sources come through apt, from the
-# Debian mirror apt already uses, checked against the archive's signed index
-# like any package, at the versions of Debian's builds installed here. The
-# copy is rebuilt when those change, so `apt-get upgrade` and the next setup
-# carry Debian's fixes over.
+# Builds libcoap, libcurl and libmicrohttpd from Debian's own sources, cut
+# down to what tinyfaas uses, as static libraries in build-deps/prefix, for
+# the tiny profile (meson setup -Dprofile=tiny). Does nothing when the copy
+# there matches the options below and the versions Debian has installed.
+# deps/README.md says why and what it costs.
+set -euo pipefail
+source "$(dirname "$0")/../scripts/lib.sh"
+
+# What the build needs beyond the default build's packages: apt's `source`,
+# Mbed TLS, and the static archives of libarchive's compressors.
+TF_TINY_PACKAGES="dpkg-dev libmbedtls-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev"
 
 # libcoap: DTLS over Mbed TLS; no programs, documents or tests.
 TF_COAP_CONFIGURE="--with-mbedtls --disable-documentation --disable-examples --disable-tests"
@@ -122,3 +119,5 @@ tf_build_deps() {
     rm -rf "$dir/src" "$dir/apt"
 }
 
+TINYFAAS_PACKAGES="$TINYFAAS_PACKAGES $TF_TINY_PACKAGES" tf_install_packages
+tf_build_deps

@@ -1,12 +1,10 @@
 # Shared by the quick-start scripts and CI: install what tinyFaaS needs on
 # Debian 12, make sure a Docker engine answers, and build. Source it.
 
-TINYFAAS_PACKAGES="gcc make meson ninja-build pkg-config dpkg-dev libmbedtls-dev libgnutls28-dev libcoap3-dev libcoap3-bin libmicrohttpd-dev
-libmsgpack-dev libcurl4-gnutls-dev libjansson-dev nettle-dev docker.io
-libarchive-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev
-busybox-static curl zip python3 iproute2 ca-certificates openssl"
-
-source "$(dirname "${BASH_SOURCE[0]}")/deps.sh"
+# The default build's: Debian's shared libraries and the tools the tests use.
+TINYFAAS_PACKAGES="gcc make meson ninja-build pkg-config libcoap3-dev libcoap3-bin
+libmicrohttpd-dev libmsgpack-dev libcurl4-gnutls-dev libjansson-dev nettle-dev
+libarchive-dev docker.io busybox-static curl zip python3 iproute2 ca-certificates openssl"
 
 tf_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
 
@@ -66,21 +64,13 @@ tf_build() {
     if [ ! -f "$root/$dir/build.ninja" ]; then
         meson setup "$root/$dir" "$root" "$@" >/dev/null || return 1
     elif [ "$root/build-deps/prefix/built-from" -nt "$root/$dir/build.ninja" ]; then
-        # meson chose the libraries before these were built: choose again.
+        # deps/build.sh rebuilt the tiny profile's libraries since: link those.
         meson setup --reconfigure "$root/$dir" "$root" "$@" >/dev/null || return 1
     fi
     ninja -C "$root/$dir" >/dev/null || ninja -C "$root/$dir"
 }
 
-# The trimmed libraries, or else (unless TINYFAAS_DEPS_REQUIRED=1) Debian's
-# shared ones, with a word on what that costs.
-tf_setup_deps() {
-    tf_build_deps && return 0
-    [ "${TINYFAAS_DEPS_REQUIRED:-0}" = 1 ] && return 1
-    tf_say "going on with Debian's shared libcoap, libcurl and libmicrohttpd: the daemon takes about 5 MB more memory"
-}
-
 # Everything before running: packages, engine, libraries, the release build in build/.
 tf_setup() {
-    tf_install_packages && tf_ensure_docker && tf_setup_deps && tf_build build
+    tf_install_packages && tf_ensure_docker && tf_build build
 }
