@@ -7,9 +7,9 @@
 set -euo pipefail
 source "$(dirname "$0")/../scripts/lib.sh"
 
-# What the build needs beyond the default build's packages: apt's `source`,
-# Mbed TLS, and the static archives of libarchive's compressors.
-TF_TINY_PACKAGES="dpkg-dev libmbedtls-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev"
+# What the build needs beyond the default build's packages: apt's `source`
+# and Mbed TLS.
+TF_TINY_PACKAGES="dpkg-dev libmbedtls-dev"
 
 # libcoap: DTLS over Mbed TLS; no programs, documents or tests.
 TF_COAP_CONFIGURE="--with-mbedtls --disable-documentation --disable-examples --disable-tests"

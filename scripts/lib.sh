@@ -1,10 +1,12 @@
 # Shared by the quick-start scripts and CI: install what tinyFaaS needs on
 # Debian 12, make sure a Docker engine answers, and build. Source it.
 
-# The default build's: Debian's shared libraries and the tools the tests use.
+# The default build's: Debian's shared libraries (libarchive's static archive
+# with its compressors'), and the tools the tests use.
 TINYFAAS_PACKAGES="gcc make meson ninja-build pkg-config libcoap3-dev libcoap3-bin
 libmicrohttpd-dev libmsgpack-dev libcurl4-gnutls-dev libjansson-dev nettle-dev
-libarchive-dev docker.io busybox-static curl zip python3 iproute2 ca-certificates openssl"
+libarchive-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev docker.io
+busybox-static curl zip python3 iproute2 ca-certificates openssl"
 
 tf_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
 
@@ -61,13 +63,25 @@ tf_build() {
     shift
     local root
     root=$(tf_root)
+    local setup=()
     if [ ! -f "$root/$dir/build.ninja" ]; then
-        meson setup "$root/$dir" "$root" "$@" >/dev/null || return 1
+        setup=(meson setup "$root/$dir" "$root" "$@")
     elif [ "$root/build-deps/prefix/built-from" -nt "$root/$dir/build.ninja" ]; then
         # deps/build.sh rebuilt the tiny profile's libraries since: link those.
-        meson setup --reconfigure "$root/$dir" "$root" "$@" >/dev/null || return 1
+        setup=(meson setup --reconfigure "$root/$dir" "$root" "$@")
     fi
-    ninja -C "$root/$dir" >/dev/null || ninja -C "$root/$dir"
+    # meson and ninja say why they failed on stdout: shown only then.
+    local out
+    if [ ${#setup[@]} -gt 0 ] && ! out=$("${setup[@]}" 2>&1); then
+        printf '%s\n' "$out" | tail -n 5 >&2
+        tf_say "configuring $dir failed"
+        return 1
+    fi
+    if ! out=$(ninja -C "$root/$dir" 2>&1); then
+        printf '%s\n' "$out" | tail -n 30 >&2
+        tf_say "building $dir failed"
+        return 1
+    fi
 }
 
 # Everything before running: packages, engine, libraries, the release build in build/.
