@@ -142,7 +142,7 @@ static int code_of(const struct dispatch_result *res)
         return 504;
     if (res->outcome == DISPATCH_LOST)
         return 502;
-    return res->status == 200 ? 205 : res->status;
+    return tf_coap_code_of_status(res->status);
 }
 
 /* RFC 7967: the classes of answers the client asked not to get. */

@@ -84,3 +84,15 @@ void tf_coap_options_to_headers(const coap_pdu_t *req, const coap_string_t *quer
         add(out, "X-Tinyfaas-Query", out->query);
     }
 }
+
+int tf_coap_code_of_status(unsigned status)
+{
+    enum { detail_max = 31 }; /* the code's low five bits (RFC 7252 3) */
+    if (status < 200 || status > 599)
+        return 502;
+    if (status == 200 || (status / 100 == 2 && status % 100 > detail_max))
+        return 205;
+    if (status % 100 > detail_max)
+        return (int)(status / 100 * 100);
+    return (int)status;
+}

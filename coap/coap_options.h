@@ -28,4 +28,10 @@ void tf_coap_options_to_headers(const coap_pdu_t *req, const coap_string_t *quer
  * text/plain). False when CoAP has no number for it. */
 bool tf_coap_content_format_of(struct hproto_bytes type, uint16_t *format);
 
+/* The CoAP code for a function's HTTP status (200 to 599), as class * 100 +
+ * detail: the same class and detail (404 is 4.04), but 200 is 2.05 Content,
+ * and a detail CoAP's five bits cannot carry (4.51, 2.99) is the class's
+ * generic code (4.00, 5.00, 2.05). Anything else is 5.02. */
+int tf_coap_code_of_status(unsigned status);
+
 #endif

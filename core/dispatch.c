@@ -93,6 +93,14 @@ struct dispatcher {
 };
 
 static void on_ready(void *owner, struct hconn *h);
+/* What a client gets for a status outside status_valid. */
+static const char invalid_status[] = "function answered with a status outside 200 to 599";
+
+static bool status_valid(unsigned status)
+{
+    return status >= 200 && status <= 599;
+}
+
 static void on_reply(void *owner, struct hconn *h, const struct hproto_reply *reply);
 static void on_closed(void *owner, struct hconn *h, const char *why);
 static const struct hconn_events events = {on_ready, on_reply, on_closed};
@@ -532,6 +540,10 @@ static void on_reply(void *owner, struct hconn *h, const struct hproto_reply *re
                                   .status = reply->status,
                                   .content_type = reply->content_type,
                                   .body = reply->body};
+    if (!status_valid(reply->status))
+        res = (struct dispatch_result){.outcome = DISPATCH_DONE,
+                                       .status = 502,
+                                       .body = {invalid_status, sizeof invalid_status - 1}};
     call_finish(d, c, &res);
 }
 

@@ -33,6 +33,8 @@ struct dispatch_request {
 /* The outcome of a call; its pointers are valid only during the callback. */
 struct dispatch_result {
     enum dispatch_outcome outcome;
+    /* 200 to 599: a handler's other statuses (an interim 1xx, numbers HTTP
+     * has no class for) are its fault, and become 502 with a reason. */
     uint16_t status;
     struct hproto_bytes content_type;
     struct hproto_bytes body;

@@ -33,6 +33,32 @@ static void test_call_and_reply_carry_their_bytes(void)
     teardown(h, 1);
 }
 
+/* A status outside 200 to 599 never reaches a client as it is: the call is
+ * answered 502 with a reason, whatever the handler's body; the edges of the
+ * range pass. */
+static void test_status_outside_200_to_599_becomes_502(void)
+{
+    static const uint16_t sent[] = {0, 100, 199, 200, 599, 600, 3299, 65535};
+    struct fake_handler h[1];
+    setup();
+    listen_all(h, 1);
+    CHECK(publish("f", h, 1) == 0);
+    for (int i = 0; i < (int)(sizeof sent / sizeof sent[0]); i++) {
+        CHECK(call("f", i) == 0);
+        struct fake_call c;
+        CHECK(fake_recv_call(&h[0], &c));
+        CHECK(fake_reply_full(&h[0], c.id, sent[i], "text/plain", "mine", 4));
+        struct call_record *r = wait_done(i);
+        bool valid = sent[i] >= 200 && sent[i] <= 599;
+        CHECKF(r->outcome == DISPATCH_DONE && r->status == (valid ? sent[i] : 502),
+               "sent %u, got outcome %d status %u", sent[i], r->outcome, r->status);
+        CHECKF(strcmp(r->body,
+                      valid ? "mine" : "function answered with a status outside 200 to 599") == 0,
+               "sent %u, body \"%s\"", sent[i], r->body);
+    }
+    teardown(h, 1);
+}
+
 /* A handler busy with a call gets no more while another is idle, even when
  * its turn in the rotation comes. */
 static void test_fewest_in_flight_wins(void)
@@ -330,6 +356,7 @@ static void test_tcp_endpoint_serves(void)
 int main(void)
 {
     test_call_and_reply_carry_their_bytes();
+    test_status_outside_200_to_599_becomes_502();
     test_fewest_in_flight_wins();
     test_equal_handlers_take_turns();
     test_at_the_limit_calls_wait_for_a_free_slot();
