@@ -212,42 +212,31 @@ size_t psk_keys_count(const struct psk_keys *keys)
 
 /* One warning per unknown identity per minute, so a device retrying with a
  * stale key does not flood the log; the table is small, so an attacker cycling
- * identities is held back by the per-minute cap instead. libcoap calls the
+ * identities is held back by the log's budget instead. libcoap calls the
  * identity callback from the one thread that runs the context. */
-#define RECENT_SLOTS    32
-#define WARN_PER_MINUTE 20
+#define RECENT_SLOTS 32
 static struct {
     uint64_t hash;
     time_t at;
     int used;
 } recent[RECENT_SLOTS];
-static time_t window_start;
-static unsigned window_warned, window_quiet;
+static struct log_limit unknown_identities =
+    LOG_LIMIT_INIT("handshakes with unknown identities", 20, 60);
 
-static int should_warn(const uint8_t *id, size_t len)
+static int seen_lately(const uint8_t *id, size_t len)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t h = 14695981039346656037ULL; /* FNV-1a */
     for (size_t i = 0; i < len; i++)
         h = (h ^ id[i]) * 1099511628211ULL;
-    if (ts.tv_sec - window_start >= 60) {
-        if (window_quiet > 0)
-            log_warn("coaps: %u more handshakes with unknown identities not logged", window_quiet);
-        window_start = ts.tv_sec;
-        window_warned = window_quiet = 0;
-    }
     size_t slot = h % RECENT_SLOTS;
-    int seen = recent[slot].used && recent[slot].hash == h && ts.tv_sec - recent[slot].at < 60;
-    if (seen || window_warned >= WARN_PER_MINUTE) {
-        window_quiet++;
-        return 0;
-    }
+    if (recent[slot].used && recent[slot].hash == h && ts.tv_sec - recent[slot].at < 60)
+        return 1;
     recent[slot].hash = h;
     recent[slot].at = ts.tv_sec;
     recent[slot].used = 1;
-    window_warned++;
-    return 1;
+    return 0;
 }
 
 /* libcoap's validate_id_call_back: the key for the client's identity; NULL
@@ -256,13 +245,14 @@ static const coap_bin_const_t *on_identity(coap_bin_const_t *identity, coap_sess
                                            void *arg)
 {
     const coap_bin_const_t *key = psk_keys_find(arg, identity->s, identity->length);
-    if (key == NULL && should_warn(identity->s, identity->length)) {
+    if (key == NULL && !seen_lately(identity->s, identity->length)) {
         char who[PSK_ESCAPED_MAX];
         unsigned char from[64] = "";
         escape_identity(identity->s, identity->length, who);
         coap_print_addr(coap_session_get_addr_remote(session), from, sizeof from);
-        log_warn("coaps: unknown PSK identity \"%s\" from %s, handshake refused", who,
-                 (const char *)from);
+        log_warn_limited(&unknown_identities,
+                         "coaps: unknown PSK identity \"%s\" from %s, handshake refused", who,
+                         (const char *)from);
     }
     return key;
 }

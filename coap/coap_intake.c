@@ -18,6 +18,10 @@ static unsigned batch = 1;
 /* The daemon sets only LC_CTYPE, so strerror() text is the C locale's.
  * Should a libcoap word it differently, nothing breaks: the warnings show in
  * the log, and a batch then ends when epoll reports the socket empty. */
+/* What libcoap warns of is mostly a peer's doing (a malformed datagram, a
+ * failed handshake): within a budget. */
+static struct log_limit libcoap_lines = LOG_LIMIT_INIT("libcoap warnings and errors", 20, 60);
+
 static void on_coap_log(coap_log_t level, const char *message)
 {
     if (strstr(message, "coap_network_read: Resource temporarily unavailable") != NULL) {
@@ -32,9 +36,9 @@ static void on_coap_log(coap_log_t level, const char *message)
     drop_next_read_failed = false;
     size_t len = strcspn(message, "\n");
     if (level <= LOG_ERR)
-        log_error("libcoap: %.*s", (int)len, message);
+        log_error_limited(&libcoap_lines, "libcoap: %.*s", (int)len, message);
     else if (level == LOG_WARNING)
-        log_warn("libcoap: %.*s", (int)len, message);
+        log_warn_limited(&libcoap_lines, "libcoap: %.*s", (int)len, message);
     else
         log_debug("libcoap: %.*s", (int)len, message);
 }

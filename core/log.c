@@ -40,3 +40,49 @@ LOG_FN(log_debug, "debug", debug_on)
 LOG_FN(log_info, "info", 1)
 LOG_FN(log_warn, "warn", 1)
 LOG_FN(log_error, "error", 1)
+
+/* Whether a line may go out now; *quiet gets the count held back before. */
+static bool limit_take(struct log_limit *l, unsigned *quiet)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long long now_ms = ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+    pthread_mutex_lock(&l->lock);
+    *quiet = 0;
+    if (!l->started || now_ms - l->window_start_ms >= l->window_s * 1000LL) {
+        *quiet = l->suppressed;
+        l->started = true;
+        l->window_start_ms = now_ms;
+        l->logged = l->suppressed = 0;
+    }
+    bool ok = l->logged < l->per_window;
+    if (ok)
+        l->logged++;
+    else
+        l->suppressed++;
+    pthread_mutex_unlock(&l->lock);
+    return ok;
+}
+
+static void vlog_limited(struct log_limit *l, const char *level, const char *fmt, va_list ap)
+{
+    unsigned quiet;
+    if (!limit_take(l, &quiet))
+        return;
+    if (quiet > 0)
+        log_warn("%u more %s not logged (at most %u every %d s)", quiet, l->what, l->per_window,
+                 l->window_s);
+    log_line(level, fmt, ap);
+}
+
+#define LOG_LIMITED_FN(name, level)                                                                \
+    void name(struct log_limit *l, const char *fmt, ...)                                           \
+    {                                                                                              \
+        va_list ap;                                                                                \
+        va_start(ap, fmt);                                                                         \
+        vlog_limited(l, level, fmt, ap);                                                           \
+        va_end(ap);                                                                                \
+    }
+
+LOG_LIMITED_FN(log_warn_limited, "warn")
+LOG_LIMITED_FN(log_error_limited, "error")

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -120,6 +121,31 @@ static int load_runtimes(struct daemon *d, tf_err *err)
     return 0;
 }
 
+/* Every client connection holds a descriptor, and the default soft limit
+ * (1024) is a fraction of what the hard limit allows: take all of it. */
+static rlim_t raise_open_file_limit(void)
+{
+    struct rlimit r;
+    if (getrlimit(RLIMIT_NOFILE, &r) < 0)
+        return 1024;
+    if (r.rlim_cur < r.rlim_max) {
+        rlim_t was = r.rlim_cur;
+        r.rlim_cur = r.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &r) < 0)
+            r.rlim_cur = was;
+    }
+    return r.rlim_cur;
+}
+
+/* The HTTP invocation port's connection cap: below the open-file limit by
+ * what handlers, the engine's connections and the management API need. */
+static unsigned http_connection_cap(rlim_t open_files)
+{
+    enum { cap_max = 4096, reserve = 1024 };
+    rlim_t cap = open_files > 2 * reserve ? open_files - reserve : open_files / 2;
+    return cap > cap_max ? cap_max : (unsigned)cap;
+}
+
 static int start_fronts(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
@@ -131,8 +157,12 @@ static int start_fronts(struct daemon *d, tf_err *err)
     if ((cc.port > 0 || cc.dtls_port > 0) &&
         tf_coap_front_start(d->loop, d->dispatcher, &cc, &d->coap, err) < 0)
         return -1;
-    if (c->http_port > 0 &&
-        http_front_start(d->loop, d->dispatcher, c->http_port, c->max_body, &d->http, err) < 0)
+    rlim_t open_files = raise_open_file_limit();
+    unsigned http_cap = http_connection_cap(open_files);
+    log_info("open files: up to %llu; HTTP invocation connections: up to %u",
+             (unsigned long long)open_files, http_cap);
+    if (c->http_port > 0 && http_front_start(d->loop, d->dispatcher, c->http_port, c->max_body,
+                                             http_cap, &d->http, err) < 0)
         return -1;
     static char token[MGMT_TOKEN_MAX];
     if (c->mgmt_port > 0 && c->no_auth)

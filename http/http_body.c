@@ -1,6 +1,7 @@
 #include "http_body.h"
 
 #include "err.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,4 +59,12 @@ enum MHD_Result http_respond_reason(struct MHD_Connection *c, unsigned status, c
     if (n < 0 || (size_t)n >= sizeof line)
         n = (int)sizeof line - 1;
     return http_respond(c, status, "text/plain; charset=utf-8", line, (size_t)n);
+}
+
+void http_log_limited(void *limit, const char *fmt, va_list ap)
+{
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    line[strcspn(line, "\n")] = '\0';
+    log_warn_limited(limit, "libmicrohttpd: %s", line);
 }

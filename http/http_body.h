@@ -1,8 +1,10 @@
-/* Request bodies and plain-text answers, shared by the HTTP front ends. */
+/* Request bodies, plain-text answers and libmicrohttpd's log, shared by the
+ * HTTP front ends. */
 #ifndef TF_HTTP_BODY_H
 #define TF_HTTP_BODY_H
 
 #include <microhttpd.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -25,5 +27,10 @@ enum MHD_Result http_respond(struct MHD_Connection *c, unsigned status, const ch
 
 /* Queues status with a one-line reason as text/plain (a newline is added). */
 enum MHD_Result http_respond_reason(struct MHD_Connection *c, unsigned status, const char *reason);
+
+/* For MHD_OPTION_EXTERNAL_LOGGER with a struct log_limit as cls: what
+ * libmicrohttpd reports is mostly a client's doing (a connection refused at
+ * a limit, a malformed request), so it is logged within that budget. */
+void http_log_limited(void *limit, const char *fmt, va_list ap);
 
 #endif

@@ -206,6 +206,8 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return r;
 }
 
+static struct log_limit mhd_lines = LOG_LIMIT_INIT("HTTP invocation server messages", 20, 60);
+
 static void on_readable(void *ctx, uint32_t events)
 {
     (void)events;
@@ -231,7 +233,7 @@ static int http_tick(void *ctx)
 }
 
 int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_body,
-                     struct http_front **out, tf_err *err)
+                     unsigned max_connections, struct http_front **out, tf_err *err)
 {
     struct http_front *f = calloc(1, sizeof *f);
     if (f == NULL)
@@ -244,10 +246,11 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
     // clang-format off
     f->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
                               (uint16_t)port, NULL, NULL, on_request, f,
+                              MHD_OPTION_EXTERNAL_LOGGER, http_log_limited, &mhd_lines,
                               MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)4096,
+                              MHD_OPTION_CONNECTION_LIMIT, max_connections,
                               MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 << 10),
                               MHD_OPTION_END);

@@ -11,9 +11,10 @@
 
 struct http_front;
 
-/* Listens on TCP port and serves on loop l; bodies over max_body get 413. */
+/* Listens on TCP port and serves on loop l, at most max_connections at once;
+ * bodies over max_body get 413. */
 int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_body,
-                     struct http_front **out, tf_err *err);
+                     unsigned max_connections, struct http_front **out, tf_err *err);
 
 /* Stops serving; calls in flight are detached and their clients get 503. */
 void http_front_stop(struct http_front *f);

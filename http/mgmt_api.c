@@ -427,6 +427,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     malloc_trim(0);
 }
 
+static struct log_limit mhd_lines = LOG_LIMIT_INIT("management server messages", 20, 60);
+
 int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct mgmt_api **out,
                    tf_err *err)
 {
@@ -436,11 +438,14 @@ int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct m
     m->cfg = *cfg;
     m->lc = lc;
     /* A thread per connection: deploys block on Docker for seconds and must
-     * not hold up a /list or /logs meanwhile. */
+     * not hold up a /list or /logs meanwhile. poll(), not select(): with
+     * thousands of invocation connections open, this one's descriptor is
+     * past select's 1024. */
     m->mhd = MHD_start_daemon(
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
-        (uint16_t)cfg->port, NULL, NULL, on_request, m, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-        m, MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+        (uint16_t)cfg->port, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER,
+        http_log_limited, &mhd_lines, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
         MHD_OPTION_END);
     if (m->mhd == NULL) {
         free(m);

@@ -12,6 +12,10 @@
     coap_raw.py malformed PORT KIND
         Sends one malformed datagram of KIND (see MALFORMED) and prints what
         came back within 1 s: dropped, reset, 4.00, or "other ..." (hex).
+    coap_raw.py flood PORT COUNT
+        Sends COUNT malformed datagrams, the kinds in turn, from one socket
+        as fast as it can (a pause of 1 ms every 100, so the socket buffer
+        keeps them), and prints how many went out.
     coap_raw.py kinds
         Lists the malformed kinds.
 
@@ -263,6 +267,17 @@ def cmd_malformed(port, kind):
         print("other " + " ".join(m["raw"].hex() for _, m in got))
 
 
+def cmd_flood(port, count):
+    kinds = list(malformed_kinds().values())
+    s = new_socket()
+    sent = 0
+    for i in range(count):
+        sent += s.sendto(kinds[i % len(kinds)], (HOST, port)) > 0
+        if i % 100 == 99:
+            time.sleep(0.001)
+    print(sent)
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "kinds":
         print("\n".join(malformed_kinds()))
@@ -272,6 +287,8 @@ def main(argv):
         cmd_twice(int(argv[2]), argv[3], argv[4].encode())
     elif len(argv) == 4 and argv[1] == "malformed":
         cmd_malformed(int(argv[2]), argv[3])
+    elif len(argv) == 4 and argv[1] == "flood":
+        cmd_flood(int(argv[2]), int(argv[3]))
     else:
         sys.stderr.write(__doc__)
         return 2

@@ -339,6 +339,22 @@ for kind in $("${RAW[@]}" kinds); do
     cc "$T/o" -m post -e "after $kind" "$U/echo"
     check "malformed $kind: next request answered" "after $kind|" "$(cat "$T/o")|$(cat "$T/cerr")"
 done
+# A flood of them from one client: the log keeps libcoap's budget (20 lines
+# a minute, then a count), and the daemon its memory and descriptors.
+lines_before=$(grep -c 'libcoap: ' "$LOG")
+rss_before=$(awk '/^VmRSS/ {print $2}' "/proc/$DAEMON_PID/status")
+fds_before=$(ls "/proc/$DAEMON_PID/fd" | wc -l)
+check "malformed flood: sent" 5000 "$(timeout 60 "${RAW[@]}" flood "$PORT" 5000)"
+cc "$T/o" -m post -e 'after the flood' "$U/echo"
+check "malformed flood: next request answered" "after the flood|" "$(cat "$T/o")|$(cat "$T/cerr")"
+lines_added=$(($(grep -c 'libcoap: ' "$LOG") - lines_before))
+echo "# malformed flood: $lines_added libcoap lines logged for 5000 datagrams"
+# At most two windows' budgets (the flood may straddle a minute's end) and a count.
+check "malformed flood: log within its budget" yes "$([ "$lines_added" -le 41 ] && echo yes || echo "$lines_added lines")"
+check "malformed flood: RSS within 2 MB" yes \
+    "$(awk -v a="$rss_before" '/^VmRSS/ {print ($2 - a <= 2048) ? "yes" : $2 - a " kB more"}' "/proc/$DAEMON_PID/status")"
+check "malformed flood: no descriptor more" "$fds_before" "$(ls "/proc/$DAEMON_PID/fd" | wc -l)"
+
 wait "$inflight_pid"
 check "malformed: the call in flight still answered" "0|in flight|" "$?|$(cat "$T/inflight")|$(cat "$T/inflight.err")"
 check "malformed: daemon still running" yes "$(kill -0 "$DAEMON_PID" 2>/dev/null && echo yes || echo no)"
