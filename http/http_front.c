@@ -8,14 +8,23 @@
 #include <strings.h>
 
 #include "http_body.h"
+#include "http_deadline.h"
 #include "log.h"
 
 #define ASYNC_HEADER "X-tinyFaaS-Async"
+
+/* Bounds on what one client may hold (README, "Ports and settings"). */
+#define HEADER_DEADLINE_MS   10000 /* from a connection's readiness to its headers' end */
+#define IDLE_TIMEOUT_S       60    /* a request body without a byte */
+#define CONNECTIONS_PER_PEER 256   /* at once, from one IP address */
+#define SWEEP_MS             1000  /* how often deadlines are checked */
 
 struct http_front {
     struct loop *loop;
     struct dispatcher *d;
     struct MHD_Daemon *mhd;
+    struct http_deadlines *deadlines;
+    int64_t next_sweep_ms;
     struct loop_watch watch;
     size_t max_body;
     bool resumed; /* a connection was resumed: libmicrohttpd must run this iteration */
@@ -155,6 +164,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     if (r->conn == NULL) {
         r->conn = conn;
         r->body.max = f->max_body;
+        http_deadlines_headers_in(conn);
         return MHD_YES;
     }
     if (*upload_size != 0) {
@@ -175,8 +185,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
     (void)cls;
-    (void)conn;
     (void)code;
+    http_deadlines_request_done(conn);
     struct http_req *r = *con_cls;
     if (r == NULL)
         return;
@@ -225,11 +235,17 @@ static int http_tick(void *ctx)
         f->resumed = false;
         MHD_run(f->mhd);
     }
+    int64_t now = loop_now_ms();
+    if (now >= f->next_sweep_ms) {
+        http_deadlines_sweep(f->deadlines);
+        f->next_sweep_ms = now + SWEEP_MS;
+    }
     if (MHD_get_timeout(f->mhd, &ms) != MHD_YES)
-        return -1;
+        return -1; /* no connection: no deadline either */
     if (ms == 0)
         MHD_run(f->mhd); /* connection timeouts are due */
-    return ms > 60000 ? 60000 : (int)ms;
+    int64_t until_sweep = f->next_sweep_ms - now;
+    return ms > (MHD_UNSIGNED_LONG_LONG)until_sweep ? (int)until_sweep : (int)ms;
 }
 
 int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_body,
@@ -241,6 +257,10 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
     f->loop = l;
     f->d = d;
     f->max_body = max_body;
+    if (http_deadlines_create(HEADER_DEADLINE_MS, &f->deadlines) < 0) {
+        free(f);
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    }
     /* No internal thread: the loop thread runs libmicrohttpd from its own epoll, so a
      * request reaches the dispatcher without crossing threads. */
     // clang-format off
@@ -249,13 +269,16 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
                               MHD_OPTION_EXTERNAL_LOGGER, http_log_limited, &mhd_lines,
                               MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                              MHD_OPTION_NOTIFY_CONNECTION, http_deadlines_notify, f->deadlines,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
                               MHD_OPTION_CONNECTION_LIMIT, max_connections,
+                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONNECTIONS_PER_PEER,
                               MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,
                               MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 << 10),
                               MHD_OPTION_END);
     // clang-format on
     if (f->mhd == NULL) {
+        http_deadlines_free(f->deadlines);
         free(f);
         return tf_err_set(err, TF_ERR_INTERNAL, "cannot listen for HTTP on TCP port %d", port);
     }
@@ -263,6 +286,7 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
     f->watch = (struct loop_watch){.fd = info->epoll_fd, .fn = on_readable, .ctx = f};
     if (loop_add(l, &f->watch, EPOLLIN) < 0 || loop_add_ticker(l, http_tick, f) < 0) {
         MHD_stop_daemon(f->mhd);
+        http_deadlines_free(f->deadlines);
         free(f);
         return tf_err_set(err, TF_ERR_INTERNAL, "cannot watch the HTTP socket");
     }
@@ -286,5 +310,6 @@ void http_front_stop(struct http_front *f)
     }
     MHD_run(f->mhd);
     MHD_stop_daemon(f->mhd);
+    http_deadlines_free(f->deadlines);
     free(f);
 }

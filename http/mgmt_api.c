@@ -12,6 +12,7 @@
 #include "fetch.h"
 #include "fnzip.h"
 #include "http_body.h"
+#include "http_deadline.h"
 #include "log.h"
 #include "mgmt_auth.h"
 
@@ -21,7 +22,15 @@ struct mgmt_api {
     struct mgmt_config cfg;
     struct lifecycle *lc;
     struct MHD_Daemon *mhd;
+    struct http_deadlines *deadlines;
 };
+
+/* Bounds on what clients may hold (README, "Ports and settings"): an
+ * operator's scripts use a connection or two at a time. */
+#define HEADER_DEADLINE_MS   10000 /* from a connection's readiness to its headers' end */
+#define IDLE_TIMEOUT_S       60    /* a request body without a byte */
+#define CONNECTIONS          64    /* at once */
+#define CONNECTIONS_PER_PEER 16    /* at once, from one IP address */
 
 /* The text an answer carries, grown as it is written. */
 struct text {
@@ -389,6 +398,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     struct mgmt_api *m = cls;
     struct http_body *b = *con_cls;
+    if (b == NULL)
+        http_deadlines_headers_in(c);
     if (b == NULL && !authorized(m, c))
         return respond_unauthorized(c); /* before the body: an upload is not even read */
     if (b == NULL) {
@@ -413,8 +424,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
     (void)cls;
-    (void)c;
     (void)code;
+    http_deadlines_request_done(c);
     struct http_body *b = *con_cls;
     if (b != NULL) {
         http_body_free(b);
@@ -437,17 +448,32 @@ int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct m
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     m->cfg = *cfg;
     m->lc = lc;
+    if (http_deadlines_create(HEADER_DEADLINE_MS, &m->deadlines) < 0) {
+        free(m);
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    }
     /* A thread per connection: deploys block on Docker for seconds and must
      * not hold up a /list or /logs meanwhile. poll(), not select(): with
      * thousands of invocation connections open, this one's descriptor is
      * past select's 1024. */
+    // clang-format off
     m->mhd = MHD_start_daemon(
         MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
-        (uint16_t)cfg->port, NULL, NULL, on_request, m, MHD_OPTION_EXTERNAL_LOGGER,
-        http_log_limited, &mhd_lines, MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600,
+        (uint16_t)cfg->port, NULL, NULL, on_request, m,
+        MHD_OPTION_EXTERNAL_LOGGER, http_log_limited, &mhd_lines,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
+        MHD_OPTION_NOTIFY_CONNECTION, http_deadlines_notify, m->deadlines,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONNECTIONS_PER_PEER,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
         MHD_OPTION_END);
+    // clang-format on
+    if (m->mhd != NULL && http_deadlines_sweep_in_thread(m->deadlines) < 0) {
+        MHD_stop_daemon(m->mhd);
+        m->mhd = NULL;
+    }
     if (m->mhd == NULL) {
+        http_deadlines_free(m->deadlines);
         free(m);
         return tf_err_set(err, TF_ERR_INTERNAL,
                           "cannot listen for the management API on TCP port %d", cfg->port);
@@ -462,5 +488,6 @@ void mgmt_api_stop(struct mgmt_api *m)
     if (m == NULL)
         return;
     MHD_stop_daemon(m->mhd);
+    http_deadlines_free(m->deadlines);
     free(m);
 }

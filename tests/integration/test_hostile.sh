@@ -2,6 +2,7 @@
 # Hostile clients, each bounded in count and time, on loopback: what one
 # client does must not cost another its calls nor the operator the
 # management API, and the daemon's descriptors, CPU and log stay bounded.
+# Loopback's other addresses (127.0.0.2, ...) stand for other clients.
 #
 #   test_hostile.sh DAEMON SOURCE_ROOT
 set -u
@@ -14,43 +15,83 @@ mkfn "$T/fn" 'cat'
 zipdir "$T/fn" "$T/fn.zip"
 deploy_ok echo 1 "$T/fn.zip"
 
-HOLD=(python3 "$SRC/tests/integration/hold_connections.py")
 fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$DAEMON_PID/stat"; }
 log_lines() { wc -l < "$LOG"; }
+under() { [ "$2" -le "$3" ] && echo yes || echo "$1 $2"; }
 
-# --- 1 100 half-sent requests held on the HTTP port ------------------------
+# hold PORT COUNT SECONDS [SOURCES [TRICKLE]]: hold_connections.py as a
+# coprocess; HELD is its first line.
+hold() {
+    coproc HOLDER { python3 "$SRC/tests/integration/hold_connections.py" "$@"; }
+    read -r -t 60 HELD <&"${HOLDER[0]}"
+}
+# let_go [now]: waits out the holder's SECONDS (with now: closes its stdin,
+# so it lets go at once) and sets CLOSED, its last line.
+let_go() {
+    local out=${HOLDER[0]} in=${HOLDER[1]} pid=$HOLDER_PID
+    [ "${1:-}" = now ] && exec {in}>&-
+    read -r -t 60 CLOSED <&"$out"
+    wait "$pid"
+}
+# settled NAME BEFORE: the descriptors the daemon had BEFORE are all it has again.
+settled() {
+    for _ in $(seq 100); do [ "$(fds)" -le "$2" ] && break; sleep 0.1; done
+    check "$1: descriptors freed" "$2" "$(fds)"
+}
+
+# --- one client, 3 000 half-sent requests, a header byte a second ----------
+# At most 256 held from one address (the rest closed at once), each closed
+# 10 s after it could have sent its headers, however it trickles.
+fds0=$(fds) lines0=$(log_lines)
+hold "$PORT" 3000 16 1 1
+check "3000 from one address: 256 held" "held 256" "$HELD"
+ticks0=$(cpu_ticks)
+call echo --interface 127.0.0.2 --data-binary 'another client'
+check "3000 from one address: another client's call answered" "200 another client" \
+    "$CODE $(cat "$T/out")"
+mgmt GET /list
+check "3000 from one address: the management API answers" 200 "$CODE"
+sleep 2
+# A server busy over them (spinning on accept, logging each) would spend
+# most of these seconds' CPU; idle, it spends none.
+ticks=$(($(cpu_ticks) - ticks0))
+echo "# 3000 from one address: $ticks ticks of the daemon's CPU over the calls and 2 s"
+check "3000 from one address: the daemon's CPU stays low" yes \
+    "$(under ticks "$ticks" $(($(getconf CLK_TCK) / 2)))"
+let_go
+check "3000 from one address: every one closed by the header deadline" \
+    "closed by the server: 3000" "$CLOSED"
+settled "3000 from one address" "$fds0"
+# 20 lines a minute of libmicrohttpd's, 20 of the deadline's, and a count.
+lines=$(($(log_lines) - lines0))
+echo "# 3000 from one address: $lines log lines"
+check "3000 from one address: the log stays small" yes "$(under lines "$lines" 45)"
+
+# --- 1 100 held from five addresses ----------------------------------------
 # Their descriptors take the daemon past select()'s 1024: a server that
 # still used select() would refuse the next connection it accepts.
-N=1100
-fds_before=$(fds) lines_before=$(log_lines)
-coproc HOLDER { "${HOLD[@]}" "$PORT" "$N" 60; }
-read -r -t 60 held <&"${HOLDER[0]}"
-check "$N held: every connection accepted" "held $N" "$held"
-check "$N held: the daemon holds them" yes \
-    "$([ "$(fds)" -ge $((fds_before + N)) ] && echo yes || echo "$(fds) descriptors, $fds_before before")"
-ticks0=$(cpu_ticks)
+fds0=$(fds)
+hold "$PORT" 1100 30 5
+check "1100 from five addresses: all held" "held 1100" "$HELD"
 mgmt GET /list
-check "$N held: the management API answers" 200 "$CODE"
-call echo --data-binary 'another client'
-check "$N held: another client's call answered" "200 another client" "$CODE $(cat "$T/out")"
-sleep 2
-# A server busy over held connections (spinning on accept, logging each)
-# would spend most of those seconds' CPU; idle, it spends none.
-ticks=$(($(cpu_ticks) - ticks0))
-echo "# $N held: the daemon used $ticks ticks of CPU over the calls and 2 s"
-check "$N held: the daemon's CPU stays low" yes \
-    "$([ "$ticks" -lt "$(getconf CLK_TCK)" ] && echo yes || echo "$ticks ticks")"
-exec {HOLDER[1]}>&-
-read -r -t 60 closed <&"${HOLDER[0]}"
-check "$N held: none closed by the daemon within its timeout" "closed by the server: 0" "$closed"
-wait "$HOLDER_PID"
-for _ in $(seq 100); do [ "$(fds)" -le "$fds_before" ] && break; sleep 0.1; done
-check "$N held: their descriptors freed once they go" "$fds_before" "$(fds)"
-# libmicrohttpd reports each connection that went with its request unfinished,
-# at most 20 times a minute: that, and no line for each of the others.
-lines=$(($(log_lines) - lines_before))
-echo "# $N held: $lines log lines"
-check "$N held: the log stays small" yes "$([ "$lines" -le 30 ] && echo yes || echo "$lines lines")"
+check "1100 from five addresses: the management API answers" 200 "$CODE"
+call echo --interface 127.0.0.6 --data-binary 'a sixth client'
+check "1100 from five addresses: another client's call answered" "200 a sixth client" \
+    "$CODE $(cat "$T/out")"
+let_go now
+settled "1100 from five addresses" "$fds0"
 
+# --- the management API: idle connections without a token -----------------
+fds0=$(fds)
+hold "$MPORT" 64 16 1
+check "64 idle on the management port from one address: 16 held" "held 16" "$HELD"
+mgmt GET /list --interface 127.0.0.2
+check "64 idle on the management port: the operator's /list answers" 200 "$CODE"
+let_go
+check "64 idle on the management port: every one closed by the header deadline" \
+    "closed by the server: 64" "$CLOSED"
+settled "64 idle on the management port" "$fds0"
+
+check "the daemon still runs" yes "$(kill -0 "$DAEMON_PID" 2>/dev/null && echo yes || echo no)"
 it_finish
