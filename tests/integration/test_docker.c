@@ -257,9 +257,9 @@ static void test_compile_calls(struct docker *d, const char *tag, json_t *labels
 {
     tf_err err;
     char id[DOCKER_ID_MAX];
-    const char *argv[] = {"/bin/busybox", "sh", "-c",
-                          "/bin/busybox mkdir -p /out && /bin/busybox tr a-z A-Z < /in/data > "
-                          "/out/result && exit 3"};
+    const char *script = "/bin/busybox mkdir -p /out && /bin/busybox tr a-z A-Z < /in/data > "
+                         "/out/result && exit 3";
+    const char *argv[] = {"/bin/busybox", "sh", "-c", script};
     struct docker_container_spec spec = {
         .image = tag, .network = "none", .labels = labels, .entrypoint = argv, .n_entrypoint = 4};
     CHECKF(docker_container_create(d, &spec, id, &err) == 0, "create compile: %s", err.msg);
