@@ -15,8 +15,7 @@
 #include "http_deadline.h"
 #include "log.h"
 #include "mgmt_auth.h"
-
-#define MAX_ENVS 256
+#include "mgmt_body.h"
 
 struct mgmt_api {
     struct mgmt_config cfg;
@@ -62,111 +61,6 @@ static enum MHD_Result respond_err(struct MHD_Connection *c, const tf_err *e)
     return http_respond_reason(c, http_status_of(e->kind), e->msg);
 }
 
-static json_t *parse_body(struct MHD_Connection *c, const struct http_body *b, tf_err *e)
-{
-    json_error_t je;
-    json_t *j = json_loadb(b->data ? b->data : "", b->len, 0, &je);
-    if (j == NULL)
-        tf_err_set(e, TF_ERR_INVALID, "invalid JSON: %s (line %d)", je.text, je.line);
-    else if (!json_is_object(j)) {
-        json_decref(j);
-        j = NULL;
-        tf_err_set(e, TF_ERR_INVALID, "the body must be a JSON object");
-    }
-    (void)c;
-    return j;
-}
-
-/* A string member; missing or null gives NULL, another type an error. */
-static int get_string(json_t *o, const char *key, bool required, const char **out, tf_err *e)
-{
-    json_t *v = json_object_get(o, key);
-    *out = NULL;
-    if (v == NULL || json_is_null(v))
-        return required ? tf_err_set(e, TF_ERR_INVALID, "missing \"%s\"", key) : 0;
-    if (!json_is_string(v))
-        return tf_err_set(e, TF_ERR_INVALID, "\"%s\" must be a string", key);
-    *out = json_string_value(v);
-    return 0;
-}
-
-static int get_threads(json_t *o, long long *out, tf_err *e)
-{
-    json_t *v = json_object_get(o, "threads");
-    if (v == NULL || json_is_null(v)) {
-        *out = 1;
-        return 0;
-    }
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
-        return 0;
-    }
-    /* Scripts that quote every value send "3": take it, as tinyFaaS did. */
-    char *end;
-    if (json_is_string(v) && (*out = strtoll(json_string_value(v), &end, 10), *end == '\0') &&
-        json_string_length(v) > 0)
-        return 0;
-    return tf_err_set(e, TF_ERR_INVALID, "\"threads\" must be a whole number");
-}
-
-/* An optional number: missing or null leaves *out as it is. */
-static int get_number(json_t *o, const char *key, double *out, tf_err *e)
-{
-    json_t *v = json_object_get(o, key);
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_number(v))
-        return tf_err_set(e, TF_ERR_INVALID, "\"%s\" must be a number", key);
-    *out = json_number_value(v);
-    return 0;
-}
-
-/* The optional limits of an upload: memory_mb (whole MiB), cpus, timeout_s. */
-static int get_limits(json_t *o, struct deploy_spec *s, tf_err *e)
-{
-    double mb = 0, timeout = 0, concurrency = 0;
-    if (get_number(o, "memory_mb", &mb, e) < 0 || get_number(o, "cpus", &s->cpus, e) < 0 ||
-        get_number(o, "timeout_s", &timeout, e) < 0 ||
-        get_number(o, "concurrency", &concurrency, e) < 0)
-        return -1;
-    if (concurrency < 0 || concurrency > 1e9 || concurrency != (double)(long long)concurrency)
-        return tf_err_set(e, TF_ERR_INVALID, "\"concurrency\" must be a whole number, at most 256");
-    s->concurrency = (long long)concurrency;
-    if (timeout < 0 || timeout > 1e9 || timeout != (double)(long long)timeout)
-        return tf_err_set(e, TF_ERR_INVALID,
-                          "\"timeout_s\" must be a whole number of seconds, at most 3600");
-    s->timeout_s = (long long)timeout;
-    /* Range first: a cast of a huge double is undefined; the lifecycle
-     * checks the real bounds. */
-    if (mb < 0 || mb > 1e9 || mb != (double)(long long)mb)
-        return tf_err_set(e, TF_ERR_INVALID,
-                          "\"memory_mb\" must be a whole number of MiB, at most 65536");
-    s->memory_mb = (long long)mb;
-    return 0;
-}
-
-static int get_envs(json_t *o, const char **envs, size_t *n, tf_err *e)
-{
-    json_t *v = json_object_get(o, "envs");
-    *n = 0;
-    if (v == NULL || json_is_null(v))
-        return 0;
-    if (!json_is_array(v))
-        return tf_err_set(e, TF_ERR_INVALID, "\"envs\" must be an array of \"KEY=VALUE\" strings");
-    if (json_array_size(v) > MAX_ENVS)
-        return tf_err_set(e, TF_ERR_INVALID, "\"envs\" has more than %d entries", MAX_ENVS);
-    size_t i;
-    json_t *item;
-    json_array_foreach(v, i, item)
-    {
-        if (!json_is_string(item))
-            return tf_err_set(e, TF_ERR_INVALID,
-                              "\"envs\" must be an array of \"KEY=VALUE\" strings");
-        envs[(*n)++] = json_string_value(item);
-    }
-    return 0;
-}
-
 /* The host part of the Host header, for the URLs an upload answers with. */
 static void request_host(struct MHD_Connection *c, char *out, size_t size)
 {
@@ -200,33 +94,26 @@ static enum MHD_Result do_upload(struct mgmt_api *m, struct MHD_Connection *c,
                                  const struct http_body *b, bool from_url)
 {
     tf_err e = {0};
-    const char *envs[MAX_ENVS];
-    struct deploy_spec s = {.envs = envs};
-    const char *code = NULL;
+    struct mgmt_upload u;
     unsigned char *zip = NULL;
     enum MHD_Result ret;
-    json_t *j = parse_body(c, b, &e);
-    if (j == NULL || get_string(j, "name", true, &s.name, &e) < 0 ||
-        get_string(j, "env", true, &s.env, &e) < 0 || get_threads(j, &s.threads, &e) < 0 ||
-        get_envs(j, envs, &s.n_envs, &e) < 0 || get_limits(j, &s, &e) < 0 ||
-        get_string(j, from_url ? "url" : "zip", true, &code, &e) < 0 ||
-        (from_url && get_string(j, "subfolder_path", false, &s.subfolder, &e) < 0))
+    if (mgmt_upload_parse(b->data, b->len, from_url, &u, &e) < 0)
         goto fail;
-    int rc = from_url ? fetch_url(code, m->cfg.max_body, &zip, &s.zip_len, &e)
-                      : fnzip_base64_decode(code, strlen(code), &zip, &s.zip_len, &e);
+    int rc = from_url ? fetch_url(u.code, m->cfg.max_body, &zip, &u.spec.zip_len, &e)
+                      : fnzip_base64_decode(u.code, strlen(u.code), &zip, &u.spec.zip_len, &e);
     if (rc < 0)
         goto fail;
-    s.zip = zip;
-    if (lifecycle_deploy(m->lc, &s, &e) < 0)
+    u.spec.zip = zip;
+    if (lifecycle_deploy(m->lc, &u.spec, &e) < 0)
         goto fail;
-    ret = answer_urls(m, c, s.name);
+    ret = answer_urls(m, c, u.spec.name);
     free(zip);
-    json_decref(j);
+    mgmt_upload_free(&u);
     return ret;
 fail:
     ret = respond_err(c, &e);
     free(zip);
-    json_decref(j);
+    mgmt_upload_free(&u);
     return ret;
 }
 
@@ -247,9 +134,9 @@ static enum MHD_Result do_delete(struct mgmt_api *m, struct MHD_Connection *c,
     tf_err e = {0};
     char buf[256];
     const char *name = bare_name(b, buf, sizeof buf);
-    json_t *j = name == NULL ? parse_body(c, b, &e) : NULL;
+    json_t *j = name == NULL ? mgmt_body_parse(b->data, b->len, &e) : NULL;
     enum MHD_Result ret;
-    if ((name == NULL && (j == NULL || get_string(j, "name", true, &name, &e) < 0)) ||
+    if ((name == NULL && (j == NULL || mgmt_body_string(j, "name", true, &name, &e) < 0)) ||
         lifecycle_delete(m->lc, name, &e) < 0)
         ret = respond_err(c, &e);
     else
@@ -264,13 +151,13 @@ static enum MHD_Result do_scale(struct mgmt_api *m, struct MHD_Connection *c,
     tf_err e = {0};
     const char *name;
     long long threads = 0;
-    json_t *j = parse_body(c, b, &e);
+    json_t *j = mgmt_body_parse(b->data, b->len, &e);
     enum MHD_Result ret;
     /* Unlike an upload, a scale call without threads means nothing: no default. */
     if (j != NULL && json_object_get(j, "threads") == NULL)
         tf_err_set(&e, TF_ERR_INVALID, "missing \"threads\"");
-    if (j == NULL || e.kind != TF_ERR_NONE || get_string(j, "name", true, &name, &e) < 0 ||
-        get_threads(j, &threads, &e) < 0 || lifecycle_scale(m->lc, name, threads, &e) < 0)
+    if (j == NULL || e.kind != TF_ERR_NONE || mgmt_body_string(j, "name", true, &name, &e) < 0 ||
+        mgmt_body_threads(j, &threads, &e) < 0 || lifecycle_scale(m->lc, name, threads, &e) < 0)
         ret = respond_err(c, &e);
     else
         ret = answer_urls(m, c, name);
