@@ -193,39 +193,6 @@ static void answer_duplicate(struct tf_coap_front *f, struct tf_coap_exchange *x
     fill_answer(f, x, req, resp);
 }
 
-static unsigned no_response_of(const coap_pdu_t *req)
-{
-    coap_opt_iterator_t it;
-    coap_opt_t *opt = coap_check_option(req, COAP_OPTION_NORESPONSE, &it);
-    return opt ? coap_decode_var_bytes(coap_opt_value(opt), coap_opt_length(opt)) : 0;
-}
-
-/* tinyFaaS's asynchronous call, in CoAP: the query item "async". */
-static bool wants_async(const coap_string_t *query)
-{
-    if (query == NULL)
-        return false;
-    const char *q = (const char *)query->s, *end = q + query->length;
-    while (q < end) {
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        size_t len = (size_t)((amp ? amp : end) - q);
-        if (len == 5 && memcmp(q, "async", 5) == 0)
-            return true;
-        q += len + 1;
-    }
-    return false;
-}
-
-static struct hproto_bytes method_of(coap_pdu_code_t code)
-{
-    switch (code) {
-    case COAP_REQUEST_CODE_GET: return (struct hproto_bytes){"GET", 3};
-    case COAP_REQUEST_CODE_POST: return (struct hproto_bytes){"POST", 4};
-    case COAP_REQUEST_CODE_PUT: return (struct hproto_bytes){"PUT", 3};
-    default: return (struct hproto_bytes){"DELETE", 6};
-    }
-}
-
 /* Runs the function; the answer goes out from on_done, not from here. */
 static void start_call(struct tf_coap_front *f, coap_session_t *s, const coap_pdu_t *req,
                        const coap_string_t *query, struct dispatch_function *func, const char *name,
@@ -241,19 +208,19 @@ static void start_call(struct tf_coap_front *f, coap_session_t *s, const coap_pd
                         coap_encode_var_safe(buf, sizeof buf, (unsigned)f->cfg.max_body), buf);
         return;
     }
-    struct tf_coap_headers headers;
-    tf_coap_options_to_headers(req, query, &headers);
-    struct dispatch_request dreq = {.method = method_of(coap_pdu_get_code(req)),
-                                    .headers = headers.h,
-                                    .n_headers = headers.n,
+    struct tf_coap_call call;
+    tf_coap_call_of(req, query, &call);
+    struct dispatch_request dreq = {.method = call.method,
+                                    .headers = call.headers.h,
+                                    .n_headers = call.headers.n,
                                     .body = {(const char *)data, len}};
-    bool async = wants_async(query);
+    bool async = call.async;
     struct tf_coap_exchange *x = tf_coap_exchange_start(f->xs, s, req, name, query, loop_now_ms());
     if (x == NULL) {
         respond_now(resp, 503, "out of memory");
         return;
     }
-    x->no_response = no_response_of(req);
+    x->no_response = call.no_response;
     int rc = dispatch_call(f->d, func, &dreq, async ? NULL : on_done, x, async ? NULL : &x->call);
     if (rc < 0 || async) {
         /* Answered now, and remembered so a retransmission is not run again. */

@@ -66,8 +66,10 @@ static void add(struct tf_coap_headers *out, const char *key, const char *value)
     out->h[out->n++] = (struct hproto_header){{key, strlen(key)}, {value, strlen(value)}};
 }
 
-void tf_coap_options_to_headers(const coap_pdu_t *req, const coap_string_t *query,
-                                struct tf_coap_headers *out)
+/* The headers a function sees: Content-Format and Accept as MIME types,
+ * Uri-Query as one query string. */
+static void options_to_headers(const coap_pdu_t *req, const coap_string_t *query,
+                               struct tf_coap_headers *out)
 {
     unsigned v;
     out->n = 0;
@@ -83,6 +85,47 @@ void tf_coap_options_to_headers(const coap_pdu_t *req, const coap_string_t *quer
         snprintf(out->query, sizeof out->query, "%.*s", (int)query->length, (const char *)query->s);
         add(out, "X-Tinyfaas-Query", out->query);
     }
+}
+
+static unsigned no_response_of(const coap_pdu_t *req)
+{
+    coap_opt_iterator_t it;
+    coap_opt_t *opt = coap_check_option(req, COAP_OPTION_NORESPONSE, &it);
+    return opt ? coap_decode_var_bytes(coap_opt_value(opt), coap_opt_length(opt)) : 0;
+}
+
+/* tinyFaaS's asynchronous call, in CoAP: the query item "async". */
+static bool wants_async(const coap_string_t *query)
+{
+    if (query == NULL)
+        return false;
+    const char *q = (const char *)query->s, *end = q + query->length;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        size_t len = (size_t)((amp ? amp : end) - q);
+        if (len == 5 && memcmp(q, "async", 5) == 0)
+            return true;
+        q += len + 1;
+    }
+    return false;
+}
+
+static struct hproto_bytes method_of(coap_pdu_code_t code)
+{
+    switch (code) {
+    case COAP_REQUEST_CODE_GET: return (struct hproto_bytes){"GET", 3};
+    case COAP_REQUEST_CODE_POST: return (struct hproto_bytes){"POST", 4};
+    case COAP_REQUEST_CODE_PUT: return (struct hproto_bytes){"PUT", 3};
+    default: return (struct hproto_bytes){"DELETE", 6};
+    }
+}
+
+void tf_coap_call_of(const coap_pdu_t *req, const coap_string_t *query, struct tf_coap_call *out)
+{
+    out->method = method_of(coap_pdu_get_code(req));
+    options_to_headers(req, query, &out->headers);
+    out->async = wants_async(query);
+    out->no_response = no_response_of(req);
 }
 
 int tf_coap_code_of_status(unsigned status)

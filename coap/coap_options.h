@@ -1,6 +1,7 @@
-/* CoAP options <-> what a function sees: Content-Format and Accept as MIME
- * types, Uri-Query as one query string, in the header names the handler
- * protocol carries for every protocol. */
+/* CoAP requests <-> calls: the method, options and query a function sees
+ * (Content-Format and Accept as MIME types, Uri-Query as one query string,
+ * in the header names the handler protocol carries for every protocol), and
+ * the CoAP code a function's status becomes. */
 #ifndef TF_COAP_OPTIONS_H
 #define TF_COAP_OPTIONS_H
 
@@ -20,9 +21,16 @@ struct tf_coap_headers {
     char query[1024];
 };
 
-/* Fills out from req's options and query (may be NULL). */
-void tf_coap_options_to_headers(const coap_pdu_t *req, const coap_string_t *query,
-                                struct tf_coap_headers *out);
+/* What a request asks of its call, beside its body. */
+struct tf_coap_call {
+    struct hproto_bytes method; /* GET, POST, PUT; DELETE for any other code */
+    struct tf_coap_headers headers;
+    bool async;           /* tinyFaaS's asynchronous call: the query item "async" */
+    unsigned no_response; /* RFC 7967: the classes of answers not wanted */
+};
+
+/* Fills out from req's code and options and its query (may be NULL). */
+void tf_coap_call_of(const coap_pdu_t *req, const coap_string_t *query, struct tf_coap_call *out);
 
 /* The Content-Format for a MIME type ("; charset=..." ignored; empty means
  * text/plain). False when CoAP has no number for it. */
