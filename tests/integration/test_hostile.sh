@@ -41,53 +41,63 @@ settled() {
     check "$1: descriptors freed" "$2" "$(fds)"
 }
 
+# The clients' descriptors come from this machine's hard open-file limit,
+# which the daemon and the holder each raise their soft limit to.
+hard=$(ulimit -Hn)
+[ "$hard" = unlimited ] && hard=1048576
+MANY=$((hard - 300 < 3000 ? hard - 300 : 3000))
+
 # --- one client, 3 000 half-sent requests, a header byte a second ----------
 # At most 256 held from one address (the rest closed at once), each closed
 # 10 s after it could have sent its headers, however it trickles.
 fds0=$(fds) lines0=$(log_lines) rss0=$(rss_kb)
-hold "$PORT" 3000 16 1 1
-check "3000 from one address: 256 held" "held 256" "$HELD"
+hold "$PORT" "$MANY" 16 1 1
+check "$MANY from one address: 256 held" "held 256" "$HELD"
 ticks0=$(cpu_ticks)
 call echo --interface 127.0.0.2 --data-binary 'another client'
-check "3000 from one address: another client's call answered" "200 another client" \
+check "$MANY from one address: another client's call answered" "200 another client" \
     "$CODE $(cat "$T/out")"
 mgmt GET /list
-check "3000 from one address: the management API answers" 200 "$CODE"
+check "$MANY from one address: the management API answers" 200 "$CODE"
 sleep 2
 # A server busy over them (spinning on accept, logging each) would spend
 # most of these seconds' CPU; idle, it spends none.
 ticks=$(($(cpu_ticks) - ticks0))
-echo "# 3000 from one address: $ticks ticks of the daemon's CPU over the calls and 2 s"
-check "3000 from one address: the daemon's CPU stays low" yes \
+echo "# $MANY from one address: $ticks ticks of the daemon's CPU over the calls and 2 s"
+check "$MANY from one address: the daemon's CPU stays low" yes \
     "$(under ticks "$ticks" $(($(getconf CLK_TCK) / 2)))"
 let_go
-check "3000 from one address: every one closed by the header deadline" \
-    "closed by the server: 3000" "$CLOSED"
-settled "3000 from one address" "$fds0"
+check "$MANY from one address: every one closed by the header deadline" \
+    "closed by the server: $MANY" "$CLOSED"
+settled "$MANY from one address" "$fds0"
 # What they cost stays bounded: at most 256 connections' 16 KB pools, which
 # the allocator keeps for the next ones (4.3 MB seen; under AddressSanitizer
 # freed memory waits in its quarantine instead).
 rss=$(($(rss_kb) - rss0))
-echo "# 3000 from one address: RSS $rss kB more than before"
-check "3000 from one address: memory bounded" yes "$(under "kB more:" "$rss" 8192)"
+echo "# $MANY from one address: RSS $rss kB more than before"
+check "$MANY from one address: memory bounded" yes "$(under "kB more:" "$rss" 8192)"
 # 20 lines a minute of libmicrohttpd's, 20 of the deadline's, and a count.
 lines=$(($(log_lines) - lines0))
-echo "# 3000 from one address: $lines log lines"
-check "3000 from one address: the log stays small" yes "$(under lines "$lines" 45)"
+echo "# $MANY from one address: $lines log lines"
+check "$MANY from one address: the log stays small" yes "$(under lines "$lines" 45)"
 
 # --- 1 100 held from five addresses ----------------------------------------
 # Their descriptors take the daemon past select()'s 1024: a server that
 # still used select() would refuse the next connection it accepts.
-fds0=$(fds)
-hold "$PORT" 1100 30 5
-check "1100 from five addresses: all held" "held 1100" "$HELD"
-mgmt GET /list
-check "1100 from five addresses: the management API answers" 200 "$CODE"
-call echo --interface 127.0.0.6 --data-binary 'a sixth client'
-check "1100 from five addresses: another client's call answered" "200 a sixth client" \
-    "$CODE $(cat "$T/out")"
-let_go now
-settled "1100 from five addresses" "$fds0"
+if [ "$hard" -lt 2400 ]; then
+    echo "# 1100 from five addresses: not run, the hard open-file limit is $hard"
+else
+    fds0=$(fds)
+    hold "$PORT" 1100 30 5
+    check "1100 from five addresses: all held" "held 1100" "$HELD"
+    mgmt GET /list
+    check "1100 from five addresses: the management API answers" 200 "$CODE"
+    call echo --interface 127.0.0.6 --data-binary 'a sixth client'
+    check "1100 from five addresses: another client's call answered" "200 a sixth client" \
+        "$CODE $(cat "$T/out")"
+    let_go now
+    settled "1100 from five addresses" "$fds0"
+fi
 
 # --- the management API: idle connections without a token -----------------
 fds0=$(fds)
