@@ -15,13 +15,13 @@ static bool drop_next_read_failed;
 /* Datagrams the last batch found: where the next one starts. */
 static unsigned batch = 1;
 
-/* The daemon sets only LC_CTYPE, so strerror() text is the C locale's.
- * Should a libcoap word it differently, nothing breaks: the warnings show in
- * the log, and a batch then ends when epoll reports the socket empty. */
 /* What libcoap warns of is mostly a peer's doing (a malformed datagram, a
  * failed handshake): within a budget. */
 static struct log_limit libcoap_lines = LOG_LIMIT_INIT("libcoap warnings and errors", 20, 60);
 
+/* The daemon sets only LC_CTYPE, so strerror() text is the C locale's.
+ * Should a libcoap word it differently, nothing breaks: the warnings show in
+ * the log, and a batch then ends when epoll reports the socket empty. */
 static void on_coap_log(coap_log_t level, const char *message)
 {
     if (strstr(message, "coap_network_read: Resource temporarily unavailable") != NULL) {

@@ -93,14 +93,6 @@ struct dispatcher {
 };
 
 static void on_ready(void *owner, struct hconn *h);
-/* What a client gets for a status outside status_valid. */
-static const char invalid_status[] = "function answered with a status outside 200 to 599";
-
-static bool status_valid(unsigned status)
-{
-    return status >= 200 && status <= 599;
-}
-
 static void on_reply(void *owner, struct hconn *h, const struct hproto_reply *reply);
 static void on_closed(void *owner, struct hconn *h, const char *why);
 static const struct hconn_events events = {on_ready, on_reply, on_closed};
@@ -525,6 +517,14 @@ static void on_ready(void *owner, struct hconn *h)
     hd->func->n_ready++;
     if (hd->func->state == FUNCTION_PUBLISHING && hd->func->n_ready == hd->func->n)
         go_live(hd->func);
+}
+
+/* What a client gets for a status outside status_valid. */
+static const char invalid_status[] = "function answered with a status outside 200 to 599";
+
+static bool status_valid(unsigned status)
+{
+    return status >= 200 && status <= 599;
 }
 
 static void on_reply(void *owner, struct hconn *h, const struct hproto_reply *reply)

@@ -120,9 +120,11 @@ static void set_waiting(struct MHD_Connection *conn, bool waiting)
     struct tracked *t = info != NULL ? info->socket_context : NULL;
     if (t == NULL)
         return;
+    long long now = waiting ? now_ms() : 0; /* only a wait's start is ever read */
     pthread_mutex_lock(&t->dl->lock);
     t->waiting = waiting;
-    t->since_ms = now_ms();
+    if (waiting)
+        t->since_ms = now;
     pthread_mutex_unlock(&t->dl->lock);
 }
 

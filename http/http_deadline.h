@@ -7,6 +7,10 @@
 
 #include <microhttpd.h>
 
+/* The time bounds of both HTTP servers (README, "Ports and settings"). */
+#define HTTP_HEADER_DEADLINE_MS 10000 /* from a connection's readiness to its headers' end */
+#define HTTP_BODY_IDLE_S        60    /* a request body without a byte */
+
 struct http_deadlines;
 
 /* Deadlines of ms; thread-safe, so one serves a thread-per-connection server. */

@@ -13,11 +13,10 @@
 
 #define ASYNC_HEADER "X-tinyFaaS-Async"
 
-/* Bounds on what one client may hold (README, "Ports and settings"). */
-#define HEADER_DEADLINE_MS   10000 /* from a connection's readiness to its headers' end */
-#define IDLE_TIMEOUT_S       60    /* a request body without a byte */
-#define CONNECTIONS_PER_PEER 256   /* at once, from one IP address */
-#define SWEEP_MS             1000  /* how often deadlines are checked */
+/* What one client may hold at once (README, "Ports and settings"); the time
+ * bounds are http_deadline.h's. */
+#define CONNECTIONS_PER_PEER 256  /* from one IP address */
+#define SWEEP_MS             1000 /* how often deadlines are checked */
 
 struct http_front {
     struct loop *loop;
@@ -257,7 +256,7 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
     f->loop = l;
     f->d = d;
     f->max_body = max_body;
-    if (http_deadlines_create(HEADER_DEADLINE_MS, &f->deadlines) < 0) {
+    if (http_deadlines_create(HTTP_HEADER_DEADLINE_MS, &f->deadlines) < 0) {
         free(f);
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     }
@@ -270,7 +269,7 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
                               MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
                               MHD_OPTION_NOTIFY_CONNECTION, http_deadlines_notify, f->deadlines,
-                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+                              MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_BODY_IDLE_S,
                               MHD_OPTION_CONNECTION_LIMIT, max_connections,
                               MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONNECTIONS_PER_PEER,
                               MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)1024,

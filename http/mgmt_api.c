@@ -24,12 +24,10 @@ struct mgmt_api {
     struct http_deadlines *deadlines;
 };
 
-/* Bounds on what clients may hold (README, "Ports and settings"): an
- * operator's scripts use a connection or two at a time. */
-#define HEADER_DEADLINE_MS   10000 /* from a connection's readiness to its headers' end */
-#define IDLE_TIMEOUT_S       60    /* a request body without a byte */
-#define CONNECTIONS          64    /* at once */
-#define CONNECTIONS_PER_PEER 16    /* at once, from one IP address */
+/* Connections at once (README, "Ports and settings"): an operator's scripts
+ * use one or two. The time bounds are http_deadline.h's. */
+#define CONNECTIONS          64
+#define CONNECTIONS_PER_PEER 16 /* from one IP address */
 
 /* The text an answer carries, grown as it is written. */
 struct text {
@@ -335,7 +333,7 @@ int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct m
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     m->cfg = *cfg;
     m->lc = lc;
-    if (http_deadlines_create(HEADER_DEADLINE_MS, &m->deadlines) < 0) {
+    if (http_deadlines_create(HTTP_HEADER_DEADLINE_MS, &m->deadlines) < 0) {
         free(m);
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     }
@@ -352,7 +350,7 @@ int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct m
         MHD_OPTION_NOTIFY_CONNECTION, http_deadlines_notify, m->deadlines,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)CONNECTIONS_PER_PEER,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_BODY_IDLE_S,
         MHD_OPTION_END);
     // clang-format on
     if (m->mhd != NULL && http_deadlines_sweep_in_thread(m->deadlines) < 0) {

@@ -63,16 +63,11 @@ tf_build() {
     shift
     local root
     root=$(tf_root)
-    local setup=()
-    if [ ! -f "$root/$dir/build.ninja" ]; then
-        setup=(meson setup "$root/$dir" "$root" "$@")
-    elif [ "$root/build-deps/prefix/built-from" -nt "$root/$dir/build.ninja" ]; then
-        # deps/build.sh rebuilt the tiny profile's libraries since: link those.
-        setup=(meson setup --reconfigure "$root/$dir" "$root" "$@")
-    fi
-    # meson and ninja say why they failed on stdout: shown only then.
+    # meson and ninja say why they failed on stdout: shown only then. A
+    # rebuilt archive (apt-get upgrade, deps/build.sh) needs no new setup:
+    # ninja relinks what links it.
     local out
-    if [ ${#setup[@]} -gt 0 ] && ! out=$("${setup[@]}" 2>&1); then
+    if [ ! -f "$root/$dir/build.ninja" ] && ! out=$(meson setup "$root/$dir" "$root" "$@" 2>&1); then
         printf '%s\n' "$out" | tail -n 5 >&2
         tf_say "configuring $dir failed"
         return 1

@@ -8,9 +8,11 @@ Opens COUNT connections to 127.0.0.1:PORT from SOURCES loopback addresses in
 turn (127.0.0.1, 127.0.0.2, ...; default 1), raising this process's
 open-file limit as far as it may, and sends each the start of a request
 whose headers never end. Prints "held N" (N: those the server neither
-closed nor answered within 0.5 s), then holds them SECONDS or until stdin
-closes; with TRICKLE=1 it sends each one more header byte every second,
-which must not count as progress. Then prints "closed by the server: M".
+closed nor answered once that number has stood still for a second, however
+slowly a busy server gets through them), then holds them SECONDS or until
+stdin closes; with TRICKLE=1 it sends each one more header byte every
+second, which must not count as progress. Then prints "closed by the
+server: all", or "closed by the server: M of K".
 """
 import resource
 import select
@@ -28,6 +30,18 @@ def answered(socks):
     for s in socks:
         p.register(s, select.POLLIN)
     return len(p.poll(0))
+
+
+def settled_answers(socks):
+    """answered(socks) once it has not changed for a second (at most 30 s)."""
+    last, end = -1, time.monotonic() + 30
+    while time.monotonic() < end:
+        now = answered(socks)
+        if now == last:
+            return now
+        last = now
+        time.sleep(1)
+    return last
 
 
 def connect(port, source):
@@ -62,8 +76,7 @@ def main(argv):
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     socks = [connect(port, "127.0.0.%d" % (1 + i % sources)) for i in range(count)]
     socks = [s for s in socks if s is not None]
-    time.sleep(0.5)  # what the server refuses at once, it has closed by now
-    print("held %d" % (len(socks) - answered(socks)), flush=True)
+    print("held %d" % (len(socks) - settled_answers(socks)), flush=True)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         r, _, _ = select.select([sys.stdin], [], [], min(1.0, max(0, end - time.monotonic())))
@@ -71,7 +84,9 @@ def main(argv):
             break
         if trickling:
             trickle(socks)
-    print("closed by the server: %d" % answered(socks), flush=True)
+    closed = answered(socks)
+    print("closed by the server: %s" % ("all" if closed == len(socks) else
+                                        "%d of %d" % (closed, len(socks))), flush=True)
     return 0
 
 
