@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUCKETS 16384 /* power of two; twice EXCHANGE_KEEP_MAX keeps chains short */
+#define BUCKETS 4096 /* power of two; calls in flight are bounded by the dispatcher's queues */
 
 struct list {
     struct tf_coap_exchange *head, *tail;
@@ -14,7 +14,6 @@ struct list {
 struct tf_coap_exchanges {
     struct tf_coap_exchange *buckets[BUCKETS];
     struct list unacked; /* waiting CON exchanges in arrival order: ACK deadlines in order */
-    struct list done;    /* answered exchanges in answer order: expiry in order */
 };
 
 static void list_push(struct list *l, struct tf_coap_exchange *x)
@@ -43,7 +42,7 @@ static void list_unlink(struct list *l, struct tf_coap_exchange *x)
     l->n--;
 }
 
-static size_t bucket_of(coap_session_t *s, coap_mid_t mid)
+static size_t bucket_of(coap_session_t *s, uint16_t mid)
 {
     uintptr_t h = (uintptr_t)s;
     h ^= h >> 17;
@@ -58,7 +57,7 @@ int tf_coap_exchanges_create(struct tf_coap_exchanges **out)
 
 static void unhash(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x)
 {
-    for (struct tf_coap_exchange **p = &xs->buckets[bucket_of(x->session, x->mid)]; *p;
+    for (struct tf_coap_exchange **p = &xs->buckets[bucket_of(x->session, x->answer.mid)]; *p;
          p = &(*p)->hnext)
         if (*p == x) {
             *p = x->hnext;
@@ -74,16 +73,13 @@ static void destroy(struct tf_coap_exchange *x)
         coap_delete_pdu(x->request);
     coap_delete_string(x->query);
     coap_session_release(x->session);
-    free(x->body);
+    tf_coap_answer_drop(&x->answer);
     free(x);
 }
 
-/* Removes x from whichever list holds it and from the table, and frees it. */
-static void forget(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x)
+void tf_coap_exchange_end(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x)
 {
-    if (x->done)
-        list_unlink(&xs->done, x);
-    else if (x->type == COAP_MESSAGE_CON && !x->acked)
+    if (x->answer.con && !x->acked)
         list_unlink(&xs->unacked, x);
     unhash(xs, x);
     destroy(x);
@@ -95,7 +91,7 @@ void tf_coap_exchanges_free(struct tf_coap_exchanges *xs)
         return;
     for (size_t i = 0; i < BUCKETS; i++)
         while (xs->buckets[i] != NULL)
-            forget(xs, xs->buckets[i]);
+            tf_coap_exchange_end(xs, xs->buckets[i]);
     free(xs);
 }
 
@@ -103,7 +99,7 @@ struct tf_coap_exchange *tf_coap_exchange_find(struct tf_coap_exchanges *xs, coa
                                                coap_mid_t mid)
 {
     for (struct tf_coap_exchange *x = xs->buckets[bucket_of(s, mid)]; x; x = x->hnext)
-        if (x->session == s && x->mid == mid)
+        if (x->session == s && x->answer.mid == (uint16_t)mid)
             return x;
     return NULL;
 }
@@ -131,49 +127,26 @@ struct tf_coap_exchange *tf_coap_exchange_start(struct tf_coap_exchanges *xs, co
     if (query != NULL)
         memcpy(x->query->s, query->s, query->length);
     x->session = coap_session_reference(s);
-    x->mid = coap_pdu_get_mid(req);
-    x->type = coap_pdu_get_type(req);
+    x->answer.mid = (uint16_t)coap_pdu_get_mid(req);
+    x->answer.con = coap_pdu_get_type(req) == COAP_MESSAGE_CON;
     memcpy(x->name, name, name_len); /* calloc gave the NUL */
     x->created_ms = now_ms;
-    size_t b = bucket_of(s, x->mid);
+    size_t b = bucket_of(s, x->answer.mid);
     x->hnext = xs->buckets[b];
     xs->buckets[b] = x;
-    if (x->type == COAP_MESSAGE_CON)
+    if (x->answer.con)
         list_push(&xs->unacked, x);
     return x;
 }
 
 void tf_coap_exchange_acked(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x)
 {
-    if (!x->done && x->type == COAP_MESSAGE_CON && !x->acked)
+    if (x->answer.con && !x->acked)
         list_unlink(&xs->unacked, x);
     x->acked = true;
-}
-
-void tf_coap_exchange_finish(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x,
-                             int64_t now_ms)
-{
-    if (x->type == COAP_MESSAGE_CON && !x->acked)
-        list_unlink(&xs->unacked, x);
-    x->done = true;
-    x->call = NULL;
-    x->created_ms = now_ms; /* from now on: when it was answered */
-    if (x->request != NULL) {
-        coap_delete_pdu(x->request);
-        x->request = NULL;
-    }
-    list_push(&xs->done, x);
 }
 
 struct tf_coap_exchange *tf_coap_exchange_oldest_unacked(struct tf_coap_exchanges *xs)
 {
     return xs->unacked.head;
-}
-
-int64_t tf_coap_exchanges_expire(struct tf_coap_exchanges *xs, int64_t now_ms)
-{
-    while (xs->done.head != NULL && (xs->done.n > EXCHANGE_KEEP_MAX ||
-                                     now_ms - xs->done.head->created_ms >= EXCHANGE_KEEP_MS))
-        forget(xs, xs->done.head);
-    return xs->done.head != NULL ? xs->done.head->created_ms + EXCHANGE_KEEP_MS - now_ms : -1;
 }

@@ -3,6 +3,7 @@
 #include <coap3/coap.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -11,6 +12,7 @@
 #include "coap_exchange.h"
 #include "coap_intake.h"
 #include "coap_options.h"
+#include "coap_peers.h"
 #include "log.h"
 
 struct tf_coap_front {
@@ -20,6 +22,7 @@ struct tf_coap_front {
     coap_resource_t *unknown; /* every path that names no function: 4.04 */
     struct loop_watch watch;
     struct tf_coap_exchanges *xs;
+    struct tf_coap_peers *peers;
     struct tf_coap_front_config cfg;
     struct psk_keys *keys; /* outlive the context: libcoap asks for them at each handshake */
     int64_t housekept_ms;  /* when libcoap's housekeeping last ran */
@@ -31,6 +34,11 @@ static const char FUNCTION_RT[] = "\"tinyfaas.function\"";
 /* A body up to this size goes in one PDU (the largest block, below the
  * 1152-byte default PDU size with room for the header and options). */
 #define SINGLE_PDU_BODY 1024
+
+/* Idle libcoap sessions kept at most. libcoap scans them all for each new
+ * endpoint, and each costs about a kilobyte: the remembered endpoints
+ * (coap_peers.h) carry what must outlive a session. */
+#define COAP_IDLE_SESSIONS_MAX 256
 
 static struct tf_coap_front *front_of(coap_session_t *s)
 {
@@ -50,49 +58,86 @@ static void respond_now(coap_pdu_t *resp, int code, const char *msg)
     add_text(resp, msg);
 }
 
+/* The copy libcoap holds while it serves a body block-wise: its length
+ * goes before it, to return it to the byte budget when libcoap lets go. */
+struct held_copy {
+    size_t len;
+    unsigned char body[];
+};
+
 static void release_copy(coap_session_t *s, void *buf)
 {
-    (void)s;
-    free(buf);
+    struct held_copy *c = buf;
+    tf_coap_peers_release(front_of(s)->peers, c->len);
+    free(c);
 }
 
-/* Puts x's recorded answer into pdu: large bodies through libcoap's Block2
- * machinery (RFC 7959), which then serves the further blocks itself. */
-static void fill_answer(struct tf_coap_front *f, struct tf_coap_exchange *x,
-                        const coap_pdu_t *request, coap_pdu_t *pdu)
+/* Hands a large body to libcoap's Block2 machinery (RFC 7959), which serves
+ * the further blocks itself, from a copy within the byte budget. Returns 1
+ * when done, 0 when the budget has no room, -1 when out of memory. */
+static int add_large_body(struct tf_coap_front *f, coap_session_t *s, const coap_pdu_t *request,
+                          coap_pdu_t *pdu, const struct tf_coap_answer *a, const char *name,
+                          const coap_string_t *query)
 {
-    coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(x->code));
-    if (x->body_len == 0)
+    coap_resource_t *r = NULL;
+    coap_str_const_t *path = coap_new_str_const((const uint8_t *)name, strlen(name));
+    if (path != NULL)
+        r = coap_get_resource_from_uri_path(f->ctx, path);
+    coap_delete_str_const(path);
+    if (tf_coap_peers_reserve(f->peers, a->body_len) < 0)
+        return 0;
+    struct held_copy *copy = malloc(sizeof *copy + a->body_len);
+    if (copy == NULL) {
+        tf_coap_peers_release(f->peers, a->body_len);
+        return -1;
+    }
+    copy->len = a->body_len;
+    memcpy(copy->body, tf_coap_answer_body(a), a->body_len);
+    uint16_t format = a->has_format ? a->format : COAP_MEDIATYPE_TEXT_PLAIN;
+    if (format == COAP_MEDIATYPE_TEXT_PLAIN) /* libcoap adds Content-Format only when not 0 */
+        coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, 0, NULL);
+    /* On failure libcoap has released the copy. */
+    return coap_add_data_large_response(r ? r : f->unknown, s, request, pdu, query, format, -1, 0,
+                                        a->body_len, copy->body, release_copy, copy)
+               ? 1
+               : -1;
+}
+
+/* Puts answer a into pdu. name and query (may be NULL) let a large body go
+ * block-wise; without them it goes whole, if it fits. */
+static void fill_answer(struct tf_coap_front *f, coap_session_t *s, const struct tf_coap_answer *a,
+                        const char *name, const coap_string_t *query, const coap_pdu_t *request,
+                        coap_pdu_t *pdu)
+{
+    if (a->dropped) {
+        coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(500));
+        add_text(pdu, "answer too large to repeat (the call ran)");
+        return;
+    }
+    coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(a->code));
+    if (a->body_len == 0)
         return;
     coap_opt_iterator_t it;
     bool block2_asked =
         request != NULL && coap_check_option(request, COAP_OPTION_BLOCK2, &it) != NULL;
     /* The common case, a body that fits one PDU: no copy, no resource lookup. */
-    if (x->body_len <= SINGLE_PDU_BODY && !block2_asked)
-        goto plain;
-    coap_resource_t *r = NULL;
-    coap_str_const_t *path = coap_new_str_const((const uint8_t *)x->name, strlen(x->name));
-    if (path != NULL)
-        r = coap_get_resource_from_uri_path(f->ctx, path);
-    coap_delete_str_const(path);
-    unsigned char *copy = x->code / 100 == 2 && request != NULL ? malloc(x->body_len) : NULL;
-    if (copy != NULL) {
-        memcpy(copy, x->body, x->body_len);
-        uint16_t format = x->has_format ? x->format : COAP_MEDIATYPE_TEXT_PLAIN;
-        if (format == COAP_MEDIATYPE_TEXT_PLAIN) /* libcoap adds Content-Format only when not 0 */
-            coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, 0, NULL);
-        if (coap_add_data_large_response(r ? r : f->unknown, x->session, request, pdu, x->query,
-                                         format, -1, 0, x->body_len, copy, release_copy, copy))
+    bool large = a->body_len > SINGLE_PDU_BODY || block2_asked;
+    if (large && name != NULL && a->code / 100 == 2 && request != NULL) {
+        int rc = add_large_body(f, s, request, pdu, a, name, query);
+        if (rc > 0)
             return;
-        /* libcoap released the copy on failure: fall through to a plain payload */
+        if (rc < 0 || a->body_len > SINGLE_PDU_BODY) {
+            coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(503));
+            add_text(pdu, rc < 0 ? "out of memory" : "too many large answers in flight");
+            return;
+        }
     }
-plain:
-    if (x->has_format) {
+    if (a->has_format) {
         uint8_t buf[4];
         coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
-                        coap_encode_var_safe(buf, sizeof buf, x->format), buf);
+                        coap_encode_var_safe(buf, sizeof buf, a->format), buf);
     }
-    if (!coap_add_data(pdu, x->body_len, x->body)) {
+    if (!coap_add_data(pdu, a->body_len, tf_coap_answer_body(a))) {
         coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(500));
         add_text(pdu, "response too large");
     }
@@ -110,17 +155,17 @@ static void echo_block1(const coap_pdu_t *request, coap_pdu_t *pdu)
  * separate CON (libcoap retransmits it), or NON for a NON request. */
 static void send_answer(struct tf_coap_front *f, struct tf_coap_exchange *x)
 {
-    coap_pdu_type_t type = x->type == COAP_MESSAGE_NON ? COAP_MESSAGE_NON
-                           : x->acked                  ? COAP_MESSAGE_CON
-                                                       : COAP_MESSAGE_ACK;
-    coap_mid_t mid = type == COAP_MESSAGE_ACK ? x->mid : coap_new_message_id(x->session);
+    coap_pdu_type_t type = !x->answer.con ? COAP_MESSAGE_NON
+                           : x->acked     ? COAP_MESSAGE_CON
+                                          : COAP_MESSAGE_ACK;
+    coap_mid_t mid = type == COAP_MESSAGE_ACK ? x->answer.mid : coap_new_message_id(x->session);
     coap_pdu_t *pdu = coap_pdu_init(type, 0, mid, coap_session_max_pdu_size(x->session));
     if (pdu == NULL)
         return;
     coap_add_token(pdu, x->token_len, x->token);
     echo_block1(x->request, pdu);
-    fill_answer(f, x, x->request, pdu);
-    x->piggybacked = type == COAP_MESSAGE_ACK;
+    fill_answer(f, x->session, &x->answer, x->name, x->query, x->request, pdu);
+    x->answer.piggybacked = type == COAP_MESSAGE_ACK;
     if (type == COAP_MESSAGE_ACK)
         tf_coap_exchange_acked(f->xs, x);
     if (type == COAP_MESSAGE_CON)
@@ -130,7 +175,7 @@ static void send_answer(struct tf_coap_front *f, struct tf_coap_exchange *x)
 
 static void send_empty_ack(struct tf_coap_front *f, struct tf_coap_exchange *x)
 {
-    coap_pdu_t *ack = coap_pdu_init(COAP_MESSAGE_ACK, 0, x->mid, 0);
+    coap_pdu_t *ack = coap_pdu_init(COAP_MESSAGE_ACK, 0, x->answer.mid, 0);
     if (ack != NULL)
         coap_send(x->session, ack);
     tf_coap_exchange_acked(f->xs, x);
@@ -145,10 +190,24 @@ static int code_of(const struct dispatch_result *res)
     return tf_coap_code_of_status(res->status);
 }
 
-/* RFC 7967: the classes of answers the client asked not to get. */
-static bool suppressed(const struct tf_coap_exchange *x)
+/* Records x's answer: the body, with the name and query only when it is
+ * large enough to be served block-wise again. */
+static void record_answer(struct tf_coap_exchange *x, int code, const void *body, size_t len)
 {
-    return (x->no_response & (1u << (x->code / 100 - 1))) != 0;
+    x->answer.code = (uint16_t)code;
+    bool large = len > SINGLE_PDU_BODY;
+    tf_coap_answer_set(&x->answer, body, len, large ? x->name : NULL, large ? x->query : NULL);
+}
+
+/* The exchange is over: its answer is remembered for duplicates under the
+ * client's address, and the exchange (with its hold on the session) goes. */
+static void end_exchange(struct tf_coap_front *f, struct tf_coap_exchange *x)
+{
+    if (x->answer.con && !x->acked)
+        tf_coap_exchange_acked(f->xs, x);
+    tf_coap_peers_remember(f->peers, coap_session_get_addr_remote(x->session), &x->answer,
+                           loop_now_ms());
+    tf_coap_exchange_end(f->xs, x);
 }
 
 static void on_done(void *ctx, const struct dispatch_result *res)
@@ -156,41 +215,73 @@ static void on_done(void *ctx, const struct dispatch_result *res)
     struct tf_coap_exchange *x = ctx;
     struct tf_coap_front *f = front_of(x->session);
     x->call = NULL;
-    x->code = code_of(res);
-    struct dispatch_result failed; /* outlives the block: res may point at it */
+    struct hproto_bytes body = res->body;
     if (res->outcome == DISPATCH_TIMEOUT || res->outcome == DISPATCH_LOST) {
         const char *msg =
             res->outcome == DISPATCH_TIMEOUT ? "function timed out" : "function handler failed";
-        failed = (struct dispatch_result){.body = {msg, strlen(msg)}};
-        res = &failed;
+        body = (struct hproto_bytes){msg, strlen(msg)};
+    } else {
+        x->answer.has_format = tf_coap_content_format_of(res->content_type, &x->answer.format);
     }
-    x->has_format = tf_coap_content_format_of(res->content_type, &x->format);
-    if (res->body.len > 0 && (x->body = malloc(res->body.len)) != NULL) {
-        memcpy(x->body, res->body.ptr, res->body.len);
-        x->body_len = res->body.len;
-    }
-    if (!suppressed(x))
+    record_answer(x, code_of(res), body.ptr, body.len);
+    if (!tf_coap_answer_suppressed(&x->answer))
         send_answer(f, x);
-    else if (x->type == COAP_MESSAGE_CON && !x->acked)
+    else if (x->answer.con && !x->acked)
         send_empty_ack(f, x);
-    tf_coap_exchange_finish(f->xs, x, loop_now_ms());
+    end_exchange(f, x);
 }
 
-/* A request seen before (RFC 7252 4.5): answered again, never run again. */
-static void answer_duplicate(struct tf_coap_front *f, struct tf_coap_exchange *x,
-                             const coap_pdu_t *req, coap_pdu_t *resp)
+/* A request whose call still runs, seen again (RFC 7252 4.5): a CON gets
+ * the empty ACK (the answer follows separately), a NON nothing yet. */
+static void answer_running_duplicate(struct tf_coap_front *f, struct tf_coap_exchange *x,
+                                     coap_pdu_t *resp)
 {
-    if (x->type == COAP_MESSAGE_CON && (!x->done || !x->piggybacked)) {
-        /* Still running, or answered separately: the client needs the ACK only. */
+    if (x->answer.con) {
         tf_coap_exchange_acked(f->xs, x);
         coap_pdu_set_type(resp, COAP_MESSAGE_ACK);
         return;
     }
-    if (!x->done || suppressed(x)) {
-        coap_pdu_set_type(resp, COAP_MESSAGE_NON); /* nothing to send (yet) */
+    coap_pdu_set_type(resp, COAP_MESSAGE_NON); /* an empty NON response is not sent */
+}
+
+/* A request answered before: answered again, never run again. */
+static void answer_done_duplicate(struct tf_coap_front *f, coap_session_t *s,
+                                  const struct tf_coap_answer *a, const coap_pdu_t *req,
+                                  coap_pdu_t *resp)
+{
+    if (a->con && !a->piggybacked) {
+        /* Answered separately: the client needs the ACK only. */
+        coap_pdu_set_type(resp, COAP_MESSAGE_ACK);
         return;
     }
-    fill_answer(f, x, req, resp);
+    if (tf_coap_answer_suppressed(a)) {
+        coap_pdu_set_type(resp, COAP_MESSAGE_NON);
+        return;
+    }
+    coap_string_t query = {a->query_len, (uint8_t *)tf_coap_answer_query(a)};
+    char name[EXCHANGE_NAME_MAX + 1];
+    snprintf(name, sizeof name, "%.*s", (int)a->name_len, tf_coap_answer_name(a));
+    fill_answer(f, s, a, a->name_len > 0 ? name : NULL, &query, req, resp);
+}
+
+/* Answers at once a call that will send nothing later: an asynchronous
+ * call's 2.01, or a 5.03 when the call could not start. Remembered all the
+ * same, so a retransmission is not run again. */
+static void answer_now(struct tf_coap_front *f, struct tf_coap_exchange *x, int rc,
+                       const coap_pdu_t *req, coap_pdu_t *resp)
+{
+    const char *msg = rc == -EHOSTUNREACH ? "function has no live handler"
+                      : rc == -EBUSY      ? "function busy"
+                      : rc < 0            ? "out of memory"
+                                          : NULL;
+    record_answer(x, rc < 0 ? 503 : 201, msg, msg != NULL ? strlen(msg) : 0);
+    x->answer.piggybacked = x->answer.con;
+    tf_coap_exchange_acked(f->xs, x);
+    if (tf_coap_answer_suppressed(&x->answer))
+        coap_pdu_set_type(resp, x->answer.con ? COAP_MESSAGE_ACK : COAP_MESSAGE_NON);
+    else
+        fill_answer(f, x->session, &x->answer, x->name, x->query, req, resp);
+    end_exchange(f, x);
 }
 
 /* Runs the function; the answer goes out from on_done, not from here. */
@@ -214,31 +305,16 @@ static void start_call(struct tf_coap_front *f, coap_session_t *s, const coap_pd
                                     .headers = call.headers.h,
                                     .n_headers = call.headers.n,
                                     .body = {(const char *)data, len}};
-    bool async = call.async;
     struct tf_coap_exchange *x = tf_coap_exchange_start(f->xs, s, req, name, query, loop_now_ms());
     if (x == NULL) {
         respond_now(resp, 503, "out of memory");
         return;
     }
-    x->no_response = call.no_response;
-    int rc = dispatch_call(f->d, func, &dreq, async ? NULL : on_done, x, async ? NULL : &x->call);
-    if (rc < 0 || async) {
-        /* Answered now, and remembered so a retransmission is not run again. */
-        x->code = rc < 0 ? 503 : 201;
-        const char *msg = rc == -EHOSTUNREACH ? "function has no live handler"
-                          : rc == -EBUSY      ? "function busy"
-                          : rc < 0            ? "out of memory"
-                                              : NULL;
-        if (msg != NULL && (x->body = (unsigned char *)strdup(msg)) != NULL)
-            x->body_len = strlen(msg);
-        x->piggybacked = x->type == COAP_MESSAGE_CON;
-        tf_coap_exchange_acked(f->xs, x);
-        if (suppressed(x))
-            coap_pdu_set_type(resp,
-                              x->type == COAP_MESSAGE_CON ? COAP_MESSAGE_ACK : COAP_MESSAGE_NON);
-        else
-            fill_answer(f, x, req, resp);
-        tf_coap_exchange_finish(f->xs, x, loop_now_ms());
+    x->answer.no_response = (uint8_t)call.no_response;
+    int rc = dispatch_call(f->d, func, &dreq, call.async ? NULL : on_done, x,
+                           call.async ? NULL : &x->call);
+    if (rc < 0 || call.async) {
+        answer_now(f, x, rc, req, resp);
         return;
     }
     /* An empty NON response is dropped by libcoap: this call's answer is ours to send. */
@@ -249,9 +325,16 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
                        const coap_string_t *query, coap_pdu_t *resp)
 {
     struct tf_coap_front *f = front_of(s);
-    struct tf_coap_exchange *x = tf_coap_exchange_find(f->xs, s, coap_pdu_get_mid(req));
+    coap_mid_t mid = coap_pdu_get_mid(req);
+    struct tf_coap_exchange *x = tf_coap_exchange_find(f->xs, s, mid);
     if (x != NULL) {
-        answer_duplicate(f, x, req, resp);
+        answer_running_duplicate(f, x, resp);
+        return;
+    }
+    const struct tf_coap_answer *a =
+        tf_coap_peers_find(f->peers, coap_session_get_addr_remote(s), (uint16_t)mid);
+    if (a != NULL) {
+        answer_done_duplicate(f, s, a, req, resp);
         return;
     }
     coap_str_const_t *path = r != f->unknown ? coap_resource_get_uri_path(r) : NULL;
@@ -338,7 +421,7 @@ static int tf_coap_tick(void *ctx)
     while ((x = tf_coap_exchange_oldest_unacked(f->xs)) != NULL &&
            now - x->created_ms >= f->cfg.ack_delay_ms)
         send_empty_ack(f, x);
-    int64_t wait = tf_coap_exchanges_expire(f->xs, now);
+    int64_t wait = tf_coap_peers_expire(f->peers, now);
     if (now - f->con_sent_ms < COAP_EXCHANGE_LIFETIME_MS) {
         if (now - f->housekept_ms >= COAP_CON_HOUSEKEEPING_MS)
             housekeeping(f, now);
@@ -369,6 +452,7 @@ static int setup(struct tf_coap_front *f, tf_err *err)
                                  tf_coap_dtls_listen(f->ctx, f->cfg.dtls_port, f->keys, err) < 0))
         return -1;
     coap_set_app_data(f->ctx, f);
+    coap_context_set_max_idle_sessions(f->ctx, COAP_IDLE_SESSIONS_MAX);
     /* libcoap reassembles Block1 requests and serves Block2 responses. */
     coap_context_set_block_mode(f->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
     f->unknown = coap_resource_unknown_init2(on_request, 0);
@@ -402,7 +486,8 @@ int tf_coap_front_start(struct loop *l, struct dispatcher *d,
     f->watch.fd = -1;
     f->con_sent_ms = -COAP_EXCHANGE_LIFETIME_MS; /* none sent yet */
     f->ctx = coap_new_context(NULL);
-    if (f->ctx == NULL || tf_coap_exchanges_create(&f->xs) < 0) {
+    if (f->ctx == NULL || tf_coap_exchanges_create(&f->xs) < 0 ||
+        tf_coap_peers_create(cfg->answer_bytes, &f->peers) < 0) {
         tf_err_set(err, TF_ERR_INTERNAL, "cannot create the CoAP context");
         tf_coap_front_stop(f);
         return -1;
@@ -427,6 +512,7 @@ void tf_coap_front_stop(struct tf_coap_front *f)
     tf_coap_exchanges_free(f->xs); /* before the context: they hold its sessions */
     if (f->ctx != NULL)
         coap_free_context(f->ctx);
+    tf_coap_peers_free(f->peers); /* after the context: its block-wise copies draw on them */
     psk_keys_free(f->keys);
     coap_cleanup();
     free(f);

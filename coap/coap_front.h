@@ -20,6 +20,7 @@ struct tf_coap_front_config {
     const char *psk_file; /* identities and keys for DTLS */
     size_t max_body;      /* largest request and response body (block-wise) */
     int ack_delay_ms;     /* a call running longer is acknowledged and answered separately */
+    size_t answer_bytes;  /* answers held: kept for duplicates, served block-wise */
 };
 
 /* Serves CoAP for the dispatcher's functions on loop l. */

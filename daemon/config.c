@@ -26,6 +26,10 @@ static const char usage[] =
     "                        (env DOCKER_HOST, default unix:///var/run/docker.sock)\n"
     "  --call-timeout SEC    how long a call may run (env TINYFAAS_CALL_TIMEOUT, default 30)\n"
     "  --max-body BYTES      largest invocation body (env TINYFAAS_MAX_BODY, default 1048576)\n"
+    "  --coap-answer-bytes BYTES\n"
+    "                        CoAP answers held at most, in all: kept to repeat to\n"
+    "                        retransmitted requests, and served block-wise (env\n"
+    "                        TINYFAAS_COAP_ANSWER_BYTES, default 8388608)\n"
     "  --runtime-dir DIR     the runtime recipes (env TINYFAAS_RUNTIME_DIR, default\n"
     "                        " TINYFAAS_DEFAULT_RUNTIME_DIR ")\n"
     "  --subnet-pool CIDR    each function's network is a /25 of it (env\n"
@@ -135,6 +139,11 @@ static int apply(struct config *cfg, int key, const char *val)
             return -1;
         cfg->max_body = (size_t)v;
         return 0;
+    case 'b':
+        if (parse_int("the CoAP answer bytes", val, 1024, 1L << 30, &v) < 0)
+            return -1;
+        cfg->coap_answer_bytes = (size_t)v;
+        return 0;
     }
     return -1;
 }
@@ -152,6 +161,7 @@ static const struct {
     {"DOCKER_HOST", 'd'},
     {"TINYFAAS_CALL_TIMEOUT", 't'},
     {"TINYFAAS_MAX_BODY", 'B'},
+    {"TINYFAAS_COAP_ANSWER_BYTES", 'b'},
     {"TINYFAAS_RUNTIME_DIR", 'R'},
     {"TINYFAAS_SUBNET_POOL", 'N'},
     {"TINYFAAS_REGISTRY_IMAGES", 'g'},
@@ -168,6 +178,7 @@ int config_load(struct config *cfg, int argc, char **argv)
                            .call_timeout_ms = 30000,
                            .ready_timeout_ms = 30000,
                            .max_body = 1 << 20,
+                           .coap_answer_bytes = 8 << 20,
                            .max_upload = 64 << 20};
     set_str(cfg->state_dir, sizeof cfg->state_dir, "./tinyfaas-state");
     set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, TINYFAAS_DEFAULT_RUNTIME_DIR);
@@ -195,6 +206,7 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"handler-transport", required_argument, NULL, 'T'},
         {"call-timeout", required_argument, NULL, 't'},
         {"max-body", required_argument, NULL, 'B'},
+        {"coap-answer-bytes", required_argument, NULL, 'b'},
         {"debug", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},

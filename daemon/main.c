@@ -153,6 +153,7 @@ static int start_fronts(struct daemon *d, tf_err *err)
                                       .dtls_port = c->psk_file[0] ? c->coaps_port : -1,
                                       .psk_file = c->psk_file,
                                       .max_body = c->max_body,
+                                      .answer_bytes = c->coap_answer_bytes,
                                       .ack_delay_ms = 1000};
     if ((cc.port > 0 || cc.dtls_port > 0) &&
         tf_coap_front_start(d->loop, d->dispatcher, &cc, &d->coap, err) < 0)

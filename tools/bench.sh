@@ -90,6 +90,11 @@ FLOOR_PID=$!
 sleep 0.3
 "$LOAD" "${N[@]}" -j -s 200 -c 1 -d "$SECS" "coap://127.0.0.1:$FPORT/echo" > "$T/floor1.json"
 "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:$FPORT/echo" > "$T/floor64.json"
+# The floor again with the calls spread over many client endpoints, as from
+# that many devices (coap-load -e: a source address each).
+for e in 64 1000 20000; do
+    "$LOAD" "${N[@]}" -j -c 64 -e "$e" -d "$SECS" "coap://127.0.0.1:$FPORT/echo" > "$T/floor-e$e.json"
+done
 FLOOR_CPS=$(json "$T/floor64.json" calls_per_s)
 FLOOR_P50=$(json "$T/floor1.json" p50_us)
 kill "$FLOOR_PID"
@@ -111,6 +116,7 @@ kill "$FLOOR_PID"
 FLOOR_PID=
 row "floor, CoAP, 1 in flight" "$T/floor1.json"
 row "floor, CoAP, 64 in flight" "$T/floor64.json"
+for e in 64 1000 20000; do row "floor, CoAP, 64, $e endpoints" "$T/floor-e$e.json"; done
 row "hop, process to process, 1 in flight" "$T/hop.json"
 row "hop, both on one CPU, 1 in flight" "$T/hop-one-cpu.json"
 row "handler transport, no work, 1 in flight" "$T/transport1.json"
@@ -275,6 +281,19 @@ ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
 BEFORE_CPS=$(cps coap-c-64-before) AFTER_CPS=$(cps coap-c-64-after)
 ALONE_CPS=$(python3 -c "print(($BEFORE_CPS + $AFTER_CPS) / 2)")
 
+# --- 5. many devices -----------------------------------------------------------
+# The c echo at 64 in flight, each call from the next of 64, 1 000 and
+# 20 000 client endpoints, then from 64 again: what remembering every device
+# costs in calls/s and in memory.
+EP_RSS0=$(rss_kb "$DAEMON_PID")
+for e in 64 1000 20000 64; do
+    f=$T/coap-c-e$e.json
+    [ -e "$f" ] && f=$T/coap-c-e$e-again.json
+    "$LOAD" "${N[@]}" -j -c 64 -e "$e" -d "$SECS" "coap://127.0.0.1:$PORT/echo-c" > "$f"
+    [ "$e" = 20000 ] && EP_RSS1=$(rss_kb "$DAEMON_PID")
+    row "tinyfaas c echo, 64, $e endpoints$([[ $f == *again* ]] && echo ', again')" "$f"
+done
+
 printf '\n%-40s %10s %6s %9s %6s %5s %9s %7s %9s %4s %4s %4s\n' "what" "calls/s" "ratio" "p50" "ratio" \
     "hops" "p90" "p99" "p99.9" "err" "t/o" "dup"
 printf '%s\n' "${ROWS[@]}"
@@ -294,3 +313,8 @@ echo "100 functions, c echo at 64 in flight (each row the median of 3 runs), aga
     "round-robin $(ratio "$(cps coap-c-64-rr-100)" "$ALONE_CPS"); round-robin's ceiling here, the" \
     "${#HANDLERS[@]} handlers driven alone with no daemon: $(ratio "$(cps handler-c-rr-100)" "$ALONE_CPS")"
 echo "$WRK_LINE"
+echo "many devices, c echo at 64 in flight: from 20000 endpoints $(ratio "$(cps coap-c-e20000)" "$(cps coap-c-e64)")" \
+    "of the calls/s from 64 (the floor: $(ratio "$(json "$T/floor-e20000.json" calls_per_s)" "$(json "$T/floor-e64.json" calls_per_s)")," \
+    "from 1000 $(ratio "$(cps coap-c-e1000)" "$(cps coap-c-e64)"));" \
+    "from 64 again after them $(ratio "$(cps coap-c-e64-again)" "$(cps coap-c-e64)") of before;" \
+    "RSS after 20000 endpoints $(mb $((EP_RSS1 - EP_RSS0))) MB above before them"

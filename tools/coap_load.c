@@ -2,9 +2,15 @@
  * a fixed number in flight, each matched by its own token, retransmitted as
  * RFC 7252 section 4.2 says, and every call's latency recorded raw. One
  * thread and one UDP socket; datagrams go out and come in by the batch
- * (sendmmsg/recvmmsg) so that the generator is never what is measured. */
+ * (sendmmsg/recvmmsg) so that the generator is never what is measured.
+ *
+ * With -e N, call k comes from the k-th of N client endpoints in turn, as if
+ * from N devices: each endpoint is a source address of its own in
+ * 127.0.0.0/8 (chosen per datagram with IP_PKTINFO), so the one socket and
+ * its batching stay. The target must then be on loopback. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -47,7 +53,8 @@ struct config {
     const char *progress; /* -P: where bench_progress() writes */
     size_t payload_len;
     bool non, json;
-    uint64_t spin; /* ns to busy-poll before sleeping */
+    long endpoints; /* -e: client endpoints the calls take turns from; 0: the socket's own */
+    uint64_t spin;  /* ns to busy-poll before sleeping */
     struct target *targets;
     int ntargets;
     struct sockaddr_in addr;
@@ -60,6 +67,7 @@ struct slot {
     int retransmits;
     uint64_t start, due, backoff;
     size_t len;
+    struct in_addr from; /* the call's source address under -e */
     uint8_t pkt[PKT_MAX];
 };
 
@@ -71,6 +79,11 @@ struct sendq {
     struct iovec *iov;
     uint8_t (*ack)[4];
     long *qslot;
+    /* The source address of each datagram under -e, as ancillary data. */
+    union pktinfo_cmsg {
+        struct cmsghdr h;
+        uint8_t buf[CMSG_SPACE(sizeof(struct in_pktinfo))];
+    } * ctl;
     int n, cap;
 };
 
@@ -90,16 +103,18 @@ struct gen {
     uint64_t rng, next_tick;
     struct mmsghdr in[BATCH];
     struct iovec iin[BATCH];
+    union pktinfo_cmsg inctl[BATCH]; /* under -e: the address each datagram came to */
     uint8_t rbuf[BATCH][DGRAM_IN];
 };
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: coap-load [-c CONCURRENCY] [-n CALLS] [-d SECONDS] [-w WARMUP_CALLS]\n"
-            "                 [-p PAYLOAD] [-P PROGRESS_FILE] [-s SPIN_US] [-N] [-j]\n"
-            "                 coap://HOST:PORT/PATH [URL...]\n"
-            "SIGTERM or SIGINT ends the run early; calls in flight finish, the report follows.\n");
+    fprintf(
+        stderr,
+        "usage: coap-load [-c CONCURRENCY] [-n CALLS] [-d SECONDS] [-w WARMUP_CALLS]\n"
+        "                 [-p PAYLOAD] [-P PROGRESS_FILE] [-s SPIN_US] [-e ENDPOINTS] [-N] [-j]\n"
+        "                 coap://HOST:PORT/PATH [URL...]\n"
+        "SIGTERM or SIGINT ends the run early; calls in flight finish, the report follows.\n");
     exit(2);
 }
 
@@ -124,9 +139,10 @@ static int sendq_init(struct sendq *q, int cap)
     q->iov = calloc((size_t)cap, sizeof *q->iov);
     q->ack = calloc((size_t)cap, sizeof *q->ack);
     q->qslot = calloc((size_t)cap, sizeof *q->qslot);
+    q->ctl = calloc((size_t)cap, sizeof *q->ctl);
     q->cap = cap;
     q->n = 0;
-    if (!q->msg || !q->iov || !q->ack || !q->qslot)
+    if (!q->msg || !q->iov || !q->ack || !q->qslot || !q->ctl)
         return -1;
     for (int i = 0; i < cap; i++) {
         q->msg[i].msg_hdr.msg_iov = &q->iov[i];
@@ -159,23 +175,48 @@ static void flush(struct gen *g)
     q->n = 0;
 }
 
-static void push(struct gen *g, const uint8_t *buf, size_t len, long slot)
+/* Queues a datagram; under -e it leaves from source address `from`. */
+static void push(struct gen *g, const uint8_t *buf, size_t len, long slot, struct in_addr from)
 {
-    if (g->q.n == g->q.cap)
+    struct sendq *q = &g->q;
+    if (q->n == q->cap)
         flush(g);
-    g->q.iov[g->q.n] = (struct iovec){(void *)buf, len};
-    g->q.qslot[g->q.n++] = slot;
+    struct msghdr *h = &q->msg[q->n].msg_hdr;
+    q->iov[q->n] = (struct iovec){(void *)buf, len};
+    q->qslot[q->n] = slot;
+    h->msg_name = g->cfg->endpoints > 0 ? (void *)&g->cfg->addr : NULL;
+    h->msg_namelen = g->cfg->endpoints > 0 ? sizeof g->cfg->addr : 0;
+    h->msg_control = NULL;
+    h->msg_controllen = 0;
+    if (g->cfg->endpoints > 0) {
+        h->msg_control = q->ctl[q->n].buf;
+        h->msg_controllen = sizeof q->ctl[q->n].buf;
+        struct cmsghdr *c = CMSG_FIRSTHDR(h);
+        c->cmsg_level = IPPROTO_IP;
+        c->cmsg_type = IP_PKTINFO;
+        c->cmsg_len = CMSG_LEN(sizeof(struct in_pktinfo));
+        struct in_pktinfo pi = {.ipi_spec_dst = from};
+        memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    }
+    q->n++;
 }
 
 /* Acknowledges a separate CON response (RFC 7252 5.2.2), repeats included:
- * the server retransmits until an ACK reaches it. */
-static void push_ack(struct gen *g, uint16_t mid)
+ * the server retransmits until an ACK reaches it. The ACK leaves from the
+ * address the response came to. */
+static void push_ack(struct gen *g, uint16_t mid, struct in_addr to)
 {
     if (g->q.n == g->q.cap)
         flush(g);
     uint8_t *a = g->q.ack[g->q.n];
     coapw_header(a, COAPW_ACK, 0, mid, NULL, 0);
-    push(g, a, 4, -1);
+    push(g, a, 4, -1, to);
+}
+
+/* Endpoint k of -e N: 127.1.0.0 + k, clear of 127.0.0.1 where servers listen. */
+static struct in_addr endpoint_addr(long k)
+{
+    return (struct in_addr){htonl((127u << 24) + (1u << 16) + (uint32_t)k)};
 }
 
 static int state_grow(struct gen *g, uint32_t serial)
@@ -209,6 +250,8 @@ static int start_call(struct gen *g)
     memcpy(token + 4, &se, 4);
     *s = (struct slot){.busy = true, .serial = serial, .mid = g->next_mid++};
     s->backoff = c->non ? NON_TIMEOUT : initial_timeout(g);
+    if (c->endpoints > 0)
+        s->from = endpoint_addr((long)(serial % (uint32_t)c->endpoints));
     const struct target *t = &c->targets[serial % (uint32_t)c->ntargets];
     size_t n = coapw_header(s->pkt, c->non ? COAPW_NON : COAPW_CON, COAPW_POST, s->mid, token, 8);
     memcpy(s->pkt + n, t->opts, t->len);
@@ -219,7 +262,7 @@ static int start_call(struct gen *g)
     g->mid_slot[s->mid] = (uint32_t)i + 1;
     g->next_serial++;
     g->inflight++;
-    push(g, s->pkt, s->len, i);
+    push(g, s->pkt, s->len, i, s->from);
     return 0;
 }
 
@@ -282,13 +325,14 @@ static void on_empty(struct gen *g, const struct coapw_msg *m, uint64_t now)
     }
 }
 
-static void on_datagram(struct gen *g, const uint8_t *buf, size_t len, uint64_t now)
+static void on_datagram(struct gen *g, const uint8_t *buf, size_t len, struct in_addr to,
+                        uint64_t now)
 {
     struct coapw_msg m;
     if (coapw_parse(buf, len, &m) < 0)
         return;
     if (m.type == COAPW_CON)
-        push_ack(g, m.mid);
+        push_ack(g, m.mid, to);
     if (m.code == 0 || m.type == COAPW_RST) {
         if (m.type == COAPW_ACK || m.type == COAPW_RST)
             on_empty(g, &m, now);
@@ -298,15 +342,32 @@ static void on_datagram(struct gen *g, const uint8_t *buf, size_t len, uint64_t 
         on_response(g, &m, now);
 }
 
+/* The address a datagram came to (under -e, the endpoint it is for). */
+static struct in_addr arrived_at(struct msghdr *h)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR(h, c))
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+            struct in_pktinfo pi;
+            memcpy(&pi, CMSG_DATA(c), sizeof pi);
+            return pi.ipi_addr;
+        }
+    return (struct in_addr){0};
+}
+
 /* Takes in one batch; returns the datagrams read, 0 when none waited. */
 static int receive(struct gen *g)
 {
+    if (g->cfg->endpoints > 0)
+        for (int i = 0; i < BATCH; i++) {
+            g->in[i].msg_hdr.msg_control = g->inctl[i].buf;
+            g->in[i].msg_hdr.msg_controllen = sizeof g->inctl[i].buf;
+        }
     int n = recvmmsg(g->fd, g->in, BATCH, MSG_DONTWAIT, NULL);
     if (n <= 0)
         return 0; /* EAGAIN, or ECONNREFUSED from an ICMP: the timers cover it */
     uint64_t now = bench_now_ns();
     for (int i = 0; i < n; i++)
-        on_datagram(g, g->rbuf[i], g->in[i].msg_len, now);
+        on_datagram(g, g->rbuf[i], g->in[i].msg_len, arrived_at(&g->in[i].msg_hdr), now);
     return n;
 }
 
@@ -328,7 +389,7 @@ static void tick(struct gen *g, uint64_t now)
         s->backoff *= 2;
         s->due = now + s->backoff;
         g->st->retransmits++;
-        push(g, s->pkt, s->len, -1);
+        push(g, s->pkt, s->len, -1, s->from);
     }
 }
 
@@ -404,14 +465,25 @@ static int gen_init(struct gen *g, const struct config *c)
     return sendq_init(&g->q, (int)c->concurrency + BATCH);
 }
 
-static int open_socket(const struct sockaddr_in *to)
+static int open_socket(const struct sockaddr_in *to, long endpoints)
 {
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    int buf = 4 << 20;
+    int buf = 4 << 20, on = 1;
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    if (endpoints > 0) {
+        /* Unconnected, bound to every address: answers to each endpoint's
+         * address come to this one port. */
+        struct sockaddr_in any = {.sin_family = AF_INET};
+        if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) < 0 ||
+            bind(fd, (const struct sockaddr *)&any, sizeof any) < 0) {
+            close(fd);
+            return -1;
+        }
+        return fd;
+    }
     /* Connected: the kernel filters out other senders, and no address per datagram. */
     if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0) {
         close(fd);
@@ -455,7 +527,7 @@ static void parse_args(struct config *c, int argc, char **argv)
     c->payload = "0123456789abcdef";
     int o, bad = 0;
     long spin_us = 0;
-    while ((o = getopt(argc, argv, "c:n:d:w:p:P:s:Nj")) != -1) {
+    while ((o = getopt(argc, argv, "c:n:d:w:p:P:s:e:Nj")) != -1) {
         switch (o) {
         case 'c': bad |= bench_parse_long(optarg, 1, 60000, &c->concurrency); break;
         case 'n': bad |= bench_parse_long(optarg, 1, 1000000000, &c->calls); break;
@@ -464,6 +536,7 @@ static void parse_args(struct config *c, int argc, char **argv)
         case 'p': c->payload = optarg; break;
         case 'P': c->progress = optarg; break;
         case 's': bad |= bench_parse_long(optarg, 0, 1000000, &spin_us); break;
+        case 'e': bad |= bench_parse_long(optarg, 1, 1 << 16, &c->endpoints); break;
         case 'N': c->non = true; break;
         case 'j': c->json = true; break;
         default: bad = 1;
@@ -475,6 +548,10 @@ static void parse_args(struct config *c, int argc, char **argv)
         usage();
     if (parse_targets(c, argv + optind, argc - optind) < 0)
         exit(2);
+    if (c->endpoints > 0 && ntohl(c->addr.sin_addr.s_addr) >> 24 != 127) {
+        fprintf(stderr, "coap-load: -e needs a loopback target (127.0.0.0/8)\n");
+        exit(2);
+    }
 }
 
 int main(int argc, char **argv)
@@ -486,7 +563,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "coap-load: out of memory\n");
         return 1;
     }
-    g.fd = open_socket(&c.addr);
+    g.fd = open_socket(&c.addr, c.endpoints);
     if (g.fd < 0) {
         perror("coap-load: socket");
         return 1;

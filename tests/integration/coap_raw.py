@@ -16,6 +16,11 @@
         Sends COUNT malformed datagrams, the kinds in turn, from one socket
         as fast as it can (a pause of 1 ms every 100, so the socket buffer
         keeps them), and prints how many went out.
+    coap_raw.py large PORT NAME COUNT
+        COUNT NON POSTs to NAME, each from a socket of its own and waited
+        for (10 s at most), then the first sent again unchanged from its
+        socket. Prints how many
+        answers came with each code, and the repeat's code and payload.
     coap_raw.py kinds
         Lists the malformed kinds.
 
@@ -278,6 +283,41 @@ def cmd_flood(port, count):
     print(sent)
 
 
+def receive_one(s, timeout):
+    """The next datagram within timeout seconds, parsed, or None."""
+    s.settimeout(timeout)
+    try:
+        data, _ = s.recvfrom(65536)
+    except socket.timeout:
+        return None
+    m = parse(data)
+    return None if "error" in m else m
+
+
+def cmd_large(port, name, count):
+    dst = (HOST, port)
+    codes = {}
+    first = first_socket = None
+    for i in range(count):
+        s = new_socket()
+        req = (header(1, NON, 4, POST, (0x4000 + i) & 0xFFFF) + struct.pack("!I", i) +
+               option(URI_PATH, name.encode()) + option(15 - URI_PATH, b"i=%d" % i))
+        s.sendto(req, dst)
+        m = receive_one(s, 10.0)
+        code = code_str(m["code"]) if m else "none"
+        codes[code] = codes.get(code, 0) + 1
+        if first is None:
+            first, first_socket = req, s
+        else:
+            s.close()
+    for code in sorted(codes):
+        print("answers_%s=%d" % (code, codes[code]))
+    first_socket.sendto(first, dst)
+    m = receive_one(first_socket, 2.0)
+    print("repeat_code=%s" % (code_str(m["code"]) if m else "none"))
+    print("repeat_payload=%s" % (m["payload"].decode("latin-1") if m else ""))
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "kinds":
         print("\n".join(malformed_kinds()))
@@ -287,6 +327,8 @@ def main(argv):
         cmd_twice(int(argv[2]), argv[3], argv[4].encode())
     elif len(argv) == 4 and argv[1] == "malformed":
         cmd_malformed(int(argv[2]), argv[3])
+    elif len(argv) == 5 and argv[1] == "large":
+        cmd_large(int(argv[2]), argv[3], int(argv[4]))
     elif len(argv) == 4 and argv[1] == "flood":
         cmd_flood(int(argv[2]), int(argv[3]))
     else:

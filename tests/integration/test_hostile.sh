@@ -110,5 +110,31 @@ check "64 idle on the management port: every one closed by the header deadline" 
     "closed by the server: all" "$CLOSED"
 settled "64 idle on the management port" "$fds0"
 
+# --- CoAP: 300 NON calls, each answered with 1 MB, never fetched further ---
+# From 300 sockets. Each answer goes block-wise, and no client asks for a
+# block past the first, so libcoap holds each for its 93 s. The answers it
+# holds and those kept to repeat to duplicates stay within
+# --coap-answer-bytes (8 MiB): past that, 5.03 at once. The first call's
+# kept answer is the first evicted; sent again, it is not run again.
+mkfn "$T/big" 'echo invoked >&2; head -c 1048576 /dev/zero'
+zipdir "$T/big" "$T/big.zip"
+deploy_ok big 1 "$T/big.zip"
+rss0=$(rss_kb)
+timeout 600 python3 "$SRC/tests/integration/coap_raw.py" large "$PORT" big 300 > "$T/large"
+cat "$T/large"
+check "300 NON calls answered with 1 MB each: RSS grew by at most 32 MB" yes \
+    "$(under "RSS grew by (kB)" $(($(rss_kb) - rss0)) 32768)"
+check "300 NON calls answered with 1 MB each: every one answered" 300 \
+    "$(awk -F= '/^answers_[245]/ {n += $2} END {print n + 0}' "$T/large")"
+check "the first of them again: told its answer is gone" \
+    "repeat_code=5.00 repeat_payload=answer too large to repeat (the call ran)" \
+    "$(grep '^repeat_' "$T/large" | paste -sd' ')"
+sleep 2
+mgmt GET "/logs?name=big"
+check "the first of them again: not run again" 300 \
+    "$(grep -c '^function=big handler=[^ ]* invoked$' "$T/body")"
+coap echo 'after the large answers'
+check "a call right after the large answers" "0 after the large answers" "$CRC $(cat "$T/cout")"
+
 check "the daemon still runs" yes "$(kill -0 "$DAEMON_PID" 2>/dev/null && echo yes || echo no)"
 it_finish

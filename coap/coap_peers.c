@@ -1,0 +1,224 @@
+#include "coap_peers.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BUCKETS TF_COAP_PEERS_MAX /* a power of two: chains stay short at the cap */
+
+/* An endpoint's address, packed: IPv4 in the first four bytes. */
+struct peer_key {
+    uint8_t addr[16];
+    uint16_t port;
+    uint8_t family;
+};
+
+struct peer {
+    struct peer *hnext;
+    struct peer *older, *newer; /* by the time of the last answer */
+    int64_t last_ms;
+    struct peer_key key;
+    struct tf_coap_answer answers[TF_COAP_PEER_ANSWERS]; /* [0] the newest */
+};
+
+_Static_assert(sizeof(struct peer) + 8 <= TF_COAP_PEER_BYTES, "TF_COAP_PEER_BYTES documents this");
+
+struct tf_coap_peers {
+    struct peer *buckets[BUCKETS];
+    struct peer *oldest, *newest;
+    /* Peers older than this one hold no body: eviction starts here. */
+    struct peer *evict_from;
+    size_t count;
+    size_t bytes, budget;
+};
+
+static void key_of(const coap_address_t *a, struct peer_key *k)
+{
+    memset(k, 0, sizeof *k);
+    k->family = (uint8_t)a->addr.sa.sa_family;
+    if (k->family == AF_INET) {
+        memcpy(k->addr, &a->addr.sin.sin_addr, 4);
+        k->port = a->addr.sin.sin_port;
+    } else if (k->family == AF_INET6) {
+        memcpy(k->addr, &a->addr.sin6.sin6_addr, 16);
+        k->port = a->addr.sin6.sin6_port;
+    }
+}
+
+static size_t bucket_of(const struct peer_key *k)
+{
+    uint64_t a, b;
+    memcpy(&a, k->addr, 8);
+    memcpy(&b, k->addr + 8, 8);
+    uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15u) ^ ((uint64_t)k->port << 8 | k->family)) *
+                 0xff51afd7ed558ccdu;
+    return (size_t)(h >> 32) & (BUCKETS - 1);
+}
+
+int tf_coap_peers_create(size_t answer_bytes, struct tf_coap_peers **out)
+{
+    *out = calloc(1, sizeof **out);
+    if (*out == NULL)
+        return -1;
+    (*out)->budget = answer_bytes;
+    return 0;
+}
+
+static void drop_body(struct tf_coap_peers *ps, struct tf_coap_answer *a)
+{
+    ps->bytes -= tf_coap_answer_bytes(a);
+    tf_coap_answer_drop(a);
+}
+
+static void unlink_age(struct tf_coap_peers *ps, struct peer *p)
+{
+    if (ps->evict_from == p)
+        ps->evict_from = p->newer;
+    if (p->older)
+        p->older->newer = p->newer;
+    else
+        ps->oldest = p->newer;
+    if (p->newer)
+        p->newer->older = p->older;
+    else
+        ps->newest = p->older;
+    p->older = p->newer = NULL;
+}
+
+static void push_newest(struct tf_coap_peers *ps, struct peer *p)
+{
+    p->older = ps->newest;
+    if (ps->newest)
+        ps->newest->newer = p;
+    else
+        ps->oldest = p;
+    ps->newest = p;
+    if (ps->evict_from == NULL)
+        ps->evict_from = p;
+}
+
+static void forget(struct tf_coap_peers *ps, struct peer *p)
+{
+    for (struct peer **q = &ps->buckets[bucket_of(&p->key)]; *q; q = &(*q)->hnext)
+        if (*q == p) {
+            *q = p->hnext;
+            break;
+        }
+    unlink_age(ps, p);
+    for (int i = 0; i < TF_COAP_PEER_ANSWERS; i++)
+        drop_body(ps, &p->answers[i]);
+    ps->count--;
+    free(p);
+}
+
+void tf_coap_peers_free(struct tf_coap_peers *ps)
+{
+    if (ps == NULL)
+        return;
+    while (ps->oldest != NULL)
+        forget(ps, ps->oldest);
+    free(ps);
+}
+
+static struct peer *lookup(struct tf_coap_peers *ps, const struct peer_key *k)
+{
+    for (struct peer *p = ps->buckets[bucket_of(k)]; p; p = p->hnext)
+        if (memcmp(&p->key, k, sizeof *k) == 0)
+            return p;
+    return NULL;
+}
+
+const struct tf_coap_answer *tf_coap_peers_find(struct tf_coap_peers *ps,
+                                                const coap_address_t *addr, uint16_t mid)
+{
+    struct peer_key k;
+    key_of(addr, &k);
+    struct peer *p = lookup(ps, &k);
+    for (int i = 0; p != NULL && i < TF_COAP_PEER_ANSWERS; i++)
+        if (p->answers[i].code != 0 && p->answers[i].mid == mid)
+            return &p->answers[i];
+    return NULL;
+}
+
+/* Drops kept bodies, the oldest endpoints' first, until n more bytes fit. */
+static bool make_room(struct tf_coap_peers *ps, size_t n)
+{
+    while (ps->bytes + n > ps->budget && ps->evict_from != NULL) {
+        struct peer *p = ps->evict_from;
+        for (int i = TF_COAP_PEER_ANSWERS - 1; i >= 0; i--)
+            drop_body(ps, &p->answers[i]);
+        ps->evict_from = p->newer;
+    }
+    return ps->bytes + n <= ps->budget;
+}
+
+static struct peer *peer_for(struct tf_coap_peers *ps, const coap_address_t *addr)
+{
+    struct peer_key k;
+    key_of(addr, &k);
+    struct peer *p = lookup(ps, &k);
+    if (p != NULL) {
+        unlink_age(ps, p);
+        return p;
+    }
+    if (ps->count >= TF_COAP_PEERS_MAX)
+        forget(ps, ps->oldest);
+    if ((p = calloc(1, sizeof *p)) == NULL)
+        return NULL;
+    p->key = k;
+    size_t b = bucket_of(&k);
+    p->hnext = ps->buckets[b];
+    ps->buckets[b] = p;
+    ps->count++;
+    return p;
+}
+
+void tf_coap_peers_remember(struct tf_coap_peers *ps, const coap_address_t *addr,
+                            struct tf_coap_answer *a, int64_t now_ms)
+{
+    size_t n = tf_coap_answer_bytes(a);
+    if (n > 0 && !make_room(ps, n))
+        tf_coap_answer_drop(a);
+    struct peer *p = peer_for(ps, addr);
+    if (p == NULL) {
+        tf_coap_answer_drop(a);
+        return;
+    }
+    drop_body(ps, &p->answers[TF_COAP_PEER_ANSWERS - 1]);
+    memmove(&p->answers[1], &p->answers[0], sizeof p->answers[0] * (TF_COAP_PEER_ANSWERS - 1));
+    p->answers[0] = *a;
+    a->on_heap = false; /* the peer's now */
+    a->u.blob = NULL;
+    ps->bytes += tf_coap_answer_bytes(&p->answers[0]);
+    p->last_ms = now_ms;
+    push_newest(ps, p);
+}
+
+int tf_coap_peers_reserve(struct tf_coap_peers *ps, size_t n)
+{
+    if (!make_room(ps, n))
+        return -1;
+    ps->bytes += n;
+    return 0;
+}
+
+void tf_coap_peers_release(struct tf_coap_peers *ps, size_t n)
+{
+    ps->bytes -= n;
+}
+
+int64_t tf_coap_peers_expire(struct tf_coap_peers *ps, int64_t now_ms)
+{
+    while (ps->oldest != NULL && now_ms - ps->oldest->last_ms >= TF_COAP_PEER_KEEP_MS)
+        forget(ps, ps->oldest);
+    return ps->oldest != NULL ? ps->oldest->last_ms + TF_COAP_PEER_KEEP_MS - now_ms : -1;
+}
+
+size_t tf_coap_peers_count(const struct tf_coap_peers *ps)
+{
+    return ps->count;
+}
+
+size_t tf_coap_peers_bytes(const struct tf_coap_peers *ps)
+{
+    return ps->bytes;
+}
