@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include "coap_blocks.h"
 #include "coap_dtls.h"
 #include "coap_exchange.h"
 #include "coap_intake.h"
@@ -23,6 +24,7 @@ struct tf_coap_front {
     struct loop_watch watch;
     struct tf_coap_exchanges *xs;
     struct tf_coap_peers *peers;
+    struct tf_coap_uploads *uploads;
     struct tf_coap_front_config cfg;
     struct psk_keys *keys; /* outlive the context: libcoap asks for them at each handshake */
     int64_t housekept_ms;  /* when libcoap's housekeeping last ran */
@@ -58,56 +60,16 @@ static void respond_now(coap_pdu_t *resp, int code, const char *msg)
     add_text(resp, msg);
 }
 
-/* The copy libcoap holds while it serves a body block-wise: its length
- * goes before it, to return it to the byte budget when libcoap lets go. */
-struct held_copy {
-    size_t len;
-    unsigned char body[];
-};
-
-static void release_copy(coap_session_t *s, void *buf)
+/* Names one answer in the ETag of each of its blocks, so a client never
+ * pieces together blocks of two answers. */
+static uint32_t etag_of(const struct tf_coap_answer *a)
 {
-    struct held_copy *c = buf;
-    tf_coap_peers_release(front_of(s)->peers, c->len);
-    free(c);
+    return (uint32_t)a->mid << 16 ^ a->body_len ^ (uint32_t)a->code << 20;
 }
 
-/* Hands a large body to libcoap's Block2 machinery (RFC 7959), which serves
- * the further blocks itself, from a copy within the byte budget. Returns 1
- * when done, 0 when the budget has no room, -1 when out of memory. */
-static int add_large_body(struct tf_coap_front *f, coap_session_t *s, const coap_pdu_t *request,
-                          coap_pdu_t *pdu, const struct tf_coap_answer *a, const char *name,
-                          const coap_string_t *query)
-{
-    coap_resource_t *r = NULL;
-    coap_str_const_t *path = coap_new_str_const((const uint8_t *)name, strlen(name));
-    if (path != NULL)
-        r = coap_get_resource_from_uri_path(f->ctx, path);
-    coap_delete_str_const(path);
-    if (tf_coap_peers_reserve(f->peers, a->body_len) < 0)
-        return 0;
-    struct held_copy *copy = malloc(sizeof *copy + a->body_len);
-    if (copy == NULL) {
-        tf_coap_peers_release(f->peers, a->body_len);
-        return -1;
-    }
-    copy->len = a->body_len;
-    memcpy(copy->body, tf_coap_answer_body(a), a->body_len);
-    uint16_t format = a->has_format ? a->format : COAP_MEDIATYPE_TEXT_PLAIN;
-    if (format == COAP_MEDIATYPE_TEXT_PLAIN) /* libcoap adds Content-Format only when not 0 */
-        coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT, 0, NULL);
-    /* On failure libcoap has released the copy. */
-    return coap_add_data_large_response(r ? r : f->unknown, s, request, pdu, query, format, -1, 0,
-                                        a->body_len, copy->body, release_copy, copy)
-               ? 1
-               : -1;
-}
-
-/* Puts answer a into pdu. name and query (may be NULL) let a large body go
- * block-wise; without them it goes whole, if it fits. */
-static void fill_answer(struct tf_coap_front *f, coap_session_t *s, const struct tf_coap_answer *a,
-                        const char *name, const coap_string_t *query, const coap_pdu_t *request,
-                        coap_pdu_t *pdu)
+/* Puts answer a into pdu: a body larger than one PDU, or one asked for in
+ * blocks, goes block-wise (the piece request asks for, the first if none). */
+static void fill_answer(const struct tf_coap_answer *a, const coap_pdu_t *request, coap_pdu_t *pdu)
 {
     if (a->dropped) {
         coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(500));
@@ -117,29 +79,21 @@ static void fill_answer(struct tf_coap_front *f, coap_session_t *s, const struct
     coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(a->code));
     if (a->body_len == 0)
         return;
-    coap_opt_iterator_t it;
-    bool block2_asked =
-        request != NULL && coap_check_option(request, COAP_OPTION_BLOCK2, &it) != NULL;
-    /* The common case, a body that fits one PDU: no copy, no resource lookup. */
-    bool large = a->body_len > SINGLE_PDU_BODY || block2_asked;
-    if (large && name != NULL && a->code / 100 == 2 && request != NULL) {
-        int rc = add_large_body(f, s, request, pdu, a, name, query);
-        if (rc > 0)
-            return;
-        if (rc < 0 || a->body_len > SINGLE_PDU_BODY) {
-            coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(503));
-            add_text(pdu, rc < 0 ? "out of memory" : "too many large answers in flight");
-            return;
-        }
-    }
     if (a->has_format) {
         uint8_t buf[4];
         coap_add_option(pdu, COAP_OPTION_CONTENT_FORMAT,
                         coap_encode_var_safe(buf, sizeof buf, a->format), buf);
     }
-    if (!coap_add_data(pdu, a->body_len, tf_coap_answer_body(a))) {
-        coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(500));
-        add_text(pdu, "response too large");
+    coap_opt_iterator_t it;
+    if (a->body_len <= SINGLE_PDU_BODY &&
+        (request == NULL || coap_check_option(request, COAP_OPTION_BLOCK2, &it) == NULL)) {
+        coap_add_data(pdu, a->body_len, tf_coap_answer_body(a));
+        return;
+    }
+    if (!tf_coap_block2_add(pdu, tf_coap_answer_body(a), a->body_len, tf_coap_block2_asked(request),
+                            etag_of(a))) {
+        coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(402));
+        add_text(pdu, "no such block in the answer");
     }
 }
 
@@ -164,7 +118,7 @@ static void send_answer(struct tf_coap_front *f, struct tf_coap_exchange *x)
         return;
     coap_add_token(pdu, x->token_len, x->token);
     echo_block1(x->request, pdu);
-    fill_answer(f, x->session, &x->answer, x->name, x->query, x->request, pdu);
+    fill_answer(&x->answer, x->request, pdu);
     x->answer.piggybacked = type == COAP_MESSAGE_ACK;
     if (type == COAP_MESSAGE_ACK)
         tf_coap_exchange_acked(f->xs, x);
@@ -190,12 +144,13 @@ static int code_of(const struct dispatch_result *res)
     return tf_coap_code_of_status(res->status);
 }
 
-/* Records x's answer: the body, with the name and query only when it is
- * large enough to be served block-wise again. */
+/* Records x's answer: the body, with the name and query when it will go
+ * block-wise, for the client's requests for its further blocks. */
 static void record_answer(struct tf_coap_exchange *x, int code, const void *body, size_t len)
 {
     x->answer.code = (uint16_t)code;
-    bool large = len > SINGLE_PDU_BODY;
+    struct tf_coap_block2 b = tf_coap_block2_asked(x->request);
+    bool large = len > SINGLE_PDU_BODY || len > (size_t)1 << (b.szx + 4);
     tf_coap_answer_set(&x->answer, body, len, large ? x->name : NULL, large ? x->query : NULL);
 }
 
@@ -205,8 +160,9 @@ static void end_exchange(struct tf_coap_front *f, struct tf_coap_exchange *x)
 {
     if (x->answer.con && !x->acked)
         tf_coap_exchange_acked(f->xs, x);
-    tf_coap_peers_remember(f->peers, coap_session_get_addr_remote(x->session), &x->answer,
-                           loop_now_ms());
+    struct tf_coap_peer_key k;
+    tf_coap_peer_key_of_session(x->session, &k);
+    tf_coap_peers_remember(f->peers, &k, &x->answer, loop_now_ms());
     tf_coap_exchange_end(f->xs, x);
 }
 
@@ -245,8 +201,7 @@ static void answer_running_duplicate(struct tf_coap_front *f, struct tf_coap_exc
 }
 
 /* A request answered before: answered again, never run again. */
-static void answer_done_duplicate(struct tf_coap_front *f, coap_session_t *s,
-                                  const struct tf_coap_answer *a, const coap_pdu_t *req,
+static void answer_done_duplicate(const struct tf_coap_answer *a, const coap_pdu_t *req,
                                   coap_pdu_t *resp)
 {
     if (a->con && !a->piggybacked) {
@@ -258,10 +213,21 @@ static void answer_done_duplicate(struct tf_coap_front *f, coap_session_t *s,
         coap_pdu_set_type(resp, COAP_MESSAGE_NON);
         return;
     }
-    coap_string_t query = {a->query_len, (uint8_t *)tf_coap_answer_query(a)};
-    char name[EXCHANGE_NAME_MAX + 1];
-    snprintf(name, sizeof name, "%.*s", (int)a->name_len, tf_coap_answer_name(a));
-    fill_answer(f, s, a, a->name_len > 0 ? name : NULL, &query, req, resp);
+    fill_answer(a, req, resp);
+}
+
+/* A request for a further block of an answer (RFC 7959 2.4) is served from
+ * the answer kept for the client; it never runs the function again. */
+static void answer_further_block(struct tf_coap_front *f, const struct tf_coap_peer_key *k,
+                                 const char *name, const coap_string_t *query,
+                                 const coap_pdu_t *req, coap_pdu_t *resp)
+{
+    const struct tf_coap_answer *a = tf_coap_peers_find_large(f->peers, k, name, query);
+    if (a == NULL) {
+        respond_now(resp, 408, "answer no longer held: ask again from the first block");
+        return;
+    }
+    fill_answer(a, req, resp);
 }
 
 /* Answers at once a call that will send nothing later: an asynchronous
@@ -280,23 +246,26 @@ static void answer_now(struct tf_coap_front *f, struct tf_coap_exchange *x, int 
     if (tf_coap_answer_suppressed(&x->answer))
         coap_pdu_set_type(resp, x->answer.con ? COAP_MESSAGE_ACK : COAP_MESSAGE_NON);
     else
-        fill_answer(f, x->session, &x->answer, x->name, x->query, req, resp);
+        fill_answer(&x->answer, req, resp);
     end_exchange(f, x);
 }
 
-/* Runs the function; the answer goes out from on_done, not from here. */
+/* RFC 7959 2.9.3: 4.13 tells the largest body taken in Size1. */
+static void refuse_body(struct tf_coap_front *f, coap_pdu_t *resp)
+{
+    uint8_t buf[4];
+    coap_pdu_set_code(resp, COAP_RESPONSE_CODE(413));
+    coap_add_option(resp, COAP_OPTION_SIZE1,
+                    coap_encode_var_safe(buf, sizeof buf, (unsigned)f->cfg.max_body), buf);
+}
+
+/* Runs the function on body; the answer goes out from on_done, not from here. */
 static void start_call(struct tf_coap_front *f, coap_session_t *s, const coap_pdu_t *req,
                        const coap_string_t *query, struct dispatch_function *func, const char *name,
-                       coap_pdu_t *resp)
+                       const uint8_t *data, size_t len, coap_pdu_t *resp)
 {
-    size_t len = 0, offset = 0, total = 0;
-    const uint8_t *data = NULL;
-    coap_get_data_large(req, &len, &data, &offset, &total);
-    if (total > f->cfg.max_body || len > f->cfg.max_body) {
-        uint8_t buf[4];
-        coap_pdu_set_code(resp, COAP_RESPONSE_CODE(413));
-        coap_add_option(resp, COAP_OPTION_SIZE1,
-                        coap_encode_var_safe(buf, sizeof buf, (unsigned)f->cfg.max_body), buf);
+    if (len > f->cfg.max_body) {
+        refuse_body(f, resp);
         return;
     }
     struct tf_coap_call call;
@@ -321,6 +290,28 @@ static void start_call(struct tf_coap_front *f, coap_session_t *s, const coap_pd
     coap_pdu_set_type(resp, COAP_MESSAGE_NON);
 }
 
+/* A piece of a block-wise request body (RFC 7959 2.5): the last one runs
+ * the function on the whole body. */
+static void take_block(struct tf_coap_front *f, coap_session_t *s, const struct tf_coap_peer_key *k,
+                       const coap_pdu_t *req, const coap_string_t *query,
+                       struct dispatch_function *func, const char *name, coap_pdu_t *resp)
+{
+    struct tf_coap_upload_step step;
+    tf_coap_upload_take(f->uploads, k, name, req, loop_now_ms(), &step);
+    if (step.code == 0) {
+        start_call(f, s, req, query, func, name, step.body, step.len, resp);
+        tf_coap_upload_finish(f->uploads, step.upload);
+        return;
+    }
+    if (step.code == 413) {
+        refuse_body(f, resp);
+        return;
+    }
+    if (step.code == 231)
+        echo_block1(req, resp); /* RFC 7959 2.3: the block taken, M still set */
+    respond_now(resp, step.code, step.reason);
+}
+
 static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
                        const coap_string_t *query, coap_pdu_t *resp)
 {
@@ -331,10 +322,11 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
         answer_running_duplicate(f, x, resp);
         return;
     }
-    const struct tf_coap_answer *a =
-        tf_coap_peers_find(f->peers, coap_session_get_addr_remote(s), (uint16_t)mid);
+    struct tf_coap_peer_key k;
+    tf_coap_peer_key_of_session(s, &k);
+    const struct tf_coap_answer *a = tf_coap_peers_find(f->peers, &k, (uint16_t)mid);
     if (a != NULL) {
-        answer_done_duplicate(f, s, a, req, resp);
+        answer_done_duplicate(a, req, resp);
         return;
     }
     coap_str_const_t *path = r != f->unknown ? coap_resource_get_uri_path(r) : NULL;
@@ -347,7 +339,17 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
     char name[EXCHANGE_NAME_MAX + 1];
     memcpy(name, path->s, path->length);
     name[path->length] = '\0';
-    start_call(f, s, req, query, func, name, resp);
+    coap_opt_iterator_t it;
+    if (tf_coap_block2_asked(req).num > 0)
+        answer_further_block(f, &k, name, query, req, resp);
+    else if (coap_check_option(req, COAP_OPTION_BLOCK1, &it) != NULL)
+        take_block(f, s, &k, req, query, func, name, resp);
+    else {
+        size_t len = 0;
+        const uint8_t *data = NULL;
+        coap_get_data(req, &len, &data);
+        start_call(f, s, req, query, func, name, data, len, resp);
+    }
 }
 
 /* Functions are resources of their own, so /.well-known/core lists them
@@ -421,7 +423,8 @@ static int tf_coap_tick(void *ctx)
     while ((x = tf_coap_exchange_oldest_unacked(f->xs)) != NULL &&
            now - x->created_ms >= f->cfg.ack_delay_ms)
         send_empty_ack(f, x);
-    int64_t wait = tf_coap_peers_expire(f->peers, now);
+    int64_t wait =
+        earliest(tf_coap_peers_expire(f->peers, now), tf_coap_uploads_expire(f->uploads, now));
     if (now - f->con_sent_ms < COAP_EXCHANGE_LIFETIME_MS) {
         if (now - f->housekept_ms >= COAP_CON_HOUSEKEEPING_MS)
             housekeeping(f, now);
@@ -453,8 +456,9 @@ static int setup(struct tf_coap_front *f, tf_err *err)
         return -1;
     coap_set_app_data(f->ctx, f);
     coap_context_set_max_idle_sessions(f->ctx, COAP_IDLE_SESSIONS_MAX);
-    /* libcoap reassembles Block1 requests and serves Block2 responses. */
-    coap_context_set_block_mode(f->ctx, COAP_BLOCK_USE_LIBCOAP | COAP_BLOCK_SINGLE_BODY);
+    /* Block-wise transfers are the daemon's own (coap_blocks.h): libcoap
+     * would reserve whatever size a first block claims. */
+    coap_context_set_block_mode(f->ctx, 0);
     f->unknown = coap_resource_unknown_init2(on_request, 0);
     coap_register_request_handler(f->unknown, COAP_REQUEST_GET, on_request);
     coap_register_request_handler(f->unknown, COAP_REQUEST_POST, on_request);
@@ -487,7 +491,8 @@ int tf_coap_front_start(struct loop *l, struct dispatcher *d,
     f->con_sent_ms = -COAP_EXCHANGE_LIFETIME_MS; /* none sent yet */
     f->ctx = coap_new_context(NULL);
     if (f->ctx == NULL || tf_coap_exchanges_create(&f->xs) < 0 ||
-        tf_coap_peers_create(cfg->answer_bytes, &f->peers) < 0) {
+        tf_coap_peers_create(cfg->answer_bytes, &f->peers) < 0 ||
+        tf_coap_uploads_create(cfg->max_body, &f->uploads) < 0) {
         tf_err_set(err, TF_ERR_INTERNAL, "cannot create the CoAP context");
         tf_coap_front_stop(f);
         return -1;
@@ -512,7 +517,8 @@ void tf_coap_front_stop(struct tf_coap_front *f)
     tf_coap_exchanges_free(f->xs); /* before the context: they hold its sessions */
     if (f->ctx != NULL)
         coap_free_context(f->ctx);
-    tf_coap_peers_free(f->peers); /* after the context: its block-wise copies draw on them */
+    tf_coap_peers_free(f->peers);
+    tf_coap_uploads_free(f->uploads);
     psk_keys_free(f->keys);
     coap_cleanup();
     free(f);

@@ -5,18 +5,11 @@
 
 #define BUCKETS TF_COAP_PEERS_MAX /* a power of two: chains stay short at the cap */
 
-/* An endpoint's address, packed: IPv4 in the first four bytes. */
-struct peer_key {
-    uint8_t addr[16];
-    uint16_t port;
-    uint8_t family;
-};
-
 struct peer {
     struct peer *hnext;
     struct peer *older, *newer; /* by the time of the last answer */
     int64_t last_ms;
-    struct peer_key key;
+    struct tf_coap_peer_key key;
     struct tf_coap_answer answers[TF_COAP_PEER_ANSWERS]; /* [0] the newest */
 };
 
@@ -31,9 +24,10 @@ struct tf_coap_peers {
     size_t bytes, budget;
 };
 
-static void key_of(const coap_address_t *a, struct peer_key *k)
+void tf_coap_peer_key_of(const coap_address_t *a, coap_proto_t proto, struct tf_coap_peer_key *k)
 {
     memset(k, 0, sizeof *k);
+    k->proto = (uint8_t)proto;
     k->family = (uint8_t)a->addr.sa.sa_family;
     if (k->family == AF_INET) {
         memcpy(k->addr, &a->addr.sin.sin_addr, 4);
@@ -44,12 +38,18 @@ static void key_of(const coap_address_t *a, struct peer_key *k)
     }
 }
 
-static size_t bucket_of(const struct peer_key *k)
+void tf_coap_peer_key_of_session(const coap_session_t *s, struct tf_coap_peer_key *out)
+{
+    tf_coap_peer_key_of(coap_session_get_addr_remote(s), coap_session_get_proto(s), out);
+}
+
+static size_t bucket_of(const struct tf_coap_peer_key *k)
 {
     uint64_t a, b;
     memcpy(&a, k->addr, 8);
     memcpy(&b, k->addr + 8, 8);
-    uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15u) ^ ((uint64_t)k->port << 8 | k->family)) *
+    uint64_t h = (a ^ (b * 0x9e3779b97f4a7c15u) ^
+                  ((uint64_t)k->port << 16 | (uint64_t)k->family << 8 | k->proto)) *
                  0xff51afd7ed558ccdu;
     return (size_t)(h >> 32) & (BUCKETS - 1);
 }
@@ -119,7 +119,7 @@ void tf_coap_peers_free(struct tf_coap_peers *ps)
     free(ps);
 }
 
-static struct peer *lookup(struct tf_coap_peers *ps, const struct peer_key *k)
+static struct peer *lookup(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k)
 {
     for (struct peer *p = ps->buckets[bucket_of(k)]; p; p = p->hnext)
         if (memcmp(&p->key, k, sizeof *k) == 0)
@@ -128,14 +128,28 @@ static struct peer *lookup(struct tf_coap_peers *ps, const struct peer_key *k)
 }
 
 const struct tf_coap_answer *tf_coap_peers_find(struct tf_coap_peers *ps,
-                                                const coap_address_t *addr, uint16_t mid)
+                                                const struct tf_coap_peer_key *k, uint16_t mid)
 {
-    struct peer_key k;
-    key_of(addr, &k);
-    struct peer *p = lookup(ps, &k);
+    struct peer *p = lookup(ps, k);
     for (int i = 0; p != NULL && i < TF_COAP_PEER_ANSWERS; i++)
         if (p->answers[i].code != 0 && p->answers[i].mid == mid)
             return &p->answers[i];
+    return NULL;
+}
+
+const struct tf_coap_answer *tf_coap_peers_find_large(struct tf_coap_peers *ps,
+                                                      const struct tf_coap_peer_key *k,
+                                                      const char *name, const coap_string_t *query)
+{
+    struct peer *p = lookup(ps, k);
+    size_t name_len = strlen(name), query_len = query != NULL ? query->length : 0;
+    for (int i = 0; p != NULL && i < TF_COAP_PEER_ANSWERS; i++) {
+        const struct tf_coap_answer *a = &p->answers[i];
+        if (a->on_heap && a->name_len == name_len && a->query_len == query_len &&
+            memcmp(tf_coap_answer_name(a), name, name_len) == 0 &&
+            (query_len == 0 || memcmp(tf_coap_answer_query(a), query->s, query_len) == 0))
+            return a;
+    }
     return NULL;
 }
 
@@ -151,11 +165,9 @@ static bool make_room(struct tf_coap_peers *ps, size_t n)
     return ps->bytes + n <= ps->budget;
 }
 
-static struct peer *peer_for(struct tf_coap_peers *ps, const coap_address_t *addr)
+static struct peer *peer_for(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k)
 {
-    struct peer_key k;
-    key_of(addr, &k);
-    struct peer *p = lookup(ps, &k);
+    struct peer *p = lookup(ps, k);
     if (p != NULL) {
         unlink_age(ps, p);
         return p;
@@ -164,21 +176,21 @@ static struct peer *peer_for(struct tf_coap_peers *ps, const coap_address_t *add
         forget(ps, ps->oldest);
     if ((p = calloc(1, sizeof *p)) == NULL)
         return NULL;
-    p->key = k;
-    size_t b = bucket_of(&k);
+    p->key = *k;
+    size_t b = bucket_of(k);
     p->hnext = ps->buckets[b];
     ps->buckets[b] = p;
     ps->count++;
     return p;
 }
 
-void tf_coap_peers_remember(struct tf_coap_peers *ps, const coap_address_t *addr,
+void tf_coap_peers_remember(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k,
                             struct tf_coap_answer *a, int64_t now_ms)
 {
     size_t n = tf_coap_answer_bytes(a);
     if (n > 0 && !make_room(ps, n))
         tf_coap_answer_drop(a);
-    struct peer *p = peer_for(ps, addr);
+    struct peer *p = peer_for(ps, k);
     if (p == NULL) {
         tf_coap_answer_drop(a);
         return;
@@ -191,19 +203,6 @@ void tf_coap_peers_remember(struct tf_coap_peers *ps, const coap_address_t *addr
     ps->bytes += tf_coap_answer_bytes(&p->answers[0]);
     p->last_ms = now_ms;
     push_newest(ps, p);
-}
-
-int tf_coap_peers_reserve(struct tf_coap_peers *ps, size_t n)
-{
-    if (!make_room(ps, n))
-        return -1;
-    ps->bytes += n;
-    return 0;
-}
-
-void tf_coap_peers_release(struct tf_coap_peers *ps, size_t n)
-{
-    ps->bytes -= n;
 }
 
 int64_t tf_coap_peers_expire(struct tf_coap_peers *ps, int64_t now_ms)

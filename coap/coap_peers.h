@@ -6,8 +6,8 @@
  * forget idle sessions (their memory is the bound that counts at 20 000
  * devices) without losing a duplicate. What an endpoint costs is fixed: one
  * record of TF_COAP_PEER_BYTES, small answers' bodies included; larger
- * bodies draw from a byte budget shared with the copies libcoap holds for
- * block-wise answers.
+ * bodies, which are also what block-wise answers are served from, draw from
+ * a byte budget.
  * Loop thread only. */
 #ifndef TF_COAP_PEERS_H
 #define TF_COAP_PEERS_H
@@ -33,29 +33,43 @@
 /* A remembered endpoint's record, allocator overhead included (documented). */
 #define TF_COAP_PEER_BYTES 128
 
-/* Default byte budget for kept answer bodies and block-wise copies. */
+/* Default byte budget for kept answer bodies. */
 #define TF_COAP_ANSWER_BYTES_DEFAULT (8u << 20)
+
+/* A client endpoint: its address, packed (IPv4 in the first four bytes),
+ * and the transport (plain CoAP and DTLS never share an answer). */
+struct tf_coap_peer_key {
+    uint8_t addr[16];
+    uint16_t port;
+    uint8_t family;
+    uint8_t proto;
+};
+
+void tf_coap_peer_key_of(const coap_address_t *addr, coap_proto_t proto,
+                         struct tf_coap_peer_key *out);
+
+/* The key of a session's remote endpoint. */
+void tf_coap_peer_key_of_session(const coap_session_t *s, struct tf_coap_peer_key *out);
 
 struct tf_coap_peers;
 
 int tf_coap_peers_create(size_t answer_bytes, struct tf_coap_peers **out);
 void tf_coap_peers_free(struct tf_coap_peers *ps);
 
-/* The answer kept for message mid from addr, or NULL. */
+/* The answer kept for message mid from endpoint k, or NULL. */
 const struct tf_coap_answer *tf_coap_peers_find(struct tf_coap_peers *ps,
-                                                const coap_address_t *addr, uint16_t mid);
+                                                const struct tf_coap_peer_key *k, uint16_t mid);
 
-/* Keeps a (taking its blob) as addr's newest answer. A body over the budget
+/* k's newest answer from function name with this query that still holds a
+ * body kept to be served block-wise, or NULL. */
+const struct tf_coap_answer *tf_coap_peers_find_large(struct tf_coap_peers *ps,
+                                                      const struct tf_coap_peer_key *k,
+                                                      const char *name, const coap_string_t *query);
+
+/* Keeps a (taking its blob) as k's newest answer. A body over the budget
  * is dropped (the answer's code stays); older bodies are evicted first. */
-void tf_coap_peers_remember(struct tf_coap_peers *ps, const coap_address_t *addr,
+void tf_coap_peers_remember(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k,
                             struct tf_coap_answer *a, int64_t now_ms);
-
-/* Draws n bytes from the budget for a copy held elsewhere, evicting kept
- * bodies if need be. Returns 0, or -1 when n does not fit even then. */
-int tf_coap_peers_reserve(struct tf_coap_peers *ps, size_t n);
-
-/* Returns n bytes drawn with tf_coap_peers_reserve. */
-void tf_coap_peers_release(struct tf_coap_peers *ps, size_t n);
 
 /* Forgets endpoints quiet for TF_COAP_PEER_KEEP_MS. Returns the ms until the
  * next one is due, or -1 when none is kept. */

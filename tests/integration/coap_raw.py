@@ -21,6 +21,12 @@
         for (10 s at most), then the first sent again unchanged from its
         socket. Prints how many
         answers came with each code, and the repeat's code and payload.
+    coap_raw.py first-blocks PORT NAME COUNT SOCKETS SIZE1
+        COUNT first blocks of block-wise POSTs to NAME (1024 bytes, more to
+        come), each with a Request-Tag of its own and a Size1 of SIZE1 (none
+        when 0), from SOCKETS sockets in turn, a pause of 2 ms every 50.
+        Prints how many answers came with each code within 2 s of the last,
+        and the Size1 of the first 4.13.
     coap_raw.py kinds
         Lists the malformed kinds.
 
@@ -48,6 +54,16 @@ def option(delta, value):
     """One option with a delta and length below 13 (all this file needs)."""
     assert delta < 13 and len(value) < 13
     return bytes([(delta << 4) | len(value)]) + value
+
+
+def option_any(delta, value):
+    """One option with any delta (RFC 7252 3.1's extended forms), length below 13."""
+    assert len(value) < 13
+    if delta < 13:
+        return option(delta, value)
+    if delta < 269:
+        return bytes([(13 << 4) | len(value), delta - 13]) + value
+    return bytes([(14 << 4) | len(value)]) + struct.pack("!H", delta - 269) + value
 
 
 def header(ver, mtype, tkl, code, mid):
@@ -318,6 +334,48 @@ def cmd_large(port, name, count):
     print("repeat_payload=%s" % (m["payload"].decode("latin-1") if m else ""))
 
 
+def cmd_first_blocks(port, name, count, sockets, size1):
+    """First Block1 blocks (1024 bytes, more to come), each with a Request-Tag
+    of its own and Size1 (when not 0), from `sockets` sockets in turn; prints
+    how many answers came with each code and the Size1 of the first 4.13."""
+    dst = (HOST, port)
+    socks = [new_socket() for _ in range(sockets)]
+    for s in socks:
+        s.setblocking(False)
+    codes, size1_seen = {}, None
+
+    def drain():
+        nonlocal size1_seen
+        for s in socks:
+            while True:
+                try:
+                    data, _ = s.recvfrom(65536)
+                except BlockingIOError:
+                    break
+                m = parse(data)
+                code = "error" if "error" in m else code_str(m["code"])
+                codes[code] = codes.get(code, 0) + 1
+                if code == "4.13" and size1_seen is None:
+                    size1_seen = [int.from_bytes(v, "big") for n, v in m["options"] if n == 60]
+
+    for i in range(count):
+        opts = (option(URI_PATH, name.encode()) + option_any(27 - URI_PATH, b"\x0e") +
+                (option_any(60 - 27, struct.pack("!I", size1)) if size1 else b"") +
+                option_any(292 - (60 if size1 else 27), struct.pack("!I", i)))
+        req = header(1, CON, 4, POST, i & 0xFFFF) + struct.pack("!I", i) + opts + b"\xff" + b"b" * 1024
+        socks[i % sockets].sendto(req, dst)
+        if i % 50 == 49:
+            time.sleep(0.002)
+            drain()
+    end = time.monotonic() + 2.0
+    while time.monotonic() < end:
+        time.sleep(0.05)
+        drain()
+    for code in sorted(codes):
+        print("answers_%s=%d" % (code, codes[code]))
+    print("size1=%s" % (",".join(str(v) for v in size1_seen) if size1_seen else "none"))
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "kinds":
         print("\n".join(malformed_kinds()))
@@ -329,6 +387,8 @@ def main(argv):
         cmd_malformed(int(argv[2]), argv[3])
     elif len(argv) == 5 and argv[1] == "large":
         cmd_large(int(argv[2]), argv[3], int(argv[4]))
+    elif len(argv) == 7 and argv[1] == "first-blocks":
+        cmd_first_blocks(int(argv[2]), argv[3], int(argv[4]), int(argv[5]), int(argv[6]))
     elif len(argv) == 4 and argv[1] == "flood":
         cmd_flood(int(argv[2]), int(argv[3]))
     else:

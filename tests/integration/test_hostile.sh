@@ -110,6 +110,35 @@ check "64 idle on the management port: every one closed by the header deadline" 
     "closed by the server: all" "$CLOSED"
 settled "64 idle on the management port" "$fds0"
 
+# --- CoAP block-wise: first blocks claiming 4 GB -------------------------
+# Each is refused at once with the limit in Size1 (RFC 7959 2.9.3), before
+# anything is reserved for it.
+rss0=$(rss_kb) log0=$(log_lines)
+timeout 120 python3 "$SRC/tests/integration/coap_raw.py" first-blocks "$PORT" echo 30000 50 4294967295 > "$T/fb"
+cat "$T/fb"
+check "30 000 first blocks claiming 4 GB from 50 sockets: 4.13 only" "answers_4.13" \
+    "$(grep '^answers_' "$T/fb" | sed 's/=.*//' | paste -sd' ')"
+check "30 000 first blocks claiming 4 GB: 4.13 gives the limit in Size1" "size1=1048576" \
+    "$(grep '^size1=' "$T/fb")"
+check "30 000 first blocks claiming 4 GB: RSS grew by at most 32 MB" yes \
+    "$(under "RSS grew by (kB)" $(($(rss_kb) - rss0)) 32768)"
+check "30 000 first blocks claiming 4 GB: at most 20 log lines" yes \
+    "$(under "log lines" $(($(log_lines) - log0)) 20)"
+coap echo 'after the first blocks'
+check "a call right after the first blocks" "0 after the first blocks" "$CRC $(cat "$T/cout")"
+
+# --- CoAP block-wise: uploads begun and never finished ----------------------
+# 200 from 50 sockets, four each in turn: an endpoint holds 2 (its third
+# replaces its oldest) and all of them 64, the rest get 5.03: 50 + 14 held
+# in the first two rounds, 14 more in each of the next two (replacing).
+timeout 60 python3 "$SRC/tests/integration/coap_raw.py" first-blocks "$PORT" echo 200 50 0 > "$T/fb"
+check "200 unfinished uploads from 50 sockets: 92 taken, 108 refused" \
+    "answers_2.31=92 answers_5.03=108" "$(grep '^answers_' "$T/fb" | paste -sd' ')"
+sleep 16
+timeout 60 python3 "$SRC/tests/integration/coap_raw.py" first-blocks "$PORT" echo 64 64 0 > "$T/fb"
+check "16 s later the abandoned uploads are gone: 64 new ones taken" "answers_2.31=64" \
+    "$(grep '^answers_' "$T/fb" | paste -sd' ')"
+
 # --- CoAP: 300 NON calls, each answered with 1 MB, never fetched further ---
 # From 300 sockets. Each answer goes block-wise, and no client asks for a
 # block past the first, so libcoap holds each for its 93 s. The answers it

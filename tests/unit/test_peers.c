@@ -12,7 +12,8 @@
 
 #include "check.h"
 
-static coap_address_t v4(uint32_t host, uint16_t port)
+/* The key of plain CoAP from host:port. */
+static struct tf_coap_peer_key v4(uint32_t host, uint16_t port)
 {
     coap_address_t a;
     coap_address_init(&a);
@@ -20,12 +21,14 @@ static coap_address_t v4(uint32_t host, uint16_t port)
     a.addr.sin.sin_addr.s_addr = htonl(host);
     a.addr.sin.sin_port = htons(port);
     a.size = sizeof a.addr.sin;
-    return a;
+    struct tf_coap_peer_key k;
+    tf_coap_peer_key_of(&a, COAP_PROTO_UDP, &k);
+    return k;
 }
 
 /* Remembers for addr the answer to mid: code 205 and a body of len bytes of fill. */
-static void answer(struct tf_coap_peers *ps, const coap_address_t *addr, uint16_t mid, size_t len,
-                   int64_t now)
+static void answer(struct tf_coap_peers *ps, const struct tf_coap_peer_key *addr, uint16_t mid,
+                   size_t len, int64_t now)
 {
     static unsigned char body[4096];
     memset(body, 'b', sizeof body);
@@ -46,16 +49,24 @@ static struct tf_coap_peers *create(size_t budget)
 
 /* ==== the tests ==== */
 
-/* An answer is found by address and message id together; port and family
- * tell endpoints apart; a body is repeated byte for byte. */
+/* An answer is found by address and message id together; port, family and
+ * transport tell endpoints apart; a body is repeated byte for byte. */
 static void test_found_by_address_and_message_id(void)
 {
     struct tf_coap_peers *ps = create(1 << 20);
-    coap_address_t a = v4(0x7f000001, 4000), b = v4(0x7f000001, 4001), c = v4(0x7f000002, 4000);
-    coap_address_t six;
-    coap_address_init(&six);
-    six.addr.sin6.sin6_family = AF_INET6;
-    six.addr.sin6.sin6_port = htons(4000);
+    struct tf_coap_peer_key a = v4(0x7f000001, 4000), b = v4(0x7f000001, 4001),
+                            c = v4(0x7f000002, 4000);
+    coap_address_t six_addr, a_addr;
+    coap_address_init(&six_addr);
+    six_addr.addr.sin6.sin6_family = AF_INET6;
+    six_addr.addr.sin6.sin6_port = htons(4000);
+    struct tf_coap_peer_key six, a_dtls;
+    tf_coap_peer_key_of(&six_addr, COAP_PROTO_UDP, &six);
+    coap_address_init(&a_addr);
+    a_addr.addr.sin.sin_family = AF_INET;
+    a_addr.addr.sin.sin_addr.s_addr = htonl(0x7f000001);
+    a_addr.addr.sin.sin_port = htons(4000);
+    tf_coap_peer_key_of(&a_addr, COAP_PROTO_DTLS, &a_dtls);
     answer(ps, &a, 7, 3, 0);
     const struct tf_coap_answer *got = tf_coap_peers_find(ps, &a, 7);
     CHECK(got != NULL && got->code == 205 && got->body_len == 3 &&
@@ -64,6 +75,7 @@ static void test_found_by_address_and_message_id(void)
     CHECK(tf_coap_peers_find(ps, &b, 7) == NULL);
     CHECK(tf_coap_peers_find(ps, &c, 7) == NULL);
     CHECK(tf_coap_peers_find(ps, &six, 7) == NULL);
+    CHECK(tf_coap_peers_find(ps, &a_dtls, 7) == NULL); /* DTLS never gets plain CoAP's answers */
     CHECK(tf_coap_peers_count(ps) == 1);
     tf_coap_peers_free(ps);
 }
@@ -73,7 +85,7 @@ static void test_found_by_address_and_message_id(void)
 static void test_the_last_answers_of_each_endpoint(void)
 {
     struct tf_coap_peers *ps = create(1 << 20);
-    coap_address_t a = v4(0x7f000001, 4000), b = v4(0x7f000001, 4001);
+    struct tf_coap_peer_key a = v4(0x7f000001, 4000), b = v4(0x7f000001, 4001);
     answer(ps, &b, 1, 0, 0);
     for (uint16_t mid = 1; mid <= TF_COAP_PEER_ANSWERS + 1; mid++)
         answer(ps, &a, mid, 100, mid);
@@ -90,7 +102,7 @@ static void test_the_last_answers_of_each_endpoint(void)
 static void test_endpoints_expire_after_the_keep_time(void)
 {
     struct tf_coap_peers *ps = create(1 << 20);
-    coap_address_t a = v4(0x7f000001, 4000), b = v4(0x7f000001, 4001);
+    struct tf_coap_peer_key a = v4(0x7f000001, 4000), b = v4(0x7f000001, 4001);
     CHECK(tf_coap_peers_expire(ps, 0) == -1);
     answer(ps, &a, 1, 100, 0);
     answer(ps, &b, 1, 0, 500);
@@ -110,11 +122,11 @@ static void test_the_endpoint_cap(void)
 {
     struct tf_coap_peers *ps = create(1 << 20);
     for (uint32_t i = 0; i <= TF_COAP_PEERS_MAX; i++) {
-        coap_address_t a = v4(0x7f010000 + i, 5000);
+        struct tf_coap_peer_key a = v4(0x7f010000 + i, 5000);
         answer(ps, &a, 1, 0, i);
     }
     CHECK(tf_coap_peers_count(ps) == TF_COAP_PEERS_MAX);
-    coap_address_t first = v4(0x7f010000, 5000), second = v4(0x7f010001, 5000);
+    struct tf_coap_peer_key first = v4(0x7f010000, 5000), second = v4(0x7f010001, 5000);
     CHECK(tf_coap_peers_find(ps, &first, 1) == NULL && tf_coap_peers_find(ps, &second, 1) != NULL);
     tf_coap_peers_free(ps);
 }
@@ -125,7 +137,7 @@ static void test_the_endpoint_cap(void)
 static void test_bodies_stay_within_the_budget(void)
 {
     struct tf_coap_peers *ps = create(1000);
-    coap_address_t a = v4(0x7f000001, 1), b = v4(0x7f000001, 2), c = v4(0x7f000001, 3);
+    struct tf_coap_peer_key a = v4(0x7f000001, 1), b = v4(0x7f000001, 2), c = v4(0x7f000001, 3);
     answer(ps, &a, 1, 400, 0);
     answer(ps, &b, 1, 400, 1);
     answer(ps, &c, 1, TF_COAP_ANSWER_INLINE, 2);
@@ -145,19 +157,25 @@ static void test_bodies_stay_within_the_budget(void)
     tf_coap_peers_free(ps);
 }
 
-/* Copies held elsewhere draw on the same budget: kept bodies are evicted to
- * make room; what does not fit even then is refused; release gives back. */
-static void test_reserve_shares_the_budget(void)
+/* A body kept to be served block-wise is found by the function's name and
+ * the query, the newest first; one kept without them is not. */
+static void test_find_large_matches_name_and_query(void)
 {
-    struct tf_coap_peers *ps = create(1000);
-    coap_address_t a = v4(0x7f000001, 1);
-    answer(ps, &a, 1, 600, 0);
-    CHECK(tf_coap_peers_reserve(ps, 700) == 0);
-    CHECK(tf_coap_peers_find(ps, &a, 1)->dropped);
-    CHECK(tf_coap_peers_reserve(ps, 400) == -1);
-    CHECK(tf_coap_peers_bytes(ps) == 700);
-    tf_coap_peers_release(ps, 700);
-    CHECK(tf_coap_peers_bytes(ps) == 0);
+    struct tf_coap_peers *ps = create(1 << 20);
+    struct tf_coap_peer_key k = v4(0x7f000001, 1), other = v4(0x7f000001, 2);
+    char body[2000];
+    memset(body, 'x', sizeof body);
+    coap_string_t q1 = {3, (uint8_t *)"a=1"}, q2 = {3, (uint8_t *)"a=2"};
+    struct tf_coap_answer a = {.mid = 1, .code = 205};
+    CHECK(tf_coap_answer_set(&a, body, sizeof body, "fn", &q1) == 0);
+    tf_coap_peers_remember(ps, &k, &a, 0);
+    answer(ps, &k, 2, 100, 1); /* newer, but kept without a name */
+    const struct tf_coap_answer *got = tf_coap_peers_find_large(ps, &k, "fn", &q1);
+    CHECK(got != NULL && got->mid == 1 && got->body_len == sizeof body);
+    CHECK(tf_coap_peers_find_large(ps, &k, "fn", &q2) == NULL);
+    CHECK(tf_coap_peers_find_large(ps, &k, "fn", NULL) == NULL);
+    CHECK(tf_coap_peers_find_large(ps, &k, "f", &q1) == NULL);
+    CHECK(tf_coap_peers_find_large(ps, &other, "fn", &q1) == NULL);
     tf_coap_peers_free(ps);
 }
 
@@ -168,6 +186,6 @@ int main(void)
     test_endpoints_expire_after_the_keep_time();
     test_the_endpoint_cap();
     test_bodies_stay_within_the_budget();
-    test_reserve_shares_the_budget();
+    test_find_large_matches_name_and_query();
     return check_summary();
 }
