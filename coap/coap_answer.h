@@ -27,10 +27,12 @@ struct tf_coap_answer {
     uint8_t name_len;
     uint8_t no_response; /* RFC 7967 bits of classes not to answer */
     bool has_format : 1;
-    bool con : 1;         /* the request was CON (else NON) */
-    bool piggybacked : 1; /* the answer rode on the ACK */
-    bool on_heap : 1;     /* u.blob holds the body */
-    bool dropped : 1;     /* the body was too large to keep, or evicted for newer ones */
+    bool con : 1;           /* the request was CON (else NON) */
+    bool piggybacked : 1;   /* the answer rode on the ACK */
+    bool on_heap : 1;       /* u.blob holds the body */
+    bool dropped : 1;       /* the body was too large to keep, or evicted for newer ones */
+    bool held_for_echo : 1; /* not sent yet: the endpoint was challenged (RFC 9175) */
+    bool small_blocks : 1;  /* sent to an endpoint not verified: small blocks, no ETag */
 };
 
 /* Heap bytes an answer holds (what counts against the byte budget). */

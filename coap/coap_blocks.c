@@ -252,7 +252,7 @@ struct tf_coap_block2 tf_coap_block2_asked(const coap_pdu_t *req)
 }
 
 bool tf_coap_block2_add(coap_pdu_t *pdu, const uint8_t *body, size_t len, struct tf_coap_block2 b,
-                        uint32_t etag)
+                        const uint32_t *etag)
 {
     size_t block = (size_t)1 << (b.szx + 4);
     uint64_t offset = (uint64_t)b.num * block;
@@ -260,12 +260,16 @@ bool tf_coap_block2_add(coap_pdu_t *pdu, const uint8_t *body, size_t len, struct
         return false;
     size_t piece = len - offset < block ? len - (size_t)offset : block;
     bool more = offset + piece < len;
-    uint8_t buf[8], tag[4] = {etag >> 24, etag >> 16, etag >> 8, etag};
-    coap_add_option(pdu, COAP_OPTION_ETAG, sizeof tag, tag);
+    uint8_t buf[8];
+    if (etag != NULL) {
+        uint8_t tag[4] = {*etag >> 24, *etag >> 16, *etag >> 8, *etag};
+        coap_add_option(pdu, COAP_OPTION_ETAG, sizeof tag, tag);
+    }
     coap_add_option(pdu, COAP_OPTION_BLOCK2,
                     coap_encode_var_safe(buf, sizeof buf, b.num << 4 | (more ? 8u : 0u) | b.szx),
                     buf);
-    coap_add_option(pdu, COAP_OPTION_SIZE2, coap_encode_var_safe(buf, sizeof buf, (unsigned)len),
-                    buf);
+    if (etag != NULL)
+        coap_add_option(pdu, COAP_OPTION_SIZE2,
+                        coap_encode_var_safe(buf, sizeof buf, (unsigned)len), buf);
     return coap_add_data(pdu, piece, body + offset) != 0;
 }

@@ -66,9 +66,10 @@ struct tf_coap_block2 {
 /* The piece req asks for (its Block2 option), or the first 1024 bytes. */
 struct tf_coap_block2 tf_coap_block2_asked(const coap_pdu_t *req);
 
-/* Puts piece b of body (len bytes) into pdu with its Block2 option, Size2
- * and an ETag naming this answer; false when b lies past the body's end. */
+/* Puts piece b of body (len bytes) into pdu with its Block2 option and,
+ * given an ETag naming this answer, that and Size2; false when b lies past
+ * the body's end. */
 bool tf_coap_block2_add(coap_pdu_t *pdu, const uint8_t *body, size_t len, struct tf_coap_block2 b,
-                        uint32_t etag);
+                        const uint32_t *etag);
 
 #endif

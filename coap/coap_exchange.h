@@ -26,6 +26,7 @@ struct tf_coap_exchange {
     int64_t created_ms;
     struct tf_coap_answer answer; /* its mid, type and wishes now; code and body once done */
     bool acked;                   /* an empty ACK went out: the answer is a separate CON */
+    uint16_t req_bytes;           /* the request's size on the wire (the copy lacks its payload) */
     uint8_t token_len;
     uint8_t token[8];
     char name[]; /* the function: its resource is looked up at answer time */

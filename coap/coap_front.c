@@ -14,6 +14,7 @@
 #include "coap_intake.h"
 #include "coap_options.h"
 #include "coap_peers.h"
+#include "coap_verify.h"
 #include "log.h"
 
 struct tf_coap_front {
@@ -67,9 +68,20 @@ static uint32_t etag_of(const struct tf_coap_answer *a)
     return (uint32_t)a->mid << 16 ^ a->body_len ^ (uint32_t)a->code << 20;
 }
 
+/* How an answer goes out: block-wise in pieces of at most 2^(szx_max+4)
+ * bytes, and to an endpoint not yet verified with an Echo value for it
+ * (coap_verify.h). */
+struct delivery {
+    unsigned szx_max;
+    uint32_t echo; /* 0: none */
+};
+
+static const struct delivery IN_FULL = {6, 0};
+
 /* Puts answer a into pdu: a body larger than one PDU, or one asked for in
  * blocks, goes block-wise (the piece request asks for, the first if none). */
-static void fill_answer(const struct tf_coap_answer *a, const coap_pdu_t *request, coap_pdu_t *pdu)
+static void fill_answer(const struct tf_coap_answer *a, const coap_pdu_t *request,
+                        struct delivery how, coap_pdu_t *pdu)
 {
     if (a->dropped) {
         coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(500));
@@ -85,16 +97,49 @@ static void fill_answer(const struct tf_coap_answer *a, const coap_pdu_t *reques
                         coap_encode_var_safe(buf, sizeof buf, a->format), buf);
     }
     coap_opt_iterator_t it;
-    if (a->body_len <= SINGLE_PDU_BODY &&
-        (request == NULL || coap_check_option(request, COAP_OPTION_BLOCK2, &it) == NULL)) {
+    bool asked = request != NULL && coap_check_option(request, COAP_OPTION_BLOCK2, &it) != NULL;
+    if (!asked && a->body_len <= SINGLE_PDU_BODY && a->body_len <= (size_t)16 << how.szx_max) {
         coap_add_data(pdu, a->body_len, tf_coap_answer_body(a));
         return;
     }
-    if (!tf_coap_block2_add(pdu, tf_coap_answer_body(a), a->body_len, tf_coap_block2_asked(request),
-                            etag_of(a))) {
+    struct tf_coap_block2 b = tf_coap_block2_asked(request);
+    if (b.szx > how.szx_max) { /* RFC 7959 2.4: a smaller block, the same place */
+        b.num <<= b.szx - how.szx_max;
+        b.szx = how.szx_max;
+    }
+    uint8_t echo[4] = {how.echo >> 24, how.echo >> 16, how.echo >> 8, how.echo};
+    if (how.echo != 0)
+        coap_add_option(pdu, COAP_OPTION_ECHO, sizeof echo, echo);
+    uint32_t etag = etag_of(a);
+    /* An answer first sent in small blocks (within the amplification bound)
+     * goes without ETag and Size2 in all of them: a client takes an ETag
+     * that appears midway for another answer. */
+    if (!tf_coap_block2_add(pdu, tf_coap_answer_body(a), a->body_len, b,
+                            a->small_blocks ? NULL : &etag)) {
         coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(402));
         add_text(pdu, "no such block in the answer");
     }
+}
+
+/* Puts a into resp for the request req (of req_bytes on the wire) from k:
+ * in full, or to an endpoint not yet verified in blocks small enough for
+ * the amplification bound, or when not even those are, the challenge. */
+static void deliver(struct tf_coap_front *f, const struct tf_coap_peer_key *k,
+                    const struct tf_coap_answer *a, const coap_pdu_t *req, size_t req_bytes,
+                    coap_pdu_t *resp)
+{
+    struct delivery how = IN_FULL;
+    if (a->held_for_echo ||
+        tf_coap_needs_echo(f->peers, k, req, req_bytes, a->body_len, loop_now_ms())) {
+        int szx = tf_coap_block_within(req, req_bytes);
+        if (a->held_for_echo || szx < 0 ||
+            tf_coap_peers_challenge(f->peers, k, loop_now_ms(), &how.echo) < 0) {
+            tf_coap_challenge(f->peers, k, loop_now_ms(), resp);
+            return;
+        }
+        how.szx_max = (unsigned)szx;
+    }
+    fill_answer(a, req, how, resp);
 }
 
 static void echo_block1(const coap_pdu_t *request, coap_pdu_t *pdu)
@@ -105,9 +150,11 @@ static void echo_block1(const coap_pdu_t *request, coap_pdu_t *pdu)
         coap_add_option(pdu, COAP_OPTION_BLOCK1, coap_opt_length(b1), coap_opt_value(b1));
 }
 
-/* Sends x's answer: piggybacked on the ACK if none went out yet, else as a
- * separate CON (libcoap retransmits it), or NON for a NON request. */
-static void send_answer(struct tf_coap_front *f, struct tf_coap_exchange *x)
+/* Sends x's answer (or the challenge it is held for): piggybacked on the
+ * ACK if none went out yet, else as a separate CON (libcoap retransmits it),
+ * or NON for a NON request. */
+static void send_answer(struct tf_coap_front *f, struct tf_coap_exchange *x,
+                        const struct tf_coap_peer_key *k)
 {
     coap_pdu_type_t type = !x->answer.con ? COAP_MESSAGE_NON
                            : x->acked     ? COAP_MESSAGE_CON
@@ -118,7 +165,7 @@ static void send_answer(struct tf_coap_front *f, struct tf_coap_exchange *x)
         return;
     coap_add_token(pdu, x->token_len, x->token);
     echo_block1(x->request, pdu);
-    fill_answer(&x->answer, x->request, pdu);
+    deliver(f, k, &x->answer, x->request, x->req_bytes, pdu);
     x->answer.piggybacked = type == COAP_MESSAGE_ACK;
     if (type == COAP_MESSAGE_ACK)
         tf_coap_exchange_acked(f->xs, x);
@@ -145,24 +192,29 @@ static int code_of(const struct dispatch_result *res)
 }
 
 /* Records x's answer: the body, with the name and query when it will go
- * block-wise, for the client's requests for its further blocks. */
-static void record_answer(struct tf_coap_exchange *x, int code, const void *body, size_t len)
+ * block-wise or is held for a challenge, to find it by them again. The
+ * answer is held when k must first echo a challenge (coap_verify.h). */
+static void record_answer(struct tf_coap_front *f, struct tf_coap_exchange *x,
+                          const struct tf_coap_peer_key *k, int code, const void *body, size_t len)
 {
     x->answer.code = (uint16_t)code;
+    bool unverified = !tf_coap_answer_suppressed(&x->answer) &&
+                      tf_coap_needs_echo(f->peers, k, x->request, x->req_bytes, len, loop_now_ms());
+    x->answer.held_for_echo = unverified && tf_coap_block_within(x->request, x->req_bytes) < 0;
+    x->answer.small_blocks = unverified && !x->answer.held_for_echo;
     struct tf_coap_block2 b = tf_coap_block2_asked(x->request);
-    bool large = len > SINGLE_PDU_BODY || len > (size_t)1 << (b.szx + 4);
+    bool large = len > SINGLE_PDU_BODY || len > (size_t)1 << (b.szx + 4) || unverified;
     tf_coap_answer_set(&x->answer, body, len, large ? x->name : NULL, large ? x->query : NULL);
 }
 
 /* The exchange is over: its answer is remembered for duplicates under the
  * client's address, and the exchange (with its hold on the session) goes. */
-static void end_exchange(struct tf_coap_front *f, struct tf_coap_exchange *x)
+static void end_exchange(struct tf_coap_front *f, struct tf_coap_exchange *x,
+                         const struct tf_coap_peer_key *k)
 {
     if (x->answer.con && !x->acked)
         tf_coap_exchange_acked(f->xs, x);
-    struct tf_coap_peer_key k;
-    tf_coap_peer_key_of_session(x->session, &k);
-    tf_coap_peers_remember(f->peers, &k, &x->answer, loop_now_ms());
+    tf_coap_peers_remember(f->peers, k, &x->answer, loop_now_ms());
     tf_coap_exchange_end(f->xs, x);
 }
 
@@ -179,12 +231,14 @@ static void on_done(void *ctx, const struct dispatch_result *res)
     } else {
         x->answer.has_format = tf_coap_content_format_of(res->content_type, &x->answer.format);
     }
-    record_answer(x, code_of(res), body.ptr, body.len);
+    struct tf_coap_peer_key k;
+    tf_coap_peer_key_of_session(x->session, &k);
+    record_answer(f, x, &k, code_of(res), body.ptr, body.len);
     if (!tf_coap_answer_suppressed(&x->answer))
-        send_answer(f, x);
+        send_answer(f, x, &k);
     else if (x->answer.con && !x->acked)
         send_empty_ack(f, x);
-    end_exchange(f, x);
+    end_exchange(f, x, &k);
 }
 
 /* A request whose call still runs, seen again (RFC 7252 4.5): a CON gets
@@ -201,7 +255,8 @@ static void answer_running_duplicate(struct tf_coap_front *f, struct tf_coap_exc
 }
 
 /* A request answered before: answered again, never run again. */
-static void answer_done_duplicate(const struct tf_coap_answer *a, const coap_pdu_t *req,
+static void answer_done_duplicate(struct tf_coap_front *f, const struct tf_coap_peer_key *k,
+                                  const struct tf_coap_answer *a, const coap_pdu_t *req,
                                   coap_pdu_t *resp)
 {
     if (a->con && !a->piggybacked) {
@@ -213,7 +268,7 @@ static void answer_done_duplicate(const struct tf_coap_answer *a, const coap_pdu
         coap_pdu_set_type(resp, COAP_MESSAGE_NON);
         return;
     }
-    fill_answer(a, req, resp);
+    deliver(f, k, a, req, tf_coap_request_bytes(req), resp);
 }
 
 /* A request for a further block of an answer (RFC 7959 2.4) is served from
@@ -227,27 +282,28 @@ static void answer_further_block(struct tf_coap_front *f, const struct tf_coap_p
         respond_now(resp, 408, "answer no longer held: ask again from the first block");
         return;
     }
-    fill_answer(a, req, resp);
+    deliver(f, k, a, req, tf_coap_request_bytes(req), resp);
 }
 
 /* Answers at once a call that will send nothing later: an asynchronous
  * call's 2.01, or a 5.03 when the call could not start. Remembered all the
  * same, so a retransmission is not run again. */
-static void answer_now(struct tf_coap_front *f, struct tf_coap_exchange *x, int rc,
-                       const coap_pdu_t *req, coap_pdu_t *resp)
+static void answer_now(struct tf_coap_front *f, struct tf_coap_exchange *x,
+                       const struct tf_coap_peer_key *k, int rc, const coap_pdu_t *req,
+                       coap_pdu_t *resp)
 {
     const char *msg = rc == -EHOSTUNREACH ? "function has no live handler"
                       : rc == -EBUSY      ? "function busy"
                       : rc < 0            ? "out of memory"
                                           : NULL;
-    record_answer(x, rc < 0 ? 503 : 201, msg, msg != NULL ? strlen(msg) : 0);
+    record_answer(f, x, k, rc < 0 ? 503 : 201, msg, msg != NULL ? strlen(msg) : 0);
     x->answer.piggybacked = x->answer.con;
     tf_coap_exchange_acked(f->xs, x);
     if (tf_coap_answer_suppressed(&x->answer))
         coap_pdu_set_type(resp, x->answer.con ? COAP_MESSAGE_ACK : COAP_MESSAGE_NON);
     else
-        fill_answer(&x->answer, req, resp);
-    end_exchange(f, x);
+        deliver(f, k, &x->answer, req, x->req_bytes, resp);
+    end_exchange(f, x, k);
 }
 
 /* RFC 7959 2.9.3: 4.13 tells the largest body taken in Size1. */
@@ -260,9 +316,10 @@ static void refuse_body(struct tf_coap_front *f, coap_pdu_t *resp)
 }
 
 /* Runs the function on body; the answer goes out from on_done, not from here. */
-static void start_call(struct tf_coap_front *f, coap_session_t *s, const coap_pdu_t *req,
-                       const coap_string_t *query, struct dispatch_function *func, const char *name,
-                       const uint8_t *data, size_t len, coap_pdu_t *resp)
+static void start_call(struct tf_coap_front *f, coap_session_t *s, const struct tf_coap_peer_key *k,
+                       const coap_pdu_t *req, const coap_string_t *query,
+                       struct dispatch_function *func, const char *name, const uint8_t *data,
+                       size_t len, coap_pdu_t *resp)
 {
     if (len > f->cfg.max_body) {
         refuse_body(f, resp);
@@ -280,10 +337,12 @@ static void start_call(struct tf_coap_front *f, coap_session_t *s, const coap_pd
         return;
     }
     x->answer.no_response = (uint8_t)call.no_response;
+    size_t req_bytes = tf_coap_request_bytes(req);
+    x->req_bytes = req_bytes < UINT16_MAX ? (uint16_t)req_bytes : UINT16_MAX;
     int rc = dispatch_call(f->d, func, &dreq, call.async ? NULL : on_done, x,
                            call.async ? NULL : &x->call);
     if (rc < 0 || call.async) {
-        answer_now(f, x, rc, req, resp);
+        answer_now(f, x, k, rc, req, resp);
         return;
     }
     /* An empty NON response is dropped by libcoap: this call's answer is ours to send. */
@@ -299,7 +358,7 @@ static void take_block(struct tf_coap_front *f, coap_session_t *s, const struct 
     struct tf_coap_upload_step step;
     tf_coap_upload_take(f->uploads, k, name, req, loop_now_ms(), &step);
     if (step.code == 0) {
-        start_call(f, s, req, query, func, name, step.body, step.len, resp);
+        start_call(f, s, k, req, query, func, name, step.body, step.len, resp);
         tf_coap_upload_finish(f->uploads, step.upload);
         return;
     }
@@ -326,7 +385,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
     tf_coap_peer_key_of_session(s, &k);
     const struct tf_coap_answer *a = tf_coap_peers_find(f->peers, &k, (uint16_t)mid);
     if (a != NULL) {
-        answer_done_duplicate(a, req, resp);
+        answer_done_duplicate(f, &k, a, req, resp);
         return;
     }
     coap_str_const_t *path = r != f->unknown ? coap_resource_get_uri_path(r) : NULL;
@@ -339,6 +398,14 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
     char name[EXCHANGE_NAME_MAX + 1];
     memcpy(name, path->s, path->length);
     name[path->length] = '\0';
+    if (tf_coap_echo_verifies(f->peers, &k, req)) {
+        /* The retry a challenge asked for: it gets the answer held for it. */
+        const struct tf_coap_answer *held = tf_coap_peers_take_held(f->peers, &k, name, query);
+        if (held != NULL) {
+            fill_answer(held, req, IN_FULL, resp);
+            return;
+        }
+    }
     coap_opt_iterator_t it;
     if (tf_coap_block2_asked(req).num > 0)
         answer_further_block(f, &k, name, query, req, resp);
@@ -348,7 +415,7 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
         size_t len = 0;
         const uint8_t *data = NULL;
         coap_get_data(req, &len, &data);
-        start_call(f, s, req, query, func, name, data, len, resp);
+        start_call(f, s, &k, req, query, func, name, data, len, resp);
     }
 }
 

@@ -2,14 +2,17 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define BUCKETS TF_COAP_PEERS_MAX /* a power of two: chains stay short at the cap */
 
 struct peer {
     struct peer *hnext;
     struct peer *older, *newer; /* by the time of the last answer */
-    int64_t last_ms;
+    uint32_t last_ms;           /* of the loop's clock, wrapping: only differences count */
     struct tf_coap_peer_key key;
+    uint32_t echo; /* an address's record (port 0): the Echo value it was given, 0 for none */
+    bool verified; /* an address's record: RFC 9175 2.4, an Echo value came back from it */
     struct tf_coap_answer answers[TF_COAP_PEER_ANSWERS]; /* [0] the newest */
 };
 
@@ -201,15 +204,82 @@ void tf_coap_peers_remember(struct tf_coap_peers *ps, const struct tf_coap_peer_
     a->on_heap = false; /* the peer's now */
     a->u.blob = NULL;
     ps->bytes += tf_coap_answer_bytes(&p->answers[0]);
-    p->last_ms = now_ms;
+    p->last_ms = (uint32_t)now_ms;
     push_newest(ps, p);
+}
+
+static int64_t quiet_ms(const struct peer *p, int64_t now_ms)
+{
+    return (uint32_t)((uint32_t)now_ms - p->last_ms);
+}
+
+/* Verification is by address: the key of k's address record. */
+static struct tf_coap_peer_key address_of(const struct tf_coap_peer_key *k)
+{
+    struct tf_coap_peer_key a = *k;
+    a.port = 0;
+    return a;
+}
+
+bool tf_coap_peers_verified(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k,
+                            int64_t now_ms)
+{
+    struct tf_coap_peer_key ak = address_of(k);
+    struct peer *p = lookup(ps, &ak);
+    if (p == NULL || !p->verified)
+        return false;
+    p->last_ms = (uint32_t)now_ms; /* in use: kept as long as an endpoint's answers */
+    unlink_age(ps, p);
+    push_newest(ps, p);
+    return true;
+}
+
+int tf_coap_peers_challenge(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k,
+                            int64_t now_ms, uint32_t *echo)
+{
+    struct tf_coap_peer_key ak = address_of(k);
+    struct peer *p = lookup(ps, &ak);
+    if (p == NULL) {
+        if ((p = peer_for(ps, &ak)) == NULL)
+            return -1;
+        p->last_ms = (uint32_t)now_ms;
+        push_newest(ps, p);
+    }
+    /* Unguessable to whoever spoofs the address: the value goes to it. */
+    while (p->echo == 0)
+        if (getrandom(&p->echo, sizeof p->echo, 0) != sizeof p->echo)
+            return -1;
+    *echo = p->echo;
+    return 0;
+}
+
+bool tf_coap_peers_echoed(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k, uint32_t echo)
+{
+    struct tf_coap_peer_key ak = address_of(k);
+    struct peer *p = lookup(ps, &ak);
+    if (p == NULL || p->echo == 0 || p->echo != echo)
+        return false;
+    p->verified = true;
+    return true;
+}
+
+const struct tf_coap_answer *tf_coap_peers_take_held(struct tf_coap_peers *ps,
+                                                     const struct tf_coap_peer_key *k,
+                                                     const char *name, const coap_string_t *query)
+{
+    struct tf_coap_answer *a =
+        (struct tf_coap_answer *)tf_coap_peers_find_large(ps, k, name, query);
+    if (a == NULL || !a->held_for_echo)
+        return NULL;
+    a->held_for_echo = false;
+    return a;
 }
 
 int64_t tf_coap_peers_expire(struct tf_coap_peers *ps, int64_t now_ms)
 {
-    while (ps->oldest != NULL && now_ms - ps->oldest->last_ms >= TF_COAP_PEER_KEEP_MS)
+    while (ps->oldest != NULL && quiet_ms(ps->oldest, now_ms) >= TF_COAP_PEER_KEEP_MS)
         forget(ps, ps->oldest);
-    return ps->oldest != NULL ? ps->oldest->last_ms + TF_COAP_PEER_KEEP_MS - now_ms : -1;
+    return ps->oldest != NULL ? TF_COAP_PEER_KEEP_MS - quiet_ms(ps->oldest, now_ms) : -1;
 }
 
 size_t tf_coap_peers_count(const struct tf_coap_peers *ps)

@@ -13,6 +13,7 @@
 #define TF_COAP_PEERS_H
 
 #include <coap3/coap.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,6 +71,29 @@ const struct tf_coap_answer *tf_coap_peers_find_large(struct tf_coap_peers *ps,
  * is dropped (the answer's code stays); older bodies are evicted first. */
 void tf_coap_peers_remember(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k,
                             struct tf_coap_answer *a, int64_t now_ms);
+
+/* RFC 9175 2.4: an endpoint is verified once an Echo value given to its
+ * address came back from it; until then, no answer to it may be more than
+ * three times its request. Verification is by IP address (not port): the
+ * address is what a spoofer forges, and every client there is reachable.
+ * It is remembered in a record of its own, kept while in use. */
+bool tf_coap_peers_verified(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k,
+                            int64_t now_ms);
+
+/* The Echo value to give k's address (the same until it comes back).
+ * Returns 0, or -1 when out of memory. */
+int tf_coap_peers_challenge(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k,
+                            int64_t now_ms, uint32_t *echo);
+
+/* True, and k's address verified, when echo is the value it was given. */
+bool tf_coap_peers_echoed(struct tf_coap_peers *ps, const struct tf_coap_peer_key *k,
+                          uint32_t echo);
+
+/* k's answer from function name with this query held until k echoed its
+ * challenge, or NULL; it is handed out once. */
+const struct tf_coap_answer *tf_coap_peers_take_held(struct tf_coap_peers *ps,
+                                                     const struct tf_coap_peer_key *k,
+                                                     const char *name, const coap_string_t *query);
 
 /* Forgets endpoints quiet for TF_COAP_PEER_KEEP_MS. Returns the ms until the
  * next one is due, or -1 when none is kept. */

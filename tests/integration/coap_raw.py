@@ -27,10 +27,20 @@
         when 0), from SOCKETS sockets in turn, a pause of 2 ms every 50.
         Prints how many answers came with each code within 2 s of the last,
         and the Size1 of the first 4.13.
+    coap_raw.py amplify PORT NAME SOURCE
+        A NON POST without payload to NAME from the loopback address SOURCE,
+        and what comes back within 3 s: the request's size, how many
+        datagrams, the largest, the first one's code and whether it carries
+        an Echo option.
+    coap_raw.py challenge PORT NAME SOURCE
+        A NON POST with neither token nor payload to NAME from SOURCE, and,
+        when its answer carries an Echo value, the same again with it under
+        a new message id. Prints both answers' codes and sizes.
     coap_raw.py kinds
         Lists the malformed kinds.
 
-Only 127.0.0.1 is ever addressed.
+Only 127.0.0.1 is ever addressed (amplify sends from another loopback
+address).
 """
 import os
 import random
@@ -376,6 +386,55 @@ def cmd_first_blocks(port, name, count, sockets, size1):
     print("size1=%s" % (",".join(str(v) for v in size1_seen) if size1_seen else "none"))
 
 
+def cmd_amplify(port, name, source):
+    """One NON POST without payload from a socket bound to `source`, and
+    every datagram that comes back within 3 s."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((source, 0))
+    req = header(1, NON, 4, POST, 0x5151) + b"ampl" + option(URI_PATH, name.encode())
+    s.sendto(req, (HOST, port))
+    got = []
+    end = time.monotonic() + 3.0
+    while time.monotonic() < end:
+        s.settimeout(max(0.01, end - time.monotonic()))
+        try:
+            data, _ = s.recvfrom(65536)
+        except socket.timeout:
+            break
+        got.append(data)
+    print("request_bytes=%d" % len(req))
+    print("datagrams=%d" % len(got))
+    print("largest=%d" % max((len(d) for d in got), default=0))
+    if got:
+        m = parse(got[0])
+        print("code=%s" % code_str(m["code"]))
+        print("echo_option=%s" % any(n == 252 for n, _ in m["options"]))
+
+
+def cmd_challenge(port, name, source):
+    """A NON POST with no token and no payload from `source` (too small for
+    any block of an answer within the bound), then, if the answer carried
+    an Echo value, the same request with it and a new message id."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((source, 0))
+    req = header(1, NON, 0, POST, 0x6161) + option(URI_PATH, name.encode())
+    s.sendto(req, (HOST, port))
+    m = receive_one(s, 10.0)
+    echo = [v for n, v in m["options"] if n == 252] if m else []
+    print("request_bytes=%d" % len(req))
+    print("first_code=%s" % (code_str(m["code"]) if m else "none"))
+    print("first_bytes=%d" % (len(m["raw"]) if m else 0))
+    print("first_payload=%d" % (len(m["payload"]) if m else 0))
+    if not echo:
+        return
+    retry = (header(1, NON, 0, POST, 0x6162) + option(URI_PATH, name.encode()) +
+             option_any(252 - URI_PATH, echo[0]))
+    s.sendto(retry, (HOST, port))
+    m = receive_one(s, 10.0)
+    print("retry_code=%s" % (code_str(m["code"]) if m else "none"))
+    print("retry_payload=%d" % (len(m["payload"]) if m else 0))
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "kinds":
         print("\n".join(malformed_kinds()))
@@ -389,6 +448,10 @@ def main(argv):
         cmd_large(int(argv[2]), argv[3], int(argv[4]))
     elif len(argv) == 7 and argv[1] == "first-blocks":
         cmd_first_blocks(int(argv[2]), argv[3], int(argv[4]), int(argv[5]), int(argv[6]))
+    elif len(argv) == 5 and argv[1] == "challenge":
+        cmd_challenge(int(argv[2]), argv[3], argv[4])
+    elif len(argv) == 5 and argv[1] == "amplify":
+        cmd_amplify(int(argv[2]), argv[3], argv[4])
     elif len(argv) == 4 and argv[1] == "flood":
         cmd_flood(int(argv[2]), int(argv[3]))
     else:
