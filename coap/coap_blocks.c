@@ -89,7 +89,7 @@ static struct tf_coap_upload *find(struct tf_coap_uploads *ups, const struct tf_
         if (++*of_k == 1)
             *oldest_of_k = u;
         if (strcmp(u->name, name) == 0 && u->rtag_len == rtag_len &&
-            memcmp(u->rtag, rtag, rtag_len) == 0)
+            (rtag_len == 0 || memcmp(u->rtag, rtag, rtag_len) == 0))
             found = u;
     }
     return found;
@@ -114,7 +114,8 @@ static struct tf_coap_upload *start(struct tf_coap_uploads *ups, const struct tf
         return NULL;
     u->key = *k;
     snprintf(u->name, sizeof u->name, "%s", name);
-    memcpy(u->rtag, rtag, rtag_len);
+    if (rtag_len > 0)
+        memcpy(u->rtag, rtag, rtag_len);
     u->rtag_len = (uint8_t)rtag_len;
     ups->count++;
     push_newest(ups, u);

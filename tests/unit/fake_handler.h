@@ -95,7 +95,7 @@ __attribute__((unused)) static void fake_hang_up(struct fake_handler *fh)
 }
 
 /* Frees everything, the socket file and its directory included. */
-static void fake_free(struct fake_handler *fh)
+__attribute__((unused)) static void fake_free(struct fake_handler *fh)
 {
     fake_hang_up(fh);
     if (fh->listen_fd >= 0)
