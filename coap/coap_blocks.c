@@ -1,5 +1,7 @@
 #include "coap_blocks.h"
 
+#include "dlist.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,7 +10,7 @@
 #define RTAG_MAX     8  /* RFC 9175: Request-Tag is 0 to 8 bytes */
 
 struct tf_coap_upload {
-    struct tf_coap_upload *older, *newer; /* by the time of the last block */
+    struct dlist_link age; /* in the order of their last blocks */
     struct tf_coap_peer_key key;
     char name[NAME_MAX_LEN + 1];
     uint8_t rtag[RTAG_MAX];
@@ -20,8 +22,8 @@ struct tf_coap_upload {
 };
 
 struct tf_coap_uploads {
-    struct tf_coap_upload *oldest, *newest;
-    size_t count, bytes, max_body;
+    struct dlist by_age;
+    size_t bytes, max_body;
 };
 
 int tf_coap_uploads_create(size_t max_body, struct tf_coap_uploads **out)
@@ -33,34 +35,15 @@ int tf_coap_uploads_create(size_t max_body, struct tf_coap_uploads **out)
     return 0;
 }
 
-static void unlink_upload(struct tf_coap_uploads *ups, struct tf_coap_upload *u)
+static struct tf_coap_upload *oldest(const struct tf_coap_uploads *ups)
 {
-    if (u->older)
-        u->older->newer = u->newer;
-    else
-        ups->oldest = u->newer;
-    if (u->newer)
-        u->newer->older = u->older;
-    else
-        ups->newest = u->older;
-    u->older = u->newer = NULL;
-}
-
-static void push_newest(struct tf_coap_uploads *ups, struct tf_coap_upload *u)
-{
-    u->older = ups->newest;
-    if (ups->newest)
-        ups->newest->newer = u;
-    else
-        ups->oldest = u;
-    ups->newest = u;
+    return dlist_entry(ups->by_age.head, struct tf_coap_upload, age);
 }
 
 static void forget(struct tf_coap_uploads *ups, struct tf_coap_upload *u)
 {
-    unlink_upload(ups, u);
+    dlist_unlink(&ups->by_age, &u->age);
     ups->bytes -= u->cap;
-    ups->count--;
     free(u->body);
     free(u);
 }
@@ -69,8 +52,8 @@ void tf_coap_uploads_free(struct tf_coap_uploads *ups)
 {
     if (ups == NULL)
         return;
-    while (ups->oldest != NULL)
-        forget(ups, ups->oldest);
+    while (ups->by_age.head != NULL)
+        forget(ups, oldest(ups));
     free(ups);
 }
 
@@ -83,7 +66,8 @@ static struct tf_coap_upload *find(struct tf_coap_uploads *ups, const struct tf_
     struct tf_coap_upload *found = NULL;
     *of_k = 0;
     *oldest_of_k = NULL;
-    for (struct tf_coap_upload *u = ups->oldest; u != NULL; u = u->newer) {
+    for (struct dlist_link *l = ups->by_age.head; l != NULL; l = l->next) {
+        struct tf_coap_upload *u = dlist_entry(l, struct tf_coap_upload, age);
         if (memcmp(&u->key, k, sizeof *k) != 0)
             continue;
         if (++*of_k == 1)
@@ -107,7 +91,7 @@ static struct tf_coap_upload *start(struct tf_coap_uploads *ups, const struct tf
 {
     if (of_k >= TF_COAP_UPLOADS_PER_PEER)
         forget(ups, oldest_of_k);
-    if (ups->count >= TF_COAP_UPLOADS_MAX)
+    if (ups->by_age.n >= TF_COAP_UPLOADS_MAX)
         return NULL;
     struct tf_coap_upload *u = calloc(1, sizeof *u);
     if (u == NULL)
@@ -117,8 +101,7 @@ static struct tf_coap_upload *start(struct tf_coap_uploads *ups, const struct tf
     if (rtag_len > 0)
         memcpy(u->rtag, rtag, rtag_len);
     u->rtag_len = (uint8_t)rtag_len;
-    ups->count++;
-    push_newest(ups, u);
+    dlist_push_tail(&ups->by_age, &u->age);
     return u;
 }
 
@@ -214,8 +197,8 @@ void tf_coap_upload_take(struct tf_coap_uploads *ups, const struct tf_coap_peer_
         u->last_offset = (size_t)offset;
     }
     u->last_ms = now_ms;
-    unlink_upload(ups, u);
-    push_newest(ups, u);
+    dlist_unlink(&ups->by_age, &u->age);
+    dlist_push_tail(&ups->by_age, &u->age);
     if (more) {
         fail(out, 231, NULL);
         return;
@@ -232,14 +215,15 @@ void tf_coap_upload_finish(struct tf_coap_uploads *ups, struct tf_coap_upload *u
 
 int64_t tf_coap_uploads_expire(struct tf_coap_uploads *ups, int64_t now_ms)
 {
-    while (ups->oldest != NULL && now_ms - ups->oldest->last_ms >= TF_COAP_UPLOAD_IDLE_MS)
-        forget(ups, ups->oldest);
-    return ups->oldest != NULL ? ups->oldest->last_ms + TF_COAP_UPLOAD_IDLE_MS - now_ms : -1;
+    struct tf_coap_upload *u;
+    while ((u = oldest(ups)) != NULL && now_ms - u->last_ms >= TF_COAP_UPLOAD_IDLE_MS)
+        forget(ups, u);
+    return u != NULL ? u->last_ms + TF_COAP_UPLOAD_IDLE_MS - now_ms : -1;
 }
 
 size_t tf_coap_uploads_count(const struct tf_coap_uploads *ups)
 {
-    return ups->count;
+    return ups->by_age.n;
 }
 
 struct tf_coap_block2 tf_coap_block2_asked(const coap_pdu_t *req)

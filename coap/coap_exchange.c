@@ -6,41 +6,10 @@
 
 #define BUCKETS 4096 /* power of two; calls in flight are bounded by the dispatcher's queues */
 
-struct list {
-    struct tf_coap_exchange *head, *tail;
-    size_t n;
-};
-
 struct tf_coap_exchanges {
     struct tf_coap_exchange *buckets[BUCKETS];
-    struct list unacked; /* waiting CON exchanges in arrival order: ACK deadlines in order */
+    struct dlist unacked; /* waiting CON exchanges in arrival order: ACK deadlines in order */
 };
-
-static void list_push(struct list *l, struct tf_coap_exchange *x)
-{
-    x->next = NULL;
-    x->prev = l->tail;
-    if (l->tail)
-        l->tail->next = x;
-    else
-        l->head = x;
-    l->tail = x;
-    l->n++;
-}
-
-static void list_unlink(struct list *l, struct tf_coap_exchange *x)
-{
-    if (x->prev)
-        x->prev->next = x->next;
-    else
-        l->head = x->next;
-    if (x->next)
-        x->next->prev = x->prev;
-    else
-        l->tail = x->prev;
-    x->prev = x->next = NULL;
-    l->n--;
-}
 
 static size_t bucket_of(coap_session_t *s, uint16_t mid)
 {
@@ -80,7 +49,7 @@ static void destroy(struct tf_coap_exchange *x)
 void tf_coap_exchange_end(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x)
 {
     if (x->answer.con && !x->acked)
-        list_unlink(&xs->unacked, x);
+        dlist_unlink(&xs->unacked, &x->ack_link);
     unhash(xs, x);
     destroy(x);
 }
@@ -135,18 +104,18 @@ struct tf_coap_exchange *tf_coap_exchange_start(struct tf_coap_exchanges *xs, co
     x->hnext = xs->buckets[b];
     xs->buckets[b] = x;
     if (x->answer.con)
-        list_push(&xs->unacked, x);
+        dlist_push_tail(&xs->unacked, &x->ack_link);
     return x;
 }
 
 void tf_coap_exchange_acked(struct tf_coap_exchanges *xs, struct tf_coap_exchange *x)
 {
     if (x->answer.con && !x->acked)
-        list_unlink(&xs->unacked, x);
+        dlist_unlink(&xs->unacked, &x->ack_link);
     x->acked = true;
 }
 
 struct tf_coap_exchange *tf_coap_exchange_oldest_unacked(struct tf_coap_exchanges *xs)
 {
-    return xs->unacked.head;
+    return dlist_entry(xs->unacked.head, struct tf_coap_exchange, ack_link);
 }

@@ -10,6 +10,7 @@
 
 #include "coap_answer.h"
 #include "dispatch.h"
+#include "dlist.h"
 
 /* The longest function name an exchange takes (a deployed name is shorter). */
 #define EXCHANGE_NAME_MAX 63
@@ -21,8 +22,8 @@ struct tf_coap_exchange {
     coap_pdu_t *request;     /* a copy, for Block2 and Block1 options */
     coap_string_t *query;
     struct dispatch_call *call;
-    struct tf_coap_exchange *hnext;       /* hash chain */
-    struct tf_coap_exchange *prev, *next; /* on the ack list while unacknowledged */
+    struct tf_coap_exchange *hnext; /* hash chain */
+    struct dlist_link ack_link;     /* on the ack list while unacknowledged */
     int64_t created_ms;
     struct tf_coap_answer answer; /* its mid, type and wishes now; code and body once done */
     bool acked;                   /* an empty ACK went out: the answer is a separate CON */

@@ -17,12 +17,20 @@
 #include "coap_verify.h"
 #include "log.h"
 
-struct tf_coap_front {
-    struct loop *loop;
-    struct dispatcher *d;
+/* A libcoap context of the front end's: plain CoAP and DTLS have one each,
+ * for their idle sessions are bounded apart (see COAP_IDLE_SESSIONS_MAX). */
+struct coap_side {
     coap_context_t *ctx;
     coap_resource_t *unknown; /* every path that names no function: 4.04 */
     struct loop_watch watch;
+};
+
+enum { PLAIN, SECURE, SIDES };
+
+struct tf_coap_front {
+    struct loop *loop;
+    struct dispatcher *d;
+    struct coap_side sides[SIDES]; /* a side's ctx is NULL when its port is off */
     struct tf_coap_exchanges *xs;
     struct tf_coap_peers *peers;
     struct tf_coap_uploads *uploads;
@@ -38,10 +46,14 @@ static const char FUNCTION_RT[] = "\"tinyfaas.function\"";
  * 1152-byte default PDU size with room for the header and options). */
 #define SINGLE_PDU_BODY 1024
 
-/* Idle libcoap sessions kept at most. libcoap scans them all for each new
- * endpoint, and each costs about a kilobyte: the remembered endpoints
- * (coap_peers.h) carry what must outlive a session. */
-#define COAP_IDLE_SESSIONS_MAX 256
+/* Idle libcoap sessions kept at most, per side. libcoap scans them all for
+ * each new endpoint (at 256, a fifth of the daemon's time with 20 000
+ * devices). A plain session carries nothing the daemon needs: the
+ * remembered endpoints (coap_peers.h) hold what must outlive one. A DTLS
+ * session is its keys: a device whose session went must shake hands again,
+ * so they are kept by the thousand. */
+#define COAP_IDLE_SESSIONS_MAX      32
+#define COAP_IDLE_DTLS_SESSIONS_MAX 1024
 
 static struct tf_coap_front *front_of(coap_session_t *s)
 {
@@ -388,7 +400,8 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
         answer_done_duplicate(f, &k, a, req, resp);
         return;
     }
-    coap_str_const_t *path = r != f->unknown ? coap_resource_get_uri_path(r) : NULL;
+    bool unknown = r == f->sides[PLAIN].unknown || r == f->sides[SECURE].unknown;
+    coap_str_const_t *path = !unknown ? coap_resource_get_uri_path(r) : NULL;
     struct dispatch_function *func =
         path != NULL ? dispatch_lookup(f->d, (const char *)path->s, path->length) : NULL;
     if (func == NULL || path->length > EXCHANGE_NAME_MAX) {
@@ -421,16 +434,15 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
 
 /* Functions are resources of their own, so /.well-known/core lists them
  * (RFC 6690, with its rt= and href= filters) as deploys and deletes go. */
-static void on_route(void *ctx, const char *name, bool routed)
+static void route_in(coap_context_t *ctx, const char *name, bool routed)
 {
-    struct tf_coap_front *f = ctx;
     coap_str_const_t *path = coap_new_str_const((const uint8_t *)name, strlen(name));
     if (path == NULL)
         return;
-    coap_resource_t *r = coap_get_resource_from_uri_path(f->ctx, path);
+    coap_resource_t *r = coap_get_resource_from_uri_path(ctx, path);
     if (!routed) {
         if (r != NULL)
-            coap_delete_resource(f->ctx, r);
+            coap_delete_resource(ctx, r);
         coap_delete_str_const(path);
         return;
     }
@@ -448,7 +460,15 @@ static void on_route(void *ctx, const char *name, bool routed)
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++)
         coap_register_request_handler(r, methods[i], on_request);
     coap_add_attr(r, coap_make_str_const("rt"), coap_make_str_const(FUNCTION_RT), 0);
-    coap_add_resource(f->ctx, r);
+    coap_add_resource(ctx, r);
+}
+
+static void on_route(void *ctx, const char *name, bool routed)
+{
+    struct tf_coap_front *f = ctx;
+    for (int i = 0; i < SIDES; i++)
+        if (f->sides[i].ctx != NULL)
+            route_in(f->sides[i].ctx, name, routed);
 }
 
 /* libcoap arms its own timer for what it must do later (retransmissions,
@@ -463,15 +483,17 @@ static void housekeeping(struct tf_coap_front *f, int64_t now)
     f->housekept_ms = now;
     coap_tick_t ticks;
     coap_ticks(&ticks);
-    coap_io_prepare_epoll(f->ctx, ticks);
+    for (int i = 0; i < SIDES; i++)
+        if (f->sides[i].ctx != NULL)
+            coap_io_prepare_epoll(f->sides[i].ctx, ticks);
 }
 
-/* libcoap's sockets sit in its own epoll set, whose fd our loop watches. */
+/* A context's sockets sit in its own epoll set, whose fd our loop watches. */
 static void on_readable(void *ctx, uint32_t events)
 {
     (void)events;
-    struct tf_coap_front *f = ctx;
-    tf_coap_intake_read(f->ctx, f->watch.fd);
+    struct coap_side *side = ctx;
+    tf_coap_intake_read(side->ctx, side->watch.fd);
 }
 
 /* The sooner of two waits in ms, where -1 means never. */
@@ -502,42 +524,59 @@ static int tf_coap_tick(void *ctx)
     return (int)wait;
 }
 
-static int add_endpoint(struct tf_coap_front *f, int port, coap_proto_t proto, tf_err *err)
+/* A context for one side, set up as both need it, and watched by the loop. */
+static int open_side(struct tf_coap_front *f, struct coap_side *side, unsigned idle_sessions,
+                     tf_err *err)
 {
+    if ((side->ctx = coap_new_context(NULL)) == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot create a CoAP context");
+    coap_set_app_data(side->ctx, f);
+    coap_context_set_max_idle_sessions(side->ctx, idle_sessions);
+    /* Block-wise transfers are the daemon's own (coap_blocks.h): libcoap
+     * would reserve whatever size a first block claims. */
+    coap_context_set_block_mode(side->ctx, 0);
+    side->unknown = coap_resource_unknown_init2(on_request, 0);
+    coap_register_request_handler(side->unknown, COAP_REQUEST_GET, on_request);
+    coap_register_request_handler(side->unknown, COAP_REQUEST_POST, on_request);
+    coap_register_request_handler(side->unknown, COAP_REQUEST_DELETE, on_request);
+    coap_add_resource(side->ctx, side->unknown);
+    side->watch = (struct loop_watch){
+        .fd = coap_context_get_coap_fd(side->ctx), .fn = on_readable, .ctx = side};
+    if (side->watch.fd < 0 || loop_add(f->loop, &side->watch, EPOLLIN) < 0) {
+        side->watch.fd = -1;
+        return tf_err_set(err, TF_ERR_INTERNAL,
+                          "cannot watch the CoAP socket (libcoap without epoll?)");
+    }
+    return 0;
+}
+
+static int listen_plain(struct tf_coap_front *f, tf_err *err)
+{
+    if (open_side(f, &f->sides[PLAIN], COAP_IDLE_SESSIONS_MAX, err) < 0)
+        return -1;
     coap_address_t addr;
     coap_address_init(&addr);
     addr.addr.sin.sin_family = AF_INET;
     addr.addr.sin.sin_addr.s_addr = htonl(INADDR_ANY);
-    addr.addr.sin.sin_port = htons((uint16_t)port);
-    if (coap_new_endpoint(f->ctx, &addr, proto) == NULL)
-        return tf_err_set(err, TF_ERR_INTERNAL, "cannot listen for CoAP on UDP port %d", port);
+    addr.addr.sin.sin_port = htons((uint16_t)f->cfg.port);
+    if (coap_new_endpoint(f->sides[PLAIN].ctx, &addr, COAP_PROTO_UDP) == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot listen for CoAP on UDP port %d",
+                          f->cfg.port);
     return 0;
 }
 
 static int setup(struct tf_coap_front *f, tf_err *err)
 {
-    if (f->cfg.port > 0 && add_endpoint(f, f->cfg.port, COAP_PROTO_UDP, err) < 0)
+    if (f->cfg.port > 0 && listen_plain(f, err) < 0)
         return -1;
-    if (f->cfg.dtls_port > 0 && (psk_keys_load(f->cfg.psk_file, &f->keys, err) < 0 ||
-                                 tf_coap_dtls_listen(f->ctx, f->cfg.dtls_port, f->keys, err) < 0))
+    if (f->cfg.dtls_port > 0 &&
+        (psk_keys_load(f->cfg.psk_file, &f->keys, err) < 0 ||
+         open_side(f, &f->sides[SECURE], COAP_IDLE_DTLS_SESSIONS_MAX, err) < 0 ||
+         tf_coap_dtls_listen(f->sides[SECURE].ctx, f->cfg.dtls_port, f->keys, err) < 0))
         return -1;
-    coap_set_app_data(f->ctx, f);
-    coap_context_set_max_idle_sessions(f->ctx, COAP_IDLE_SESSIONS_MAX);
-    /* Block-wise transfers are the daemon's own (coap_blocks.h): libcoap
-     * would reserve whatever size a first block claims. */
-    coap_context_set_block_mode(f->ctx, 0);
-    f->unknown = coap_resource_unknown_init2(on_request, 0);
-    coap_register_request_handler(f->unknown, COAP_REQUEST_GET, on_request);
-    coap_register_request_handler(f->unknown, COAP_REQUEST_POST, on_request);
-    coap_register_request_handler(f->unknown, COAP_REQUEST_DELETE, on_request);
-    coap_add_resource(f->ctx, f->unknown);
     dispatch_set_route_listener(f->d, on_route, f);
-    f->watch =
-        (struct loop_watch){.fd = coap_context_get_coap_fd(f->ctx), .fn = on_readable, .ctx = f};
-    if (f->watch.fd < 0 || loop_add(f->loop, &f->watch, EPOLLIN) < 0 ||
-        loop_add_ticker(f->loop, tf_coap_tick, f) < 0)
-        return tf_err_set(err, TF_ERR_INTERNAL,
-                          "cannot watch the CoAP socket (libcoap without epoll?)");
+    if (loop_add_ticker(f->loop, tf_coap_tick, f) < 0)
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot tick the CoAP front end");
     return 0;
 }
 
@@ -554,13 +593,13 @@ int tf_coap_front_start(struct loop *l, struct dispatcher *d,
     f->loop = l;
     f->d = d;
     f->cfg = *cfg;
-    f->watch.fd = -1;
+    for (int i = 0; i < SIDES; i++)
+        f->sides[i].watch.fd = -1;
     f->con_sent_ms = -COAP_EXCHANGE_LIFETIME_MS; /* none sent yet */
-    f->ctx = coap_new_context(NULL);
-    if (f->ctx == NULL || tf_coap_exchanges_create(&f->xs) < 0 ||
+    if (tf_coap_exchanges_create(&f->xs) < 0 ||
         tf_coap_peers_create(cfg->answer_bytes, &f->peers) < 0 ||
         tf_coap_uploads_create(cfg->max_body, &f->uploads) < 0) {
-        tf_err_set(err, TF_ERR_INTERNAL, "cannot create the CoAP context");
+        tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
         tf_coap_front_stop(f);
         return -1;
     }
@@ -578,12 +617,14 @@ void tf_coap_front_stop(struct tf_coap_front *f)
 {
     if (f == NULL)
         return;
-    if (f->watch.fd >= 0)
-        loop_remove(f->loop, &f->watch);
+    for (int i = 0; i < SIDES; i++)
+        if (f->sides[i].watch.fd >= 0)
+            loop_remove(f->loop, &f->sides[i].watch);
     dispatch_set_route_listener(f->d, NULL, NULL);
-    tf_coap_exchanges_free(f->xs); /* before the context: they hold its sessions */
-    if (f->ctx != NULL)
-        coap_free_context(f->ctx);
+    tf_coap_exchanges_free(f->xs); /* before the contexts: they hold their sessions */
+    for (int i = 0; i < SIDES; i++)
+        if (f->sides[i].ctx != NULL)
+            coap_free_context(f->sides[i].ctx);
     tf_coap_peers_free(f->peers);
     tf_coap_uploads_free(f->uploads);
     psk_keys_free(f->keys);

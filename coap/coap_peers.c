@@ -1,5 +1,7 @@
 #include "coap_peers.h"
 
+#include "dlist.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -8,8 +10,8 @@
 
 struct peer {
     struct peer *hnext;
-    struct peer *older, *newer; /* by the time of the last answer */
-    uint32_t last_ms;           /* of the loop's clock, wrapping: only differences count */
+    struct dlist_link age; /* in the order of their last answers */
+    uint32_t last_ms;      /* of the loop's clock, wrapping: only differences count */
     struct tf_coap_peer_key key;
     uint32_t echo; /* an address's record (port 0): the Echo value it was given, 0 for none */
     bool verified; /* an address's record: RFC 9175 2.4, an Echo value came back from it */
@@ -20,10 +22,9 @@ _Static_assert(sizeof(struct peer) + 8 <= TF_COAP_PEER_BYTES, "TF_COAP_PEER_BYTE
 
 struct tf_coap_peers {
     struct peer *buckets[BUCKETS];
-    struct peer *oldest, *newest;
+    struct dlist by_age;
     /* Peers older than this one hold no body: eviction starts here. */
-    struct peer *evict_from;
-    size_t count;
+    struct dlist_link *evict_from;
     size_t bytes, budget;
 };
 
@@ -72,31 +73,23 @@ static void drop_body(struct tf_coap_peers *ps, struct tf_coap_answer *a)
     tf_coap_answer_drop(a);
 }
 
+static struct peer *oldest(const struct tf_coap_peers *ps)
+{
+    return dlist_entry(ps->by_age.head, struct peer, age);
+}
+
 static void unlink_age(struct tf_coap_peers *ps, struct peer *p)
 {
-    if (ps->evict_from == p)
-        ps->evict_from = p->newer;
-    if (p->older)
-        p->older->newer = p->newer;
-    else
-        ps->oldest = p->newer;
-    if (p->newer)
-        p->newer->older = p->older;
-    else
-        ps->newest = p->older;
-    p->older = p->newer = NULL;
+    if (ps->evict_from == &p->age)
+        ps->evict_from = p->age.next;
+    dlist_unlink(&ps->by_age, &p->age);
 }
 
 static void push_newest(struct tf_coap_peers *ps, struct peer *p)
 {
-    p->older = ps->newest;
-    if (ps->newest)
-        ps->newest->newer = p;
-    else
-        ps->oldest = p;
-    ps->newest = p;
+    dlist_push_tail(&ps->by_age, &p->age);
     if (ps->evict_from == NULL)
-        ps->evict_from = p;
+        ps->evict_from = &p->age;
 }
 
 static void forget(struct tf_coap_peers *ps, struct peer *p)
@@ -109,7 +102,6 @@ static void forget(struct tf_coap_peers *ps, struct peer *p)
     unlink_age(ps, p);
     for (int i = 0; i < TF_COAP_PEER_ANSWERS; i++)
         drop_body(ps, &p->answers[i]);
-    ps->count--;
     free(p);
 }
 
@@ -117,8 +109,8 @@ void tf_coap_peers_free(struct tf_coap_peers *ps)
 {
     if (ps == NULL)
         return;
-    while (ps->oldest != NULL)
-        forget(ps, ps->oldest);
+    while (ps->by_age.head != NULL)
+        forget(ps, oldest(ps));
     free(ps);
 }
 
@@ -160,10 +152,10 @@ const struct tf_coap_answer *tf_coap_peers_find_large(struct tf_coap_peers *ps,
 static bool make_room(struct tf_coap_peers *ps, size_t n)
 {
     while (ps->bytes + n > ps->budget && ps->evict_from != NULL) {
-        struct peer *p = ps->evict_from;
+        struct peer *p = dlist_entry(ps->evict_from, struct peer, age);
         for (int i = TF_COAP_PEER_ANSWERS - 1; i >= 0; i--)
             drop_body(ps, &p->answers[i]);
-        ps->evict_from = p->newer;
+        ps->evict_from = p->age.next;
     }
     return ps->bytes + n <= ps->budget;
 }
@@ -175,15 +167,14 @@ static struct peer *peer_for(struct tf_coap_peers *ps, const struct tf_coap_peer
         unlink_age(ps, p);
         return p;
     }
-    if (ps->count >= TF_COAP_PEERS_MAX)
-        forget(ps, ps->oldest);
+    if (ps->by_age.n >= TF_COAP_PEERS_MAX)
+        forget(ps, oldest(ps));
     if ((p = calloc(1, sizeof *p)) == NULL)
         return NULL;
     p->key = *k;
     size_t b = bucket_of(k);
     p->hnext = ps->buckets[b];
     ps->buckets[b] = p;
-    ps->count++;
     return p;
 }
 
@@ -277,14 +268,15 @@ const struct tf_coap_answer *tf_coap_peers_take_held(struct tf_coap_peers *ps,
 
 int64_t tf_coap_peers_expire(struct tf_coap_peers *ps, int64_t now_ms)
 {
-    while (ps->oldest != NULL && quiet_ms(ps->oldest, now_ms) >= TF_COAP_PEER_KEEP_MS)
-        forget(ps, ps->oldest);
-    return ps->oldest != NULL ? TF_COAP_PEER_KEEP_MS - quiet_ms(ps->oldest, now_ms) : -1;
+    struct peer *p;
+    while ((p = oldest(ps)) != NULL && quiet_ms(p, now_ms) >= TF_COAP_PEER_KEEP_MS)
+        forget(ps, p);
+    return p != NULL ? TF_COAP_PEER_KEEP_MS - quiet_ms(p, now_ms) : -1;
 }
 
 size_t tf_coap_peers_count(const struct tf_coap_peers *ps)
 {
-    return ps->count;
+    return ps->by_age.n;
 }
 
 size_t tf_coap_peers_bytes(const struct tf_coap_peers *ps)

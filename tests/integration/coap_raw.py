@@ -393,15 +393,7 @@ def cmd_amplify(port, name, source):
     s.bind((source, 0))
     req = header(1, NON, 4, POST, 0x5151) + b"ampl" + option(URI_PATH, name.encode())
     s.sendto(req, (HOST, port))
-    got = []
-    end = time.monotonic() + 3.0
-    while time.monotonic() < end:
-        s.settimeout(max(0.01, end - time.monotonic()))
-        try:
-            data, _ = s.recvfrom(65536)
-        except socket.timeout:
-            break
-        got.append(data)
+    got = [m["raw"] for _, m in receive_until(s, time.monotonic() + 3.0)]
     print("request_bytes=%d" % len(req))
     print("datagrams=%d" % len(got))
     print("largest=%d" % max((len(d) for d in got), default=0))
