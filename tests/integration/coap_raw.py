@@ -36,6 +36,10 @@
         A NON POST with neither token nor payload to NAME from SOURCE, and,
         when its answer carries an Echo value, the same again with it under
         a new message id. Prints both answers' codes and sizes.
+    coap_raw.py unacked PORT NAME SOURCE SECONDS
+        A CON POST without payload to NAME from SOURCE whose answers are
+        never acknowledged; prints what came back within SECONDS: how many
+        datagrams, how many separate (CON) answers, the largest.
     coap_raw.py kinds
         Lists the malformed kinds.
 
@@ -427,6 +431,21 @@ def cmd_challenge(port, name, source):
     print("retry_payload=%d" % (len(m["payload"]) if m else 0))
 
 
+def cmd_unacked(port, name, source, seconds):
+    """A CON POST without payload from `source`, whose answers are never
+    acknowledged: every datagram that comes back within `seconds`."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind((source, 0))
+    req = header(1, CON, 4, POST, 0x7171) + b"unak" + option(URI_PATH, name.encode())
+    s.sendto(req, (HOST, port))
+    got = [m for _, m in receive_until(s, time.monotonic() + seconds)]
+    cons = [m for m in got if "error" not in m and m["type"] == CON]
+    print("request_bytes=%d" % len(req))
+    print("datagrams=%d" % len(got))
+    print("separate_answers=%d" % len(cons))
+    print("largest=%d" % max((len(m["raw"]) for m in got), default=0))
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "kinds":
         print("\n".join(malformed_kinds()))
@@ -442,6 +461,8 @@ def main(argv):
         cmd_first_blocks(int(argv[2]), argv[3], int(argv[4]), int(argv[5]), int(argv[6]))
     elif len(argv) == 5 and argv[1] == "challenge":
         cmd_challenge(int(argv[2]), argv[3], argv[4])
+    elif len(argv) == 6 and argv[1] == "unacked":
+        cmd_unacked(int(argv[2]), argv[3], argv[4], float(argv[5]))
     elif len(argv) == 5 and argv[1] == "amplify":
         cmd_amplify(int(argv[2]), argv[3], argv[4])
     elif len(argv) == 4 and argv[1] == "flood":

@@ -164,6 +164,19 @@ check "a 12-byte NON request from a new address: one answer, a first block with 
     "$(grep -v '^largest=' "$T/amp" | paste -sd' ')"
 check "a 12-byte NON request from a new address: the answer at most 36 bytes" yes \
     "$(under "answer bytes" "$(sed -n 's/^largest=//p' "$T/amp")" 36)"
+# A CON request to a slow function from an address that never acknowledges:
+# an empty ACK, then the separate answer, sent again at most 4 times (RFC
+# 7252's MAX_RETRANSMIT: within 45 s of the first, which goes at 2 s),
+# every one within three times the request.
+mkfn "$T/slowbig" 'sleep 2; head -c 100000 /dev/zero'
+zipdir "$T/slowbig" "$T/slowbig.zip"
+deploy_ok slowbig 1 "$T/slowbig.zip"
+python3 "$SRC/tests/integration/coap_raw.py" unacked "$PORT" slowbig 127.0.0.11 55 > "$T/unak"
+cat "$T/unak"
+check "a CON never acknowledged: an ACK and the answer 5 times, no more" \
+    "request_bytes=16 datagrams=6 separate_answers=5" "$(grep -v '^largest=' "$T/unak" | paste -sd' ')"
+check "a CON never acknowledged: every datagram at most 48 bytes" yes \
+    "$(under "bytes" "$(sed -n 's/^largest=//p' "$T/unak")" 48)"
 # An 8-byte request leaves no room for even a 16-byte block: the answer is
 # held, and 4.01 with an Echo value goes instead; the retry carrying it gets
 # the held answer (whole blocks now: the address is verified), and the
