@@ -124,6 +124,7 @@ check "30 000 first blocks claiming 4 GB from 50 sockets: 4.13 only" "answers_4.
     "$(grep '^answers_' "$T/fb" | sed 's/=.*//' | paste -sd' ')"
 check "30 000 first blocks claiming 4 GB: 4.13 gives the limit in Size1" "size1=1048576" \
     "$(grep '^size1=' "$T/fb")"
+echo "# 30 000 first blocks claiming 4 GB: RSS $(($(rss_kb) - rss0)) kB more than before"
 check "30 000 first blocks claiming 4 GB: RSS grew by at most 32 MB" yes \
     "$(under "RSS grew by (kB)" $(($(rss_kb) - rss0)) 32768)"
 check "30 000 first blocks claiming 4 GB: at most 20 log lines" yes \
@@ -196,6 +197,7 @@ check "the challenged call ran once, the one above twice in all" 2 \
 rss0=$(rss_kb)
 timeout 600 python3 "$SRC/tests/integration/coap_raw.py" large "$PORT" big 300 > "$T/large"
 cat "$T/large"
+echo "# 300 NON calls answered with 1 MB each: RSS $(($(rss_kb) - rss0)) kB more than before"
 check "300 NON calls answered with 1 MB each: RSS grew by at most 32 MB" yes \
     "$(under "RSS grew by (kB)" $(($(rss_kb) - rss0)) 32768)"
 check "300 NON calls answered with 1 MB each: every one answered" 300 \
