@@ -123,11 +123,11 @@ static void fill_answer(const struct tf_coap_answer *a, const coap_pdu_t *reques
     if (how.echo != 0)
         coap_add_option(pdu, COAP_OPTION_ECHO, sizeof echo, echo);
     uint32_t etag = etag_of(a);
+    (void)etag;
     /* An answer first sent in small blocks (within the amplification bound)
      * goes without ETag and Size2 in all of them: a client takes an ETag
      * that appears midway for another answer. */
-    if (!tf_coap_block2_add(pdu, tf_coap_answer_body(a), a->body_len, b,
-                            a->small_blocks ? NULL : &etag)) {
+    if (!tf_coap_block2_add(pdu, tf_coap_answer_body(a), a->body_len, b, NULL)) {
         coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(402));
         add_text(pdu, "no such block in the answer");
     }
@@ -135,7 +135,8 @@ static void fill_answer(const struct tf_coap_answer *a, const coap_pdu_t *reques
 
 /* Puts a into resp for the request req (of req_bytes on the wire) from k:
  * in full, or to an endpoint not yet verified in blocks small enough for
- * the amplification bound, or when not even those are, the challenge. */
+ * the amplification bound, or when not even those are (or a further block
+ * would have to shrink), the challenge. */
 static void deliver(struct tf_coap_front *f, const struct tf_coap_peer_key *k,
                     const struct tf_coap_answer *a, const coap_pdu_t *req, size_t req_bytes,
                     coap_pdu_t *resp)
@@ -144,7 +145,11 @@ static void deliver(struct tf_coap_front *f, const struct tf_coap_peer_key *k,
     if (a->held_for_echo ||
         tf_coap_needs_echo(f->peers, k, req, req_bytes, a->body_len, loop_now_ms())) {
         int szx = tf_coap_block_within(req, req_bytes);
-        if (a->held_for_echo || szx < 0 ||
+        /* A further block keeps the size the client asks for: clients do
+         * not follow a block size that shrinks midway. */
+        struct tf_coap_block2 asked = tf_coap_block2_asked(req);
+        bool shrinks_midway = asked.num > 0 && (int)asked.szx > szx;
+        if (a->held_for_echo || szx < 0 || shrinks_midway ||
             tf_coap_peers_challenge(f->peers, k, loop_now_ms(), &how.echo) < 0) {
             tf_coap_challenge(f->peers, k, loop_now_ms(), resp);
             return;
