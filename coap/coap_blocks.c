@@ -87,10 +87,12 @@ static void fail(struct tf_coap_upload_step *out, int code, const char *reason)
 
 static struct tf_coap_upload *start(struct tf_coap_uploads *ups, const struct tf_coap_peer_key *k,
                                     const char *name, const uint8_t *rtag, size_t rtag_len,
-                                    size_t of_k, struct tf_coap_upload *oldest_of_k)
+                                    size_t of_k, struct tf_coap_upload *oldest_of_k, int64_t now_ms)
 {
     if (of_k >= TF_COAP_UPLOADS_PER_PEER)
         forget(ups, oldest_of_k);
+    if (ups->by_age.n >= TF_COAP_UPLOADS_MAX) /* abandoned ones first make room */
+        tf_coap_uploads_expire(ups, now_ms);
     if (ups->by_age.n >= TF_COAP_UPLOADS_MAX)
         return NULL;
     struct tf_coap_upload *u = calloc(1, sizeof *u);
@@ -166,7 +168,7 @@ void tf_coap_upload_take(struct tf_coap_uploads *ups, const struct tf_coap_peer_
     }
     if (offset == 0) {
         if (u == NULL && (u = start(ups, k, name, rt ? coap_opt_value(rt) : NULL, rtag_len, of_k,
-                                    oldest_of_k)) == NULL) {
+                                    oldest_of_k, now_ms)) == NULL) {
             fail(out, 503, "too many uploads in progress");
             return;
         }

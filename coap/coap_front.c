@@ -123,11 +123,11 @@ static void fill_answer(const struct tf_coap_answer *a, const coap_pdu_t *reques
     if (how.echo != 0)
         coap_add_option(pdu, COAP_OPTION_ECHO, sizeof echo, echo);
     uint32_t etag = etag_of(a);
-    (void)etag;
     /* An answer first sent in small blocks (within the amplification bound)
      * goes without ETag and Size2 in all of them: a client takes an ETag
      * that appears midway for another answer. */
-    if (!tf_coap_block2_add(pdu, tf_coap_answer_body(a), a->body_len, b, NULL)) {
+    if (!tf_coap_block2_add(pdu, tf_coap_answer_body(a), a->body_len, b,
+                            a->small_blocks ? NULL : &etag)) {
         coap_pdu_set_code(pdu, COAP_RESPONSE_CODE(402));
         add_text(pdu, "no such block in the answer");
     }

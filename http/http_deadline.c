@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "dlist.h"
 #include "log.h"
 
 struct tracked {
@@ -14,13 +15,13 @@ struct tracked {
     long long since_ms; /* when the connection could start sending headers */
     bool waiting;       /* for headers (else a request is being served) */
     bool shut;
-    struct tracked *prev, *next;
+    struct dlist_link link;
 };
 
 struct http_deadlines {
     int ms;
     pthread_mutex_t lock;
-    struct tracked *head;
+    struct dlist tracked; /* every connection, in the order they opened */
     /* The sweeper thread, if any, waits on wake until stopping. */
     pthread_t sweeper;
     bool has_sweeper, stopping;
@@ -80,10 +81,7 @@ static void track(struct http_deadlines *dl, struct MHD_Connection *conn, void *
     }
     *t = (struct tracked){.dl = dl, .fd = info->connect_fd, .since_ms = now_ms(), .waiting = true};
     pthread_mutex_lock(&dl->lock);
-    t->next = dl->head;
-    if (dl->head != NULL)
-        dl->head->prev = t;
-    dl->head = t;
+    dlist_push_tail(&dl->tracked, &t->link);
     pthread_mutex_unlock(&dl->lock);
     *ctx = t;
 }
@@ -92,12 +90,7 @@ static void untrack(struct tracked *t)
 {
     struct http_deadlines *dl = t->dl;
     pthread_mutex_lock(&dl->lock);
-    if (t->prev != NULL)
-        t->prev->next = t->next;
-    else
-        dl->head = t->next;
-    if (t->next != NULL)
-        t->next->prev = t->prev;
+    dlist_unlink(&dl->tracked, &t->link);
     pthread_mutex_unlock(&dl->lock);
     free(t);
 }
@@ -143,12 +136,14 @@ unsigned http_deadlines_sweep(struct http_deadlines *dl)
     long long cutoff = now_ms() - dl->ms;
     unsigned n = 0;
     pthread_mutex_lock(&dl->lock);
-    for (struct tracked *t = dl->head; t != NULL; t = t->next)
+    for (struct dlist_link *l = dl->tracked.head; l != NULL; l = l->next) {
+        struct tracked *t = dlist_entry(l, struct tracked, link);
         if (t->waiting && !t->shut && t->since_ms <= cutoff) {
             shutdown(t->fd, SHUT_RDWR);
             t->shut = true;
             n++;
         }
+    }
     pthread_mutex_unlock(&dl->lock);
     if (n > 0)
         log_warn_limited(&expired, "closed %u connection(s) whose request headers took over %d s",

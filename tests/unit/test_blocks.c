@@ -142,6 +142,9 @@ static void test_caps_per_endpoint_and_in_all(void)
         CHECK(take(peer(port), 0, 1, 0, 16, 0, NULL, 4, NULL) == 231);
     struct tf_coap_upload_step step;
     CHECK(take(peer(9999), 0, 1, 0, 16, 0, NULL, 5, &step) == 503 && step.reason != NULL);
+    /* Abandoned ones make room at once, whenever the timer comes. */
+    CHECK(take(peer(9999), 0, 1, 0, 16, 0, NULL, 5 + TF_COAP_UPLOAD_IDLE_MS, NULL) == 231);
+    CHECK(tf_coap_uploads_count(ups) == 1);
     teardown();
 }
 
