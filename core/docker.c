@@ -392,6 +392,8 @@ int docker_container_create(struct docker *d, const struct docker_container_spec
         if (json_object_set_new(body, "Entrypoint", ep) < 0)
             goto nomem;
     }
+    if (spec->user != NULL && json_object_set_new(body, "User", json_string(spec->user)) < 0)
+        goto nomem;
     if (spec->network) {
         json_t *ep = json_pack("{s:{s:{}}}", "EndpointsConfig", spec->network);
         if (ep == NULL || json_object_set_new(body, "NetworkingConfig", ep) < 0 ||

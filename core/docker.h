@@ -75,6 +75,7 @@ struct docker_container_spec {
     long long nano_cpus;           /* 1e9 a CPU; 0: no limit */
     long long pids_limit;          /* 0: no limit */
     bool read_only;                /* root filesystem read-only, with a writable /tmp */
+    const char *user;              /* "UID:GID" the process runs as; NULL: the image's */
     const char *bind;              /* "HOST_DIR:CONTAINER_DIR" mounted read-write, or NULL */
     const char *const *entrypoint; /* replaces the image's (NULL: the image's own) */
     size_t n_entrypoint;

@@ -52,6 +52,13 @@ struct deploy_spec {
 
 #define LIFECYCLE_DEFAULT_MEMORY_MB 128
 #define LIFECYCLE_PIDS_LIMIT        256 /* processes and threads per handler container */
+/* Handlers run as this user and group ("nobody" in Debian's images), never as
+ * root: a function's code owns nothing in its container but /tmp and its socket. */
+#define LIFECYCLE_HANDLER_UID 65534
+
+/* Whether socket_dir can hold the unix transport's socket folders: each is
+ * a tmpfs of its own, which takes a daemon allowed to mount (root). */
+int lifecycle_check_socket_dir(const char *socket_dir, tf_err *err);
 
 /* Creates the lifecycle; it keeps pointers into cfg's strings. */
 int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out);

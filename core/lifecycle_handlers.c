@@ -1,13 +1,11 @@
 /* A function's handler containers: started for a deploy, and added or
  * removed when the function is scaled, always with the settings its record
  * keeps (envs, memory, CPUs) and the same hardening. */
-#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "hproto.h"
@@ -15,9 +13,7 @@
 #include "log.h"
 #include "store.h"
 
-/* With the unix transport, each handler's folder on the host is mounted here. */
-#define SOCKET_MOUNT "/run/tinyfaas"
-#define SOCKET_NAME  "handler.sock"
+#define SOCKET_NAME "handler.sock"
 
 /* The record's envs plus TINYFAAS_FUNCTION (and TINYFAAS_SOCKET with the
  * unix transport), as execve-style strings that point into r->envs and
@@ -34,17 +30,9 @@ static const char **handler_env(const struct lifecycle *lc, const struct functio
     snprintf(fn_env, size, "TINYFAAS_FUNCTION=%s", r->name);
     env[count++] = fn_env;
     if (lc->cfg.socket_dir != NULL)
-        env[count++] = "TINYFAAS_SOCKET=" SOCKET_MOUNT "/" SOCKET_NAME;
+        env[count++] = "TINYFAAS_SOCKET=" HANDLER_SOCKET_MOUNT "/" SOCKET_NAME;
     *n = count;
     return env;
-}
-
-/* Handler i's socket folder on the host: short, since a socket's path has
- * at most 107 bytes, and unique, since versions never repeat in a run. */
-static void socket_dir_of(const struct lifecycle *lc, const struct function_record *r, size_t i,
-                          char *out, size_t size)
-{
-    snprintf(out, size, "%s/%u.%zu", lc->cfg.socket_dir, r->version, i);
 }
 
 /* Where the dispatcher reaches handler i of r, which runs. */
@@ -55,70 +43,19 @@ static int handler_endpoint(struct lifecycle *lc, const struct function_record *
     if (lc->cfg.socket_dir == NULL)
         return docker_container_ip(lc->cfg.docker, r->containers[i], r->network, ep->host, err);
     char dir[sizeof ep->path];
-    socket_dir_of(lc, r, i, dir, sizeof dir);
+    lifecycle_socket_dir(lc, r, i, dir, sizeof dir);
     if ((size_t)snprintf(ep->path, sizeof ep->path, "%s/%s", dir, SOCKET_NAME) >= sizeof ep->path)
         return tf_err_set(err, TF_ERR_INTERNAL, "the socket path %s/%s is too long", dir,
                           SOCKET_NAME);
     return 0;
 }
 
-/* Handler i's socket folder and its bind mount ("HOST:CONTAINER"). The
- * folder of a handler replaced in place may still be there; the new handler
- * replaces the old socket in it. */
-static int make_socket_dir(struct lifecycle *lc, const struct function_record *r, size_t i,
-                           char *bind, size_t size, tf_err *err)
-{
-    char dir[256];
-    socket_dir_of(lc, r, i, dir, sizeof dir);
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-        int e = errno;
-        tf_err_set(err, TF_ERR_INTERNAL, "cannot make %s: %s", dir, strerror(e));
-        return -e;
-    }
-    snprintf(bind, size, "%s:%s", dir, SOCKET_MOUNT);
-    return 0;
-}
-
-/* A handler's socket folder: its socket, then itself. */
-static void remove_socket_dir(const char *dir)
-{
-    char sock[600];
-    snprintf(sock, sizeof sock, "%s/%s", dir, SOCKET_NAME);
-    unlink(sock);
-    rmdir(dir);
-}
-
-void lifecycle_remove_socket_dirs(struct lifecycle *lc, const struct function_record *r,
-                                  size_t from, size_t to)
-{
-    if (lc->cfg.socket_dir == NULL)
-        return;
-    for (size_t i = from; i < to; i++) {
-        char dir[256];
-        socket_dir_of(lc, r, i, dir, sizeof dir);
-        remove_socket_dir(dir);
-    }
-}
-
-void lifecycle_clear_socket_dirs(struct lifecycle *lc)
-{
-    DIR *d = lc->cfg.socket_dir != NULL ? opendir(lc->cfg.socket_dir) : NULL;
-    if (d == NULL)
-        return;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char dir[512];
-        snprintf(dir, sizeof dir, "%s/%s", lc->cfg.socket_dir, e->d_name);
-        remove_socket_dir(dir);
-    }
-    closedir(d);
-}
-
 int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, size_t from,
                              size_t to, struct dispatch_endpoint *eps, tf_err *err)
 {
+    char handler_user[32];
+    snprintf(handler_user, sizeof handler_user, "%d:%d", LIFECYCLE_HANDLER_UID,
+             LIFECYCLE_HANDLER_UID);
     char fn_env[NAME_MAX_LEN + 32];
     size_t n_env = 0;
     json_t *labels = lifecycle_labels(lc, r->name, r->version);
@@ -128,7 +65,7 @@ int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, si
         char cname[200], bind[300] = "";
         snprintf(cname, sizeof cname, "%s-%zu", r->network, i);
         if (lc->cfg.socket_dir != NULL &&
-            (rc = make_socket_dir(lc, r, i, bind, sizeof bind, err)) < 0)
+            (rc = lifecycle_make_socket_dir(lc, r, i, bind, sizeof bind, err)) < 0)
             break;
         struct docker_container_spec cs = {.name = cname,
                                            .image = r->image,
@@ -140,6 +77,7 @@ int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, si
                                            .nano_cpus = (long long)(r->cpus * 1e9),
                                            .pids_limit = LIFECYCLE_PIDS_LIMIT,
                                            .read_only = true,
+                                           .user = handler_user,
                                            .bind = bind[0] ? bind : NULL};
         rc = docker_container_create(lc->cfg.docker, &cs, r->containers[i], err);
         if (rc == 0)

@@ -107,6 +107,21 @@ void lifecycle_remove_objects(struct lifecycle *lc, const struct function_record
 int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, size_t from,
                              size_t to, struct dispatch_endpoint *eps, tf_err *err);
 
+/* ---- lifecycle_sockets.c: the unix transport's socket folders ---- */
+
+/* Where each handler's socket folder is mounted in its container. */
+#define HANDLER_SOCKET_MOUNT "/run/tinyfaas"
+
+/* Handler i's socket folder on the host: short, since a socket's path has
+ * at most 107 bytes, and unique, since versions never repeat in a run. */
+void lifecycle_socket_dir(const struct lifecycle *lc, const struct function_record *r, size_t i,
+                          char *out, size_t size);
+
+/* Makes handler i's socket folder, a small tmpfs only the handlers' user may
+ * write to, and its bind mount ("HOST:CONTAINER"). */
+int lifecycle_make_socket_dir(struct lifecycle *lc, const struct function_record *r, size_t i,
+                              char *bind, size_t size, tf_err *err);
+
 /* Removes the socket folders of r's handlers from..to-1 (unix transport). */
 void lifecycle_remove_socket_dirs(struct lifecycle *lc, const struct function_record *r,
                                   size_t from, size_t to);

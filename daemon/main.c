@@ -199,8 +199,9 @@ static int build_images(struct daemon *d, tf_err *err)
 
 /* The folder of handler sockets, for the unix transport: the default with
  * an engine on this machine, whose containers can mount it. A socket path
- * has at most 107 bytes: a state dir too deep for it means TCP, and so does
- * an engine that remaps users. */
+ * has at most 107 bytes: a state dir too deep for it means TCP, and so do
+ * an engine that remaps users and a daemon that may not mount the tmpfs
+ * each handler's folder is (not root). */
 static void pick_transport(struct daemon *d)
 {
     const struct config *c = &d->cfg;
@@ -226,6 +227,9 @@ static void pick_transport(struct daemon *d)
     if (mkdir(d->socket_dir, 0700) < 0 && errno != EEXIST) {
         log_warn("cannot make %s (%s): handlers are reached over TCP", d->socket_dir,
                  strerror(errno));
+        d->socket_dir[0] = '\0';
+    } else if (lifecycle_check_socket_dir(d->socket_dir, &err) < 0) {
+        log_warn("%s: handlers are reached over TCP", err.msg);
         d->socket_dir[0] = '\0';
     }
 }

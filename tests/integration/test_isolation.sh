@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# What a handler container may do, seen from inside it: no capabilities, no
-# new privileges, a read-only root with a writable /tmp, a memory bound (the
-# default, or the upload's memory_mb), a CPU bound (cpus), and no way to reach
-# another function's handlers, over either handler transport. Bad limits are
-# refused and make nothing.
+# What a handler container may do, seen from inside it: not root, no
+# capabilities, no new privileges, a read-only root with a writable /tmp, no
+# way to fill the host's disk, a memory bound (the default, or the upload's
+# memory_mb), a CPU bound (cpus), and no way to reach another function's
+# handlers, over either handler transport. Bad limits are refused and make
+# nothing.
 #
 #   test_isolation.sh DAEMON SOURCE_ROOT
 set -u
@@ -25,14 +26,42 @@ probe() {
 container_of() { docker ps -q --filter "label=tinyfaas.instance=$IID" --filter "label=tinyfaas.function=$1" | head -1; }
 
 # --- 1. privileges and the file system -----------------------------------
-probe inside 'grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status
+probe inside 'echo "uid $(id -u) gid $(id -g)"
+grep CapEff /proc/self/status; grep NoNewPrivs /proc/self/status
 touch /fn/x 2>/dev/null && echo "/fn writable" || echo "/fn read-only"
 touch /x 2>/dev/null && echo "/ writable" || echo "/ read-only"
 echo hi > /tmp/x && cat /tmp/x'
 call inside
 check "inside: status" 200 "$CODE"
-check "inside: what it may do" "$(printf 'CapEff:\t0000000000000000\nNoNewPrivs:\t1\n/fn read-only\n/ read-only\nhi')" \
+check "inside: what it may do" "$(printf 'uid 65534 gid 65534\nCapEff:\t0000000000000000\nNoNewPrivs:\t1\n/fn read-only\n/ read-only\nhi')" \
     "$(cat "$T/out")"
+
+# --- 1b. the host's disk ----------------------------------------------------
+# A function tries 50 MB in every writable mount but /tmp, and leaves a link
+# to the engine's socket in its socket folder. What it can write there is
+# memory of its own (the socket folder is a 64 KiB tmpfs, /dev/shm and
+# message queues count against its memory bound), never the host's disk, and
+# it all goes with it.
+probe filler 'awk "\$4 ~ /^rw/ && \$2 != \"/tmp\" {print \$2, \$3}" /proc/mounts | while read -r m type; do
+    dd if=/dev/zero of="$m/fill" bs=64k count=800 2>/dev/null
+    [ -f "$m/fill" ] && echo "$m $type $(stat -c %s "$m/fill")"
+done
+ln -s /var/run/docker.sock /run/tinyfaas/docker.sock && echo linked'
+used() { df -B1 --output=used "$STATE" /var/lib/docker | awk 'NR > 1 {s += $1} END {printf "%.0f\n", s}'; }
+FILLER_DIR=$(docker inspect -f '{{range .Mounts}}{{.Source}}{{end}}' "$(container_of filler)")
+disk_before=$(used)
+call filler
+disk_grew=$(($(used) - disk_before))
+echo "# host disk grew by $disk_grew bytes while the function wrote: $(tr '\n' ' ' < "$T/out")"
+check "filler: status" 200 "$CODE"
+check "filler: where it could write, and how much" \
+    "$(printf '/dev/mqueue mqueue 80\n/dev/shm tmpfs 52428800\n/run/tinyfaas tmpfs 65536\nlinked')" "$(cat "$T/out")"
+check "filler: the host's disk grew by at most 1 MB" yes \
+    "$([ "$disk_grew" -le 1048576 ] && echo yes || echo "no: $disk_grew bytes")"
+mgmt POST /delete --data-binary filler
+check "filler: deleted" 200 "$CODE"
+check "filler: its socket folder is gone, link and all" "gone unmounted" \
+    "$([ -e "$FILLER_DIR" ] || echo -n gone) $(grep -qF " $FILLER_DIR " /proc/mounts || echo unmounted)"
 
 # --- 2. memory and CPU bounds ---------------------------------------------
 check "default memory bound: 128 MiB" 134217728 \

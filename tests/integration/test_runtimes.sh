@@ -56,6 +56,61 @@ for env in binary python3 nodejs c; do
     expect_coap "echo $env" "echo-$env" "hello CoAP" "hello CoAP"
 done
 
+# --- every runtime's handlers run as nobody and may write to /tmp -----------
+
+# Each writes the body to /tmp/note, reads it back, and says who it runs as.
+W=$T/whoami
+mkdir -p "$W/python3" "$W/nodejs" "$W/c" "$W/binary"
+cat > "$W/python3/fn.py" <<'PY'
+import os
+
+
+def fn(input, headers):
+    with open("/tmp/note", "w") as f:
+        f.write(input)
+    with open("/tmp/note") as f:
+        return "uid=%d gid=%d %s" % (os.getuid(), os.getgid(), f.read())
+PY
+printf '{"name":"whoami","main":"index.js"}\n' > "$W/nodejs/package.json"
+cat > "$W/nodejs/index.js" <<'JS'
+const fs = require("fs");
+module.exports = (req, res) => {
+  fs.writeFileSync("/tmp/note", req.body);
+  res.send(`uid=${process.getuid()} gid=${process.getgid()} ${fs.readFileSync("/tmp/note")}`);
+};
+JS
+cat > "$W/c/fn.c" <<'C'
+#include <stdio.h>
+#include <unistd.h>
+#include <tinyfaas.h>
+
+int tinyfaas_fn(const struct tinyfaas_request *req, struct tinyfaas_response *res)
+{
+    char note[64] = "", out[128];
+    FILE *f = fopen("/tmp/note", "w");
+    if (f == NULL)
+        return tinyfaas_set_string(res, "cannot write /tmp/note");
+    fwrite(req->body, 1, req->body_len, f);
+    fclose(f);
+    f = fopen("/tmp/note", "r");
+    size_t n = f != NULL ? fread(note, 1, sizeof note - 1, f) : 0;
+    note[n] = '\0';
+    if (f != NULL)
+        fclose(f);
+    snprintf(out, sizeof out, "uid=%d gid=%d %s", (int)getuid(), (int)getgid(), note);
+    return tinyfaas_set_string(res, out);
+}
+C
+printf '#!/bin/sh\ncat > /tmp/note && echo "uid=$(id -u) gid=$(id -g) $(cat /tmp/note)"\n' > "$W/binary/fn.sh"
+chmod +x "$W/binary/fn.sh"
+for env in python3 nodejs c binary; do
+    ENV=$env
+    zipdir "$W/$env" "$T/whoami-$env.zip"
+    deploy_ok "whoami-$env" 1 "$T/whoami-$env.zip"
+    expect_http "whoami $env: not root, /tmp writable" "whoami-$env" "uid=65534 gid=65534 note" \
+        --data-binary note
+done
+
 for env in python3 nodejs c; do
     deploy_example "$env" sieve-of-eratosthenes "sieve-$env"
     expect_http "sieve $env (empty body)" "sieve-$env" 1229 -X POST
