@@ -21,8 +21,10 @@ int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out)
     if (lc == NULL)
         return -ENOMEM;
     lc->cfg = *cfg;
-    pthread_mutex_init(&lc->change_lock, NULL);
     pthread_mutex_init(&lc->table_lock, NULL);
+    pthread_mutex_init(&lc->net_lock, NULL);
+    atomic_init(&lc->starts, 0);
+    lifecycle_holds_init(lc);
     *out = lc;
     return 0;
 }
@@ -45,7 +47,8 @@ void lifecycle_destroy(struct lifecycle *lc)
         lc->records = r->next;
         record_free(r);
     }
-    pthread_mutex_destroy(&lc->change_lock);
+    lifecycle_holds_destroy(lc);
+    pthread_mutex_destroy(&lc->net_lock);
     pthread_mutex_destroy(&lc->table_lock);
     free(lc);
 }
@@ -56,6 +59,29 @@ struct function_record *lifecycle_find_record(struct lifecycle *lc, const char *
         if (strcmp(r->name, name) == 0)
             return r;
     return NULL;
+}
+
+struct function_record *lifecycle_held_record(struct lifecycle *lc, const char *name)
+{
+    pthread_mutex_lock(&lc->table_lock);
+    struct function_record *r = lifecycle_find_record(lc, name);
+    pthread_mutex_unlock(&lc->table_lock);
+    return r;
+}
+
+char (*lifecycle_names(struct lifecycle *lc, size_t *n))[NAME_MAX_LEN + 1]
+{
+    pthread_mutex_lock(&lc->table_lock);
+    size_t count = 0;
+    for (struct function_record *r = lc->records; r != NULL; r = r->next)
+        count++;
+    char(*names)[NAME_MAX_LEN + 1] = malloc((count ? count : 1) * sizeof *names);
+    *n = names != NULL ? count : 0;
+    count = 0;
+    for (struct function_record *r = lc->records; r != NULL && names != NULL; r = r->next)
+        memcpy(names[count++], r->name, sizeof r->name);
+    pthread_mutex_unlock(&lc->table_lock);
+    return names;
 }
 
 /* Puts r in the table in place of any record of the same name, which it
@@ -93,7 +119,9 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s,
                           const struct code_facts *facts, struct deploy_times *times, tf_err *err)
 {
     int64_t t0 = loop_now_ms();
+    lifecycle_take_build_slot(lc);
     int rc = lifecycle_build_image(lc, s, r, t, facts, err);
+    lifecycle_give_build_slot(lc);
     int64_t t1 = loop_now_ms();
     times->build_ms = t1 - t0;
     if (rc < 0)
@@ -141,7 +169,9 @@ static struct function_record *new_record(struct lifecycle *lc, const struct dep
     r->cpus = s->cpus;
     r->timeout_s = s->timeout_s > 0 ? (int)s->timeout_s : lc->cfg.call_timeout_s;
     r->concurrency = (int)s->concurrency;
+    pthread_mutex_lock(&lc->table_lock);
     r->version = ++lc->version;
+    pthread_mutex_unlock(&lc->table_lock);
     r->subnet = -1;
     snprintf(r->network, sizeof r->network, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, s->name,
              r->version);
@@ -169,15 +199,18 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
         tarbuf_free(&t);
         return rc;
     }
-    pthread_mutex_lock(&lc->change_lock);
-    if (s->restoring && lifecycle_find_record(lc, s->name) != NULL) {
-        pthread_mutex_unlock(&lc->change_lock); /* uploaded anew meanwhile: that one stands */
+    /* A deploy holds its name only: other functions' changes, and their
+     * builds up to the build slots, go on meanwhile. */
+    struct name_hold held;
+    lifecycle_hold_name(lc, s->name, &held);
+    if (s->restoring && lifecycle_held_record(lc, s->name) != NULL) {
+        lifecycle_release_name(lc, &held); /* uploaded anew meanwhile: that one stands */
         tarbuf_free(&t);
         return 0;
     }
     struct function_record *r = new_record(lc, s);
     if (r == NULL) {
-        pthread_mutex_unlock(&lc->change_lock);
+        lifecycle_release_name(lc, &held);
         tarbuf_free(&t);
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     }
@@ -202,15 +235,14 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
                  (long long)times.start_ms, (long long)times.ready_ms);
         keep(lc, s);
     }
-    pthread_mutex_unlock(&lc->change_lock);
+    lifecycle_release_name(lc, &held);
     return rc;
 }
 
-static int delete_locked(struct lifecycle *lc, const char *name, tf_err *err)
+/* Deletes name, which the caller holds. */
+static int delete_held(struct lifecycle *lc, const char *name, tf_err *err)
 {
-    pthread_mutex_lock(&lc->table_lock);
-    struct function_record *r = lifecycle_find_record(lc, name);
-    pthread_mutex_unlock(&lc->table_lock);
+    struct function_record *r = lifecycle_held_record(lc, name);
     if (r == NULL)
         return tf_err_set(err, TF_ERR_NOT_FOUND, "no function named '%.64s'", name);
     tf_err e;
@@ -227,22 +259,28 @@ static int delete_locked(struct lifecycle *lc, const char *name, tf_err *err)
 
 int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err)
 {
-    pthread_mutex_lock(&lc->change_lock);
-    int rc = delete_locked(lc, name, err);
-    pthread_mutex_unlock(&lc->change_lock);
+    struct name_hold held;
+    lifecycle_hold_name(lc, name, &held);
+    int rc = delete_held(lc, name, err);
+    lifecycle_release_name(lc, &held);
     return rc;
 }
 
+/* Deletes the functions deployed when it is called, one after another;
+ * one deleted meanwhile is no error. */
 int lifecycle_wipe(struct lifecycle *lc, tf_err *err)
 {
-    pthread_mutex_lock(&lc->change_lock);
+    size_t n = 0;
+    char(*names)[NAME_MAX_LEN + 1] = lifecycle_names(lc, &n);
+    if (names == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     int rc = 0;
-    while (rc == 0 && lc->records != NULL) {
-        char name[NAME_MAX_LEN + 1];
-        snprintf(name, sizeof name, "%s", lc->records->name);
-        rc = delete_locked(lc, name, err);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        tf_err e = {0};
+        if (lifecycle_delete(lc, names[i], &e) < 0 && e.kind != TF_ERR_NOT_FOUND)
+            rc = tf_err_set(err, e.kind, "%s", e.msg);
     }
-    pthread_mutex_unlock(&lc->change_lock);
+    free(names);
     return rc;
 }
 

@@ -1,7 +1,9 @@
 /* Function lifecycle, the control path: validate, unpack, build, start, wait
  * ready, publish the route, retire the old version; and delete, wipe, list,
- * logs. Called from management threads; one change at a time. It may block
- * on Docker; the data path never waits for it. */
+ * logs. Called from management threads: changes to one function are done
+ * one at a time, in the order they came; changes to different functions,
+ * builds included (as many at once as there are cores), go on side by side.
+ * It may block on Docker; the data path never waits for it. */
 #ifndef TF_LIFECYCLE_H
 #define TF_LIFECYCLE_H
 

@@ -61,6 +61,7 @@ int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, si
     json_t *labels = lifecycle_labels(lc, r->name, r->version);
     const char **env = handler_env(lc, r, fn_env, sizeof fn_env, &n_env);
     int rc = labels != NULL && env != NULL ? 0 : tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    r->started = atomic_fetch_add(&lc->starts, 1) + 1; /* before any starts: see lifecycle_heal */
     for (size_t i = from; i < to && rc == 0; i++) {
         char cname[200], bind[300] = "";
         snprintf(cname, sizeof cname, "%s-%zu", r->network, i);
@@ -161,8 +162,9 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
     if (threads < 1 || threads > LIFECYCLE_THREADS_MAX)
         return tf_err_set(err, TF_ERR_INVALID, "threads must be between 1 and %d, not %lld",
                           LIFECYCLE_THREADS_MAX, threads);
-    pthread_mutex_lock(&lc->change_lock);
-    struct function_record *r = lifecycle_find_record(lc, name);
+    struct name_hold held;
+    lifecycle_hold_name(lc, name, &held);
+    struct function_record *r = lifecycle_held_record(lc, name);
     int rc = 0;
     if (r == NULL)
         rc = tf_err_set(err, TF_ERR_NOT_FOUND, "no function named '%.64s'", name);
@@ -175,7 +177,7 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
             store_set_threads(lc->cfg.state_dir, name, threads, &e) < 0)
             log_warn("function %s: %s", name, e.msg);
     }
-    pthread_mutex_unlock(&lc->change_lock);
+    lifecycle_release_name(lc, &held);
     return rc;
 }
 
@@ -223,24 +225,45 @@ static int heal_record(struct lifecycle *lc, struct function_record *r,
     return rc < 0 ? -1 : (int)dead;
 }
 
+/* Heals name unless a change to it is under way or started handlers since
+ * the running ones were listed (starts_listed): those are left for the next
+ * round, which *failed brings soon. */
+static int heal_name(struct lifecycle *lc, const char *name, const struct docker_ids *running,
+                     unsigned starts_listed, bool *failed)
+{
+    struct name_hold held;
+    if (!lifecycle_try_hold_name(lc, name, &held)) {
+        *failed = true;
+        return 0;
+    }
+    struct function_record *r = lifecycle_held_record(lc, name);
+    int n = 0;
+    if (r != NULL && (int)(r->started - starts_listed) > 0)
+        *failed = true; /* started after the list: not known to be dead */
+    else if (r != NULL)
+        n = heal_record(lc, r, running);
+    lifecycle_release_name(lc, &held);
+    *failed |= n < 0;
+    return n > 0 ? n : 0;
+}
+
 int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err)
 {
     *failed = false;
     char label[64];
     snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
+    unsigned starts_listed = atomic_load(&lc->starts);
     struct docker_ids running = {0};
-    int replaced = 0;
-    /* Listed under the lock, so a deploy cannot start a container between the
-     * list and the comparison and have it taken for dead. */
-    pthread_mutex_lock(&lc->change_lock);
-    int rc = docker_list(lc->cfg.docker, DOCKER_RUNNING, label, docker_ids_collect, &running, err);
-    for (struct function_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
-        int n = heal_record(lc, r, &running);
-        if (n > 0)
-            replaced += n;
-        *failed |= n < 0;
+    if (docker_list(lc->cfg.docker, DOCKER_RUNNING, label, docker_ids_collect, &running, err) < 0) {
+        docker_ids_free(&running);
+        return -1;
     }
-    pthread_mutex_unlock(&lc->change_lock);
+    size_t n = 0;
+    char(*names)[NAME_MAX_LEN + 1] = lifecycle_names(lc, &n);
+    int replaced = 0;
+    for (size_t i = 0; i < n; i++)
+        replaced += heal_name(lc, names[i], &running, starts_listed, failed);
+    free(names);
     docker_ids_free(&running);
-    return rc < 0 ? -1 : replaced;
+    return replaced;
 }

@@ -5,6 +5,8 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 
 #include "dispatch.h"
 #include "docker.h"
@@ -34,21 +36,59 @@ struct function_record {
     char network[DOCKER_ID_MAX];
     char (*containers)[DOCKER_ID_MAX];
     size_t n_containers;
+    unsigned started; /* lifecycle.starts when its last handler was started */
     struct function_record *next;
+};
+
+/* A name held by a change under way (lifecycle_holds.c); on its holder's stack. */
+struct name_hold {
+    char name[NAME_MAX_LEN + 1];
+    struct name_hold *next;
 };
 
 struct lifecycle {
     struct lifecycle_config cfg;
-    pthread_mutex_t change_lock; /* one deploy/delete/wipe at a time */
-    pthread_mutex_t table_lock;  /* guards records for list and logs */
+    pthread_mutex_t table_lock; /* guards records and version */
     struct function_record *records;
     unsigned version; /* makes every deploy's object names unique */
+    /* Counts handler starts: a heal leaves alone what started after it
+     * listed the running containers (function_record.started). */
+    atomic_uint starts;
+    pthread_mutex_t hold_lock; /* guards holds and build_slots */
+    pthread_cond_t released;   /* a name or a build slot was given back */
+    struct name_hold *holds;   /* held and awaited names, in the order asked for */
+    int build_slots;           /* builds that may start now */
+    pthread_mutex_t net_lock;  /* one network made at a time: subnets differ */
 };
+
+/* ---- lifecycle_holds.c: names held by changes, and build slots ---- */
+
+void lifecycle_holds_init(struct lifecycle *lc);
+void lifecycle_holds_destroy(struct lifecycle *lc);
+
+/* Waits until the changes to name asked for before are done, then holds it in h. */
+void lifecycle_hold_name(struct lifecycle *lc, const char *name, struct name_hold *h);
+
+/* Holds name in h when no change holds it or waits for it; false otherwise. */
+bool lifecycle_try_hold_name(struct lifecycle *lc, const char *name, struct name_hold *h);
+
+void lifecycle_release_name(struct lifecycle *lc, struct name_hold *h);
+
+/* At most as many builds at once as there are cores. */
+void lifecycle_take_build_slot(struct lifecycle *lc);
+void lifecycle_give_build_slot(struct lifecycle *lc);
 
 /* ---- lifecycle.c: the table of records ---- */
 
-/* The record of name, or NULL. Caller holds change_lock (or table_lock to read). */
+/* The record of name, or NULL. Caller holds table_lock. */
 struct function_record *lifecycle_find_record(struct lifecycle *lc, const char *name);
+
+/* The record of name, or NULL, for a caller that holds name: it stays until
+ * the caller changes it. */
+struct function_record *lifecycle_held_record(struct lifecycle *lc, const char *name);
+
+/* The names of the deployed functions, in name order, malloc'd; *n their number. */
+char (*lifecycle_names(struct lifecycle *lc, size_t *n))[NAME_MAX_LEN + 1];
 
 /* The limits r's calls are dispatched with. */
 static inline struct dispatch_limits record_limits(const struct function_record *r)
@@ -86,8 +126,8 @@ int lifecycle_build_image(struct lifecycle *lc, const struct deploy_spec *s,
 
 /* Creates r's own network (r->network). With a subnet pool, a /25 of it
  * (126 handlers at most, 64 needed): Docker's default pools hold only about
- * 31 networks, fewer than the functions of a busy gateway. Called under the
- * change lock. */
+ * 31 networks, fewer than the functions of a busy gateway. The caller holds
+ * s->name. */
 int lifecycle_create_network(struct lifecycle *lc, const struct deploy_spec *s,
                              struct function_record *r, tf_err *err);
 

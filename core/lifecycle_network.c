@@ -8,10 +8,12 @@
 
 static bool subnet_taken(struct lifecycle *lc, int index)
 {
-    for (struct function_record *x = lc->records; x != NULL; x = x->next)
-        if (x->subnet == index)
-            return true;
-    return false;
+    bool taken = false;
+    pthread_mutex_lock(&lc->table_lock);
+    for (struct function_record *x = lc->records; x != NULL && !taken; x = x->next)
+        taken = x->subnet == index;
+    pthread_mutex_unlock(&lc->table_lock);
+    return taken;
 }
 
 /* The pool as its first address and its number of /25s, or -1 when it is
@@ -64,9 +66,13 @@ int lifecycle_create_network(struct lifecycle *lc, const struct deploy_spec *s,
     if (labels == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     char net_id[DOCKER_ID_MAX];
+    /* One at a time: a network made meanwhile is then one the engine knows,
+     * and a /25 it holds is refused, not given twice. */
+    pthread_mutex_lock(&lc->net_lock);
     int rc = lc->cfg.subnet_pool == NULL
                  ? docker_network_create(lc->cfg.docker, r->network, NULL, labels, net_id, err)
                  : create_in_pool(lc, r, labels, err);
+    pthread_mutex_unlock(&lc->net_lock);
     json_decref(labels);
     return rc;
 }

@@ -36,24 +36,58 @@ static void log_line(void *ctx, const char *line, size_t len)
     free(out);
 }
 
+/* The handlers whose logs are read: copied, so no lock is held while the
+ * engine answers. A handler removed meanwhile has no logs to give. */
+struct log_source {
+    char name[NAME_MAX_LEN + 1];
+    char container[DOCKER_ID_MAX];
+};
+
+static struct log_source *log_sources(struct lifecycle *lc, const char *name, size_t *n,
+                                      bool *known)
+{
+    pthread_mutex_lock(&lc->table_lock);
+    size_t count = 0;
+    for (struct function_record *r = lc->records; r != NULL; r = r->next)
+        if (name == NULL || strcmp(name, r->name) == 0)
+            count += r->n_containers;
+    struct log_source *src = calloc(count ? count : 1, sizeof *src);
+    *n = 0;
+    for (struct function_record *r = lc->records; r != NULL && src != NULL; r = r->next)
+        for (size_t i = 0; i < r->n_containers && (name == NULL || strcmp(name, r->name) == 0);
+             i++) {
+            memcpy(src[*n].name, r->name, sizeof src[*n].name);
+            memcpy(src[*n].container, r->containers[i], sizeof src[*n].container);
+            (*n)++;
+        }
+    *known = name == NULL || lifecycle_find_record(lc, name) != NULL;
+    pthread_mutex_unlock(&lc->table_lock);
+    return src;
+}
+
 int lifecycle_logs(struct lifecycle *lc, const char *name, double since, bool timestamps,
                    lifecycle_log_fn *fn, void *ctx, tf_err *err)
 {
-    /* Logs are read under the change lock so a record cannot vanish meanwhile. */
-    pthread_mutex_lock(&lc->change_lock);
+    size_t n = 0;
+    bool known = false;
+    struct log_source *src = log_sources(lc, name, &n, &known);
     int rc = 0;
-    if (name != NULL && lifecycle_find_record(lc, name) == NULL) {
+    if (!known)
         rc = tf_err_set(err, TF_ERR_NOT_FOUND, "no function named '%.64s'", name);
-    }
-    for (struct function_record *r = lc->records; r != NULL && rc == 0; r = r->next) {
-        if (name != NULL && strcmp(name, r->name) != 0)
+    else if (src == NULL)
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (src[i].container[0] == '\0')
             continue;
-        for (size_t i = 0; i < r->n_containers && rc == 0; i++) {
-            struct log_ctx l = {fn, ctx, r->name, r->containers[i]};
-            rc = docker_container_logs(lc->cfg.docker, r->containers[i], since, timestamps,
-                                       log_line, &l, err);
-        }
+        struct log_ctx l = {fn, ctx, src[i].name, src[i].container};
+        tf_err e = {0};
+        rc = docker_container_logs(lc->cfg.docker, src[i].container, since, timestamps, log_line,
+                                   &l, &e);
+        if (rc < 0 && e.kind == TF_ERR_NOT_FOUND)
+            rc = 0; /* removed since it was listed */
+        else if (rc < 0)
+            tf_err_set(err, e.kind, "%s", e.msg);
     }
-    pthread_mutex_unlock(&lc->change_lock);
+    free(src);
     return rc;
 }
