@@ -52,6 +52,7 @@ struct deploy_spec {
     bool restoring; /* from the store at start: skipped when the name was deployed meanwhile */
 };
 
+#define LIFECYCLE_THREADS_MAX       64 /* handler containers per function */
 #define LIFECYCLE_DEFAULT_MEMORY_MB 128
 #define LIFECYCLE_PIDS_LIMIT        256 /* processes and threads per handler container */
 /* Handlers run as this user and group ("nobody" in Debian's images), never as

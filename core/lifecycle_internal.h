@@ -15,10 +15,9 @@
 #include "names.h"
 #include "runtimes.h"
 
-#define LIFECYCLE_THREADS_MAX 64
-#define LABEL_INSTANCE        "tinyfaas.instance"
-#define LABEL_FUNCTION        "tinyfaas.function"
-#define LABEL_VERSION         "tinyfaas.version"
+#define LABEL_INSTANCE "tinyfaas.instance"
+#define LABEL_FUNCTION "tinyfaas.function"
+#define LABEL_VERSION  "tinyfaas.version"
 
 /* What the daemon made for one deployed version of a function. */
 struct function_record {

@@ -13,7 +13,7 @@ struct restorer {
     const char *state_dir;
     pthread_t thread;
     atomic_bool stopping;
-    unsigned back, failed;
+    unsigned back;
 };
 
 static void restore_one(void *ctx, const struct deploy_spec *kept)
@@ -25,7 +25,6 @@ static void restore_one(void *ctx, const struct deploy_spec *kept)
     s.restoring = true;
     tf_err err = {0};
     if (lifecycle_deploy(r->lc, &s, &err) < 0) {
-        r->failed++;
         log_warn("function %s did not come back: %s", s.name, err.msg);
     } else {
         r->back++;
@@ -38,7 +37,7 @@ static void *run(void *arg)
     int n = store_load_all(r->state_dir, restore_one, r);
     if (n > 0)
         log_info("%u of %d kept function(s) back%s", r->back, n,
-                 r->failed > 0 ? "; see the warnings above" : "");
+                 r->back < (unsigned)n ? "; see the warnings above" : "");
     return NULL;
 }
 

@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +14,6 @@
 
 #include "log.h"
 #include "names.h"
-
-#define MAX_KEPT_ENVS 256
 
 static void fn_dir(const char *state_dir, const char *name, char *out, size_t size)
 {
@@ -135,56 +135,195 @@ void store_remove(const char *state_dir, const char *name)
         log_warn("cannot remove %s: %s", dir, strerror(errno));
 }
 
-static unsigned char *read_file(const char *path, size_t *len)
+/* The whole regular file at path, NUL-terminated, if at most max bytes.
+ * Return 0, or -1 with err set. */
+static int read_file(const char *path, size_t max, unsigned char **out, size_t *len, tf_err *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return NULL;
+    /* O_NONBLOCK: a FIFO left where a file should be must not hang the start. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot read it: %s", strerror(errno));
+    struct stat st;
     unsigned char *data = NULL;
-    long size = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    if (size >= 0 && fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)size + 1)) != NULL &&
-        fread(data, 1, (size_t)size, f) != (size_t)size) {
-        free(data);
-        data = NULL;
+    size_t got = 0;
+    int rc = 0;
+    if (fstat(fd, &st) < 0)
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "cannot read it: %s", strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = tf_err_set(err, TF_ERR_INVALID, "not a regular file");
+    else if (st.st_size < 0 || (unsigned long long)st.st_size > max)
+        rc = tf_err_set(err, TF_ERR_TOO_LARGE, "larger than %zu bytes", max);
+    else if ((data = malloc((size_t)st.st_size + 1)) == NULL)
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    while (rc == 0 && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, data + got, (size_t)st.st_size - got);
+        if (n < 0 && errno != EINTR)
+            rc = tf_err_set(err, TF_ERR_INTERNAL, "cannot read it: %s", strerror(errno));
+        else if (n == 0)
+            break; /* it shrank meanwhile: what is there is checked like any other */
+        else if (n > 0)
+            got += (size_t)n;
     }
-    fclose(f);
-    *len = (size_t)size;
-    return data;
+    close(fd);
+    if (rc < 0) {
+        free(data);
+        return rc;
+    }
+    data[got] = '\0';
+    *out = data;
+    *len = got;
+    return 0;
 }
 
-/* Hands one kept function to fn: its spec.json and code.zip as a deploy_spec. */
-static int load_one(const char *dir, store_each_fn *fn, void *ctx)
+/* A field of the spec; JSON null counts as missing, as in an upload's body. */
+static json_t *field(json_t *o, const char *key)
 {
-    char path[1200];
-    snprintf(path, sizeof path, "%s/code.zip", dir);
-    json_t *spec = read_spec(dir);
-    size_t zip_len = 0;
-    unsigned char *zip = spec != NULL ? read_file(path, &zip_len) : NULL;
-    json_t *envs = json_object_get(spec, "envs");
-    const char *env_strings[MAX_KEPT_ENVS];
-    struct deploy_spec s = {
-        .name = json_string_value(json_object_get(spec, "name")),
-        .env = json_string_value(json_object_get(spec, "env")),
-        .threads = json_integer_value(json_object_get(spec, "threads")),
-        .zip = zip,
-        .zip_len = zip_len,
-        .subfolder = json_string_value(json_object_get(spec, "subfolder")),
-        .envs = env_strings,
-        .n_envs = json_array_size(envs) < MAX_KEPT_ENVS ? json_array_size(envs) : MAX_KEPT_ENVS,
-        .memory_mb = json_integer_value(json_object_get(spec, "memory_mb")),
-        .cpus = json_number_value(json_object_get(spec, "cpus")),
-        .timeout_s = json_integer_value(json_object_get(spec, "timeout_s")),
-        .concurrency = json_integer_value(json_object_get(spec, "concurrency")),
-    };
-    for (size_t i = 0; i < s.n_envs; i++)
-        env_strings[i] = json_string_value(json_array_get(envs, i));
-    int rc = zip != NULL && s.name != NULL && s.env != NULL ? 0 : -1;
+    json_t *v = json_object_get(o, key);
+    return json_is_null(v) ? NULL : v;
+}
+
+/* A string field; a missing optional one leaves *out as it is. */
+static int get_string(json_t *o, const char *key, bool required, const char **out, tf_err *err)
+{
+    json_t *v = field(o, key);
+    if (v == NULL)
+        return required ? tf_err_set(err, TF_ERR_INVALID, "field \"%s\" is missing", key) : 0;
+    if (!json_is_string(v))
+        return tf_err_set(err, TF_ERR_INVALID, "field \"%s\" is not a string", key);
+    *out = json_string_value(v);
+    return 0;
+}
+
+/* A whole-number field from min to max; missing leaves *out as it is. */
+static int get_integer(json_t *o, const char *key, long long min, long long max, long long *out,
+                       tf_err *err)
+{
+    json_t *v = field(o, key);
+    if (v == NULL)
+        return 0;
+    if (!json_is_integer(v))
+        return tf_err_set(err, TF_ERR_INVALID, "field \"%s\" is not a whole number", key);
+    long long n = json_integer_value(v);
+    if (n < min)
+        return tf_err_set(err, TF_ERR_INVALID, "field \"%s\" is %lld, less than %lld", key, n, min);
+    if (n > max)
+        return tf_err_set(err, TF_ERR_INVALID, "field \"%s\" is %lld, more than %lld", key, n, max);
+    *out = n;
+    return 0;
+}
+
+/* The name, which must be the folder's: the folder is what delete removes. */
+static int get_name(json_t *o, const char *folder, const char **out, tf_err *err)
+{
+    if (get_string(o, "name", true, out, err) < 0)
+        return -1;
+    if (!name_is_valid(*out, strlen(*out)))
+        return tf_err_set(err, TF_ERR_INVALID, "field \"name\" is not a valid function name");
+    if (strcmp(*out, folder) != 0)
+        return tf_err_set(err, TF_ERR_INVALID, "field \"name\" is \"%s\", not the folder's name",
+                          *out);
+    return 0;
+}
+
+/* "cpus": any JSON number (an edited file may say 1 for 1.0), not negative. */
+static int get_cpus(json_t *o, double *out, tf_err *err)
+{
+    json_t *v = field(o, "cpus");
+    if (v == NULL)
+        return 0;
+    if (!json_is_number(v))
+        return tf_err_set(err, TF_ERR_INVALID, "field \"cpus\" is not a number");
+    double c = json_number_value(v);
+    if (!(c >= 0)) /* NaN too, though jansson never makes one */
+        return tf_err_set(err, TF_ERR_INVALID, "field \"cpus\" is negative");
+    *out = c;
+    return 0;
+}
+
+static int get_envs(json_t *o, const char **envs, size_t *n, tf_err *err)
+{
+    json_t *v = field(o, "envs");
+    if (v == NULL)
+        return 0;
+    if (!json_is_array(v))
+        return tf_err_set(err, TF_ERR_INVALID, "field \"envs\" is not an array");
+    if (json_array_size(v) > STORE_MAX_ENVS)
+        return tf_err_set(err, TF_ERR_INVALID, "field \"envs\" has more than %d entries",
+                          STORE_MAX_ENVS);
+    size_t i;
+    json_t *item;
+    json_array_foreach(v, i, item)
+    {
+        if (!json_is_string(item))
+            return tf_err_set(err, TF_ERR_INVALID, "field \"envs\"[%zu] is not a string", i);
+        const char *kv = json_string_value(item), *eq = strchr(kv, '=');
+        if (eq == NULL || eq == kv)
+            return tf_err_set(err, TF_ERR_INVALID, "field \"envs\"[%zu] is not KEY=VALUE", i);
+        envs[(*n)++] = kv;
+    }
+    return 0;
+}
+
+int store_spec_parse(const char *text, size_t len, const char *folder, struct store_spec *k,
+                     tf_err *err)
+{
+    *k = (struct store_spec){.spec = {.threads = 1, .envs = k->envs}};
+    json_error_t je;
+    json_t *j = k->json = json_loadb(text, len, 0, &je);
+    if (j == NULL)
+        return tf_err_set(err, TF_ERR_INVALID, "not JSON: %s (line %d)", je.text, je.line);
+    if (!json_is_object(j))
+        return tf_err_set(err, TF_ERR_INVALID, "not a JSON object");
+    /* Fields this daemon does not know are left alone: a newer one may have
+     * written them, and the function still runs without them. */
+    struct deploy_spec *s = &k->spec;
+    if (get_name(j, folder, &s->name, err) < 0 || get_string(j, "env", true, &s->env, err) < 0 ||
+        get_integer(j, "threads", 1, LIFECYCLE_THREADS_MAX, &s->threads, err) < 0 ||
+        get_envs(j, k->envs, &s->n_envs, err) < 0 ||
+        get_integer(j, "memory_mb", 0, LLONG_MAX, &s->memory_mb, err) < 0 ||
+        get_cpus(j, &s->cpus, err) < 0 ||
+        get_integer(j, "timeout_s", 0, LLONG_MAX, &s->timeout_s, err) < 0 ||
+        get_integer(j, "concurrency", 0, LLONG_MAX, &s->concurrency, err) < 0 ||
+        get_string(j, "subfolder", false, &s->subfolder, err) < 0)
+        return -1;
+    return 0;
+}
+
+void store_spec_free(struct store_spec *k)
+{
+    json_decref(k->json);
+    k->json = NULL;
+}
+
+/* Hands the function kept in dir (its folder's name) to fn: its spec.json
+ * and code.zip as a deploy_spec. */
+static int load_one(const char *dir, const char *folder, store_each_fn *fn, void *ctx)
+{
+    char spec_path[1200], zip_path[1200];
+    snprintf(spec_path, sizeof spec_path, "%s/spec.json", dir);
+    snprintf(zip_path, sizeof zip_path, "%s/code.zip", dir);
+    struct store_spec k = {0};
+    tf_err err = {0};
+    unsigned char *text = NULL, *zip = NULL;
+    size_t text_len = 0, zip_len = 0;
+    const char *failed = spec_path;
+    int rc = read_file(spec_path, STORE_MAX_FILE_BYTES, &text, &text_len, &err);
     if (rc == 0)
-        fn(ctx, &s);
-    else
-        log_warn("kept function in %s cannot be read; skipped", dir);
+        rc = store_spec_parse((const char *)text, text_len, folder, &k, &err);
+    if (rc == 0) {
+        failed = zip_path;
+        rc = read_file(zip_path, STORE_MAX_FILE_BYTES, &zip, &zip_len, &err);
+    }
+    if (rc == 0) {
+        k.spec.zip = zip;
+        k.spec.zip_len = zip_len;
+        fn(ctx, &k.spec);
+    } else {
+        log_warn("kept function in %s: %s; skipped", failed, err.msg);
+    }
     free(zip);
-    json_decref(spec);
+    free(text);
+    store_spec_free(&k);
     return rc;
 }
 
@@ -208,7 +347,7 @@ int store_load_all(const char *state_dir, store_each_fn *fn, void *ctx)
         return 0; /* nothing kept yet */
     for (int i = 0; i < n; i++) {
         snprintf(sub, sizeof sub, "%s/%s", dir, names[i]->d_name);
-        load_one(sub, fn, ctx);
+        load_one(sub, names[i]->d_name, fn, ctx);
         free(names[i]);
     }
     free(names);

@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "$0")/../../scripts/lib.sh"
 ROOT=$(tf_root)
 SECONDS_EACH=${1:-60}
-TARGETS="fnzip base64 upload psk_keys coap_request http_request"
+TARGETS="fnzip base64 upload psk_keys coap_request http_request state hproto"
 
 TINYFAAS_PACKAGES="clang libclang-rt-14-dev $TINYFAAS_PACKAGES" tf_install_packages
 CC=clang tf_build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false

@@ -2,7 +2,8 @@
 # Functions survive a restart of the daemon, clean (SIGTERM) or not
 # (SIGKILL): they serve again with no re-upload, with their envs, limits and
 # threads; a killed daemon's containers are replaced, never duplicated or left
-# behind; a deleted function stays deleted.
+# behind; a deleted function stays deleted; a kept copy with a field of the
+# wrong type is skipped with a warning naming it, and the others still serve.
 #
 #   test_persist.sh DAEMON SOURCE_ROOT
 set -u
@@ -71,5 +72,34 @@ check "greet came back with 3 handlers" 3 "$(n_running --filter label=tinyfaas.f
 call plain --data-binary y
 check "plain stays deleted" 404 "$CODE"
 check "plain's copy is gone" no "$([ -e "$STATE/functions/plain" ] && echo yes || echo no)"
+
+# --- 4. a kept copy with a field of the wrong type is skipped, not fatal ---
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+DAEMON_PID=
+# kept_copy NAME SPEC_JSON: a function folder written by hand, with plain's code.
+kept_copy() {
+    mkdir -p "$STATE/functions/$1"
+    printf '%s' "$2" > "$STATE/functions/$1/spec.json"
+    cp "$T/plain.zip" "$STATE/functions/$1/code.zip"
+}
+kept_copy bad-envs '{"name":"bad-envs","env":"binary","threads":1,"envs":[1]}'
+kept_copy bad-threads '{"name":"bad-threads","env":"binary","threads":"2","envs":[]}'
+it_start_daemon
+back greet w "hi:w" "beside bad copies"
+mgmt GET /list
+check "bad copies: only greet listed" "$(printf 'greet\n' | od -c)" "$(od -c < "$T/body")"
+for _ in $(seq 150); do grep -q "kept function(s) back" "$LOG" && break; sleep 0.2; done
+check "bad copies: the summary points at the warnings" 1 \
+    "$(grep -c ' info 1 of 3 kept function(s) back; see the warnings above$' "$LOG")"
+# warned NAME REASON: how many warnings skipped NAME's spec.json for REASON.
+warned() { grep -cF "warn kept function in $STATE/functions/$1/spec.json: $2; skipped" "$LOG"; }
+check "bad copies: envs named" 1 "$(warned bad-envs 'field "envs"[0] is not a string')"
+check "bad copies: threads named" 1 "$(warned bad-threads 'field "threads" is not a whole number')"
+call bad-envs --data-binary y
+check "bad copies: not served" 404 "$CODE"
+check "bad copies: left for the operator" yes \
+    "$([ -e "$STATE/functions/bad-envs/spec.json" ] && echo yes || echo no)"
+require_daemon
 
 it_finish
