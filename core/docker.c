@@ -275,17 +275,29 @@ out:
     return rc;
 }
 
-int docker_image_exists(struct docker *d, const char *ref, tf_err *err)
+/* 1 when GET fmt(ref) finds the object, 0 when the engine says 404. */
+static int object_exists(struct docker *d, const char *fmt, const char *ref, const char *what,
+                         tf_err *err)
 {
-    char *path = docker__path("/images/%s/json", ref);
+    char *path = docker__path(fmt, ref);
     long http = 0;
     if (path == NULL)
-        return no_memory("inspect image", err);
-    int rc = docker__call(d, "GET", path, NULL, NULL, 1, &http, "inspect image", err);
+        return no_memory(what, err);
+    int rc = docker__call(d, "GET", path, NULL, NULL, 1, &http, what, err);
     free(path);
     if (rc < 0)
         return rc;
     return http == 404 ? 0 : 1;
+}
+
+int docker_image_exists(struct docker *d, const char *ref, tf_err *err)
+{
+    return object_exists(d, "/images/%s/json", ref, "inspect image", err);
+}
+
+int docker_network_exists(struct docker *d, const char *name, tf_err *err)
+{
+    return object_exists(d, "/networks/%s", name, "inspect network", err);
 }
 
 /* DELETE of an object; one that is already gone counts as removed. */

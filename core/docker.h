@@ -61,6 +61,9 @@ int docker_image_remove(struct docker *d, const char *ref, tf_err *err);
 int docker_network_create(struct docker *d, const char *name, const char *subnet, json_t *labels,
                           char id_out[DOCKER_ID_MAX], tf_err *err);
 
+/* 1 when a network of that name or id exists, 0 when not, negative on error. */
+int docker_network_exists(struct docker *d, const char *name, tf_err *err);
+
 /* Removes a network. A missing network is success. */
 int docker_network_remove(struct docker *d, const char *id, tf_err *err);
 

@@ -111,6 +111,7 @@ static struct function_record *swap_record(struct lifecycle *lc, struct function
 /* How long each step of a deploy took, for the log: where deploy time goes. */
 struct deploy_times {
     int64_t build_ms, network_ms, start_ms, ready_ms;
+    bool cached; /* the image was there already: nothing built */
 };
 
 /* Builds, starts and publishes version r of a function. */
@@ -120,19 +121,17 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s,
 {
     int64_t t0 = loop_now_ms();
     lifecycle_take_build_slot(lc);
-    int rc = lifecycle_build_image(lc, s, r, t, facts, err);
+    int rc = lifecycle_build_image(lc, s, r, t, facts, &times->cached, err);
     lifecycle_give_build_slot(lc);
     int64_t t1 = loop_now_ms();
     times->build_ms = t1 - t0;
     if (rc < 0)
         return rc;
-    rc = lifecycle_create_network(lc, s, r, err);
+    rc = lifecycle_ensure_network(lc, r, err);
     int64_t t2 = loop_now_ms();
     times->network_ms = t2 - t1;
-    if (rc < 0) {
-        r->network[0] = '\0';
+    if (rc < 0)
         return rc;
-    }
     struct dispatch_endpoint *eps = calloc(r->n_containers, sizeof *eps);
     if (eps == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
@@ -172,8 +171,7 @@ static struct function_record *new_record(struct lifecycle *lc, const struct dep
     pthread_mutex_lock(&lc->table_lock);
     r->version = ++lc->version;
     pthread_mutex_unlock(&lc->table_lock);
-    r->subnet = -1;
-    snprintf(r->network, sizeof r->network, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, s->name,
+    snprintf(r->prefix, sizeof r->prefix, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, s->name,
              r->version);
     return r;
 }
@@ -185,6 +183,20 @@ static void keep(struct lifecycle *lc, const struct deploy_spec *s)
     tf_err e = {0};
     if (lc->cfg.state_dir != NULL && store_save(lc->cfg.state_dir, s, &e) < 0)
         log_warn("function %s serves, but will not come back after a restart: %s", s->name, e.msg);
+}
+
+/* Removes what a failed deploy of r made. Its images go unless the version
+ * that serves was built from the same (the engine failed, not the build);
+ * the network goes with no version serving. */
+static void forget_version(struct lifecycle *lc, struct function_record *r)
+{
+    lifecycle_remove_objects(lc, r);
+    struct function_record *serving = lifecycle_held_record(lc, r->name);
+    if (r->digest[0] && (serving == NULL || strcmp(serving->digest, r->digest) != 0))
+        lifecycle_remove_images(lc, r->name, IMAGES_OF_DIGEST, r->digest);
+    if (serving == NULL)
+        lifecycle_remove_network(lc, r->name);
+    record_free(r);
 }
 
 int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
@@ -220,8 +232,7 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
     tarbuf_free(&t);
     if (rc < 0) {
         log_warn("function %s: deploy failed: %s", s->name, err->msg);
-        lifecycle_remove_objects(lc, r);
-        record_free(r);
+        forget_version(lc, r);
     } else {
         /* The publish has drained the old version's calls: its objects can go. */
         struct function_record *old = swap_record(lc, r, s->name);
@@ -229,10 +240,12 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
             lifecycle_remove_objects(lc, old);
             record_free(old);
         }
-        log_info("function %s: deployed (image %lld ms, network %lld ms, handlers started "
+        /* Those of older code, of earlier runs too: only the image that serves stays. */
+        lifecycle_remove_images(lc, s->name, IMAGES_BUT_DIGEST, r->digest);
+        log_info("function %s: deployed (image %lld ms%s, network %lld ms, handlers started "
                  "%lld ms, ready %lld ms)",
-                 s->name, (long long)times.build_ms, (long long)times.network_ms,
-                 (long long)times.start_ms, (long long)times.ready_ms);
+                 s->name, (long long)times.build_ms, times.cached ? ", kept from before" : "",
+                 (long long)times.network_ms, (long long)times.start_ms, (long long)times.ready_ms);
         keep(lc, s);
     }
     lifecycle_release_name(lc, &held);
@@ -252,6 +265,8 @@ static int delete_held(struct lifecycle *lc, const char *name, tf_err *err)
     if (lc->cfg.state_dir != NULL)
         store_remove(lc->cfg.state_dir, name);
     lifecycle_remove_objects(lc, r);
+    lifecycle_remove_network(lc, name);
+    lifecycle_remove_images(lc, name, IMAGES_ALL, NULL);
     record_free(r);
     log_info("function %s: deleted", name);
     return 0;
@@ -284,7 +299,26 @@ int lifecycle_wipe(struct lifecycle *lc, tf_err *err)
     return rc;
 }
 
-int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
+/* Collects the networks and images that go: all when purging, else those of
+ * functions not kept in the state dir (a kept one's network and image are
+ * what bring it back at once, with no package index). */
+struct cull {
+    struct lifecycle *lc;
+    bool purge;
+    struct docker_ids ids;
+};
+
+static void cull_unkept(void *ctx, const char *id, json_t *labels)
+{
+    struct cull *c = ctx;
+    const char *name = json_string_value(json_object_get(labels, LABEL_FUNCTION));
+    const char *state = c->lc->cfg.state_dir;
+    if (c->purge || name == NULL || !name_is_valid(name, strlen(name)) || state == NULL ||
+        !store_has(state, name))
+        docker_ids_collect(&c->ids, id, labels);
+}
+
+static int remove_everything(struct lifecycle *lc, bool purge, tf_err *err)
 {
     char label[128];
     snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
@@ -292,12 +326,12 @@ int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
     const enum docker_kind order[] = {DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES};
     int rc = 0;
     for (size_t k = 0; k < 3; k++) {
-        struct docker_ids l = {0};
-        if (docker_list(lc->cfg.docker, order[k], label, docker_ids_collect, &l, err) < 0)
+        struct cull c = {.lc = lc, .purge = purge || order[k] == DOCKER_CONTAINERS};
+        if (docker_list(lc->cfg.docker, order[k], label, cull_unkept, &c, err) < 0)
             rc = -EIO;
-        if (sweep_remove(lc->cfg.docker, order[k], l.ids, l.n, err) < 0)
+        if (sweep_remove(lc->cfg.docker, order[k], c.ids.ids, c.ids.n, err) < 0)
             rc = -EIO;
-        docker_ids_free(&l);
+        docker_ids_free(&c.ids);
     }
     lifecycle_clear_socket_dirs(lc);
     pthread_mutex_lock(&lc->table_lock);
@@ -308,4 +342,14 @@ int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
     }
     pthread_mutex_unlock(&lc->table_lock);
     return rc;
+}
+
+int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
+{
+    return remove_everything(lc, false, err);
+}
+
+int lifecycle_purge(struct lifecycle *lc, tf_err *err)
+{
+    return remove_everything(lc, true, err);
 }

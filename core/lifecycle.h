@@ -24,7 +24,7 @@ struct lifecycle_config {
     const char *instance_id; /* labels every object this daemon makes */
     struct runtimes *runtimes;
     int ready_timeout_ms;    /* how long handlers may take to say ready */
-    const char *subnet_pool; /* "10.201.0.0/16": each function network a /25 of it;
+    const char *subnet_pool; /* "10.201.0.0/16": each function's network a /25 of it;
                               * NULL: the engine's own pools (about 31 networks) */
     size_t max_zip_entries;
     size_t max_zip_bytes;
@@ -104,9 +104,13 @@ typedef void lifecycle_log_fn(void *ctx, const char *line, size_t len);
 int lifecycle_logs(struct lifecycle *lc, const char *name, double since, bool timestamps,
                    lifecycle_log_fn *fn, void *ctx, tf_err *err);
 
-/* Removes every container, network and function image labelled with this
- * daemon's instance id, whether or not it is known: at start-up (after a
- * crash) and at shutdown. Does not use the dispatcher. */
+/* Removes every container labelled with this daemon's instance id, whether
+ * or not it is known, and every function network and image but those of the
+ * functions kept in the state dir, which bring them back with no build: at
+ * start-up (after a crash) and at shutdown. Does not use the dispatcher. */
 int lifecycle_remove_all(struct lifecycle *lc, tf_err *err);
+
+/* As lifecycle_remove_all, the kept functions' images included (tinyfaas --purge). */
+int lifecycle_purge(struct lifecycle *lc, tf_err *err);
 
 #endif

@@ -1,6 +1,5 @@
 /* A function's image: the user's code unpacked into a build context, then
  * built from its runtime's template or compiled in a builder container. */
-#include <ctype.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,10 +85,11 @@ static int build_from_template(struct lifecycle *lc, const struct deploy_spec *s
                                const struct code_facts *facts, const char *base,
                                const char *builder, struct build_log *blog, tf_err *err)
 {
-    char labels_line[256];
+    char labels_line[384];
     /* Every stage's images carry the labels, so a failed build leaves nothing unfindable. */
-    snprintf(labels_line, sizeof labels_line, "LABEL %s=\"%s\" %s=\"%s\" %s=\"%u\"", LABEL_INSTANCE,
-             lc->cfg.instance_id, LABEL_FUNCTION, s->name, LABEL_VERSION, r->version);
+    snprintf(labels_line, sizeof labels_line, "LABEL %s=\"%s\" %s=\"%s\" %s=\"%u\" %s=\"%s\"",
+             LABEL_INSTANCE, lc->cfg.instance_id, LABEL_FUNCTION, s->name, LABEL_VERSION,
+             r->version, LABEL_DIGEST, r->digest);
     char *dockerfile = NULL;
     int rc = runtime_function_dockerfile(lc->cfg.runtimes, facts->rt, facts->has_deps, base,
                                          builder, labels_line, &dockerfile, err);
@@ -107,9 +107,9 @@ static int build_from_template(struct lifecycle *lc, const struct deploy_spec *s
 }
 
 /* The function's image compiled in a throwaway builder container (compile.h). */
-static int compile_function(struct lifecycle *lc, const struct deploy_spec *s,
-                            const struct function_record *r, struct tarbuf *t, const char *builder,
-                            const char *command, struct build_log *blog, tf_err *err)
+static int compile_function(struct lifecycle *lc, const struct function_record *r, struct tarbuf *t,
+                            const char *builder, const char *command, struct build_log *blog,
+                            tf_err *err)
 {
     int rc = tarbuf_close(t, err);
     if (rc < 0)
@@ -119,7 +119,7 @@ static int compile_function(struct lifecycle *lc, const struct deploy_spec *s,
         .command = command,
         .fn_tar = t->data,
         .fn_tar_len = t->len,
-        .labels = lifecycle_labels(lc, s->name, r->version),
+        .labels = lifecycle_image_labels(lc, r),
         .tag = r->image,
         .timeout_s = COMPILE_TIMEOUT_S,
         .output = log_build,
@@ -134,19 +134,22 @@ static int compile_function(struct lifecycle *lc, const struct deploy_spec *s,
 
 int lifecycle_build_image(struct lifecycle *lc, const struct deploy_spec *s,
                           struct function_record *r, struct tarbuf *t,
-                          const struct code_facts *facts, tf_err *err)
+                          const struct code_facts *facts, bool *cached, tf_err *err)
 {
     char base[256], builder[256];
     int rc = runtime_ensure_images(lc->cfg.runtimes, facts->rt, lc->cfg.docker, facts->has_deps,
                                    base, builder, sizeof base, err);
     if (rc < 0)
         return rc;
-    snprintf(r->image, sizeof r->image, "%s:latest", r->network);
-    for (char *p = r->image; *p; p++)
-        *p = (char)tolower((unsigned char)*p); /* image references must be lower case */
+    lifecycle_image_digest(s, facts, base, builder, r->digest);
+    lifecycle_image_tag(lc, r);
+    rc = docker_image_exists(lc->cfg.docker, r->image, err);
+    *cached = rc == 1;
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     struct build_log blog = {.name = r->name};
     const char *command = runtime_compile_command(facts->rt);
-    rc = command ? compile_function(lc, s, r, t, builder, command, &blog, err)
+    rc = command ? compile_function(lc, r, t, builder, command, &blog, err)
                  : build_from_template(lc, s, r, t, facts, base, builder, &blog, err);
     if (rc < 0) {
         r->image[0] = '\0'; /* a failed build tags nothing */

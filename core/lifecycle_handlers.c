@@ -64,7 +64,7 @@ int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, si
     r->started = atomic_fetch_add(&lc->starts, 1) + 1; /* before any starts: see lifecycle_heal */
     for (size_t i = from; i < to && rc == 0; i++) {
         char cname[200], bind[300] = "";
-        snprintf(cname, sizeof cname, "%s-%zu", r->network, i);
+        snprintf(cname, sizeof cname, "%s-%zu", r->prefix, i);
         if (lc->cfg.socket_dir != NULL &&
             (rc = lifecycle_make_socket_dir(lc, r, i, bind, sizeof bind, err)) < 0)
             break;

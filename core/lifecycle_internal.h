@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "dispatch.h"
 #include "docker.h"
@@ -18,6 +19,7 @@
 #define LABEL_INSTANCE "tinyfaas.instance"
 #define LABEL_FUNCTION "tinyfaas.function"
 #define LABEL_VERSION  "tinyfaas.version"
+#define LABEL_DIGEST   "tinyfaas.digest" /* on images: what they were built from */
 
 /* What the daemon made for one deployed version of a function. */
 struct function_record {
@@ -30,9 +32,10 @@ struct function_record {
     int timeout_s;       /* a call's time to answer */
     int concurrency;     /* most calls in flight per handler; 0: no limit */
     unsigned version;    /* labels this version's images, intermediate ones too */
-    int subnet;          /* index of its /25 in the subnet pool, -1: none */
+    char prefix[128];    /* of its containers' names: unique per version */
     char image[160];
-    char network[DOCKER_ID_MAX];
+    char digest[65];   /* sha256 of what its image is built from (lifecycle_build.c) */
+    char network[128]; /* its function's: tinyfaas-INSTANCE-NAME */
     char (*containers)[DOCKER_ID_MAX];
     size_t n_containers;
     unsigned started; /* lifecycle.starts when its last handler was started */
@@ -58,6 +61,7 @@ struct lifecycle {
     struct name_hold *holds;   /* held and awaited names, in the order asked for */
     int build_slots;           /* builds that may start now */
     pthread_mutex_t net_lock;  /* one network made at a time: subnets differ */
+    uint32_t next_subnet;      /* where the next /25 search starts, under net_lock */
 };
 
 /* ---- lifecycle_holds.c: names held by changes, and build slots ---- */
@@ -115,29 +119,60 @@ struct code_facts {
 int lifecycle_unpack_code(struct lifecycle *lc, const struct deploy_spec *s, struct tarbuf *t,
                           struct code_facts *facts, tf_err *err);
 
-/* Builds r's image (r->image) from the unpacked code in t, which it closes.
- * A failed build is TF_ERR_BUILD with the tool's own error lines. */
+/* Builds r's image (r->image) from the unpacked code in t, which it closes,
+ * unless an image of what it is built from (r->digest) is there already:
+ * *cached tells. A failed build is TF_ERR_BUILD with the tool's own error lines. */
 int lifecycle_build_image(struct lifecycle *lc, const struct deploy_spec *s,
                           struct function_record *r, struct tarbuf *t,
-                          const struct code_facts *facts, tf_err *err);
+                          const struct code_facts *facts, bool *cached, tf_err *err);
+
+/* ---- lifecycle_cache.c: function images kept as a cache ---- */
+
+/* sha256 (hex) of everything s's image is built from, with base and builder
+ * the runtime images' references. */
+void lifecycle_image_digest(const struct deploy_spec *s, const struct code_facts *facts,
+                            const char *base, const char *builder, char out[65]);
+
+/* Sets r->image, the tag of the image built from r->digest. */
+void lifecycle_image_tag(const struct lifecycle *lc, struct function_record *r);
 
 /* ---- lifecycle_network.c ---- */
 
-/* Creates r's own network (r->network). With a subnet pool, a /25 of it
- * (126 handlers at most, 64 needed): Docker's default pools hold only about
- * 31 networks, fewer than the functions of a busy gateway. The caller holds
- * s->name. */
-int lifecycle_create_network(struct lifecycle *lc, const struct deploy_spec *s,
-                             struct function_record *r, tf_err *err);
+/* Gives r its function's own network (r->network), kept across versions and
+ * restarts like its image, made when there is none. With a subnet pool, a
+ * /25 of it (126 handlers at most, 64 needed): Docker's default pools hold
+ * only about 31 networks, fewer than the functions of a busy gateway. The
+ * caller holds r's name. */
+int lifecycle_ensure_network(struct lifecycle *lc, struct function_record *r, tf_err *err);
+
+/* Removes name's network (the function is deleted, or never came to serve). */
+void lifecycle_remove_network(struct lifecycle *lc, const char *name);
 
 /* ---- lifecycle_objects.c ---- */
 
 /* The labels of every object of name's version: {"tinyfaas.instance", ...}. */
 json_t *lifecycle_labels(struct lifecycle *lc, const char *name, unsigned version);
 
-/* Removes what a record names (containers, socket folders, network, images);
- * every step runs even if one fails. */
+/* Those of r's images: the version's, and the digest that finds them again. */
+json_t *lifecycle_image_labels(struct lifecycle *lc, const struct function_record *r);
+
+/* Removes what a version of a function has of its own: its containers and
+ * socket folders; every step runs even if one fails. The function's network
+ * and images are kept across versions and restarts: see
+ * lifecycle_remove_network and lifecycle_remove_images. */
 void lifecycle_remove_objects(struct lifecycle *lc, const struct function_record *r);
+
+/* Which of a function's images lifecycle_remove_images removes. */
+enum image_pick {
+    IMAGES_ALL,        /* every one (the function is deleted) */
+    IMAGES_OF_DIGEST,  /* those built from digest (a failed build's) */
+    IMAGES_BUT_DIGEST, /* all but those (a version now serves from digest) */
+};
+
+/* Removes name's images, the intermediate ones of multi-stage builds and of
+ * failed builds included, as pick says. */
+void lifecycle_remove_images(struct lifecycle *lc, const char *name, enum image_pick pick,
+                             const char *digest);
 
 /* ---- lifecycle_handlers.c ---- */
 

@@ -1,20 +1,12 @@
-/* Each function version's own bridge network, on a /25 of the subnet pool
- * when the operator gave one. */
+/* Each function's own bridge network, on a /25 of the subnet pool when the
+ * operator gave one. It stays while the function is deployed, across its
+ * versions and the daemon's restarts: a restart makes no network. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
 #include "lifecycle_internal.h"
-
-static bool subnet_taken(struct lifecycle *lc, int index)
-{
-    bool taken = false;
-    pthread_mutex_lock(&lc->table_lock);
-    for (struct function_record *x = lc->records; x != NULL && !taken; x = x->next)
-        taken = x->subnet == index;
-    pthread_mutex_unlock(&lc->table_lock);
-    return taken;
-}
+#include "log.h"
 
 /* The pool as its first address and its number of /25s, or -1 when it is
  * not A.B.C.D/N with N at most 25. */
@@ -29,8 +21,9 @@ static int parse_pool(const char *pool, uint32_t *base, uint32_t *count)
     return 0;
 }
 
-/* Creates r's network on the first /25 of the pool that no function of ours
- * holds and no other network of the engine's overlaps. */
+/* Creates r's network on a /25 of the pool no other network of the engine's
+ * overlaps: the engine refuses one that does. The search starts past the
+ * last /25 given, so a deploy usually needs one try. */
 static int create_in_pool(struct lifecycle *lc, struct function_record *r, json_t *labels,
                           tf_err *err)
 {
@@ -40,16 +33,15 @@ static int create_in_pool(struct lifecycle *lc, struct function_record *r, json_
                           "subnet pool '%s' is not A.B.C.D/N with N at most 25",
                           lc->cfg.subnet_pool);
     char net_id[DOCKER_ID_MAX];
-    for (uint32_t i = 0; i < count; i++) {
-        if (subnet_taken(lc, (int)i))
-            continue;
+    for (uint32_t k = 0; k < count; k++) {
+        uint32_t i = (lc->next_subnet + k) % count;
         uint32_t net = base + (i << 7);
         char subnet[32];
         snprintf(subnet, sizeof subnet, "%u.%u.%u.%u/25", net >> 24, (net >> 16) & 255,
                  (net >> 8) & 255, net & 255);
         tf_err e = {0};
         if (docker_network_create(lc->cfg.docker, r->network, subnet, labels, net_id, &e) == 0) {
-            r->subnet = (int)i;
+            lc->next_subnet = (i + 1) % count;
             return 0;
         }
         if (e.kind != TF_ERR_CONFLICT)
@@ -59,15 +51,13 @@ static int create_in_pool(struct lifecycle *lc, struct function_record *r, json_
                       lc->cfg.subnet_pool);
 }
 
-int lifecycle_create_network(struct lifecycle *lc, const struct deploy_spec *s,
-                             struct function_record *r, tf_err *err)
+static int create_network(struct lifecycle *lc, struct function_record *r, tf_err *err)
 {
-    json_t *labels = lifecycle_labels(lc, s->name, r->version);
+    json_t *labels = lifecycle_labels(lc, r->name, r->version);
     if (labels == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     char net_id[DOCKER_ID_MAX];
-    /* One at a time: a network made meanwhile is then one the engine knows,
-     * and a /25 it holds is refused, not given twice. */
+    /* One at a time: the /25 search sees the networks made before it. */
     pthread_mutex_lock(&lc->net_lock);
     int rc = lc->cfg.subnet_pool == NULL
                  ? docker_network_create(lc->cfg.docker, r->network, NULL, labels, net_id, err)
@@ -75,4 +65,27 @@ int lifecycle_create_network(struct lifecycle *lc, const struct deploy_spec *s,
     pthread_mutex_unlock(&lc->net_lock);
     json_decref(labels);
     return rc;
+}
+
+static void network_name(const struct lifecycle *lc, const char *name, char *out, size_t size)
+{
+    snprintf(out, size, "tinyfaas-%s-%s", lc->cfg.instance_id, name);
+}
+
+int lifecycle_ensure_network(struct lifecycle *lc, struct function_record *r, tf_err *err)
+{
+    network_name(lc, r->name, r->network, sizeof r->network);
+    int rc = docker_network_exists(lc->cfg.docker, r->network, err);
+    if (rc < 0 || rc == 1)
+        return rc < 0 ? rc : 0; /* an earlier version's, or kept from before a restart */
+    return create_network(lc, r, err);
+}
+
+void lifecycle_remove_network(struct lifecycle *lc, const char *name)
+{
+    char net[128];
+    network_name(lc, name, net, sizeof net);
+    tf_err e;
+    if (docker_network_remove(lc->cfg.docker, net, &e) < 0)
+        log_warn("function %s: %s", name, e.msg);
 }

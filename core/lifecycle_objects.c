@@ -15,10 +15,21 @@ json_t *lifecycle_labels(struct lifecycle *lc, const char *name, unsigned versio
                      LABEL_VERSION, v);
 }
 
-/* The images of one function (and version) among the daemon's. */
+json_t *lifecycle_image_labels(struct lifecycle *lc, const struct function_record *r)
+{
+    json_t *labels = lifecycle_labels(lc, r->name, r->version);
+    if (labels != NULL && json_object_set_new(labels, LABEL_DIGEST, json_string(r->digest)) < 0) {
+        json_decref(labels);
+        return NULL;
+    }
+    return labels;
+}
+
+/* The images of one function among the daemon's, as pick says. */
 struct image_sweep {
     const char *name;
-    unsigned version; /* 0: every version */
+    enum image_pick pick;
+    const char *digest;
     struct docker_ids ids;
 };
 
@@ -26,21 +37,20 @@ static void pick_image(void *ctx, const char *id, json_t *labels)
 {
     struct image_sweep *sw = ctx;
     const char *function = json_string_value(json_object_get(labels, LABEL_FUNCTION));
-    const char *v = json_string_value(json_object_get(labels, LABEL_VERSION));
+    const char *digest = json_string_value(json_object_get(labels, LABEL_DIGEST));
     if (function == NULL || strcmp(function, sw->name) != 0)
         return;
-    if (sw->version != 0 && (v == NULL || strtoul(v, NULL, 10) != sw->version))
-        return;
-    docker_ids_collect(&sw->ids, id, labels);
+    bool same = digest != NULL && strcmp(digest, sw->digest) == 0;
+    if (sw->pick == IMAGES_ALL || (sw->pick == IMAGES_OF_DIGEST) == same)
+        docker_ids_collect(&sw->ids, id, labels);
 }
 
-/* Removes a function's images, the intermediate ones of multi-stage builds
- * and failed builds included: every image labelled with its name (and version). */
-static void remove_images(struct lifecycle *lc, const char *name, unsigned version)
+void lifecycle_remove_images(struct lifecycle *lc, const char *name, enum image_pick pick,
+                             const char *digest)
 {
     char label[128];
     snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
-    struct image_sweep sw = {.name = name, .version = version};
+    struct image_sweep sw = {.name = name, .pick = pick, .digest = digest ? digest : ""};
     tf_err e;
     if (docker_list(lc->cfg.docker, DOCKER_IMAGES, label, pick_image, &sw, &e) < 0)
         log_warn("function %s: %s", name, e.msg);
@@ -59,9 +69,4 @@ void lifecycle_remove_objects(struct lifecycle *lc, const struct function_record
             docker_container_remove(lc->cfg.docker, r->containers[i], &e) < 0)
             log_warn("function %s: %s", r->name, e.msg);
     lifecycle_remove_socket_dirs(lc, r, 0, r->n_containers);
-    if (r->network[0] && docker_network_remove(lc->cfg.docker, r->network, &e) < 0)
-        log_warn("function %s: %s", r->name, e.msg);
-    if (r->image[0] && docker_image_remove(lc->cfg.docker, r->image, &e) < 0)
-        log_warn("function %s: %s", r->name, e.msg);
-    remove_images(lc, r->name, r->version);
 }

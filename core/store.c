@@ -122,6 +122,14 @@ int store_set_threads(const char *state_dir, const char *name, long long threads
     return 0;
 }
 
+bool store_has(const char *state_dir, const char *name)
+{
+    char dir[1024], path[1200];
+    fn_dir(state_dir, name, dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/spec.json", dir);
+    return access(path, F_OK) == 0;
+}
+
 void store_remove(const char *state_dir, const char *name)
 {
     char dir[1024], path[1200];
@@ -352,4 +360,19 @@ int store_load_all(const char *state_dir, store_each_fn *fn, void *ctx)
     }
     free(names);
     return n;
+}
+
+void store_remove_all(const char *state_dir)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/functions", state_dir);
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, is_function_dir, by_name);
+    for (int i = 0; i < n; i++) {
+        store_remove(state_dir, names[i]->d_name);
+        free(names[i]);
+    }
+    free(names);
+    if (rmdir(dir) < 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", dir, strerror(errno));
 }

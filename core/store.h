@@ -9,6 +9,8 @@
 
 #include <jansson.h>
 
+#include <stdbool.h>
+
 #include "err.h"
 #include "lifecycle.h"
 
@@ -18,8 +20,14 @@ int store_save(const char *state_dir, const struct deploy_spec *s, tf_err *err);
 /* Records that name now runs threads handlers. */
 int store_set_threads(const char *state_dir, const char *name, long long threads, tf_err *err);
 
+/* Whether a copy of name is kept. */
+bool store_has(const char *state_dir, const char *name);
+
 /* Forgets name. A missing copy is no error. */
 void store_remove(const char *state_dir, const char *name);
+
+/* Forgets every function, and the folder they were kept in. */
+void store_remove_all(const char *state_dir);
 
 #define STORE_MAX_ENVS 256 /* as many as an upload may carry */
 /* The largest spec.json or code.zip read back: a deploy's zip arrives in a

@@ -50,6 +50,9 @@ static const char usage[] =
     "                        token in $TINYFAAS_TOKEN, else in STATE-DIR/token (made\n"
     "                        at first start, mode 0600, shown once in the log)\n"
     "  --build-images        build every runtime's images now, then exit\n"
+    "  --purge               remove everything this instance (its state dir) made:\n"
+    "                        containers, networks, function images, kept functions,\n"
+    "                        instance id and token; then exit (runtime images stay)\n"
     "  --shim PATH           the static handler shim (default: next to this program)\n"
     "  --debug               log more\n"
     "  --help                show this help\n";
@@ -202,6 +205,7 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"subnet-pool", required_argument, NULL, 'N'},
         {"registry-images", no_argument, NULL, 'G'},
         {"build-images", no_argument, NULL, 'I'},
+        {"purge", no_argument, NULL, 'U'},
         {"no-auth", no_argument, NULL, 'a'},
         {"handler-transport", required_argument, NULL, 'T'},
         {"call-timeout", required_argument, NULL, 't'},
@@ -217,10 +221,11 @@ int config_load(struct config *cfg, int argc, char **argv)
             fputs(usage, stdout);
             return 1;
         }
-        if (key == 'D' || key == 'G' || key == 'I' || key == 'a') {
+        if (key == 'D' || key == 'G' || key == 'I' || key == 'U' || key == 'a') {
             *(key == 'D'   ? &cfg->debug
               : key == 'G' ? &cfg->registry_images
               : key == 'I' ? &cfg->build_images
+              : key == 'U' ? &cfg->purge
                            : &cfg->no_auth) = 1;
             continue;
         }

@@ -16,6 +16,7 @@ struct config {
     char runtime_dir[512]; /* the runtimes/ folder with each runtime's recipe */
     char subnet_pool[64];  /* function networks are /25s of it; "none": Docker's pools */
     int build_images;      /* build every runtime image, then exit */
+    int purge;             /* remove everything the instance made, then exit */
     int registry_images;   /* opt in: runtimes' registry base images */
     int call_timeout_ms;
     int ready_timeout_ms;

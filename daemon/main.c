@@ -27,6 +27,7 @@
 #include "loop.h"
 #include "restore.h"
 #include "runtimes.h"
+#include "store.h"
 
 struct daemon {
     struct config cfg;
@@ -197,6 +198,46 @@ static int build_images(struct daemon *d, tf_err *err)
     return 0;
 }
 
+/* tinyfaas --purge: everything the instance of the state dir made, in the
+ * engine and on the disk. The runtime images stay: every instance on the
+ * engine shares them, and an offline gateway could not build them again. */
+static int purge(struct daemon *d, tf_err *err)
+{
+    const struct config *c = &d->cfg;
+    char path[700];
+    snprintf(path, sizeof path, "%s/instance-id", c->state_dir);
+    if (access(path, F_OK) != 0) {
+        log_info("no instance in %s: nothing to purge", c->state_dir);
+        return 0;
+    }
+    if (load_instance_id(c->state_dir, d->instance_id) < 0 ||
+        docker_open(&d->docker, c->docker_host[0] ? c->docker_host : NULL, err) < 0)
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot purge %s", c->state_dir);
+    char sockets[700];
+    snprintf(sockets, sizeof sockets, "%s/sockets", c->state_dir);
+    struct lifecycle_config lc = {.docker = d->docker,
+                                  .instance_id = d->instance_id,
+                                  .state_dir = c->state_dir,
+                                  .socket_dir = sockets};
+    if (lifecycle_create(&lc, &d->lifecycle) < 0)
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    int rc = lifecycle_purge(d->lifecycle, err);
+    lifecycle_destroy(d->lifecycle);
+    docker_close(d->docker);
+    if (rc < 0)
+        return rc; /* the instance id stays: a second --purge finds what is left */
+    store_remove_all(c->state_dir);
+    const char *files[] = {"sockets", "cache", "token", "instance-id"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", c->state_dir, files[i]);
+        if (remove(path) < 0 && errno != ENOENT)
+            log_warn("cannot remove %s: %s", path, strerror(errno));
+    }
+    rmdir(c->state_dir); /* unless something else is in it */
+    log_info("purged instance %s: its containers, networks, images and state", d->instance_id);
+    return 0;
+}
+
 /* The folder of handler sockets, for the unix transport: the default with
  * an engine on this machine, whose containers can mount it. A socket path
  * has at most 107 bytes: a state dir too deep for it means TCP, and so do
@@ -337,6 +378,13 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     docker_global_init();
     tf_err err = {0};
+    if (d.cfg.purge) {
+        rc = purge(&d, &err);
+        if (rc < 0)
+            log_error("%s", err.msg);
+        docker_global_cleanup();
+        return rc < 0 ? 1 : 0;
+    }
     if (d.cfg.build_images) {
         rc = build_images(&d, &err);
         if (rc < 0)

@@ -5,7 +5,7 @@
 # alone (no daemon), the daemon's memory and CPU per call, deploy times, and
 # the c echo run again just before 99 more functions are deployed, with the
 # 100 (one of them, all of them round-robin, and their handlers round-robin
-# with no daemon) and once the 99 are deleted; every figure with its ratio to
+# with no daemon), a restart with the 100, and once the 99 are deleted; every figure with its ratio to
 # the floor (calls/s at 64 in flight, p50 at 1 in flight) and its p50 in
 # hops (a bare round trip between two processes, measured here too, as is the
 # handler's transport with no work). wrk, when it can be installed, adds HTTP
@@ -270,6 +270,22 @@ median_of "$T/coap-c-64-rr-100.json"
 row "tinyfaas c echo, CoAP, 64, round-robin 100" "$T/coap-c-64-rr-100.json"
 median_of "$T/handler-c-rr-100.json"
 row "handlers alone, c echo, 64, round-robin ${#HANDLERS[@]}" "$T/handler-c-rr-100.json"
+# A restart with the 100 deployed: SIGTERM, start again, and the seconds
+# until every one of them answers. Their images are kept and found again:
+# nothing is built.
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID" || true
+start=$(date +%s.%N)
+"$BUILD/tinyfaas" --coap-port "$PORT" --http-port "$PORT" --mgmt-port "$MPORT" \
+    --state-dir "$T/state" > "$T/daemon2.log" 2>&1 &
+DAEMON_PID=$!
+for u in "${URLS[@]}"; do
+    u=http${u#coap}
+    until [ "$(curl -s -d x "$u")" = x ]; do sleep 0.05; done
+done
+RESTART100=$(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')")
+RESTART_BUILT=$(grep -c ': deployed (image' "$T/daemon2.log" || true)
+RESTART_KEPT=$(grep -c 'kept from before' "$T/daemon2.log" || true)
 # The one-function runs again once the 99 are gone, the other side of the
 # bracket.
 for i in $(seq 1 99); do
@@ -312,6 +328,8 @@ echo "100 functions, c echo at 64 in flight (each row the median of 3 runs), aga
     "($(ratio "$AFTER_CPS" "$BEFORE_CPS") of the first): one of 100 $(ratio "$(cps coap-c-64-of-100)" "$ALONE_CPS")," \
     "round-robin $(ratio "$(cps coap-c-64-rr-100)" "$ALONE_CPS"); round-robin's ceiling here, the" \
     "${#HANDLERS[@]} handlers driven alone with no daemon: $(ratio "$(cps handler-c-rr-100)" "$ALONE_CPS")"
+echo "restart with 100 functions (SIGTERM, start, until all 100 answer): $RESTART100 s;" \
+    "$RESTART_KEPT of $RESTART_BUILT images kept from before"
 echo "$WRK_LINE"
 echo "many devices, c echo at 64 in flight: from 20000 endpoints $(ratio "$(cps coap-c-e20000)" "$(cps coap-c-e64)")" \
     "of the calls/s from 64 (the floor: $(ratio "$(json "$T/floor-e20000.json" calls_per_s)" "$(json "$T/floor-e64.json" calls_per_s)")," \

@@ -13,6 +13,7 @@ it_init() {
     FAIL=0
     DAEMON_PID=
     IID=
+    ALL_IIDS=
     SUMMARY=no
     ENV=binary
     LOAD_PIDS=()
@@ -72,15 +73,16 @@ cleanup() {
     if [ "$SUMMARY" != yes ] && { [ "$FAIL" -gt 0 ] || [ "$rc" -ne 0 ]; }; then
         show_log
     fi
-    if [ -n "$IID" ]; then
-        local f=label=tinyfaas.instance=$IID ids
+    local iid f ids
+    for iid in $(printf '%s\n' $IID $ALL_IIDS | sort -u); do
+        f=label=tinyfaas.instance=$iid
         ids=$(docker ps -aq --filter "$f" 2>/dev/null)
         [ -n "$ids" ] && docker rm -f $ids > /dev/null 2>&1
         ids=$(docker network ls -q --filter "$f" 2>/dev/null)
         [ -n "$ids" ] && docker network rm $ids > /dev/null 2>&1
         ids=$(docker image ls -q --no-trunc --filter "$f" 2>/dev/null | sort -u)
         [ -n "$ids" ] && docker image rm -f $ids > /dev/null 2>&1
-    fi
+    done
     rm -rf "$T"
     exit "$rc"
 }
@@ -284,6 +286,9 @@ it_start_daemon() {
         sleep 0.2
     done
     [ -z "$IID" ] && [ -s "$STATE/instance-id" ] && IID=$(tr -d '\n' < "$STATE/instance-id")
+    # Every instance's objects are removed at the end: kept functions' images
+    # outlive their daemon, whatever state dir it had.
+    [ -s "$STATE/instance-id" ] && ALL_IIDS="$ALL_IIDS $(tr -d '\n' < "$STATE/instance-id")"
     check "daemon up" yes "$up"
     if [ "$up" != yes ]; then
         show_log

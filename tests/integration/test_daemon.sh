@@ -315,6 +315,16 @@ if [ "$exited" == yes ]; then
     check "SIGTERM: exit status" 0 "$?"
     DAEMON_PID=
 fi
-check "SIGTERM: no objects of ours left" "c=0 n=0 i=0" "$(counts)"
+check "SIGTERM: no container left; the kept function's network and image stay" "c=0 n=1 i=1" \
+    "$(counts)"
+
+# --- 15. --purge: everything the instance made goes ----------------------------
+"$DAEMON" --purge --state-dir "$STATE" > "$T/purge.log" 2>&1
+check "--purge: exit status" 0 "$?"
+check "--purge: no object of ours left" "c=0 n=0 i=0" "$(counts)"
+check "--purge: the state dir is gone" no "$([ -e "$STATE" ] && echo "yes: $(ls -A "$STATE")" || echo no)"
+"$DAEMON" --purge --state-dir "$STATE" > "$T/purge.log" 2>&1
+check "--purge again: nothing to purge" "0 no instance in $STATE: nothing to purge" \
+    "$? $(grep -o 'no instance in .*' "$T/purge.log")"
 
 it_finish

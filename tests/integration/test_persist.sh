@@ -3,7 +3,9 @@
 # (SIGKILL): they serve again with no re-upload, with their envs, limits and
 # threads; a killed daemon's containers are replaced, never duplicated or left
 # behind; a deleted function stays deleted; a kept copy with a field of the
-# wrong type is skipped with a warning naming it, and the others still serve.
+# wrong type is skipped with a warning naming it, and the others still serve;
+# a restart builds nothing (each image kept, found by what it was built
+# from), so a function with dependencies comes back with no package index.
 #
 #   test_persist.sh DAEMON SOURCE_ROOT
 set -u
@@ -43,12 +45,20 @@ serving() {
 }
 
 # --- 1. SIGTERM, then start again -----------------------------------------
+images=$(docker image ls -q --no-trunc --filter "label=tinyfaas.instance=$IID" | sort -u)
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID"
 DAEMON_PID=
-check "SIGTERM: nothing left running" "c=0 n=0" "$(counts | cut -d' ' -f1,2)"
+check "SIGTERM: nothing left running; each function's network kept" "c=0 n=2" \
+    "$(counts | cut -d' ' -f1,2)"
+check "SIGTERM: the kept functions' images stay" "$images" \
+    "$(docker image ls -q --no-trunc --filter "label=tinyfaas.instance=$IID" | sort -u)"
 it_start_daemon
 serving "after SIGTERM"
+check "after SIGTERM: both images kept from before, nothing built" 2 \
+    "$(grep -c 'deployed (image [0-9]* ms, kept from before' "$LOG")"
+check "after SIGTERM: the same images" "$images" \
+    "$(docker image ls -q --no-trunc --filter "label=tinyfaas.instance=$IID" | sort -u)"
 
 # --- 2. SIGKILL: containers left behind are replaced, not duplicated ------
 kill -KILL "$DAEMON_PID"
@@ -101,5 +111,36 @@ check "bad copies: not served" 404 "$CODE"
 check "bad copies: left for the operator" yes \
     "$([ -e "$STATE/functions/bad-envs/spec.json" ] && echo yes || echo no)"
 require_daemon
+
+# --- 5. offline: a function with a dependency comes back with no registry --
+ENV=nodejs
+mkdir -p "$T/dep"
+printf '{"name":"dep","main":"index.js","dependencies":{"is-number":"7.0.0"}}' > "$T/dep/package.json"
+printf 'const isNumber = require("is-number");\nmodule.exports = (req, res) => res.send(isNumber(req.body) ? "number" : "not a number");\n' \
+    > "$T/dep/index.js"
+zipdir "$T/dep" "$T/dep.zip"
+deploy_ok dep 1 "$T/dep.zip"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+DAEMON_PID=
+# No container may reach beyond the host now: the package registry is out of reach.
+offline() { iptables -I DOCKER-USER 1 -j REJECT -m comment --comment tinyfaas-test-offline; }
+online() { iptables -D DOCKER-USER -j REJECT -m comment --comment tinyfaas-test-offline 2> /dev/null || true; }
+trap 'rc=$?; online; (exit $rc); cleanup' EXIT
+offline
+it_start_daemon
+back dep 42 number "offline"
+# The others come back side by side: counted once all are back.
+for _ in $(seq 300); do grep -q "kept function(s) back" "$LOG" && break; sleep 0.2; done
+check "offline: dep's image kept from before" 1 \
+    "$(grep -c 'function dep: deployed (image [0-9]* ms, kept from before' "$LOG")"
+# The same dependency in a new function needs the registry: the test can fail.
+sed -i 's/"dep"/"dep2"/' "$T/dep/package.json"
+zipdir "$T/dep" "$T/dep2.zip"
+before=$(counts)
+deploy dep2 1 "$T/dep2.zip"
+check "offline: a new build with a dependency fails" 400 "$CODE"
+check "offline: and leaves nothing" "$before" "$(counts)"
+online
 
 it_finish
