@@ -9,53 +9,27 @@
 #include <unistd.h>
 
 #include "check.h"
-
-static char log_path[] = "/tmp/tf-test-log-limit.XXXXXX";
-
-/* The lines written to stderr since the last call. */
-static char *take_log(void)
-{
-    fflush(stderr);
-    FILE *f = fopen(log_path, "r");
-    char *text = calloc(1, 1 << 20);
-    if (text == NULL)
-        abort();
-    if (f != NULL) {
-        text[fread(text, 1, (1 << 20) - 1, f)] = '\0';
-        fclose(f);
-    }
-    if (ftruncate(STDERR_FILENO, 0) != 0 || lseek(STDERR_FILENO, 0, SEEK_SET) != 0)
-        perror("truncate");
-    return text;
-}
-
-static int count(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
+#include "log_capture.h"
 
 static void test_budget_then_count(void)
 {
     static struct log_limit l = LOG_LIMIT_INIT("test lines", 3, 2);
     for (int i = 0; i < 100; i++)
         log_warn_limited(&l, "peer %d misbehaved", i);
-    char *text = take_log();
-    CHECKF(count(text, " warn peer ") == 3, "%d lines", count(text, " warn peer "));
+    char *text = log_take();
+    CHECKF(log_count(text, " warn peer ") == 3, "%d lines", log_count(text, " warn peer "));
     CHECK(strstr(text, "peer 0 misbehaved") && strstr(text, "peer 2 misbehaved"));
-    CHECK(count(text, "not logged") == 0);
+    CHECK(log_count(text, "not logged") == 0);
     free(text);
 
     usleep(2100 * 1000); /* the next window */
     log_warn_limited(&l, "peer %d misbehaved", 100);
-    text = take_log();
+    text = log_take();
     const char *count_line =
         strstr(text, " warn 97 more test lines not logged (at most 3 every 2 s)\n");
     CHECK(count_line != NULL);
     CHECK(strstr(text, "peer 100 misbehaved") != NULL);
-    CHECK(count(text, "\n") == 2);
+    CHECK(log_count(text, "\n") == 2);
     free(text);
 }
 
@@ -77,19 +51,17 @@ static void test_threads_share_the_budget(void)
         pthread_create(&t[i], NULL, hammer, NULL);
     for (int i = 0; i < 4; i++)
         pthread_join(t[i], NULL);
-    char *text = take_log();
-    CHECKF(count(text, " warn line ") == 10, "%d lines", count(text, " warn line "));
+    char *text = log_take();
+    CHECKF(log_count(text, " warn line ") == 10, "%d lines", log_count(text, " warn line "));
     free(text);
 }
 
 int main(void)
 {
-    int fd = mkstemp(log_path);
-    if (fd < 0 || dup2(fd, STDERR_FILENO) < 0)
+    if (log_capture_start() < 0)
         return 2;
-    close(fd);
     test_budget_then_count();
     test_threads_share_the_budget();
-    unlink(log_path);
+    log_capture_stop();
     return check_summary();
 }

@@ -12,33 +12,9 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "log_capture.h"
 
-static char log_path[256], state_dir[256];
-
-/* The lines written to stderr since the last call. */
-static char *take_log(void)
-{
-    fflush(stderr);
-    FILE *f = fopen(log_path, "r");
-    char *text = calloc(1, 1 << 16);
-    if (text == NULL)
-        abort();
-    if (f != NULL) {
-        text[fread(text, 1, (1 << 16) - 1, f)] = '\0';
-        fclose(f);
-    }
-    if (ftruncate(STDERR_FILENO, 0) != 0 || lseek(STDERR_FILENO, 0, SEEK_SET) != 0)
-        perror("truncate");
-    return text;
-}
-
-static int count(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *p = text; (p = strstr(p, needle)) != NULL; p += strlen(needle))
-        n++;
-    return n;
-}
+static char state_dir[256];
 
 static void write_text(const char *folder, const char *file, const char *text)
 {
@@ -134,8 +110,8 @@ static void test_good_copy_loads_every_field(void)
     CHECK(s->concurrency == 4);
     CHECK(strcmp(s->subfolder, "src") == 0);
     CHECK(s->zip_len == 6 && memcmp(s->zip, "PK\5\6\0\1", 6) == 0);
-    char *log = take_log();
-    CHECKF(count(log, " warn ") == 0, "%s", log);
+    char *log = log_take();
+    CHECKF(log_count(log, " warn ") == 0, "%s", log);
     free(log);
 }
 
@@ -247,15 +223,15 @@ static void test_bad_copies_skipped_good_ones_load(void)
     CHECKF(n == 2 + (int)(sizeof bad / sizeof bad[0]), "%d", n);
     CHECKF(l.n == 2, "%d", l.n);
     CHECK(find(&l, "good") != NULL && find(&l, "zz-good") != NULL);
-    char *log = take_log();
-    CHECKF(count(log, " warn ") == (int)(sizeof bad / sizeof bad[0]), "%s", log);
+    char *log = log_take();
+    CHECKF(log_count(log, " warn ") == (int)(sizeof bad / sizeof bad[0]), "%s", log);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char line[1024];
         snprintf(line, sizeof line, " warn kept function in %s/functions/%s/spec.json: %s",
                  state_dir, bad[i].folder, bad[i].reason);
-        CHECKF(count(log, line) == 1, "%s", line);
+        CHECKF(log_count(log, line) == 1, "%s", line);
     }
-    CHECK(count(log, "; skipped\n") == (int)(sizeof bad / sizeof bad[0]));
+    CHECK(log_count(log, "; skipped\n") == (int)(sizeof bad / sizeof bad[0]));
     free(log);
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         store_remove(state_dir, bad[i].folder);
@@ -281,28 +257,28 @@ static void test_unreadable_files_skipped(void)
     struct seen_list l = {0};
     CHECK(store_load_all(state_dir, collect, &l) == 5);
     CHECK(l.n == 1 && find(&l, "good") != NULL);
-    char *log = take_log();
+    char *log = log_take();
     char line[1024];
     snprintf(line, sizeof line,
              " warn kept function in %s/functions/no-zip/code.zip: cannot read it: No such file "
              "or directory; skipped\n",
              state_dir);
-    CHECKF(count(log, line) == 1, "%s", log);
+    CHECKF(log_count(log, line) == 1, "%s", log);
     snprintf(line, sizeof line,
              " warn kept function in %s/functions/huge-zip/code.zip: larger than 67108864 "
              "bytes; skipped\n",
              state_dir);
-    CHECKF(count(log, line) == 1, "%s", log);
+    CHECKF(log_count(log, line) == 1, "%s", log);
     snprintf(line, sizeof line,
              " warn kept function in %s/functions/fifo/spec.json: not a regular file; skipped\n",
              state_dir);
-    CHECKF(count(log, line) == 1, "%s", log);
+    CHECKF(log_count(log, line) == 1, "%s", log);
     snprintf(line, sizeof line,
              " warn kept function in %s/functions/no-spec/spec.json: cannot read it: No such "
              "file or directory; skipped\n",
              state_dir);
-    CHECKF(count(log, line) == 1, "%s", log);
-    CHECK(count(log, " warn ") == 4);
+    CHECKF(log_count(log, line) == 1, "%s", log);
+    CHECK(log_count(log, " warn ") == 4);
     free(log);
     store_remove(state_dir, "no-zip");
     store_remove(state_dir, "huge-zip");
@@ -313,12 +289,9 @@ static void test_unreadable_files_skipped(void)
 int main(void)
 {
     const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : P_tmpdir;
-    snprintf(log_path, sizeof log_path, "%s/tf-test-store-log.XXXXXX", tmp);
     snprintf(state_dir, sizeof state_dir, "%s/tf-test-store.XXXXXX", tmp);
-    int fd = mkstemp(log_path);
-    if (fd < 0 || dup2(fd, STDERR_FILENO) < 0 || mkdtemp(state_dir) == NULL)
+    if (log_capture_start() < 0 || mkdtemp(state_dir) == NULL)
         return 2;
-    close(fd);
     test_good_copy_loads_every_field();
     test_missing_fields_take_defaults();
     test_parse_names_the_wrong_field();
@@ -330,6 +303,6 @@ int main(void)
     snprintf(path, sizeof path, "%s/functions", state_dir);
     rmdir(path);
     CHECKF(rmdir(state_dir) == 0, "%s is not empty", state_dir);
-    unlink(log_path);
+    log_capture_stop();
     return check_summary();
 }
