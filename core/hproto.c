@@ -73,6 +73,36 @@ int hproto_pack_reply(msgpack_sbuffer *buf, const struct hproto_reply *reply)
     return 0;
 }
 
+/* msgpack-c packs each length in the smallest form the msgpack spec allows. */
+static size_t str_size(size_t len)
+{
+    return len + (len < 32 ? 1 : len < 256 ? 2 : len < 65536 ? 3 : 5);
+}
+
+static size_t bin_size(size_t len)
+{
+    return len + (len < 256 ? 2 : len < 65536 ? 3 : 5);
+}
+
+size_t hproto_call_size(const struct hproto_call *call)
+{
+    uint32_t id = call->id;
+    size_t n = call->n_headers;
+    size_t size = 1 + 1 +
+                  (id < 128     ? 1
+                   : id < 256   ? 2
+                   : id < 65536 ? 3
+                                : 5) +
+                  str_size(call->method.len) +
+                  (n < 16      ? 1
+                   : n < 65536 ? 3
+                               : 5) +
+                  bin_size(call->body.len);
+    for (size_t i = 0; i < n; i++)
+        size += str_size(call->headers[i].key.len) + str_size(call->headers[i].value.len);
+    return size;
+}
+
 /* ---- size guard: a walk over msgpack headers, no values decoded ---- */
 
 enum { G_SCALAR, G_RAW, G_ARRAY, G_MAP };

@@ -68,6 +68,10 @@ int hproto_pack_ready(msgpack_sbuffer *buf, const struct hproto_ready *ready);
 int hproto_pack_call(msgpack_sbuffer *buf, const struct hproto_call *call);
 int hproto_pack_reply(msgpack_sbuffer *buf, const struct hproto_reply *reply);
 
+/* The bytes hproto_pack_call() appends for call: what a sender can weigh
+ * before it packs. */
+size_t hproto_call_size(const struct hproto_call *call);
+
 /* Size guard of the reader, private to hproto.c. msgpack-c allocates room for
  * every element a container header announces before the elements arrive, so
  * five hostile bytes could ask for ~100 GB; the guard walks committed bytes

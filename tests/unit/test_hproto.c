@@ -139,6 +139,34 @@ static void test_round_trips(void)
     msgpack_sbuffer_destroy(&buf);
 }
 
+/* hproto_call_size is what packing appends, at every width a length or an
+ * id can take: a sender weighs a call by it before packing. */
+static void test_call_size(void)
+{
+    static const size_t lens[] = {0, 1, 31, 32, 255, 256, 65535, 65536, 70000};
+    static const uint32_t ids[] = {0, 127, 128, 255, 256, 65535, 65536, UINT32_MAX};
+    static struct hproto_header hs[20];
+    char *bytes = calloc(1, 70000);
+    int wrong = 0, tried = 0;
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    for (size_t a = 0; a < sizeof lens / sizeof lens[0]; a++)
+        for (size_t b = 0; b < sizeof ids / sizeof ids[0]; b++) {
+            size_t n = (a * 7 + b) % 20; /* 15 and 16 headers: both map widths */
+            for (size_t i = 0; i < n; i++)
+                hs[i] = (struct hproto_header){{bytes, lens[(a + i) % 9]}, {bytes, lens[b]}};
+            struct hproto_call call = {ids[b], {bytes, lens[b]}, hs, n, {bytes, lens[a]}};
+            size_t before = buf.size;
+            CHECK(hproto_pack_call(&buf, &call) == 0);
+            wrong += buf.size - before != hproto_call_size(&call);
+            tried++;
+            buf.size = 0;
+        }
+    CHECKF(wrong == 0, "%d of %d sizes wrong", wrong, tried);
+    msgpack_sbuffer_destroy(&buf);
+    free(bytes);
+}
+
 /* Three messages back to back, as a handler connection carries them. */
 static void make_stream(msgpack_sbuffer *buf, const char *big)
 {
@@ -445,6 +473,7 @@ int main(void)
     test_round_trips();
     test_stream();
     test_shapes();
+    test_call_size();
     test_garbage();
     test_max_message();
     return check_summary();
