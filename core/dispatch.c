@@ -230,7 +230,7 @@ static void pump(struct handler *hd)
     while (func->q_head != NULL && hd->ready && hd->conn != NULL &&
            hd->inflight < func->max_inflight) {
         struct dispatch_call *c = func->q_head;
-        if (hconn_send_packed(hd->conn, c->packed, c->packed_len) < 0)
+        if (hconn_send_packed(hd->conn, c->packed, c->packed_len, NULL) < 0)
             return;
         queue_unlink(c);
         free(c->packed);
@@ -381,7 +381,7 @@ int dispatch_call(struct dispatcher *d, struct dispatch_function *func,
                              .headers = req->headers,
                              .n_headers = req->n_headers,
                              .body = req->body};
-    if ((full ? pack_for_queue(&hc, c) : hconn_send_call(hd->conn, &hc)) < 0) {
+    if ((full ? pack_for_queue(&hc, c) : hconn_send_call(hd->conn, &hc, NULL)) < 0) {
         d->free_slots[d->n_free++] = slot;
         call_free(d, c);
         return -ENOMEM;

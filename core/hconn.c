@@ -18,8 +18,20 @@
  * A larger reply still arrives in a few recvs: the reader doubles its buffer
  * while a message is incomplete. */
 #define HCONN_READ_CHUNK (4u << 10)
+/* An emptied write buffer this large or smaller is kept for the next calls,
+ * so small calls cost no allocation; a larger one (a burst, a large body)
+ * goes back, so a burst's memory does not stay with the connection. */
+#define HCONN_KEEP_BYTES (64u << 10)
+#define HCONN_KEEP_SEGS  256
 
 enum hconn_state { HCONN_CONNECTING, HCONN_WAIT_READY, HCONN_READY, HCONN_CLOSED };
+
+/* One call's bytes in out, until they are all written. */
+struct hconn_seg {
+    size_t off, len;
+    bool started; /* some were written before a compaction moved the rest */
+    bool dropped; /* taken back: its bytes go at the next compaction */
+};
 
 struct hconn {
     struct loop_watch watch;
@@ -31,6 +43,12 @@ struct hconn {
     struct hproto_reader reader;
     msgpack_sbuffer out;
     size_t out_sent; /* bytes of out already written */
+    size_t dropped;  /* bytes of taken-back calls still in out */
+    /* The calls not yet wholly written, in order: segs[seg_head..seg_tail);
+     * call seq is segs[seq - seg_base]. */
+    struct hconn_seg *segs;
+    size_t seg_head, seg_tail, seg_cap;
+    uint64_t seg_base;
     bool want_write; /* EPOLLOUT armed */
     struct hconn *next_dirty, *next_dead;
     bool dirty;
@@ -130,29 +148,166 @@ static void mark_dirty(struct hconn *h)
     h->set->dirty = h;
 }
 
-int hconn_send_call(struct hconn *h, const struct hproto_call *call)
+size_t hconn_unsent(const struct hconn *h)
 {
-    if (h->state != HCONN_READY)
-        return -ENOTCONN;
-    if (hproto_pack_call(&h->out, call) < 0)
+    return h->out.size - h->out_sent - h->dropped;
+}
+
+bool hconn_has_room(const struct hconn *h, size_t size)
+{
+    size_t unsent = hconn_unsent(h), cap = h->set->max_unsent;
+    return cap == 0 || unsent == 0 || (size <= cap && unsent <= cap - size);
+}
+
+/* Makes room for one more segment record. Return 0 or -ENOMEM. */
+static int seg_reserve(struct hconn *h)
+{
+    if (h->seg_tail < h->seg_cap)
+        return 0;
+    if (h->seg_head > 0 && h->seg_head >= h->seg_cap / 2) {
+        /* Written calls' records freed the front half: slide down rather than grow. */
+        memmove(h->segs, h->segs + h->seg_head, (h->seg_tail - h->seg_head) * sizeof *h->segs);
+        h->seg_base += h->seg_head;
+        h->seg_tail -= h->seg_head;
+        h->seg_head = 0;
+        return 0;
+    }
+    size_t cap = h->seg_cap ? h->seg_cap * 2 : 16;
+    struct hconn_seg *segs = realloc(h->segs, cap * sizeof *segs);
+    if (segs == NULL)
         return -ENOMEM;
-    mark_dirty(h);
+    h->segs = segs;
+    h->seg_cap = cap;
     return 0;
 }
 
-int hconn_send_packed(struct hconn *h, const void *data, size_t len)
+/* Records the call just packed at out[off..) (room reserved) and queues it. */
+static void seg_push(struct hconn *h, size_t off, uint64_t *seq)
+{
+    h->segs[h->seg_tail] = (struct hconn_seg){.off = off, .len = h->out.size - off};
+    if (seq != NULL)
+        *seq = h->seg_base + h->seg_tail;
+    h->seg_tail++;
+    mark_dirty(h);
+}
+
+int hconn_send_call(struct hconn *h, const struct hproto_call *call, uint64_t *seq)
 {
     if (h->state != HCONN_READY)
         return -ENOTCONN;
+    if (!hconn_has_room(h, hproto_call_size(call)))
+        return -ENOBUFS;
+    if (seg_reserve(h) < 0)
+        return -ENOMEM;
+    size_t off = h->out.size;
+    int rc = hproto_pack_call(&h->out, call);
+    if (rc < 0)
+        return rc;
+    seg_push(h, off, seq);
+    return 0;
+}
+
+int hconn_send_packed(struct hconn *h, const void *data, size_t len, uint64_t *seq)
+{
+    if (h->state != HCONN_READY)
+        return -ENOTCONN;
+    if (!hconn_has_room(h, len))
+        return -ENOBUFS;
+    if (seg_reserve(h) < 0)
+        return -ENOMEM;
+    size_t off = h->out.size;
     if (msgpack_sbuffer_write(&h->out, data, len) != 0)
         return -ENOMEM;
-    mark_dirty(h);
+    seg_push(h, off, seq);
     return 0;
+}
+
+bool hconn_drop(struct hconn *h, uint64_t seq)
+{
+    if (h->state == HCONN_CLOSED || seq < h->seg_base + h->seg_head ||
+        seq >= h->seg_base + h->seg_tail)
+        return false;
+    struct hconn_seg *s = &h->segs[seq - h->seg_base];
+    if (s->dropped)
+        return true;
+    if (s->started || s->off < h->out_sent)
+        return false;
+    s->dropped = true;
+    h->dropped += s->len;
+    mark_dirty(h); /* the flush gives its memory back */
+    return true;
+}
+
+/* Forgets the records of calls written whole. */
+static void seg_pop_written(struct hconn *h)
+{
+    while (h->seg_head < h->seg_tail &&
+           h->segs[h->seg_head].off + h->segs[h->seg_head].len <= h->out_sent)
+        h->seg_head++;
+}
+
+/* Moves the bytes still to write to the front of out, without those already
+ * written or taken back, and gives back the memory the buffer no longer
+ * needs. A call partly written keeps its record, marked started. */
+static void compact(struct hconn *h)
+{
+    seg_pop_written(h);
+    size_t to = 0;
+    for (size_t i = h->seg_head; i < h->seg_tail; i++) {
+        struct hconn_seg *s = &h->segs[i];
+        size_t from = s->off, len = s->dropped ? 0 : s->len;
+        if (len > 0 && from < h->out_sent) {
+            len -= h->out_sent - from;
+            from = h->out_sent;
+            s->started = true;
+        }
+        if (len > 0 && from != to)
+            memmove(h->out.data + to, h->out.data + from, len);
+        s->off = to;
+        s->len = len;
+        to += len;
+    }
+    h->out.size = to;
+    h->out_sent = 0;
+    h->dropped = 0;
+    size_t keep = to > HCONN_KEEP_BYTES ? to : HCONN_KEEP_BYTES;
+    if (to == 0 && h->out.alloc > HCONN_KEEP_BYTES) {
+        msgpack_sbuffer_destroy(&h->out);
+        msgpack_sbuffer_init(&h->out);
+    } else if (h->out.alloc / 2 > keep) {
+        char *data = realloc(h->out.data, keep);
+        if (data != NULL) {
+            h->out.data = data;
+            h->out.alloc = keep;
+        }
+    }
+}
+
+/* Everything queued was written: the buffer starts over, and a large one goes back. */
+static void out_reset(struct hconn *h)
+{
+    h->seg_base += h->seg_tail;
+    h->seg_head = h->seg_tail = 0;
+    if (h->seg_cap > HCONN_KEEP_SEGS) {
+        free(h->segs);
+        h->segs = NULL;
+        h->seg_cap = 0;
+    }
+    h->out_sent = 0;
+    h->dropped = 0;
+    if (h->out.alloc > HCONN_KEEP_BYTES) {
+        msgpack_sbuffer_destroy(&h->out);
+        msgpack_sbuffer_init(&h->out);
+    } else {
+        msgpack_sbuffer_clear(&h->out);
+    }
 }
 
 /* Writes what is queued; arms EPOLLOUT when the socket is full. */
 static void flush_one(struct hconn *h)
 {
+    if (h->dropped > 0)
+        compact(h); /* taken-back calls must not be written */
     while (h->out_sent < h->out.size) {
         ssize_t n =
             send(h->watch.fd, h->out.data + h->out_sent, h->out.size - h->out_sent, MSG_NOSIGNAL);
@@ -163,6 +318,11 @@ static void flush_one(struct hconn *h)
                 if (!h->want_write &&
                     loop_modify(h->loop, &h->watch, EPOLLIN | EPOLLOUT | EPOLLRDHUP) == 0)
                     h->want_write = true;
+                seg_pop_written(h);
+                /* What was written goes once it is half the buffer: each
+                 * byte is moved about once at most. */
+                if (h->out_sent >= HCONN_KEEP_BYTES && h->out_sent >= h->out.size / 2)
+                    compact(h);
                 return;
             }
             fail(h, "write to handler failed: %s", strerror(errno));
@@ -170,8 +330,7 @@ static void flush_one(struct hconn *h)
         }
         h->out_sent += (size_t)n;
     }
-    h->out_sent = 0;
-    msgpack_sbuffer_clear(&h->out);
+    out_reset(h);
     if (h->want_write && loop_modify(h->loop, &h->watch, EPOLLIN | EPOLLRDHUP) == 0)
         h->want_write = false;
 }
@@ -301,6 +460,7 @@ void hconn_set_reap(struct hconn_set *set)
         set->dead = h->next_dead;
         hproto_reader_free(&h->reader);
         msgpack_sbuffer_destroy(&h->out);
+        free(h->segs);
         free(h);
     }
 }

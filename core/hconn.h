@@ -1,9 +1,14 @@
 /* One persistent connection from the daemon to a handler container, speaking
  * the handler protocol. Loop thread only. Writes are buffered and flushed once
- * per loop iteration, so a burst of calls costs one write() per handler. */
+ * per loop iteration, so a burst of calls costs one write() per handler. The
+ * bytes a connection holds unwritten are capped, and each call's bytes stay
+ * its own until they start going out, so a call that ends before that can
+ * take them back. */
 #ifndef TF_HCONN_H
 #define TF_HCONN_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "hproto.h"
@@ -16,6 +21,11 @@ struct hconn;
 struct hconn_set {
     struct hconn *dirty;
     struct hconn *dead;
+    /* The most bytes one connection holds unwritten (a handler that does not
+     * read leaves them there); a call that would pass it is refused, unless
+     * the connection holds none, so one call larger than the cap still goes
+     * to an idle handler. 0: no cap. */
+    size_t max_unsent;
 };
 
 struct hconn_events {
@@ -33,11 +43,27 @@ int hconn_open(struct hconn_set *set, struct loop *l, const char *host, uint16_t
                const char *unix_path, const struct hconn_events *ev, void *owner,
                struct hconn **out);
 
-/* Queues a call; it goes out at the set's next flush. Return 0 or -ENOMEM. */
-int hconn_send_call(struct hconn *h, const struct hproto_call *call);
+/* Queues a call; it goes out at the set's next flush. *seq (seq may be NULL)
+ * names its bytes for hconn_drop. Return 0, -ENOTCONN before READY, -ENOBUFS
+ * when the call does not fit under the set's max_unsent, -EINVAL (too many
+ * headers) or -ENOMEM. */
+int hconn_send_call(struct hconn *h, const struct hproto_call *call, uint64_t *seq);
 
-/* Queues a CALL already packed (hproto_pack_call) for the next flush. */
-int hconn_send_packed(struct hconn *h, const void *data, size_t len);
+/* Queues a CALL already packed (hproto_pack_call) for the next flush; as
+ * hconn_send_call. */
+int hconn_send_packed(struct hconn *h, const void *data, size_t len, uint64_t *seq);
+
+/* Whether a call of size bytes (hproto_call_size) fits under the cap now. */
+bool hconn_has_room(const struct hconn *h, size_t size);
+
+/* Takes back the call seq if none of its bytes has been written, and returns
+ * true (its memory goes at the next flush); false when some went out, since
+ * a call begun must go on whole for the stream to stay valid, or when seq is
+ * no longer queued. */
+bool hconn_drop(struct hconn *h, uint64_t seq);
+
+/* The bytes queued and not yet written, taken-back calls' excluded. */
+size_t hconn_unsent(const struct hconn *h);
 
 /* Writes the queued bytes of every connection of set (once per loop iteration). */
 void hconn_set_flush(struct hconn_set *set);

@@ -43,6 +43,8 @@ struct fixture {
     const char *feed; /* bytes the fake writes PIECE by PIECE, one piece an iteration */
     size_t feed_len, feed_off;
     int pieces;
+    bool drain;     /* the fake reads what came, each iteration, into its reader */
+    size_t drained; /* bytes it read so */
 };
 
 static struct fixture fx;
@@ -118,17 +120,37 @@ static void feed_piece(void)
     }
 }
 
+/* Reads, without waiting, what the connection wrote to the fake. */
+static void drain_fake(void)
+{
+    for (;;) {
+        void *buf;
+        size_t space;
+        if (hproto_reader_buffer(&fx.fake.reader, 65536, &buf, &space) < 0)
+            return;
+        ssize_t n = recv(fx.fake.fd, buf, space, MSG_DONTWAIT);
+        if (n <= 0)
+            return;
+        hproto_reader_commit(&fx.fake.reader, (size_t)n);
+        fx.drained += (size_t)n;
+    }
+}
+
 /* Stops the loop once fx.until holds or the deadline passed. */
 static int tick(void *ctx)
 {
     (void)ctx;
     if (fx.feed != NULL && fx.feed_off < fx.feed_len)
         feed_piece();
+    if (fx.drain)
+        drain_fake();
     int64_t now = loop_now_ms();
     if (fx.until() || now >= fx.deadline) {
         loop_stop(fx.loop);
         return 0;
     }
+    if (fx.drain)
+        return 1; /* the fake reads as the loop writes */
     return fx.feed != NULL && fx.feed_off < fx.feed_len ? 0 : (int)(fx.deadline - now);
 }
 
@@ -231,12 +253,12 @@ static void test_ready_then_a_call_and_its_reply(void)
 {
     setup();
     struct hproto_call c = call_with(7, "hello");
-    CHECK(hconn_send_call(fx.h, &c) == -ENOTCONN);
+    CHECK(hconn_send_call(fx.h, &c, NULL) == -ENOTCONN);
     CHECK(fake_send_ready(&fx.fake, HPROTO_VERSION));
     CHECK(run_until(is_ready));
     CHECK(fx.readies == 1 && fx.closes == 0);
 
-    CHECK(hconn_send_call(fx.h, &c) == 0);
+    CHECK(hconn_send_call(fx.h, &c, NULL) == 0);
     hconn_set_flush(&fx.set);
     struct fake_call got;
     CHECK(fake_recv_call(&fx.fake, &got));
@@ -258,7 +280,7 @@ static void test_tcp_connection_serves(void)
     CHECK(fake_send_ready(&fx.fake, HPROTO_VERSION));
     CHECK(run_until(is_ready));
     struct hproto_call c = call_with(9, "tcp");
-    CHECK(hconn_send_call(fx.h, &c) == 0);
+    CHECK(hconn_send_call(fx.h, &c, NULL) == 0);
     hconn_set_flush(&fx.set);
     struct fake_call got;
     CHECK(fake_recv_call(&fx.fake, &got) && got.id == 9 && strcmp(got.body, "tcp") == 0);
@@ -277,13 +299,13 @@ static void test_calls_of_an_iteration_go_out_in_one_write(void)
         char body[16];
         snprintf(body, sizeof body, "call %u", i);
         struct hproto_call c = call_with(i, body);
-        CHECK(hconn_send_call(fx.h, &c) == 0);
+        CHECK(hconn_send_call(fx.h, &c, NULL) == 0);
     }
     struct hproto_call c = call_with(100, "packed");
     msgpack_sbuffer packed;
     msgpack_sbuffer_init(&packed);
     CHECK(hproto_pack_call(&packed, &c) == 0);
-    CHECK(hconn_send_packed(fx.h, packed.data, packed.size) == 0);
+    CHECK(hconn_send_packed(fx.h, packed.data, packed.size, NULL) == 0);
     msgpack_sbuffer_destroy(&packed);
     CHECKF(!fake_pending(&fx.fake), "bytes went out before the flush");
 
@@ -426,7 +448,7 @@ static void test_close_drops_queued_calls_without_a_callback(void)
 {
     setup_ready();
     struct hproto_call c = call_with(1, "never sent");
-    CHECK(hconn_send_call(fx.h, &c) == 0);
+    CHECK(hconn_send_call(fx.h, &c, NULL) == 0);
     hconn_close(fx.h);
     fx.h = NULL;
     hconn_set_reap(&fx.set); /* frees it though it is on the dirty list */
@@ -435,6 +457,111 @@ static void test_close_drops_queued_calls_without_a_callback(void)
     CHECK(sends == 0);
     CHECK(fx.closes == 0);
     CHECK(fake_sees_eof(&fx.fake));
+    teardown();
+}
+
+/* A call of len body bytes with id, each byte telling its id and place. */
+static struct hproto_call big_call(uint32_t id, char *body, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        body[i] = (char)(id * 31 + i / 7);
+    return (struct hproto_call){id, {"POST", 4}, NULL, 0, {body, len}};
+}
+
+/* Whether the fake's next message is the CALL big_call(id, ..., len) made. */
+static bool fake_gets_big(uint32_t id, size_t len)
+{
+    if (fake_recv(&fx.fake) != 1 || fx.fake.msg.type != HPROTO_CALL)
+        return false;
+    const struct hproto_call *c = &fx.fake.msg.u.call;
+    bool ok = c->id == id && c->body.len == len;
+    for (size_t i = 0; ok && i < len; i++)
+        ok = c->body.ptr[i] == (char)(id * 31 + i / 7);
+    if (!ok)
+        printf("got call %u of %zu bytes, wanted %u of %zu\n", c->id, c->body.len, id, len);
+    return ok;
+}
+
+static size_t want_drained;
+
+static bool drained_enough(void)
+{
+    return fx.drained >= want_drained;
+}
+
+/* Past max_unsent a call is refused with -ENOBUFS, and nothing of it is
+ * queued; a connection holding nothing takes even a call larger than the
+ * cap, so a function cannot be wedged by it; once the socket took the bytes
+ * there is room again. */
+static void test_cap_on_unsent_bytes(void)
+{
+    static char body[8192];
+    setup_ready();
+    fx.set.max_unsent = 1024;
+    struct hproto_call c1 = big_call(1, body, sizeof body);
+    size_t size = hproto_call_size(&c1);
+    CHECK(hconn_unsent(fx.h) == 0 && hconn_has_room(fx.h, size));
+    CHECK(hconn_send_call(fx.h, &c1, NULL) == 0);
+    CHECK(hconn_unsent(fx.h) == size);
+    struct hproto_call small = call_with(2, "small");
+    CHECK(!hconn_has_room(fx.h, hproto_call_size(&small)));
+    CHECK(hconn_send_call(fx.h, &small, NULL) == -ENOBUFS);
+    CHECK(hconn_unsent(fx.h) == size);
+    hconn_set_flush(&fx.set); /* the socket takes 8 KiB whole */
+    CHECK(hconn_unsent(fx.h) == 0);
+    CHECK(hconn_send_call(fx.h, &small, NULL) == 0);
+    CHECK(fake_gets_big(1, sizeof body));
+    hconn_set_flush(&fx.set);
+    struct fake_call got;
+    CHECK(fake_recv_call(&fx.fake, &got) && got.id == 2 && strcmp(got.body, "small") == 0);
+    CHECK(!fake_pending(&fx.fake));
+    teardown();
+}
+
+/* A call none of whose bytes went out is taken back whole, and the bytes
+ * queued shrink by its size; one partly written is not: it goes on whole,
+ * and so does the call after the taken-back one. The handler reads a valid
+ * stream without the taken-back call. */
+static void test_drop_takes_back_only_unsent_calls(void)
+{
+    enum { BIG = 1 << 20 };
+    char *a = malloc(BIG), *b = malloc(BIG);
+    uint64_t sa, sb, sc;
+    setup_ready();
+    struct hproto_call ca = big_call(1, a, BIG), cb = big_call(2, b, BIG);
+    struct hproto_call cc = call_with(3, "after");
+    CHECK(hconn_send_call(fx.h, &ca, &sa) == 0);
+    CHECK(hconn_send_call(fx.h, &cb, &sb) == 0);
+    CHECK(hconn_send_call(fx.h, &cc, &sc) == 0);
+    hconn_set_flush(&fx.set); /* a unix socket takes far less than 1 MiB */
+    size_t unsent = hconn_unsent(fx.h);
+    CHECKF(unsent > hproto_call_size(&cb) + hproto_call_size(&cc) &&
+               unsent < hproto_call_size(&ca) + hproto_call_size(&cb) + hproto_call_size(&cc),
+           "%zu unsent: the first call is not partly written", unsent);
+
+    CHECK(!hconn_drop(fx.h, sa)); /* begun */
+    CHECK(hconn_drop(fx.h, sb));
+    CHECK(hconn_drop(fx.h, sb)); /* once taken back, it stays so */
+    CHECK(hconn_unsent(fx.h) == unsent - hproto_call_size(&cb));
+    hconn_set_flush(&fx.set); /* compacts: what was written and b's bytes go */
+    CHECK(hconn_unsent(fx.h) == unsent - hproto_call_size(&cb));
+    CHECK(!hconn_drop(fx.h, sa));     /* still begun, though moved */
+    CHECK(!hconn_drop(fx.h, sc + 1)); /* never queued */
+
+    want_drained = hproto_call_size(&ca) + hproto_call_size(&cc);
+    fx.drain = true;
+    CHECK(run_until(drained_enough));
+    fx.drain = false;
+    CHECKF(fx.drained == want_drained, "%zu bytes came, %zu expected", fx.drained, want_drained);
+    CHECK(hconn_unsent(fx.h) == 0);
+    CHECK(!hconn_drop(fx.h, sc)); /* written */
+    CHECK(fake_gets_big(1, BIG));
+    struct fake_call got;
+    CHECK(fake_recv_call(&fx.fake, &got) && got.id == 3 && strcmp(got.body, "after") == 0);
+    CHECK(!fake_pending(&fx.fake));
+    CHECK(fx.closes == 0);
+    free(a);
+    free(b);
     teardown();
 }
 
@@ -464,6 +591,8 @@ int main(void)
     test_handler_hang_up_closes_with_a_reason();
     test_reply_cut_short_is_not_delivered();
     test_close_drops_queued_calls_without_a_callback();
+    test_cap_on_unsent_bytes();
+    test_drop_takes_back_only_unsent_calls();
     test_connect_to_a_missing_socket_fails_at_once();
     return check_summary();
 }
