@@ -309,10 +309,10 @@ static void answer_now(struct tf_coap_front *f, struct tf_coap_exchange *x,
                        const struct tf_coap_peer_key *k, int rc, const coap_pdu_t *req,
                        coap_pdu_t *resp)
 {
-    const char *msg = rc == -EHOSTUNREACH ? "function has no live handler"
-                      : rc == -EBUSY      ? "function busy"
-                      : rc < 0            ? "out of memory"
-                                          : NULL;
+    const char *msg = rc == -EHOSTUNREACH              ? "function has no live handler"
+                      : rc == -EBUSY || rc == -ENOBUFS ? "function busy"
+                      : rc < 0                         ? "out of memory"
+                                                       : NULL;
     record_answer(f, x, k, rc < 0 ? 503 : 201, msg, msg != NULL ? strlen(msg) : 0);
     x->answer.piggybacked = x->answer.con;
     tf_coap_exchange_acked(f->xs, x);

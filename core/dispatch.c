@@ -67,6 +67,7 @@ struct dispatch_call {
     struct dispatch_function *func; /* while queued */
     char *packed;                   /* while queued: the CALL, packed */
     size_t packed_len;
+    uint64_t seq; /* on a handler: its bytes on the connection (hconn_drop) */
     dispatch_done_fn *done;
     void *ctx;
     int64_t deadline;
@@ -223,14 +224,15 @@ static void link_to_handler(struct handler *hd, struct dispatch_call *c)
 }
 
 /* Sends queued calls to hd while it has room under the function's limit.
- * A call that cannot be written (no memory) stays queued for the next turn. */
+ * A call that cannot be written (no room on the connection, no memory)
+ * stays queued for the next turn: the next call to finish on hd. */
 static void pump(struct handler *hd)
 {
     struct dispatch_function *func = hd->func;
     while (func->q_head != NULL && hd->ready && hd->conn != NULL &&
            hd->inflight < func->max_inflight) {
         struct dispatch_call *c = func->q_head;
-        if (hconn_send_packed(hd->conn, c->packed, c->packed_len, NULL) < 0)
+        if (hconn_send_packed(hd->conn, c->packed, c->packed_len, &c->seq) < 0)
             return;
         queue_unlink(c);
         free(c->packed);
@@ -278,6 +280,11 @@ static void unlink_call(struct dispatcher *d, struct dispatch_call *c)
         queue_unlink(c);
         return;
     }
+    /* A call ending before any of its bytes went out (its timeout, its
+     * client gone) takes them back: a handler that does not read must not
+     * hold the memory of calls nobody waits for. */
+    if (hd->conn != NULL)
+        hconn_drop(hd->conn, c->seq);
     calls_unlink(&hd->calls, NULL, c);
     hd->inflight--;
 }
@@ -311,12 +318,20 @@ static void call_fail(struct dispatcher *d, struct dispatch_call *c, enum dispat
     call_finish(d, c, &res);
 }
 
-static struct handler *pick_handler(struct dispatch_function *func)
+/* The ready handler with the fewest calls in flight among those whose
+ * connection has room for size more bytes; NULL when there is none, with
+ * *no_room set when some are ready but full. */
+static struct handler *pick_handler(struct dispatch_function *func, size_t size, bool *no_room)
 {
     struct handler *best = NULL;
+    *no_room = false;
     for (size_t k = 0; k < func->n; k++) {
         struct handler *hd = &func->handlers[(func->rr + k) % func->n];
-        if (hd->ready && (best == NULL || hd->inflight < best->inflight))
+        if (!hd->ready)
+            continue;
+        if (!hconn_has_room(hd->conn, size))
+            *no_room = true;
+        else if (best == NULL || hd->inflight < best->inflight)
             best = hd;
     }
     func->rr = (func->rr + 1) % func->n;
@@ -360,9 +375,15 @@ int dispatch_call(struct dispatcher *d, struct dispatch_function *func,
                   const struct dispatch_request *req, dispatch_done_fn *done, void *ctx,
                   struct dispatch_call **out)
 {
-    struct handler *hd = pick_handler(func);
+    struct hproto_call hc = {.id = UINT32_MAX, /* the widest: the size is a bound */
+                             .method = req->method,
+                             .headers = req->headers,
+                             .n_headers = req->n_headers,
+                             .body = req->body};
+    bool no_room;
+    struct handler *hd = pick_handler(func, hproto_call_size(&hc), &no_room);
     if (hd == NULL)
-        return -EHOSTUNREACH;
+        return no_room ? -ENOBUFS : -EHOSTUNREACH;
     bool full = func->max_inflight > 0 && hd->inflight >= func->max_inflight;
     /* As many may wait as may run: a bound on memory and on waiting time. */
     if (full && func->q_len >= (size_t)func->max_inflight * func->n)
@@ -376,15 +397,12 @@ int dispatch_call(struct dispatcher *d, struct dispatch_function *func,
     }
     d->gen++;
     c->id = (d->gen << SLOT_BITS) | slot;
-    struct hproto_call hc = {.id = c->id,
-                             .method = req->method,
-                             .headers = req->headers,
-                             .n_headers = req->n_headers,
-                             .body = req->body};
-    if ((full ? pack_for_queue(&hc, c) : hconn_send_call(hd->conn, &hc, NULL)) < 0) {
+    hc.id = c->id;
+    int rc = full ? pack_for_queue(&hc, c) : hconn_send_call(hd->conn, &hc, &c->seq);
+    if (rc < 0) {
         d->free_slots[d->n_free++] = slot;
         call_free(d, c);
-        return -ENOMEM;
+        return rc == -ENOBUFS ? rc : -ENOMEM;
     }
     d->slots[slot] = c;
     c->done = done;
@@ -403,6 +421,20 @@ int dispatch_call(struct dispatcher *d, struct dispatch_function *func,
 void dispatch_detach(struct dispatch_call *call)
 {
     call->done = NULL;
+    struct handler *hd = call->handler;
+    struct dispatch_function *func = hd != NULL ? hd->func : call->func;
+    /* Still queued, or its bytes all unsent: no handler need run it. */
+    if (hd == NULL || (hd->conn != NULL && hconn_drop(hd->conn, call->seq)))
+        call_finish(func->d, call, NULL);
+}
+
+size_t dispatch_unsent_bytes(const struct dispatch_function *func)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < func->n; i++)
+        if (func->handlers[i].conn != NULL)
+            n += hconn_unsent(func->handlers[i].conn);
+    return n;
 }
 
 /* ---- handler connections ---- */
@@ -722,6 +754,11 @@ void dispatch_set_route_listener(struct dispatcher *d, dispatch_route_fn *fn, vo
     d->route_ctx = ctx;
 }
 
+void dispatch_set_max_unsent(struct dispatcher *d, size_t bytes)
+{
+    d->conns.max_unsent = bytes;
+}
+
 void dispatch_set_lost_listener(struct dispatcher *d, dispatch_lost_fn *fn, void *ctx)
 {
     d->lost_fn = fn;
@@ -747,6 +784,7 @@ int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **o
         return -ENOMEM;
     d->loop = l;
     d->call_timeout_ms = call_timeout_ms;
+    d->conns.max_unsent = DISPATCH_MAX_UNSENT_DEFAULT;
     int rc = route_table_create(&d->routes);
     if (rc == 0)
         rc = loop_add_ticker(l, dispatch_tick, d);

@@ -42,8 +42,17 @@ struct dispatch_result {
 
 typedef void dispatch_done_fn(void *ctx, const struct dispatch_result *res);
 
+/* The bytes of calls one handler connection holds unwritten, by default. */
+#define DISPATCH_MAX_UNSENT_DEFAULT (4u << 20)
+
 /* Creates the dispatcher on loop l with the default call timeout. */
 int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **out);
+
+/* Caps the bytes one handler connection holds unwritten (0: no cap): a call
+ * that does not fit under it on any handler of its function is refused
+ * (-ENOBUFS), unless the connection holds nothing. Before the loop runs, or
+ * on its thread. */
+void dispatch_set_max_unsent(struct dispatcher *d, size_t bytes);
 
 /* Fails every call in flight (DISPATCH_LOST), closes every handler
  * connection, and completes pending publish/unpublish with an error. */
@@ -55,13 +64,19 @@ struct dispatch_function *dispatch_lookup(struct dispatcher *d, const char *name
 /* Sends a call to func; done(ctx, result) runs exactly once, later, on the loop
  * thread (done may be NULL: the result is dropped). Return 0, or -EHOSTUNREACH
  * when func has no live handler, -EBUSY when all its handlers are at its limit
- * and its queue is full, or -ENOMEM. Loop thread. */
+ * and its queue is full, -ENOBUFS when no live handler's connection has room
+ * for its bytes (dispatch_set_max_unsent), or -ENOMEM. Loop thread. */
 int dispatch_call(struct dispatcher *d, struct dispatch_function *func,
                   const struct dispatch_request *req, dispatch_done_fn *done, void *ctx,
                   struct dispatch_call **out);
 
-/* The caller no longer wants the result (its client went away): done will not run. */
+/* The caller no longer wants the result (its client went away): done will
+ * not run, and a call none of whose bytes went to a handler yet is dropped
+ * whole (call is then freed). */
 void dispatch_detach(struct dispatch_call *call);
+
+/* The bytes func's handler connections hold unwritten, in all. Loop thread. */
+size_t dispatch_unsent_bytes(const struct dispatch_function *func);
 
 /* Called on the loop thread when a name starts (routed) or stops being routed. */
 typedef void dispatch_route_fn(void *ctx, const char *name, bool routed);

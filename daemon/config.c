@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dispatch.h"
+
 static const char usage[] =
     "Usage: tinyfaas [OPTION]...\n"
     "A lightweight Function-as-a-Service platform for the edge.\n"
@@ -30,6 +32,11 @@ static const char usage[] =
     "                        CoAP answers held at most, in all: kept to repeat to\n"
     "                        retransmitted requests, and served block-wise (env\n"
     "                        TINYFAAS_COAP_ANSWER_BYTES, default 8388608)\n"
+    "  --handler-queue-bytes BYTES\n"
+    "                        call bytes queued toward one handler and not yet\n"
+    "                        written (env TINYFAAS_HANDLER_QUEUE_BYTES, default\n"
+    "                        4194304); past it a call gets 503 at once, unless\n"
+    "                        nothing is queued toward that handler\n"
     "  --runtime-dir DIR     the runtime recipes (env TINYFAAS_RUNTIME_DIR, default\n"
     "                        " TINYFAAS_DEFAULT_RUNTIME_DIR ")\n"
     "  --subnet-pool CIDR    each function's network is a /25 of it (env\n"
@@ -147,6 +154,11 @@ static int apply(struct config *cfg, int key, const char *val)
             return -1;
         cfg->coap_answer_bytes = (size_t)v;
         return 0;
+    case 'q':
+        if (parse_int("the handler queue bytes", val, 65536, 1L << 30, &v) < 0)
+            return -1;
+        cfg->handler_queue_bytes = (size_t)v;
+        return 0;
     }
     return -1;
 }
@@ -165,6 +177,7 @@ static const struct {
     {"TINYFAAS_CALL_TIMEOUT", 't'},
     {"TINYFAAS_MAX_BODY", 'B'},
     {"TINYFAAS_COAP_ANSWER_BYTES", 'b'},
+    {"TINYFAAS_HANDLER_QUEUE_BYTES", 'q'},
     {"TINYFAAS_RUNTIME_DIR", 'R'},
     {"TINYFAAS_SUBNET_POOL", 'N'},
     {"TINYFAAS_REGISTRY_IMAGES", 'g'},
@@ -182,6 +195,7 @@ int config_load(struct config *cfg, int argc, char **argv)
                            .ready_timeout_ms = 30000,
                            .max_body = 1 << 20,
                            .coap_answer_bytes = 8 << 20,
+                           .handler_queue_bytes = DISPATCH_MAX_UNSENT_DEFAULT,
                            .max_upload = 64 << 20};
     set_str(cfg->state_dir, sizeof cfg->state_dir, "./tinyfaas-state");
     set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, TINYFAAS_DEFAULT_RUNTIME_DIR);
@@ -211,6 +225,7 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"call-timeout", required_argument, NULL, 't'},
         {"max-body", required_argument, NULL, 'B'},
         {"coap-answer-bytes", required_argument, NULL, 'b'},
+        {"handler-queue-bytes", required_argument, NULL, 'q'},
         {"debug", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},

@@ -20,9 +20,10 @@ struct config {
     int registry_images;   /* opt in: runtimes' registry base images */
     int call_timeout_ms;
     int ready_timeout_ms;
-    size_t max_body;          /* invocation request bodies */
-    size_t max_upload;        /* management request bodies */
-    size_t coap_answer_bytes; /* CoAP answers kept for duplicates and served block-wise */
+    size_t max_body;            /* invocation request bodies */
+    size_t max_upload;          /* management request bodies */
+    size_t coap_answer_bytes;   /* CoAP answers kept for duplicates and served block-wise */
+    size_t handler_queue_bytes; /* call bytes one handler connection holds unwritten */
     int debug;
     int no_auth;               /* the management API asks for no token */
     char handler_transport[8]; /* "unix", "tcp", or "" to pick by the engine's address */

@@ -292,6 +292,7 @@ static int start(struct daemon *d, tf_err *err)
     if (loop_create(&d->loop) < 0 ||
         dispatcher_create(d->loop, c->call_timeout_ms, &d->dispatcher) < 0)
         return tf_err_set(err, TF_ERR_INTERNAL, "cannot create the event loop");
+    dispatch_set_max_unsent(d->dispatcher, c->handler_queue_bytes);
     struct lifecycle_config lc = {.docker = d->docker,
                                   .dispatcher = d->dispatcher,
                                   .instance_id = d->instance_id,

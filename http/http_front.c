@@ -140,7 +140,8 @@ static enum MHD_Result start_call(struct http_req *r, const char *url, const cha
             rc == -EHOSTUNREACH ? "function has no live handler"
             : rc == -EBUSY
                 ? "function busy: every handler is at its concurrency and the queue is full"
-                : "out of memory");
+            : rc == -ENOBUFS ? "function busy: its handlers are not reading the calls sent to them"
+                             : "out of memory");
     if (async)
         return http_respond(r->conn, 202, NULL, "", 0);
     r->next = f->suspended;

@@ -22,7 +22,7 @@
 #include "dispatch.h"
 #include "fake_handler.h"
 
-#define CALLS_MAX    16
+#define CALLS_MAX    128
 #define LONG_TIMEOUT 60000 /* ms: calls that must not time out, even on a loaded machine */
 
 /* One call the test made, and what came back for it. */

@@ -9,6 +9,58 @@ static void detach_call(void *arg)
     dispatch_detach(fx.calls[*(int *)arg].handle);
 }
 
+/* ---- calls with large bodies, toward handlers that do not read ---- */
+
+#define SMALL_CAP (64u << 10) /* the cap on a connection's unsent bytes in these tests */
+
+static size_t big_len; /* the body of the next big calls */
+
+static void set_cap(void *arg)
+{
+    dispatch_set_max_unsent(fx.d, *(size_t *)arg);
+}
+
+static void start_big(void *arg)
+{
+    int i = *(int *)arg;
+    static char body[1 << 20];
+    memset(body, 'x', big_len);
+    int n = snprintf(body, 16, "c%d", i);
+    body[n] = '.';
+    struct call_record *c = &fx.calls[i];
+    struct dispatch_request req = {{"POST", 4}, &test_header, 1, {body, big_len}};
+    struct dispatch_function *func = dispatch_lookup(fx.d, "f", 1);
+    c->rc = func != NULL ? dispatch_call(fx.d, func, &req, record_done, c, &c->handle) : -ENOENT;
+}
+
+/* Calls f with a body of big_len bytes, "c<i>." then x's, recorded in
+ * fx.calls[i]; the rc of dispatch_call. */
+static int big_call(int i)
+{
+    on_loop(start_big, &i);
+    return fx.calls[i].rc;
+}
+
+/* Whether the fake's next message is a big call; its number in *i. */
+static bool gets_big(struct fake_handler *fh, int *i)
+{
+    struct fake_call c;
+    return fake_recv_call(fh, &c) && sscanf(c.body, "c%d.", i) == 1 && c.body_len == big_len;
+}
+
+static void read_unsent(void *arg)
+{
+    *(size_t *)arg = dispatch_unsent_bytes(dispatch_lookup(fx.d, "f", 1));
+}
+
+/* The bytes f's connections hold unwritten. */
+static size_t unsent_of_f(void)
+{
+    size_t n;
+    on_loop(read_unsent, &n);
+    return n;
+}
+
 /* The request's method, headers and body reach the handler as sent; the
  * reply's status, content type and body come back as the handler sent them. */
 static void test_call_and_reply_carry_their_bytes(void)
@@ -335,6 +387,102 @@ static void test_detached_call_never_completes(void)
     teardown(h, 1);
 }
 
+/* A call goes to a handler whose connection has room, even one with more
+ * calls in flight, rather than being refused because the fewest-in-flight
+ * one does not read: h0 never reads, h1 reads its calls and holds them.
+ * Once h1 stops reading too, a call is refused at once with -ENOBUFS, and
+ * neither connection holds more than the cap. */
+static void test_full_connection_sends_to_another_then_refuses(void)
+{
+    struct fake_handler h[2];
+    size_t cap = SMALL_CAP;
+    int i, k, on_h1 = 0, taken = 0;
+    setup();
+    listen_all(h, 2);
+    CHECK(publish("f", h, 2) == 0);
+    on_loop(set_cap, &cap);
+    big_len = 48u << 10;
+    for (i = 0; i < 64; i++) {
+        taken += big_call(i) == 0;
+        while (fake_pending(&h[1]))
+            on_h1 += gets_big(&h[1], &k);
+    }
+    CHECKF(taken == 64, "%d of 64 calls taken while h1 read", taken);
+    size_t held = unsent_of_f();
+    CHECKF(held > 0 && held <= SMALL_CAP, "h0 holds %zu bytes", held);
+    CHECKF(on_h1 > 32, "h1 got %d calls, h0 the rest", on_h1);
+    for (; i < CALLS_MAX && big_call(i) == 0; i++)
+        ;
+    CHECKF(i < CALLS_MAX && fx.calls[i].rc == -ENOBUFS, "%d calls taken, then rc %d", i,
+           i < CALLS_MAX ? fx.calls[i].rc : 0);
+    held = unsent_of_f();
+    CHECKF(held > SMALL_CAP && held <= 2 * SMALL_CAP, "both hold %zu bytes", held);
+    CHECK(i == CALLS_MAX || done_count(i) == 0);
+    teardown(h, 2);
+}
+
+/* Calls that time out before any of their bytes went to a handler that does
+ * not read give those bytes back; the one partly written goes on whole, so
+ * the handler, reading at last, gets a valid stream of whole calls, in
+ * order, the timed-out ones included only if they had begun. */
+static void test_timed_out_calls_give_back_their_bytes(void)
+{
+    struct fake_handler h[1];
+    size_t cap = SMALL_CAP;
+    int n, k, last = -1, got = 0;
+    setup();
+    listen_all(h, 1);
+    CHECK(publish_limited(PUBLISH, "f", h, 1, 0, 1000) == 0);
+    on_loop(set_cap, &cap);
+    big_len = 48u << 10;
+    for (n = 0; n < CALLS_MAX && big_call(n) == 0; n++)
+        ;
+    CHECKF(n < CALLS_MAX && fx.calls[n].rc == -ENOBUFS, "%d calls taken", n);
+    size_t full = unsent_of_f();
+    for (int i = 0; i < n; i++)
+        CHECK(failed(i, DISPATCH_TIMEOUT, 504));
+    size_t after = unsent_of_f();
+    CHECKF(full > 0 && after < big_len, "unsent: %zu bytes, %zu after the timeouts", full, after);
+
+    while (unsent_of_f() > 0 || fake_pending(&h[0])) {
+        if (!gets_big(&h[0], &k) || k <= last || k >= n)
+            break;
+        last = k;
+        got++;
+    }
+    CHECKF(got > 0 && got < n && last == got - 1, "read %d whole calls, the last c%d", got, last);
+    CHECK(unsent_of_f() == 0 && !fake_pending(&h[0]));
+    CHECK(big_call(n + 1) == 0); /* written at once: the socket is empty */
+    CHECK(gets_big(&h[0], &k) && k == n + 1);
+    teardown(h, 1);
+}
+
+/* A call whose client went away before any of its bytes were written is
+ * dropped whole: its bytes go, its done never runs, and there is room for
+ * the next call. */
+static void test_detached_unsent_call_is_dropped(void)
+{
+    struct fake_handler h[1];
+    size_t cap = SMALL_CAP;
+    int n;
+    setup();
+    listen_all(h, 1);
+    CHECK(publish("f", h, 1) == 0);
+    on_loop(set_cap, &cap);
+    big_len = 16u << 10; /* several wait whole behind the one partly written */
+    for (n = 0; n < CALLS_MAX && big_call(n) == 0; n++)
+        ;
+    CHECKF(n > 0 && n < CALLS_MAX && fx.calls[n].rc == -ENOBUFS, "%d calls taken", n);
+    size_t full = unsent_of_f();
+    int last = n - 1;
+    on_loop(detach_call, &last);
+    size_t after = unsent_of_f();
+    CHECKF(after < full && full - after > big_len, "unsent %zu, then %zu", full, after);
+    CHECK(big_call(n + 1) == 0);
+    CHECK(done_count(last) == 0);
+    teardown(h, 1);
+}
+
 /* A handler at host:port over TCP serves like one on a unix socket. */
 static void test_tcp_endpoint_serves(void)
 {
@@ -366,6 +514,9 @@ int main(void)
     test_replies_out_of_order_match_by_id();
     test_reply_with_a_foreign_id_is_dropped();
     test_detached_call_never_completes();
+    test_full_connection_sends_to_another_then_refuses();
+    test_timed_out_calls_give_back_their_bytes();
+    test_detached_unsent_call_is_dropped();
     test_tcp_endpoint_serves();
     return check_summary();
 }
