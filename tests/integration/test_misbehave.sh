@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Function code is untrusted: a handler that stops reading its calls, one
+# that writes bytes that are not the handler protocol into its connection,
+# one that drops its connection, and one that stops serving altogether. What
+# it holds of the daemon's stays bounded, its callers get a quick answer
+# with a reason, and it serves again by itself. Bounded in count and time,
+# on loopback.
+#
+#   test_misbehave.sh DAEMON SOURCE_ROOT
+set -u
+
+source "$(dirname "$0")/lib.sh"
+it_init "$@"
+# Under AddressSanitizer freed memory waits in a quarantine of 256 MB, which
+# would hide what the daemon itself keeps (other builds ignore this).
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=8
+it_start_daemon
+
+fds() { ls "/proc/$DAEMON_PID/fd" | wc -l; }
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$DAEMON_PID/status"; }
+hwm_kb() { awk '/^VmHWM/ {print $2}' "/proc/$DAEMON_PID/status"; }
+under() { [ "$2" -le "$3" ] && echo yes || echo "$1 $2"; }
+now_ms() { date +%s%3N; }
+
+# deploy_with NAME ENV ZIP MORE_JSON: a deploy with more members in its body.
+deploy_with() {
+    printf '{"name":"%s","env":"%s","threads":1,"zip":"%s",%s}' \
+        "$1" "$2" "$(base64 -w0 "$3")" "$4" > "$T/up.json"
+    mgmt POST /upload --data-binary "@$T/up.json"
+    check "deploy $1: status" 200 "$CODE"
+}
+
+mkfn "$T/echo" 'cat'
+zipdir "$T/echo" "$T/echo.zip"
+deploy_ok echo 1 "$T/echo.zip"
+
+# --- a handler that never reads again: 400 asynchronous 1 MB calls ----------
+# Its one thread answers the first call, then sleeps for good (without
+# spinning: Atomics.wait on a value nobody changes), so the calls after it
+# stay with the daemon. Those bytes are capped per handler
+# (--handler-queue-bytes, 4 MiB): past the cap a call gets 503 at once,
+# and a call that times out before its bytes went out gives them back.
+mkdir -p "$T/stuck"
+printf '{"name":"stuck","main":"index.js"}\n' > "$T/stuck/package.json"
+cat > "$T/stuck/index.js" << 'EOF'
+// Answers, then blocks the handler's only thread for good.
+module.exports = (req, res) => {
+  res.send('stuck now');
+  setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0), 100);
+};
+EOF
+zipdir "$T/stuck" "$T/stuck.zip"
+STUCK_TIMEOUT=5
+deploy_with stuck nodejs "$T/stuck.zip" "\"timeout_s\":$STUCK_TIMEOUT"
+call stuck --data-binary go
+check "stuck: its one call answered" "200 stuck now" "$CODE $(cat "$T/out")"
+
+head -c 1048576 /dev/urandom > "$T/1mb"
+fds0=$(fds) rss0=$(rss_kb)
+echo 5 > "/proc/$DAEMON_PID/clear_refs" # VmHWM from here on
+: > "$T/codes"
+start=$(now_ms)
+for i in $(seq 400); do
+    require_daemon
+    timeout 30 curl -s -o "$T/async.out" -w '%{http_code}\n' -H 'X-tinyFaaS-Async: 1' \
+        --data-binary "@$T/1mb" "http://127.0.0.1:$PORT/stuck" >> "$T/codes"
+    [ "$(tail -1 "$T/codes")" = 503 ] && cp "$T/async.out" "$T/refused.out"
+done
+took=$(($(now_ms) - start))
+n202=$(grep -c '^202$' "$T/codes") n503=$(grep -c '^503$' "$T/codes")
+echo "# 400 asynchronous 1 MB calls in $took ms: $n202 taken (202), $n503 refused (503)"
+check "400 asynchronous 1 MB calls: each 202 or 503" 400 $((n202 + n503))
+check "400 asynchronous 1 MB calls: some taken" yes "$([ "$n202" -gt 0 ] && echo yes || echo no)"
+check "400 asynchronous 1 MB calls: past the cap, 503" yes "$([ "$n503" -gt 0 ] && echo yes || echo no)"
+check "a refused call's reason, one line" \
+    "function busy: its handlers are not reading the calls sent to them" "$(cat "$T/refused.out")"
+check "a refused call's reason ends its line" 1 "$(wc -l < "$T/refused.out")"
+peak=$(($(hwm_kb) - rss0))
+echo "# 400 asynchronous 1 MB calls: RSS $rss0 kB before, at most $peak kB more during, $(($(rss_kb) - rss0)) kB more after"
+check "400 asynchronous 1 MB calls: RSS rose by at most 64 MB" yes \
+    "$(under "kB more:" "$peak" 65536)"
+
+# Over CoAP, asynchronous too: the queue is full again (a few more calls over
+# HTTP make sure of it), and a 512 KiB call gets 5.03 at once.
+for i in 1 2 3 4 5; do
+    curl -s -o /dev/null -H 'X-tinyFaaS-Async: 1' --data-binary "@$T/1mb" "http://127.0.0.1:$PORT/stuck"
+done
+head -c 524288 /dev/urandom > "$T/512k"
+timeout 60 coap-client-openssl -m post -b 1024 -f "$T/512k" \
+    "coap://127.0.0.1:$PORT/stuck?async" > /dev/null 2> "$T/cerr"
+check "a 512 KiB asynchronous CoAP call to it: 5.03 with the reason" "5.03 function busy" \
+    "$(cat "$T/cerr")"
+
+# Once the calls timed out, their bytes are gone: the memory comes back,
+# and so do the descriptors; the daemon serves another function exactly.
+sleep $((STUCK_TIMEOUT + 2))
+rss_after=$(($(rss_kb) - rss0))
+echo "# after the calls' timeout: RSS $rss_after kB more than before them"
+check "after the calls' timeout: RSS within 16 MB of before" yes \
+    "$(under "kB more:" "$rss_after" 16384)"
+for _ in $(seq 100); do [ "$(fds)" -le "$fds0" ] && break; sleep 0.1; done
+check "after the calls: descriptors as before" "$fds0" "$(fds)"
+head -c 200000 /dev/urandom > "$T/echo.in"
+call echo --data-binary "@$T/echo.in"
+check "another function's call after them: 200" 200 "$CODE"
+check_file "another function's call after them: its bytes exact" "$T/echo.in" "$T/out"
+
+check "the daemon still runs" yes "$(kill -0 "$DAEMON_PID" 2>/dev/null && echo yes || echo no)"
+it_finish
