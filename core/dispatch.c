@@ -15,6 +15,9 @@
 #define SLOT_MASK        ((1u << SLOT_BITS) - 1)
 #define RETRY_CONNECT_MS 25
 #define PENDING_TICK_MS  20
+/* A reconnect that does not bring READY by then is closed and tried again:
+ * a wedged handler's backlog may accept connections it never serves. */
+#define RECONNECT_READY_MS 1000
 
 enum function_state { FUNCTION_PUBLISHING, FUNCTION_LIVE, FUNCTION_RETIRING };
 
@@ -24,7 +27,11 @@ struct handler {
     struct hconn *conn; /* NULL when not connected */
     bool ready;
     unsigned inflight;
-    int64_t retry_at; /* publishing: when to connect again */
+    int64_t retry_at;   /* publishing, or live and down: when to connect again */
+    int64_t down_since; /* live: when its connection was lost; 0 while it serves */
+    int64_t ready_by;   /* live, down, connecting: READY by then or try again */
+    int backoff_ms;     /* live, down: the wait after the next failed attempt */
+    bool given_up;      /* live, down: past DISPATCH_GIVE_UP_MS, named as broken */
     struct dispatch_call *calls;
 };
 
@@ -42,7 +49,9 @@ struct op {
     int ready_timeout_ms;
     int call_timeout_ms;
     unsigned max_inflight;
-    bool routed_is_done; /* complete once routed, not once the old version drained */
+    bool routed_is_done;            /* complete once routed, not once the old version drained */
+    struct dispatch_broken *broken; /* dispatch_broken_handlers: filled up to max_broken */
+    size_t max_broken, n_broken;
 };
 
 struct dispatch_function {
@@ -59,6 +68,8 @@ struct dispatch_function {
     struct op *op; /* waits for this publish or retirement */
     char last_error[160];
     struct dispatch_function *next_pending;
+    struct dispatch_function *next_down; /* live, with a handler down: on d->down */
+    bool on_down_list;
 };
 
 struct dispatch_call {
@@ -85,6 +96,7 @@ struct dispatcher {
     uint32_t n_free;
     struct dispatch_call *dl_head, *dl_tail;
     struct dispatch_function *pending; /* publishing or retiring */
+    struct dispatch_function *down;    /* live, with a handler being reconnected */
     struct dispatch_call *spare;       /* finished calls, reused: no allocation per call */
     dispatch_route_fn *route_fn;
     void *route_ctx;
@@ -480,8 +492,22 @@ static void pending_remove(struct dispatch_function *func)
         }
 }
 
+/* Takes func off the list of functions with a handler being reconnected. */
+static void down_remove(struct dispatch_function *func)
+{
+    if (!func->on_down_list)
+        return;
+    for (struct dispatch_function **p = &func->d->down; *p; p = &(*p)->next_down)
+        if (*p == func) {
+            *p = func->next_down;
+            break;
+        }
+    func->on_down_list = false;
+}
+
 static void function_free(struct dispatch_function *func)
 {
+    down_remove(func);
     queue_fail(func);
     for (size_t i = 0; i < func->n; i++)
         handler_close(&func->handlers[i]);
@@ -491,7 +517,8 @@ static void function_free(struct dispatch_function *func)
 
 static void retire(struct dispatch_function *func, struct op *op)
 {
-    queue_fail(func); /* none when a new version took them over */
+    down_remove(func); /* a version going away is not reconnected */
+    queue_fail(func);  /* none when a new version took them over */
     func->state = FUNCTION_RETIRING;
     func->op = op;
     func->deadline = loop_now_ms() + func->call_timeout_ms;
@@ -541,14 +568,28 @@ static void go_live(struct dispatch_function *func)
     op_complete(op, TF_ERR_NONE, "");
 }
 
+/* The handler's address, for messages. */
+static const char *ep_where(const struct dispatch_endpoint *ep)
+{
+    return ep->path[0] ? ep->path : ep->host;
+}
+
 static void on_ready(void *owner, struct hconn *h)
 {
     (void)h;
     struct handler *hd = owner;
+    struct dispatch_function *func = hd->func;
     hd->ready = true;
-    hd->func->n_ready++;
-    if (hd->func->state == FUNCTION_PUBLISHING && hd->func->n_ready == hd->func->n)
-        go_live(hd->func);
+    func->n_ready++;
+    if (func->state == FUNCTION_PUBLISHING && func->n_ready == func->n) {
+        go_live(func);
+    } else if (func->state == FUNCTION_LIVE && hd->down_since != 0) {
+        log_info("function %s: handler %s is back, %lld ms after it was lost", func->name,
+                 ep_where(&hd->ep), (long long)(loop_now_ms() - hd->down_since));
+        hd->down_since = 0;
+        hd->given_up = false;
+        pump(hd);
+    }
 }
 
 /* What a client gets for a status outside status_valid. */
@@ -579,10 +620,27 @@ static void on_reply(void *owner, struct hconn *h, const struct hproto_reply *re
     call_finish(d, c, &res);
 }
 
-/* The handler's address, for messages. */
-static const char *ep_where(const struct dispatch_endpoint *ep)
+/* A live handler's attempt to come back failed: the next one waits longer. */
+static void reconnect_later(struct handler *hd, int64_t now)
 {
-    return ep->path[0] ? ep->path : ep->host;
+    hd->retry_at = now + hd->backoff_ms;
+    hd->backoff_ms = hd->backoff_ms * 2 < DISPATCH_RECONNECT_MAX_MS ? hd->backoff_ms * 2
+                                                                    : DISPATCH_RECONNECT_MAX_MS;
+}
+
+/* A live handler lost its connection: it is reconnected from the loop's tick. */
+static void handler_down(struct handler *hd, int64_t now)
+{
+    struct dispatch_function *func = hd->func;
+    hd->down_since = now;
+    hd->given_up = false;
+    hd->backoff_ms = DISPATCH_RECONNECT_FIRST_MS;
+    reconnect_later(hd, now);
+    if (!func->on_down_list) {
+        func->on_down_list = true;
+        func->next_down = func->d->down;
+        func->d->down = func;
+    }
 }
 
 static void on_closed(void *owner, struct hconn *h, const char *why)
@@ -594,29 +652,34 @@ static void on_closed(void *owner, struct hconn *h, const char *why)
     bool was_ready = hd->ready;
     handler_close(hd);
     snprintf(func->last_error, sizeof func->last_error, "%s", why);
-    if (func->state == FUNCTION_PUBLISHING)
+    if (func->state == FUNCTION_PUBLISHING) {
         hd->retry_at = loop_now_ms() + RETRY_CONNECT_MS;
-    else if (func->state == FUNCTION_RETIRING)
+    } else if (func->state == FUNCTION_RETIRING) {
         retire_check(func);
-    else if (was_ready) {
-        log_warn("function %s: handler %s lost: %s", func->name, ep_where(&hd->ep), why);
+    } else if (was_ready) {
+        log_warn("function %s: handler %s lost: %s; reconnecting", func->name, ep_where(&hd->ep),
+                 why);
+        handler_down(hd, loop_now_ms());
         if (func->d->lost_fn != NULL)
             func->d->lost_fn(func->d->lost_ctx);
+    } else {
+        reconnect_later(hd, loop_now_ms()); /* an attempt to come back failed */
     }
 }
 
 /* ---- publish and unpublish, run on the loop thread ---- */
 
-static void handler_connect(struct handler *hd)
+/* Starts connecting to hd. Return 0, or a negative errno (last_error says it). */
+static int handler_connect(struct handler *hd)
 {
     int rc = hconn_open(&hd->func->d->conns, hd->func->d->loop, hd->ep.host, hd->ep.port,
                         hd->ep.path, &events, hd, &hd->conn);
     if (rc < 0) {
         hd->conn = NULL;
-        hd->retry_at = loop_now_ms() + RETRY_CONNECT_MS;
         snprintf(hd->func->last_error, sizeof hd->func->last_error, "cannot connect to %s: %s",
                  ep_where(&hd->ep), strerror(-rc));
     }
+    return rc;
 }
 
 static void publish_task(void *arg, bool cancelled)
@@ -648,7 +711,8 @@ static void publish_task(void *arg, bool cancelled)
     pending_add(func);
     for (size_t i = 0; i < op->n; i++) {
         handlers[i] = (struct handler){.func = func, .ep = op->eps[i]};
-        handler_connect(&handlers[i]);
+        if (handler_connect(&handlers[i]) < 0)
+            handlers[i].retry_at = loop_now_ms() + RETRY_CONNECT_MS;
     }
 }
 
@@ -704,6 +768,39 @@ int dispatch_unpublish(struct dispatcher *d, const char *name, tf_err *err)
     return op_run(d, &op, unpublish_task);
 }
 
+/* Lists the broken handlers of a function on the down list. */
+static void list_broken(struct op *op, struct dispatch_function *func)
+{
+    for (size_t i = 0; i < func->n && op->n_broken < op->max_broken; i++) {
+        const struct handler *hd = &func->handlers[i];
+        if (!hd->given_up || hd->ready)
+            continue;
+        struct dispatch_broken *b = &op->broken[op->n_broken++];
+        snprintf(b->name, sizeof b->name, "%s", func->name);
+        b->ep = hd->ep;
+    }
+}
+
+static void broken_task(void *arg, bool cancelled)
+{
+    struct op *op = arg;
+    if (cancelled) {
+        op_complete(op, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
+        return;
+    }
+    for (struct dispatch_function *func = op->d->down; func != NULL; func = func->next_down)
+        list_broken(op, func);
+    op_complete(op, TF_ERR_NONE, "");
+}
+
+int dispatch_broken_handlers(struct dispatcher *d, struct dispatch_broken *out, size_t max,
+                             tf_err *err)
+{
+    struct op op = {.err = err, .broken = out, .max_broken = max};
+    int rc = op_run(d, &op, broken_task);
+    return rc < 0 ? rc : (int)op.n_broken;
+}
+
 /* ---- the loop's tick: timeouts, connection retries, deadlines ---- */
 
 static void tick_pending(struct dispatcher *d, int64_t now)
@@ -721,14 +818,77 @@ static void tick_pending(struct dispatcher *d, int64_t now)
             function_free(func);
         } else if (func->state == FUNCTION_PUBLISHING) {
             for (size_t i = 0; i < func->n; i++)
-                if (func->handlers[i].conn == NULL && now >= func->handlers[i].retry_at)
-                    handler_connect(&func->handlers[i]);
+                if (func->handlers[i].conn == NULL && now >= func->handlers[i].retry_at &&
+                    handler_connect(&func->handlers[i]) < 0)
+                    func->handlers[i].retry_at = now + RETRY_CONNECT_MS;
         } else if (func->state == FUNCTION_RETIRING && now >= func->deadline) {
             for (size_t i = 0; i < func->n; i++)
                 handler_close(&func->handlers[i]);
             retire_check(func); /* frees func */
         }
     }
+}
+
+static int64_t earliest(int64_t a, int64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Reconnects hd, a live handler that is down, when its time came; returns
+ * when it wants to be looked at again. */
+static int64_t tick_down_handler(struct handler *hd, int64_t now)
+{
+    struct dispatch_function *func = hd->func;
+    struct dispatcher *d = func->d;
+    if (!hd->given_up && now >= hd->down_since + DISPATCH_GIVE_UP_MS) {
+        hd->given_up = true;
+        log_warn("function %s: handler %s not back %d ms after it was lost (%s): it is to be "
+                 "replaced",
+                 func->name, ep_where(&hd->ep), DISPATCH_GIVE_UP_MS, func->last_error);
+        if (d->lost_fn != NULL)
+            d->lost_fn(d->lost_ctx);
+    }
+    if (hd->conn != NULL && now >= hd->ready_by) {
+        hconn_close(hd->conn);
+        hd->conn = NULL;
+        snprintf(func->last_error, sizeof func->last_error, "connected, but no READY within %d ms",
+                 RECONNECT_READY_MS);
+        reconnect_later(hd, now);
+    }
+    if (hd->conn == NULL && now >= hd->retry_at) {
+        if (handler_connect(hd) == 0)
+            hd->ready_by = now + RECONNECT_READY_MS;
+        else
+            reconnect_later(hd, now);
+    }
+    int64_t next = hd->conn != NULL ? hd->ready_by : hd->retry_at;
+    return hd->given_up ? next : earliest(next, hd->down_since + DISPATCH_GIVE_UP_MS);
+}
+
+/* Reconnects the live handlers that are down; returns when to look again
+ * (INT64_MAX: none is down). */
+static int64_t tick_down(struct dispatcher *d, int64_t now)
+{
+    int64_t next = INT64_MAX;
+    struct dispatch_function **p = &d->down;
+    while (*p != NULL) {
+        struct dispatch_function *func = *p;
+        bool any = false;
+        for (size_t i = 0; i < func->n; i++) {
+            struct handler *hd = &func->handlers[i];
+            if (hd->ready || hd->down_since == 0)
+                continue;
+            any = true;
+            next = earliest(next, tick_down_handler(hd, now));
+        }
+        if (any) {
+            p = &func->next_down;
+        } else {
+            *p = func->next_down;
+            func->on_down_list = false;
+        }
+    }
+    return next;
 }
 
 static int dispatch_tick(void *ctx)
@@ -739,11 +899,14 @@ static int dispatch_tick(void *ctx)
         call_fail(d, d->dl_head, DISPATCH_TIMEOUT);
     if (d->pending != NULL)
         tick_pending(d, now);
+    int64_t next = d->down != NULL ? tick_down(d, now) : INT64_MAX;
     if (d->pending != NULL)
-        return PENDING_TICK_MS;
+        next = earliest(next, now + PENDING_TICK_MS);
     if (d->dl_head != NULL)
-        return (int)(d->dl_head->deadline - now);
-    return -1;
+        next = earliest(next, d->dl_head->deadline);
+    if (next == INT64_MAX)
+        return -1;
+    return next > now ? (int)(next - now) : 0;
 }
 
 /* ---- lifetime ---- */

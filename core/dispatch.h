@@ -1,7 +1,9 @@
 /* Dispatcher: routes a call to one of a function's handlers (fewest calls in
- * flight), matches replies by request id, and times calls out. The data-path
- * calls run on the loop thread only; publish/unpublish are the control path's
- * way in, from any thread, and block until the loop has done them. */
+ * flight), matches replies by request id, and times calls out. A handler
+ * whose connection is lost is reconnected, and named as broken when it does
+ * not come back. The data-path calls run on the loop thread only;
+ * publish/unpublish are the control path's way in, from any thread, and
+ * block until the loop has done them. */
 #ifndef TF_DISPATCH_H
 #define TF_DISPATCH_H
 
@@ -45,6 +47,13 @@ typedef void dispatch_done_fn(void *ctx, const struct dispatch_result *res);
 /* The bytes of calls one handler connection holds unwritten, by default. */
 #define DISPATCH_MAX_UNSENT_DEFAULT (4u << 20)
 
+/* A lost handler is reconnected after this, then after twice as long each
+ * time, up to DISPATCH_RECONNECT_MAX_MS; one that has not said READY again
+ * DISPATCH_GIVE_UP_MS after the loss is named by dispatch_broken_handlers. */
+#define DISPATCH_RECONNECT_FIRST_MS 100
+#define DISPATCH_RECONNECT_MAX_MS   1000
+#define DISPATCH_GIVE_UP_MS         3000
+
 /* Creates the dispatcher on loop l with the default call timeout. */
 int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **out);
 
@@ -85,7 +94,8 @@ typedef void dispatch_route_fn(void *ctx, const char *name, bool routed);
 void dispatch_set_route_listener(struct dispatcher *d, dispatch_route_fn *fn, void *ctx);
 
 /* Called on the loop thread when a serving handler's connection is lost
- * (its process died, or its container went): the healer's cue. */
+ * (its process died, its container went, it broke the protocol), and again
+ * when it has not come back within DISPATCH_GIVE_UP_MS: the healer's cue. */
 typedef void dispatch_lost_fn(void *ctx);
 
 /* Sets the one listener for lost handlers. */
@@ -125,5 +135,18 @@ int dispatch_reroute(struct dispatcher *d, const char *name, const struct dispat
 /* Unroutes name and waits until its calls in flight drained (at most the call
  * timeout) and its connections closed. TF_ERR_NOT_FOUND when name is not routed. */
 int dispatch_unpublish(struct dispatcher *d, const char *name, tf_err *err);
+
+/* A handler of a routed function that lost its connection and has not said
+ * READY again for DISPATCH_GIVE_UP_MS: it runs, perhaps, but does not serve. */
+struct dispatch_broken {
+    char name[64];
+    struct dispatch_endpoint ep;
+};
+
+/* Fills out[0..max) with the handlers broken now (the rest wait for a later
+ * ask). Return their count, or -1 with err set when the daemon is shutting
+ * down. Any thread but the loop's; blocks until the loop answered. */
+int dispatch_broken_handlers(struct dispatcher *d, struct dispatch_broken *out, size_t max,
+                             tf_err *err);
 
 #endif

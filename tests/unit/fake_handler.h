@@ -86,6 +86,26 @@ __attribute__((unused)) static bool fake_listen_tcp(struct fake_handler *fh)
     return true;
 }
 
+/* Stops listening on the unix socket (its file stays: a connect is refused),
+ * as a handler that runs but no longer serves. */
+__attribute__((unused)) static void fake_stop_listening(struct fake_handler *fh)
+{
+    if (fh->listen_fd >= 0)
+        close(fh->listen_fd);
+    fh->listen_fd = -1;
+}
+
+/* Listens again on the same unix socket path, as a handler that came back. */
+__attribute__((unused)) static bool fake_listen_again(struct fake_handler *fh)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    memcpy(sa.sun_path, fh->path, strlen(fh->path) + 1);
+    unlink(fh->path);
+    fh->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    return fh->listen_fd >= 0 && bind(fh->listen_fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+           listen(fh->listen_fd, 16) == 0;
+}
+
 /* Closes the connection, as a handler that died would; its listener stays. */
 __attribute__((unused)) static void fake_hang_up(struct fake_handler *fh)
 {
@@ -108,14 +128,27 @@ __attribute__((unused)) static void fake_free(struct fake_handler *fh)
     hproto_reader_free(&fh->reader);
 }
 
+/* Waits (at most ms) for the daemon's connection and takes it, in place of
+ * the last one, if any. */
+static bool fake_accept_within(struct fake_handler *fh, int ms)
+{
+    fake_hang_up(fh);
+    struct pollfd pfd = {fh->listen_fd, POLLIN, 0};
+    if (poll(&pfd, 1, ms) != 1)
+        return false;
+    fh->fd = accept4(fh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fh->fd >= 0) { /* a new connection: nothing of the last one's stream is left */
+        hproto_reader_free(&fh->reader);
+        fh->held = false;
+        return hproto_reader_init(&fh->reader, 64u << 20) == 0;
+    }
+    return false;
+}
+
 /* Waits for the daemon's connection and takes it. */
 static bool fake_accept(struct fake_handler *fh)
 {
-    struct pollfd pfd = {fh->listen_fd, POLLIN, 0};
-    if (poll(&pfd, 1, FAKE_WAIT_MS) != 1)
-        return false;
-    fh->fd = accept4(fh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-    return fh->fd >= 0;
+    return fake_accept_within(fh, FAKE_WAIT_MS);
 }
 
 static bool fake_send_all(struct fake_handler *fh, const void *p, size_t len)
