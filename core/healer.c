@@ -78,7 +78,7 @@ static void *run(void *arg)
             log_info("the Docker engine answers again");
         h->engine_down = replaced < 0;
         if (replaced > 0)
-            log_info("replaced %d handler(s) that had stopped", replaced);
+            log_info("replaced %d handler(s) that had stopped or no longer served", replaced);
     }
     return NULL;
 }

@@ -1,9 +1,11 @@
-/* Watches the handler containers and replaces those that die: a thread that
- * asks the engine which of this daemon's containers run (lifecycle_heal).
- * It asks soon after a poke (the dispatcher lost a handler's connection,
- * which is how a death shows first), every HEALER_RETRY_MS while the engine
- * does not answer or a replacement failed, and every HEALER_PERIOD_MS
- * otherwise, for a death no connection saw. Asking survives an engine
+/* Watches the handler containers and replaces those that die, or that run
+ * but no longer serve: a thread that asks the engine which of this daemon's
+ * containers run, and the dispatcher which handlers it gave up on
+ * (lifecycle_heal). It asks soon after a poke (the dispatcher lost a
+ * handler's connection, which is how a death shows first, or gave up on
+ * one), every HEALER_RETRY_MS while the engine does not answer or a
+ * replacement failed, and every HEALER_PERIOD_MS otherwise, for a death no
+ * connection saw. Asking survives an engine
  * restart, where a stream of engine events would break; each ask costs the
  * engine about 10 ms of CPU with 100 functions, so an idle gateway is not
  * asked every few seconds. */

@@ -78,10 +78,12 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *spec, tf_er
 int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, tf_err *err);
 
 /* Replaces every handler container of a deployed function that is not
- * running (it died, was killed, or the engine restarted), without stopping
- * the live ones. Returns how many were replaced, or -1 with err set when the
- * engine cannot be asked; *failed tells whether a replacement failed (the
- * next round tries it again). */
+ * running (it died, was killed, or the engine restarted), or that runs but
+ * has not served again since the dispatcher lost its connection
+ * (dispatch_broken_handlers), without stopping the live ones. Returns how
+ * many were replaced, or -1 with err set when the engine cannot be asked;
+ * *failed tells whether a replacement failed (the next round tries it
+ * again). */
 int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err);
 
 /* Stops routing to name, then removes its containers, network and image. TF_ERR_NOT_FOUND when

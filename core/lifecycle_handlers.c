@@ -181,16 +181,40 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
     return rc;
 }
 
-/* ---- healing: handlers that died are replaced ---- */
+/* ---- healing: handlers that died, or stopped serving, are replaced ---- */
 
-/* Replaces r's handlers that are not running, then routes calls to the whole
- * set; the live ones serve throughout. Returns how many were replaced. */
+/* The most broken handlers one round asks the dispatcher for; the rest wait
+ * for the rounds that follow a poke (healer.h). */
+#define HEAL_BROKEN_MAX 16
+
+/* Whether handler i of r, which runs, is one the dispatcher named broken:
+ * its connection was lost and it has not served again since. */
+static bool is_broken(struct lifecycle *lc, const struct function_record *r, size_t i,
+                      const struct dispatch_broken *broken, size_t n_broken)
+{
+    for (size_t k = 0; k < n_broken; k++) {
+        struct dispatch_endpoint ep = {0};
+        tf_err e = {0};
+        if (strcmp(broken[k].name, r->name) == 0 && handler_endpoint(lc, r, i, &ep, &e) == 0 &&
+            strcmp(ep.path, broken[k].ep.path) == 0 && strcmp(ep.host, broken[k].ep.host) == 0 &&
+            ep.port == broken[k].ep.port)
+            return true;
+    }
+    return false;
+}
+
+/* Replaces r's handlers that are not running or are broken, then routes
+ * calls to the whole set; the live ones serve throughout. Returns how many
+ * were replaced. */
 static int heal_record(struct lifecycle *lc, struct function_record *r,
-                       const struct docker_ids *running)
+                       const struct docker_ids *running, const struct dispatch_broken *broken,
+                       size_t n_broken)
 {
     size_t n = r->n_containers, dead = 0;
     for (size_t i = 0; i < n; i++)
         dead += !docker_ids_has(running, r->containers[i]);
+    for (size_t k = 0; k < n_broken; k++)
+        dead += strcmp(broken[k].name, r->name) == 0;
     if (dead == 0)
         return 0; /* the common round: no engine call at all */
     dead = 0;
@@ -199,12 +223,13 @@ static int heal_record(struct lifecycle *lc, struct function_record *r,
     tf_err e = {0};
     int rc = was_dead != NULL && eps != NULL ? 0 : -ENOMEM;
     for (size_t i = 0; i < n && rc == 0; i++) {
-        if (docker_ids_has(running, r->containers[i])) {
+        bool runs = docker_ids_has(running, r->containers[i]);
+        if (runs && !is_broken(lc, r, i, broken, n_broken)) {
             rc = handler_endpoint(lc, r, i, &eps[i], &e);
             continue;
         }
-        log_warn("function %s: handler %.12s is not running; replacing it", r->name,
-                 r->containers[i]);
+        log_warn("function %s: handler %.12s %s; replacing it", r->name, r->containers[i],
+                 runs ? "runs but does not serve" : "is not running");
         remove_handlers(lc, r, i, i + 1);
         was_dead[i] = true;
         dead++;
@@ -229,7 +254,8 @@ static int heal_record(struct lifecycle *lc, struct function_record *r,
  * the running ones were listed (starts_listed): those are left for the next
  * round, which *failed brings soon. */
 static int heal_name(struct lifecycle *lc, const char *name, const struct docker_ids *running,
-                     unsigned starts_listed, bool *failed)
+                     const struct dispatch_broken *broken, size_t n_broken, unsigned starts_listed,
+                     bool *failed)
 {
     struct name_hold held;
     if (!lifecycle_try_hold_name(lc, name, &held)) {
@@ -241,7 +267,7 @@ static int heal_name(struct lifecycle *lc, const char *name, const struct docker
     if (r != NULL && (int)(r->started - starts_listed) > 0)
         *failed = true; /* started after the list: not known to be dead */
     else if (r != NULL)
-        n = heal_record(lc, r, running);
+        n = heal_record(lc, r, running, broken, n_broken);
     lifecycle_release_name(lc, &held);
     *failed |= n < 0;
     return n > 0 ? n : 0;
@@ -258,11 +284,21 @@ int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err)
         docker_ids_free(&running);
         return -1;
     }
+    /* Asked once the count of starts was read: a handler replaced in place
+     * keeps its socket path, so a name given before its replacement would
+     * match the new container, but heal_name leaves a record alone whose
+     * handlers started after that. */
+    struct dispatch_broken broken[HEAL_BROKEN_MAX];
+    tf_err be = {0};
+    int n_broken = dispatch_broken_handlers(lc->cfg.dispatcher, broken, HEAL_BROKEN_MAX, &be);
+    if (n_broken < 0)
+        n_broken = 0; /* the daemon is shutting down */
     size_t n = 0;
     char(*names)[NAME_MAX_LEN + 1] = lifecycle_names(lc, &n);
     int replaced = 0;
     for (size_t i = 0; i < n; i++)
-        replaced += heal_name(lc, names[i], &running, starts_listed, failed);
+        replaced +=
+            heal_name(lc, names[i], &running, broken, (size_t)n_broken, starts_listed, failed);
     free(names);
     docker_ids_free(&running);
     return replaced;

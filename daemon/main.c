@@ -98,7 +98,8 @@ static void on_signal(void *ctx, uint32_t events)
     loop_stop(d->loop);
 }
 
-/* A handler's connection was lost: the healer looks now, not at its next round. */
+/* A handler's connection was lost, or it did not come back: the healer
+ * looks now, not at its next round. */
 static void on_handler_lost(void *ctx)
 {
     healer_poke(ctx);
