@@ -105,5 +105,129 @@ call echo --data-binary "@$T/echo.in"
 check "another function's call after them: 200" 200 "$CODE"
 check_file "another function's call after them: its bytes exact" "$T/echo.in" "$T/out"
 
+# --- a handler that breaks its connection ---------------------------------
+# A c function that reaches its handler's connection to the daemon (the one
+# connected stream socket among its descriptors) and, as its body asks,
+# writes bytes that are not the handler protocol into it, shuts it down, or
+# also closes the handler's listening socket so no new connection is taken.
+mkdir -p "$T/rogue"
+cat > "$T/rogue/fn.c" << 'EOF'
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <tinyfaas.h>
+
+/* Applies what to every stream socket of the process: the connected ones
+ * (the daemon's connection), or with listening set the listening one. */
+static void each_socket(int listening, void (*what)(int fd))
+{
+    for (int fd = 0; fd < 1024; fd++) {
+        int v;
+        socklen_t len = sizeof v;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) == 0 && v == SOCK_STREAM &&
+            getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v == listening)
+            what(fd);
+    }
+}
+
+static void garbage(int fd)
+{
+    static const char junk[] = "\xc1 these bytes are not the handler protocol";
+    if (write(fd, junk, sizeof junk - 1) < 0)
+        return;
+}
+
+static void hang_up(int fd)
+{
+    shutdown(fd, SHUT_RDWR);
+}
+
+static void stop_listening(int fd)
+{
+    close(fd);
+}
+
+int tinyfaas_fn(const struct tinyfaas_request *req, struct tinyfaas_response *res)
+{
+    if (strcmp(req->body, "garbage") == 0) {
+        each_socket(0, garbage);
+    } else if (strcmp(req->body, "hangup") == 0) {
+        each_socket(0, hang_up);
+    } else if (strcmp(req->body, "wedge") == 0) {
+        each_socket(1, stop_listening);
+        each_socket(0, hang_up);
+    }
+    return tinyfaas_set_body(res, req->body, req->body_len);
+}
+EOF
+zipdir "$T/rogue" "$T/rogue.zip"
+ENV=c
+deploy_ok rogue 1 "$T/rogue.zip"
+ENV=binary
+rogue_handler() {
+    docker ps -q --no-trunc --filter "label=tinyfaas.instance=$IID" \
+        --filter label=tinyfaas.function=rogue
+}
+call rogue --data-binary hello
+check "rogue: a call" "200 hello" "$CODE $(cat "$T/out")"
+
+# serves_again LABEL SECONDS: polls rogue until it answers exactly (at most
+# SECONDS), checks that, and says how long it took from $lost_at.
+serves_again() {
+    local got
+    got=$(answers_within "$2" rogue "back" "back")
+    check "$1: rogue serves again" yes "$got"
+    echo "# $1: rogue served again $(($(now_ms) - lost_at)) ms after the call that broke it"
+}
+
+# logged LABEL PATTERN: the daemon's log has a line matching PATTERN.
+logged() {
+    check "$1: the log says $2" yes "$(grep -q -- "$2" "$LOG" && echo yes || echo no)"
+}
+
+lost_at=$(now_ms)
+call rogue --data-binary garbage
+check "garbage into the connection: that call 502 with a reason" \
+    "502 function handler failed" "$CODE $(cat "$T/out")"
+serves_again "garbage into the connection" 20
+logged "garbage into the connection" \
+    "function rogue: handler .* lost: handler sent bytes that are not the handler protocol; reconnecting"
+logged "garbage into the connection" "function rogue: handler .* is back, [0-9]* ms after it was lost"
+
+lost_at=$(now_ms)
+call rogue --data-binary hangup
+check "the connection shut down: that call 502 with a reason" \
+    "502 function handler failed" "$CODE $(cat "$T/out")"
+serves_again "the connection shut down" 20
+logged "the connection shut down" \
+    "function rogue: handler .* lost: handler closed the connection; reconnecting"
+
+lost_at=$(now_ms)
+coap rogue garbage
+check "garbage over CoAP: that call 5.02 with a reason" "5.02 function handler failed" \
+    "$(cat "$T/cerr")"
+serves_again "garbage over CoAP" 20
+coap rogue 'over coap'
+check "garbage over CoAP: rogue serves over CoAP" "0 over coap" "$CRC $(cat "$T/cout")"
+
+# No new connection is taken: the dispatcher gives up after 3 s, and the
+# healer replaces the container, which runs but does not serve.
+before=$(rogue_handler)
+lost_at=$(now_ms)
+call rogue --data-binary wedge
+check "no longer listening: that call 502" 502 "$CODE"
+serves_again "no longer listening" 60
+logged "no longer listening" "function rogue: handler .* not back 3000 ms after it was lost"
+logged "no longer listening" \
+    "function rogue: handler ${before:0:12} runs but does not serve; replacing it"
+after=$(rogue_handler)
+check "no longer listening: one handler, in a new container" "1 new" \
+    "$(echo "$after" | grep -c .) $([ "$after" != "$before" ] && echo new || echo same)"
+check "no longer listening: the old container is gone" "" \
+    "$(docker ps -aq --no-trunc --filter "id=$before")"
+
+grep -- 'function rogue: handler\|replaced .* handler' "$LOG" | sed 's/^/# log: /'
+
 check "the daemon still runs" yes "$(kill -0 "$DAEMON_PID" 2>/dev/null && echo yes || echo no)"
 it_finish
