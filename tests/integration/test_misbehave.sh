@@ -227,7 +227,43 @@ check "no longer listening: one handler, in a new container" "1 new" \
 check "no longer listening: the old container is gone" "" \
     "$(docker ps -aq --no-trunc --filter "id=$before")"
 
-grep -- 'function rogue: handler\|replaced .* handler' "$LOG" | sed 's/^/# log: /'
+# The python3 handler takes a new connection after its last one was shut
+# down under it, as the c runtime's shim does.
+mkdir -p "$T/pyrogue"
+cat > "$T/pyrogue/fn.py" << 'EOF'
+import os
+import socket
+import stat
+
+
+def fn(body, headers):
+    """Shuts down the handler's connection to the daemon on "hangup"."""
+    if body == "hangup":
+        for fd in range(3, 1024):
+            try:
+                if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                    continue
+                s = socket.socket(fileno=os.dup(fd))
+            except OSError:
+                continue
+            with s:
+                if s.type == socket.SOCK_STREAM and not s.getsockopt(
+                        socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+                    s.shutdown(socket.SHUT_RDWR)
+    return body
+EOF
+zipdir "$T/pyrogue" "$T/pyrogue.zip"
+ENV=python3
+deploy_ok pyrogue 1 "$T/pyrogue.zip"
+ENV=binary
+lost_at=$(now_ms)
+call pyrogue --data-binary hangup
+check "python3, the connection shut down: that call 502" 502 "$CODE"
+got=$(answers_within 20 pyrogue back back)
+check "python3, the connection shut down: it serves again" yes "$got"
+echo "# python3, the connection shut down: served again $(($(now_ms) - lost_at)) ms after"
+
+grep -- 'function [a-z]*rogue: handler\|replaced .* handler' "$LOG" | sed 's/^/# log: /'
 
 check "the daemon still runs" yes "$(kill -0 "$DAEMON_PID" 2>/dev/null && echo yes || echo no)"
 it_finish
