@@ -22,7 +22,7 @@
  * so small calls cost no allocation; a larger one (a burst, a large body)
  * goes back, so a burst's memory does not stay with the connection. */
 #define HCONN_KEEP_BYTES (64u << 10)
-#define HCONN_KEEP_SEGS  256
+#define HCONN_KEEP_SEGS  64
 
 enum hconn_state { HCONN_CONNECTING, HCONN_WAIT_READY, HCONN_READY, HCONN_CLOSED };
 
