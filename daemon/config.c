@@ -35,8 +35,9 @@ static const char usage[] =
     "  --handler-queue-bytes BYTES\n"
     "                        call bytes queued toward one handler and not yet\n"
     "                        written (env TINYFAAS_HANDLER_QUEUE_BYTES, default\n"
-    "                        4194304); past it a call gets 503 at once, unless\n"
-    "                        nothing is queued toward that handler\n"
+    "                        4194304, or twice --max-body when that is more);\n"
+    "                        past it a call gets 503 at once, unless nothing is\n"
+    "                        queued toward that handler\n"
     "  --runtime-dir DIR     the runtime recipes (env TINYFAAS_RUNTIME_DIR, default\n"
     "                        " TINYFAAS_DEFAULT_RUNTIME_DIR ")\n"
     "  --subnet-pool CIDR    each function's network is a /25 of it (env\n"
@@ -195,7 +196,6 @@ int config_load(struct config *cfg, int argc, char **argv)
                            .ready_timeout_ms = 30000,
                            .max_body = 1 << 20,
                            .coap_answer_bytes = 8 << 20,
-                           .handler_queue_bytes = DISPATCH_MAX_UNSENT_DEFAULT,
                            .max_upload = 64 << 20};
     set_str(cfg->state_dir, sizeof cfg->state_dir, "./tinyfaas-state");
     set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, TINYFAAS_DEFAULT_RUNTIME_DIR);
@@ -254,5 +254,11 @@ int config_load(struct config *cfg, int argc, char **argv)
                 argv[optind]);
         return -1;
     }
+    /* Unset, the cap leaves room for a call of the largest body behind
+     * another one being written. */
+    if (cfg->handler_queue_bytes == 0)
+        cfg->handler_queue_bytes = cfg->max_body * 2 > DISPATCH_MAX_UNSENT_DEFAULT
+                                       ? cfg->max_body * 2
+                                       : DISPATCH_MAX_UNSENT_DEFAULT;
     return 0;
 }

@@ -23,7 +23,7 @@ struct config {
     size_t max_body;            /* invocation request bodies */
     size_t max_upload;          /* management request bodies */
     size_t coap_answer_bytes;   /* CoAP answers kept for duplicates and served block-wise */
-    size_t handler_queue_bytes; /* call bytes one handler connection holds unwritten */
+    size_t handler_queue_bytes; /* call bytes one handler connection holds unwritten; 0 unset */
     int debug;
     int no_auth;               /* the management API asks for no token */
     char handler_transport[8]; /* "unix", "tcp", or "" to pick by the engine's address */
