@@ -28,6 +28,7 @@ deploy_with() {
         "$1" "$2" "$(base64 -w0 "$3")" "$4" > "$T/up.json"
     mgmt POST /upload --data-binary "@$T/up.json"
     check "deploy $1: status" 200 "$CODE"
+    [ "$CODE" = 200 ] || echo "# deploy $1: $(cat "$T/body")"
 }
 
 mkfn "$T/echo" 'cat'
