@@ -109,8 +109,10 @@ done
 check "after the calls' timeout: a call is taken again, their bytes dropped" yes "$taken"
 rss_after=$(($(rss_kb) - rss0))
 echo "# after the calls' timeout: RSS $rss_after kB more than before them"
-check "after the calls' timeout: RSS within 16 MB of before" yes \
-    "$(under "kB more:" "$rss_after" 16384)"
+# 4 to 5 MB more here, 11 MB under AddressSanitizer on a loaded machine
+# (its quarantine keeps up to 8 MB of freed memory resident).
+check "after the calls' timeout: RSS within 24 MB of before" yes \
+    "$(under "kB more:" "$rss_after" 24576)"
 for _ in $(seq 100); do [ "$(fds)" -le "$fds0" ] && break; sleep 0.1; done
 check "after the calls: descriptors as before" "$fds0" "$(fds)"
 head -c 200000 /dev/urandom > "$T/echo.in"
