@@ -4,6 +4,7 @@
 #ifndef TF_TARBUF_H
 #define TF_TARBUF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -19,6 +20,16 @@ struct tarbuf {
      * daemon looks for a runtime's entry file and dependency list). */
     void (*on_file)(void *ctx, const char *path, const void *data, size_t len);
     void *on_file_ctx;
+    /* Set after tarbuf_open, for entries added from then on: their owner
+     * (0:0 unless set); whether tarbuf_add_archive keeps each entry's time
+     * (else 0, so the same input gives the same bytes); and whether the
+     * folders above an entry that no entry before added come first (mode
+     * 0755), so that whoever unpacks the tar makes no folder itself, with
+     * an owner of its choosing (the engine's is root). */
+    unsigned uid, gid;
+    bool keep_times;
+    bool parents;
+    char *last_dir; /* with parents: the last entry's folder, or the last folder added */
 };
 
 /* Starts an empty tar in memory. */
@@ -49,7 +60,8 @@ void tarbuf_free(struct tarbuf *t);
 int tarbuf_add_tree(struct tarbuf *t, const char *dir, const char *prefix, tf_err *err);
 
 /* Adds the entries of the tar in tar[0..len) whose paths start with strip
- * ("" for all), with strip taken off (files, directories, symbolic links). */
+ * ("" for all), with strip taken off: files, directories, symbolic links,
+ * and hard links to files among them. */
 int tarbuf_add_archive(struct tarbuf *t, const void *tar, size_t len, const char *strip,
                        tf_err *err);
 
