@@ -12,6 +12,7 @@
 /* The compiler gets bounds too: a preprocessor bomb must not take the host. */
 #define COMPILE_MEMORY_BYTES ((long long)1 << 30)
 #define COMPILE_PIDS         256
+#define COMPILE_OUTPUT_MAX   ((size_t)64 << 20) /* what a compile leaves in /out */
 
 struct output {
     docker_progress_fn *fn;
@@ -75,7 +76,7 @@ static int import_result(struct docker *d, const char *id, const struct compile_
     void *out = NULL;
     size_t out_len = 0;
     struct tarbuf root = {0};
-    int rc = docker_container_get_archive(d, id, "/out", &out, &out_len, err);
+    int rc = docker_container_get_archive(d, id, "/out", COMPILE_OUTPUT_MAX, &out, &out_len, err);
     if (rc == 0)
         rc = tarbuf_open(&root, err);
     if (rc == 0)

@@ -406,6 +406,9 @@ int docker_container_create(struct docker *d, const struct docker_container_spec
     }
     if (spec->user != NULL && json_object_set_new(body, "User", json_string(spec->user)) < 0)
         goto nomem;
+    if (spec->workdir != NULL &&
+        json_object_set_new(body, "WorkingDir", json_string(spec->workdir)) < 0)
+        goto nomem;
     if (spec->network) {
         json_t *ep = json_pack("{s:{s:{}}}", "EndpointsConfig", spec->network);
         if (ep == NULL || json_object_set_new(body, "NetworkingConfig", ep) < 0 ||

@@ -79,6 +79,7 @@ struct docker_container_spec {
     long long pids_limit;          /* 0: no limit */
     bool read_only;                /* root filesystem read-only, with a writable /tmp */
     const char *user;              /* "UID:GID" the process runs as; NULL: the image's */
+    const char *workdir;           /* where the process starts; NULL: the image's */
     const char *bind;              /* "HOST_DIR:CONTAINER_DIR" mounted read-write, or NULL */
     const char *const *entrypoint; /* replaces the image's (NULL: the image's own) */
     size_t n_entrypoint;
@@ -112,9 +113,15 @@ int docker_container_put_archive(struct docker *d, const char *id, const char *d
                                  size_t tar_len, tf_err *err);
 
 /* A tar of path in the container (its last name the entries' first); *out
- * is malloc'd. */
-int docker_container_get_archive(struct docker *d, const char *id, const char *path, void **out,
-                                 size_t *out_len, tf_err *err);
+ * is malloc'd. One larger than max bytes is TF_ERR_TOO_LARGE. */
+int docker_container_get_archive(struct docker *d, const char *id, const char *path, size_t max,
+                                 void **out, size_t *out_len, tf_err *err);
+
+/* Makes image tag ("repo:tag") from a container's file system and
+ * configuration (its labels among them), applying Dockerfile instructions
+ * as docker_image_import does. The container need not have started. */
+int docker_container_commit(struct docker *d, const char *id, const char *tag,
+                            const char *const *changes, size_t n_changes, tf_err *err);
 
 /* Makes image tag from a root filesystem tar (docker import), applying
  * Dockerfile instructions such as "ENTRYPOINT [\"/handler\"]", "WORKDIR /fn"

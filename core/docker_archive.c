@@ -1,7 +1,7 @@
 /* Docker backend: the Engine API calls that move files in and out of
- * containers and make an image from a root filesystem, with which a
- * function is compiled in a throwaway container and imported in one layer
- * (core/compile.c). */
+ * containers and make an image from a root filesystem or a container, with
+ * which a function is built in a throwaway container and its image made in
+ * one layer (core/buildbox.c, core/lifecycle_build.c). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,16 +74,55 @@ int docker_container_put_archive(struct docker *d, const char *id, const char *d
     return rc;
 }
 
-int docker_container_get_archive(struct docker *d, const char *id, const char *path, void **out,
-                                 size_t *out_len, tf_err *err)
+/* A body gathered up to a bound of the caller's, which may pass DOCKER__BODY_MAX. */
+struct capped {
+    char *p;
+    size_t len, cap, max;
+};
+
+static int capped_add(void *ctx, const char *p, size_t n)
 {
-    struct docker__buf body = {0};
-    int rc = exchange(d, "GET", docker__path("/containers/%s/archive?path=%s", id, path), NULL, 0,
-                      NULL, ARCHIVE_TIMEOUT_S, "copy from container", &body, err);
-    if (rc < 0)
+    struct capped *c = ctx;
+    if (n > c->max - c->len)
+        return -EFBIG;
+    if (c->len + n > c->cap) {
+        size_t cap = c->cap ? c->cap : 65536;
+        while (cap < c->len + n)
+            cap = cap > c->max / 2 ? c->max : cap * 2;
+        char *q = realloc(c->p, cap);
+        if (q == NULL)
+            return -ENOMEM;
+        c->p = q;
+        c->cap = cap;
+    }
+    memcpy(c->p + c->len, p, n);
+    c->len += n;
+    return 0;
+}
+
+int docker_container_get_archive(struct docker *d, const char *id, const char *path, size_t max,
+                                 void **out, size_t *out_len, tf_err *err)
+{
+    struct capped c = {.max = max};
+    struct docker__sink sink = {.stream = capped_add, .ctx = &c};
+    char *url = docker__path("/containers/%s/archive?path=%s", id, path);
+    long http = 0;
+    if (url == NULL)
+        return no_memory("copy from container", err);
+    int rc = docker__request(d, "GET", url, NULL, 0, NULL, ARCHIVE_TIMEOUT_S, &sink, &http, err);
+    free(url);
+    if (rc == -EFBIG)
+        rc = tf_err_set(err, TF_ERR_TOO_LARGE,
+                        "docker: copy from container: %s is larger than %zu MiB", path, max >> 20);
+    else if (rc == 0 && (http < 200 || http >= 300))
+        rc = docker__engine_error(http, &sink.body, "copy from container", err);
+    docker__buf_free(&sink.body);
+    if (rc < 0) {
+        free(c.p);
         return rc;
-    *out = body.p;
-    *out_len = body.len;
+    }
+    *out = c.p;
+    *out_len = c.len;
     return 0;
 }
 
@@ -130,6 +169,38 @@ int docker_image_import(struct docker *d, const void *tar, size_t tar_len, const
                   "import image", &body, err);
     if (rc == 0)
         rc = import_failure(&body, err);
+    docker__buf_free(&body);
+    return rc;
+}
+
+int docker_container_commit(struct docker *d, const char *id, const char *tag,
+                            const char *const *changes, size_t n_changes, tf_err *err)
+{
+    /* The engine takes the repository and the tag apart; a ':' after the
+     * last '/' starts the tag. */
+    const char *colon = strrchr(tag, ':');
+    if (colon != NULL && strchr(colon, '/') != NULL)
+        colon = NULL;
+    char repo[256];
+    snprintf(repo, sizeof repo, "%.*s", colon ? (int)(colon - tag) : (int)strlen(tag), tag);
+    struct docker__buf path = {0};
+    char *part = docker__path("/commit?container=%s&repo=%s&tag=%s&pause=0", id, repo,
+                              colon ? colon + 1 : "latest");
+    int rc = part ? docker__buf_add(&path, part, strlen(part)) : -ENOMEM;
+    free(part);
+    for (size_t i = 0; rc == 0 && i < n_changes; i++) {
+        part = docker__path("&changes=%s", changes[i]);
+        rc = part ? docker__buf_add(&path, part, strlen(part)) : -ENOMEM;
+        free(part);
+    }
+    if (rc < 0) {
+        docker__buf_free(&path);
+        return no_memory("commit container", err);
+    }
+    /* The body would override the container's configuration: none does. */
+    struct docker__buf body = {0};
+    rc = exchange(d, "POST", path.p, "{}", 2, "application/json", ARCHIVE_TIMEOUT_S,
+                  "commit container", &body, err);
     docker__buf_free(&body);
     return rc;
 }

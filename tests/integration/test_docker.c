@@ -248,10 +248,12 @@ static struct tarbuf one_file_tar(const char *path, const char *text)
     return t;
 }
 
-/* What a compiled function's build does (core/compile.c), call by call:
- * files into a container that has not started, a command with an
- * entrypoint of its own and no network, its exit status, files back out,
- * and an image imported from them with Dockerfile changes. */
+/* What a function's build in the sandbox does (core/buildbox.c,
+ * core/lifecycle_build.c), call by call: files into a container that has
+ * not started, a command with an entrypoint of its own and no network, its
+ * exit status, files back out (within a bound), an image imported from
+ * them with Dockerfile changes, and one committed from a container that
+ * never ran. */
 static void test_compile_calls(struct docker *d, const char *tag, json_t *labels,
                                const char *imptag)
 {
@@ -274,9 +276,14 @@ static void test_compile_calls(struct docker *d, const char *tag, json_t *labels
            err.msg);
     void *out = NULL;
     size_t out_len = 0;
-    CHECKF(docker_container_get_archive(d, id, "/out", &out, &out_len, &err) == 0, "get: %s",
-           err.msg);
-    CHECKF(docker_container_get_archive(d, id, "/nothing", &out, &out_len, &err) < 0 &&
+    CHECKF(docker_container_get_archive(d, id, "/out", 1 << 20, &out, &out_len, &err) == 0,
+           "get: %s", err.msg);
+    void *big = NULL;
+    size_t big_len = 0;
+    CHECKF(docker_container_get_archive(d, id, "/out", 100, &big, &big_len, &err) < 0 &&
+               err.kind == TF_ERR_TOO_LARGE && big == NULL,
+           "get past the bound: %d %s", (int)err.kind, err.msg);
+    CHECKF(docker_container_get_archive(d, id, "/nothing", 1 << 20, &big, &big_len, &err) < 0 &&
                err.kind == TF_ERR_NOT_FOUND,
            "get missing: %d %s", (int)err.kind, err.msg);
     CHECKF(docker_container_remove(d, id, &err) == 0, "remove compile: %s", err.msg);
@@ -287,8 +294,46 @@ static void test_compile_calls(struct docker *d, const char *tag, json_t *labels
     size_t bb_len = 0;
     struct docker_container_spec holder = {.image = tag, .network = "none", .labels = labels};
     CHECKF(docker_container_create(d, &holder, id, &err) == 0, "create holder: %s", err.msg);
-    CHECKF(docker_container_get_archive(d, id, "/bin", &bb, &bb_len, &err) == 0, "get bin: %s",
-           err.msg);
+    CHECKF(docker_container_get_archive(d, id, "/bin", 8 << 20, &bb, &bb_len, &err) == 0,
+           "get bin: %s", err.msg);
+    /* Committed without running: the holder's image and the result. */
+    char comtag[128];
+    snprintf(comtag, sizeof comtag, "tinyfaas-test/committed-%s:latest", label_value);
+    CHECKF(docker_container_put_archive(d, id, "/", out, out_len, &err) == 0 &&
+               docker_container_commit(d, id, comtag, NULL, 0, &err) == 0,
+           "commit: %s", err.msg);
+    docker_container_remove(d, id, &err);
+    const char *cat[] = {"/bin/busybox", "cat", "/out/result"};
+    struct docker_container_spec com = {
+        .image = comtag, .network = "none", .labels = labels, .entrypoint = cat, .n_entrypoint = 3};
+    CHECKF(docker_container_create(d, &com, id, &err) == 0 &&
+               docker_container_start(d, id, &err) == 0 &&
+               docker_container_wait(d, id, 30, &code, &err) == 0 && code == 0,
+           "run committed: %d %s", code, err.msg);
+    struct lines cl = {0};
+    docker_container_logs(d, id, 0, false, on_line, &cl, &err);
+    CHECKF(cl.n == 1 && lines_has(&cl, "COMPILED"), "committed image's output: %d lines", cl.n);
+    lines_free(&cl);
+    docker_container_remove(d, id, &err);
+    CHECKF(docker_image_remove(d, comtag, &err) == 0, "remove committed: %s", err.msg);
+
+    /* A user and a working directory of the caller's. */
+    const char *who[] = {"/bin/busybox", "sh", "-c", "echo $(/bin/busybox id -u) $PWD"};
+    struct docker_container_spec as = {.image = tag,
+                                       .network = "none",
+                                       .labels = labels,
+                                       .user = "65534:65534",
+                                       .workdir = "/bin",
+                                       .entrypoint = who,
+                                       .n_entrypoint = 4};
+    CHECKF(docker_container_create(d, &as, id, &err) == 0 &&
+               docker_container_start(d, id, &err) == 0 &&
+               docker_container_wait(d, id, 30, &code, &err) == 0 && code == 0,
+           "run as nobody: %d %s", code, err.msg);
+    struct lines wl = {0};
+    docker_container_logs(d, id, 0, false, on_line, &wl, &err);
+    CHECKF(wl.n == 1 && lines_has(&wl, "65534 /bin"), "user and workdir: %d lines", wl.n);
+    lines_free(&wl);
     docker_container_remove(d, id, &err);
     CHECKF(tarbuf_open(&root, &err) == 0 && tarbuf_add_archive(&root, bb, bb_len, "", &err) == 0 &&
                tarbuf_add_archive(&root, out, out_len, "out/", &err) == 0 &&
