@@ -30,6 +30,7 @@ struct lifecycle_config {
     size_t max_zip_bytes;
     const char *state_dir; /* where deployed functions are kept (store.h); NULL: nowhere */
     int call_timeout_s;    /* a function's call timeout unless its upload sets one */
+    int build_timeout_s;   /* how long a build's compile or install may run */
     /* Handlers listen on unix sockets in folders below this one (absolute),
      * each bind-mounted into its container; NULL: on TCP, reached over the
      * function's network (an engine on another machine). */

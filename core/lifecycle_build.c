@@ -9,9 +9,6 @@
 #include "lifecycle_internal.h"
 #include "log.h"
 
-/* How long compiling a function may take before the deploy gives up. */
-#define COMPILE_TIMEOUT_S 300
-
 static void see_file(void *ctx, const char *path, const void *data, size_t len)
 {
     struct code_facts *f = ctx;
@@ -70,7 +67,7 @@ static void log_build(void *ctx, const char *line)
 /* Says what the tool said, in place of the engine's "returned a non-zero code". */
 static void explain_build(const struct build_log *b, tf_err *err)
 {
-    if (b->n == 0)
+    if (b->n == 0 || err == NULL || err->kind != TF_ERR_BUILD)
         return;
     char msg[TF_ERR_MSG_MAX];
     size_t len = (size_t)snprintf(msg, sizeof msg, "the function's build failed");
@@ -121,13 +118,18 @@ static int compile_function(struct lifecycle *lc, const struct function_record *
         .fn_tar_len = t->len,
         .labels = lifecycle_image_labels(lc, r),
         .tag = r->image,
-        .timeout_s = COMPILE_TIMEOUT_S,
+        .timeout_s = lc->cfg.build_timeout_s,
         .output = log_build,
         .ctx = blog,
     };
     if (job.labels == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     rc = compile_image(lc->cfg.docker, &job, err);
+    if (rc < 0 && err != NULL && err->kind == TF_ERR_TIMEOUT)
+        tf_err_set(err, TF_ERR_TIMEOUT,
+                   "the function's build ran past %ld s (the daemon's --build-timeout) and was "
+                   "stopped",
+                   job.timeout_s);
     json_decref(job.labels);
     return rc;
 }

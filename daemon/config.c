@@ -27,6 +27,9 @@ static const char usage[] =
     "  --docker-host URL     Docker engine, unix:///path or tcp://host:port\n"
     "                        (env DOCKER_HOST, default unix:///var/run/docker.sock)\n"
     "  --call-timeout SEC    how long a call may run (env TINYFAAS_CALL_TIMEOUT, default 30)\n"
+    "  --build-timeout SEC   how long a deploy's compile or dependency install may run\n"
+    "                        before the deploy fails with 504 (env\n"
+    "                        TINYFAAS_BUILD_TIMEOUT, default 300)\n"
     "  --max-body BYTES      largest invocation body (env TINYFAAS_MAX_BODY, default 1048576)\n"
     "  --coap-answer-bytes BYTES\n"
     "                        CoAP answers held at most, in all: kept to repeat to\n"
@@ -145,6 +148,11 @@ static int apply(struct config *cfg, int key, const char *val)
             return -1;
         cfg->call_timeout_ms = (int)v * 1000;
         return 0;
+    case 'u':
+        if (parse_int("the build timeout", val, 1, 86400, &v) < 0)
+            return -1;
+        cfg->build_timeout_s = (int)v;
+        return 0;
     case 'B':
         if (parse_int("the largest body", val, 1, 64L << 20, &v) < 0)
             return -1;
@@ -176,6 +184,7 @@ static const struct {
     {"TINYFAAS_STATE_DIR", 's'},
     {"DOCKER_HOST", 'd'},
     {"TINYFAAS_CALL_TIMEOUT", 't'},
+    {"TINYFAAS_BUILD_TIMEOUT", 'u'},
     {"TINYFAAS_MAX_BODY", 'B'},
     {"TINYFAAS_COAP_ANSWER_BYTES", 'b'},
     {"TINYFAAS_HANDLER_QUEUE_BYTES", 'q'},
@@ -193,6 +202,7 @@ int config_load(struct config *cfg, int argc, char **argv)
                            .http_port = 5683,
                            .mgmt_port = 8080,
                            .call_timeout_ms = 30000,
+                           .build_timeout_s = 300,
                            .ready_timeout_ms = 30000,
                            .max_body = 1 << 20,
                            .coap_answer_bytes = 8 << 20,
@@ -223,6 +233,7 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"no-auth", no_argument, NULL, 'a'},
         {"handler-transport", required_argument, NULL, 'T'},
         {"call-timeout", required_argument, NULL, 't'},
+        {"build-timeout", required_argument, NULL, 'u'},
         {"max-body", required_argument, NULL, 'B'},
         {"coap-answer-bytes", required_argument, NULL, 'b'},
         {"handler-queue-bytes", required_argument, NULL, 'q'},

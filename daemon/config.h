@@ -19,6 +19,7 @@ struct config {
     int purge;             /* remove everything the instance made, then exit */
     int registry_images;   /* opt in: runtimes' registry base images */
     int call_timeout_ms;
+    int build_timeout_s; /* a function build's compile or install */
     int ready_timeout_ms;
     size_t max_body;            /* invocation request bodies */
     size_t max_upload;          /* management request bodies */

@@ -305,6 +305,7 @@ static int start(struct daemon *d, tf_err *err)
                                   .max_zip_bytes = 256u << 20,
                                   .state_dir = c->state_dir,
                                   .call_timeout_s = c->call_timeout_ms / 1000,
+                                  .build_timeout_s = c->build_timeout_s,
                                   .socket_dir = d->socket_dir[0] ? d->socket_dir : NULL};
     if (lifecycle_create(&lc, &d->lifecycle) < 0)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
