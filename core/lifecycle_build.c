@@ -1,13 +1,18 @@
 /* A function's image: the user's code unpacked into a build context, then
- * built from its runtime's template or compiled in a builder container. */
+ * built from its runtime's template, or compiled, or given its
+ * dependencies in the build sandbox (buildbox.h) and made from what that
+ * left. Nothing of the user's runs outside the sandbox. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "compile.h"
+#include "buildbox.h"
 #include "lifecycle_internal.h"
 #include "log.h"
+
+/* The file a compile command must leave in /out: the image runs it. */
+#define COMPILED_ENTRYPOINT "/handler"
 
 static void see_file(void *ctx, const char *path, const void *data, size_t len)
 {
@@ -88,8 +93,8 @@ static int build_from_template(struct lifecycle *lc, const struct deploy_spec *s
              LABEL_INSTANCE, lc->cfg.instance_id, LABEL_FUNCTION, s->name, LABEL_VERSION,
              r->version, LABEL_DIGEST, r->digest);
     char *dockerfile = NULL;
-    int rc = runtime_function_dockerfile(lc->cfg.runtimes, facts->rt, facts->has_deps, base,
-                                         builder, labels_line, &dockerfile, err);
+    int rc = runtime_function_dockerfile(lc->cfg.runtimes, facts->rt, base, builder, labels_line,
+                                         &dockerfile, err);
     if (rc == 0)
         rc = tarbuf_add_file(t, "Dockerfile", dockerfile, strlen(dockerfile), 0644, err);
     free(dockerfile);
@@ -103,33 +108,113 @@ static int build_from_template(struct lifecycle *lc, const struct deploy_spec *s
     return rc;
 }
 
-/* The function's image compiled in a throwaway builder container (compile.h). */
-static int compile_function(struct lifecycle *lc, const struct function_record *r, struct tarbuf *t,
-                            const char *builder, const char *command, struct build_log *blog,
-                            tf_err *err)
+/* LABEL k="v" ... from the labels object, for an image made by import. */
+static char *label_change(json_t *labels)
+{
+    char *line = strdup("LABEL");
+    const char *k;
+    json_t *v;
+    json_object_foreach(labels, k, v)
+    {
+        char *next = NULL;
+        if (line == NULL || asprintf(&next, "%s %s=\"%s\"", line, k, json_string_value(v)) < 0)
+            next = NULL;
+        free(line);
+        line = next;
+    }
+    return line;
+}
+
+/* The function's files as its image holds them: the folder at /fn, then
+ * what the sandbox left in /out, root's, as a Dockerfile's COPY would
+ * make them. The times of what the build made are kept (a .pyc is checked
+ * against its source's). */
+static int image_files(const struct tarbuf *t, const void *out, size_t out_len, struct tarbuf *root,
+                       tf_err *err)
+{
+    int rc = tarbuf_open(root, err);
+    if (rc == 0)
+        rc = tarbuf_add_archive(root, t->data, t->len, "", err);
+    root->keep_times = true;
+    if (rc == 0)
+        rc = tarbuf_add_archive(root, out, out_len, "out/", err);
+    if (rc == 0)
+        rc = tarbuf_close(root, err);
+    return rc;
+}
+
+/* Compiled: an image of the function's files alone, running /handler,
+ * made by one import (no builder steps, no intermediate image). */
+static int import_compiled(struct lifecycle *lc, const struct function_record *r,
+                           const struct tarbuf *root, json_t *labels, tf_err *err)
+{
+    char *label_line = label_change(labels);
+    if (label_line == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    const char *changes[] = {"ENTRYPOINT [\"" COMPILED_ENTRYPOINT "\"]", "WORKDIR /fn", label_line};
+    int rc = docker_image_import(lc->cfg.docker, root->data, root->len, r->image, changes, 3, err);
+    free(label_line);
+    return rc;
+}
+
+/* With dependencies: the base image and the function's files, made by
+ * committing a container of the base that never starts (one layer, the
+ * labels its own, nothing run). */
+static int commit_on_base(struct lifecycle *lc, const struct function_record *r,
+                          const struct tarbuf *root, const char *base, json_t *labels, tf_err *err)
+{
+    struct docker_container_spec spec = {.image = base, .network = "none", .labels = labels};
+    char id[DOCKER_ID_MAX];
+    int rc = docker_container_create(lc->cfg.docker, &spec, id, err);
+    if (rc < 0)
+        return rc;
+    rc = docker_container_put_archive(lc->cfg.docker, id, "/", root->data, root->len, err);
+    if (rc == 0)
+        rc = docker_container_commit(lc->cfg.docker, id, r->image, NULL, 0, err);
+    tf_err rerr = {0};
+    if (docker_container_remove(lc->cfg.docker, id, &rerr) < 0)
+        log_warn("function %s: %s", r->name, rerr.msg);
+    return rc;
+}
+
+/* The function's image from a command run in the build sandbox: compiled
+ * (compile=), or the base with the dependencies installed (deps_install=). */
+static int build_in_sandbox(struct lifecycle *lc, const struct function_record *r, struct tarbuf *t,
+                            const char *base, const char *builder, const char *command,
+                            bool compiled, struct build_log *blog, tf_err *err)
 {
     int rc = tarbuf_close(t, err);
     if (rc < 0)
         return rc;
-    struct compile_job job = {
+    struct buildbox_job job = {
         .builder = builder,
         .command = command,
+        .network = !compiled, /* an install fetches from a package index */
         .fn_tar = t->data,
         .fn_tar_len = t->len,
         .labels = lifecycle_image_labels(lc, r),
-        .tag = r->image,
         .timeout_s = lc->cfg.build_timeout_s,
         .output = log_build,
         .ctx = blog,
     };
     if (job.labels == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
-    rc = compile_image(lc->cfg.docker, &job, err);
+    void *out = NULL;
+    size_t out_len = 0;
+    struct tarbuf root = {0};
+    rc = buildbox_run(lc->cfg.docker, &job, &out, &out_len, err);
     if (rc < 0 && err != NULL && err->kind == TF_ERR_TIMEOUT)
         tf_err_set(err, TF_ERR_TIMEOUT,
                    "the function's build ran past %ld s (the daemon's --build-timeout) and was "
                    "stopped",
                    job.timeout_s);
+    if (rc == 0)
+        rc = image_files(t, out, out_len, &root, err);
+    free(out);
+    if (rc == 0)
+        rc = compiled ? import_compiled(lc, r, &root, job.labels, err)
+                      : commit_on_base(lc, r, &root, base, job.labels, err);
+    tarbuf_free(&root);
     json_decref(job.labels);
     return rc;
 }
@@ -150,9 +235,14 @@ int lifecycle_build_image(struct lifecycle *lc, const struct deploy_spec *s,
     if (rc != 0)
         return rc < 0 ? rc : 0;
     struct build_log blog = {.name = r->name};
-    const char *command = runtime_compile_command(facts->rt);
-    rc = command ? compile_function(lc, r, t, builder, command, &blog, err)
-                 : build_from_template(lc, s, r, t, facts, base, builder, &blog, err);
+    const char *compile = runtime_compile_command(facts->rt);
+    const char *install = facts->has_deps ? runtime_deps_command(facts->rt) : NULL;
+    if (compile != NULL)
+        rc = build_in_sandbox(lc, r, t, base, builder, compile, true, &blog, err);
+    else if (install != NULL)
+        rc = build_in_sandbox(lc, r, t, base, builder, install, false, &blog, err);
+    else
+        rc = build_from_template(lc, s, r, t, facts, base, builder, &blog, err);
     if (rc < 0) {
         r->image[0] = '\0'; /* a failed build tags nothing */
         explain_build(&blog, err);

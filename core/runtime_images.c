@@ -257,21 +257,14 @@ static int ensure_one(struct runtimes *rs, const struct runtime *r, struct docke
     return build_image(rs, r, d, role, tag, err);
 }
 
-/* The template a function build uses; it names @BUILDER@ when it needs the builder. */
-static void template_path(const struct runtime *r, int deps, char *path, size_t size)
-{
-    snprintf(path, size, "%s/function-deps.Dockerfile", r->dir);
-    if (!deps || access(path, R_OK) != 0)
-        snprintf(path, size, "%s/function.Dockerfile", r->dir);
-}
-
-static bool template_uses_builder(const struct runtime *r, int deps)
+/* Whether the runtime's function.Dockerfile names @BUILDER@. */
+static bool template_uses_builder(const struct runtime *r)
 {
     char path[700], text[8192];
-    template_path(r, deps, path, sizeof path);
+    snprintf(path, sizeof path, "%s/function.Dockerfile", r->dir);
     FILE *f = fopen(path, "r");
     if (f == NULL)
-        return r->has_builder;
+        return false;
     size_t n = fread(text, 1, sizeof text - 1, f);
     text[n] = '\0';
     fclose(f);
@@ -291,8 +284,9 @@ int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct d
     } else if (r->has_base && ensure_one(rs, r, d, "base", base_out, size, err) < 0)
         return -1;
     /* A builder is made only when a build needs it: most deploys never do. */
-    if (r->has_builder && (deps < 0 || template_uses_builder(r, deps)) &&
-        ensure_one(rs, r, d, "builder", builder_out, size, err) < 0)
+    bool needed = deps < 0 || r->compile[0] != '\0' || (deps > 0 && r->deps_install[0] != '\0') ||
+                  template_uses_builder(r);
+    if (r->has_builder && needed && ensure_one(rs, r, d, "builder", builder_out, size, err) < 0)
         return -1;
     return 0;
 }
@@ -338,13 +332,13 @@ static char *replace_words(const char *text, const char *const words[][2], size_
     return out;
 }
 
-int runtime_function_dockerfile(const struct runtimes *rs, const struct runtime *r, bool deps,
+int runtime_function_dockerfile(const struct runtimes *rs, const struct runtime *r,
                                 const char *base, const char *builder, const char *labels,
                                 char **out, tf_err *err)
 {
     (void)rs;
     char path[700];
-    template_path(r, deps, path, sizeof path);
+    snprintf(path, sizeof path, "%s/function.Dockerfile", r->dir);
     FILE *f = fopen(path, "r");
     if (f == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "cannot read %s: %s", path, strerror(errno));

@@ -40,6 +40,17 @@ static int parse_deps(struct runtime *r, const char *v, tf_err *err)
     return tf_err_set(err, TF_ERR_INTERNAL, "runtime %s: unknown deps rule '%s'", r->name, v);
 }
 
+/* A command line of runtime.conf, refused rather than cut short. */
+static int set_command(const struct runtime *r, const char *k, const char *v, char *out,
+                       size_t size, tf_err *err)
+{
+    if (strlen(v) >= size)
+        return tf_err_set(err, TF_ERR_INTERNAL, "runtime %s: %s= longer than %zu bytes", r->name, k,
+                          size - 1);
+    snprintf(out, size, "%s", v);
+    return 0;
+}
+
 static int apply_key(struct runtime *r, const char *k, const char *v, tf_err *err)
 {
     if (strcmp(k, "entry") == 0)
@@ -52,11 +63,10 @@ static int apply_key(struct runtime *r, const char *k, const char *v, tf_err *er
         return parse_deps(r, v, err);
     else if (strcmp(k, "registry_base") == 0)
         snprintf(r->registry_base, sizeof r->registry_base, "%s", v);
-    else if (strcmp(k, "compile") == 0 && strlen(v) >= sizeof r->compile)
-        return tf_err_set(err, TF_ERR_INTERNAL, "runtime %s: compile= longer than %zu bytes",
-                          r->name, sizeof r->compile - 1);
     else if (strcmp(k, "compile") == 0)
-        snprintf(r->compile, sizeof r->compile, "%s", v);
+        return set_command(r, k, v, r->compile, sizeof r->compile, err);
+    else if (strcmp(k, "deps_install") == 0)
+        return set_command(r, k, v, r->deps_install, sizeof r->deps_install, err);
     return 0; /* unknown keys are for newer daemons */
 }
 
@@ -153,6 +163,11 @@ const char *runtime_entry(const struct runtime *r)
 const char *runtime_compile_command(const struct runtime *r)
 {
     return r->compile[0] ? r->compile : NULL;
+}
+
+const char *runtime_deps_command(const struct runtime *r)
+{
+    return r->deps_install[0] ? r->deps_install : NULL;
 }
 
 bool runtime_declares_deps(const struct runtime *r, const char *path, const void *data, size_t len)

@@ -33,9 +33,13 @@ const char *runtimes_names(const struct runtimes *rs);
 /* The file a function folder must hold at its top ("fn.sh", "fn.py", ...). */
 const char *runtime_entry(const struct runtime *r);
 
-/* The command that compiles a function in the builder image (compile.h),
+/* The command that compiles a function in the builder image (buildbox.h),
  * or NULL when function images are built from function.Dockerfile. */
 const char *runtime_compile_command(const struct runtime *r);
+
+/* The command that installs the dependencies a function declares, in the
+ * builder image (buildbox.h), or NULL when the runtime installs none. */
+const char *runtime_deps_command(const struct runtime *r);
 
 /* Whether the file at path (relative to the function folder) with these
  * contents declares dependencies, by the runtime's deps rule. */
@@ -47,13 +51,14 @@ bool runtime_declares_deps(const struct runtime *r, const char *path, const void
 /* Makes sure the images a function build of r needs exist (deps: whether
  * it declares dependencies, or RUNTIME_ALL_IMAGES), building missing ones
  * with progress in the log; base_out and builder_out get their references
- * ("" when not needed). */
+ * ("" when not needed). The builder is needed to compile, to install
+ * dependencies, and by a template that names @BUILDER@. */
 int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct docker *d, int deps,
                           char *base_out, char *builder_out, size_t size, tf_err *err);
 
 /* The Dockerfile of a function image: the runtime's template with its words
  * replaced. *out is malloc'd. */
-int runtime_function_dockerfile(const struct runtimes *rs, const struct runtime *r, bool deps,
+int runtime_function_dockerfile(const struct runtimes *rs, const struct runtime *r,
                                 const char *base, const char *builder, const char *labels,
                                 char **out, tf_err *err);
 

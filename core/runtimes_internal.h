@@ -17,8 +17,9 @@ struct runtime {
     char deps_file[64];
     char deps_key[64];
     char registry_base[128];
-    char compile[768]; /* "": function images come from function.Dockerfile */
-    char hash[13];     /* of the recipe folder and the shim, once computed: the images' tag */
+    char compile[768];      /* "": function images come from function.Dockerfile */
+    char deps_install[768]; /* "": declared dependencies are not installed */
+    char hash[13];          /* of the recipe folder and the shim, once computed: the images' tag */
 };
 
 struct runtimes {
