@@ -261,12 +261,13 @@ void tarbuf_free(struct tarbuf *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Copies the entry e read from src; mtime is its time, or 0. */
+/* Copies the entry e read from src; mtime is its time, or 0, and perms the
+ * mode bits kept. */
 static int add_entry(struct tarbuf *t, struct archive *src, struct archive_entry *e,
-                     const char *path, long long mtime, tf_err *err)
+                     const char *path, long long mtime, int perms, tf_err *err)
 {
     mode_t type = archive_entry_filetype(e);
-    int mode = (int)(archive_entry_perm(e) & 07777);
+    int mode = (int)archive_entry_perm(e) & perms;
     if (type == AE_IFLNK) {
         const char *target = archive_entry_symlink(e);
         if (target == NULL || *target == '\0')
@@ -306,7 +307,7 @@ int tarbuf_add_tree(struct tarbuf *t, const char *dir, const char *prefix, tf_er
             continue; /* the top directory itself */
         char path[4096];
         snprintf(path, sizeof path, "%s%s", prefix, rel);
-        rc = add_entry(t, disk, e, path, 0, err);
+        rc = add_entry(t, disk, e, path, 0, 07777, err);
     }
     archive_entry_free(e);
 out:
@@ -314,6 +315,11 @@ out:
     archive_read_free(disk);
     return rc;
 }
+
+/* What a copied tar keeps of its entries' modes: no set-user-ID or
+ * set-group-ID bit, since the copy may well give the entry a more
+ * privileged owner (root) than the one who made it. */
+#define ARCHIVE_PERMS 01777
 
 int tarbuf_add_archive(struct tarbuf *t, const void *tar, size_t len, const char *strip,
                        tf_err *err)
@@ -337,10 +343,10 @@ int tarbuf_add_archive(struct tarbuf *t, const void *tar, size_t len, const char
             continue; /* outside strip, or strip's directory itself */
         long long mtime = t->keep_times ? (long long)archive_entry_mtime(e) : 0;
         if (link == NULL)
-            rc = add_entry(t, in, e, path + skip, mtime, err);
+            rc = add_entry(t, in, e, path + skip, mtime, ARCHIVE_PERMS, err);
         else if (strncmp(link, strip, skip) == 0 && link[skip] != '\0') /* a file seen before */
-            rc = tarbuf_add(t, path + skip, AE_IFREG, (int)(archive_entry_perm(e) & 07777), NULL, 0,
-                            link + skip, mtime, err);
+            rc = tarbuf_add(t, path + skip, AE_IFREG, (int)archive_entry_perm(e) & ARCHIVE_PERMS,
+                            NULL, 0, link + skip, mtime, err);
     }
     if (rc == 0 && got != ARCHIVE_EOF)
         rc = tf_err_set(err, TF_ERR_INTERNAL, "cannot read a tar: %s", archive_error_string(in));

@@ -61,7 +61,8 @@ int tarbuf_add_tree(struct tarbuf *t, const char *dir, const char *prefix, tf_er
 
 /* Adds the entries of the tar in tar[0..len) whose paths start with strip
  * ("" for all), with strip taken off: files, directories, symbolic links,
- * and hard links to files among them. */
+ * and hard links to files among them; the owner is t's, and no entry keeps
+ * a set-user-ID or set-group-ID bit. */
 int tarbuf_add_archive(struct tarbuf *t, const void *tar, size_t len, const char *strip,
                        tf_err *err);
 
