@@ -51,7 +51,7 @@ static void hash_folder(struct sha256_ctx *ctx, const char *folder)
 
 /* sha256 of every file in the recipe folder (by name, in order) and the
  * shim's outputs: a new recipe or shim gives a new tag. */
-static void compute_hash(const struct runtimes *rs, struct runtime *r)
+void runtime_compute_hash(const struct runtimes *rs, struct runtime *r)
 {
     struct sha256_ctx ctx;
     sha256_init(&ctx);
@@ -271,12 +271,9 @@ static bool template_uses_builder(const struct runtime *r)
     return strstr(text, "@BUILDER@") != NULL;
 }
 
-int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct docker *d, int deps,
-                          char *base_out, char *builder_out, size_t size, tf_err *err)
+static int ensure_images(struct runtimes *rs, const struct runtime *r, struct docker *d, int deps,
+                         char *base_out, char *builder_out, size_t size, tf_err *err)
 {
-    struct runtime *rw = (struct runtime *)r; /* the hash is computed once, lazily */
-    if (rw->hash[0] == '\0')
-        compute_hash(rs, rw);
     base_out[0] = builder_out[0] = '\0';
     if (rs->cfg.registry_images && r->registry_base[0] != '\0') {
         if (ensure_one(rs, r, d, "registry", base_out, size, err) < 0)
@@ -289,6 +286,16 @@ int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct d
     if (r->has_builder && needed && ensure_one(rs, r, d, "builder", builder_out, size, err) < 0)
         return -1;
     return 0;
+}
+
+int runtime_ensure_images(struct runtimes *rs, const struct runtime *r, struct docker *d, int deps,
+                          char *base_out, char *builder_out, size_t size, tf_err *err)
+{
+    struct runtime *rw = (struct runtime *)r; /* its lock is the one thing that changes */
+    pthread_mutex_lock(&rw->images_lock);
+    int rc = ensure_images(rs, r, d, deps, base_out, builder_out, size, err);
+    pthread_mutex_unlock(&rw->images_lock);
+    return rc;
 }
 
 int runtimes_build_all(struct runtimes *rs, struct docker *d, tf_err *err)

@@ -128,6 +128,10 @@ int runtimes_load(const struct runtimes_config *cfg, struct runtimes **out, tf_e
     }
     rs->cfg = *cfg;
     qsort(rs->list, rs->n, sizeof rs->list[0], by_name);
+    for (size_t i = 0; i < rs->n; i++) {
+        runtime_compute_hash(rs, &rs->list[i]);
+        pthread_mutex_init(&rs->list[i].images_lock, NULL);
+    }
     for (size_t i = 0; i < rs->n; i++)
         snprintf(rs->names + strlen(rs->names), sizeof rs->names - strlen(rs->names), "%s%s",
                  i ? ", " : "", rs->list[i].name);
@@ -139,6 +143,8 @@ int runtimes_load(const struct runtimes_config *cfg, struct runtimes **out, tf_e
 
 void runtimes_free(struct runtimes *rs)
 {
+    for (size_t i = 0; rs != NULL && i < rs->n; i++)
+        pthread_mutex_destroy(&rs->list[i].images_lock);
     free(rs);
 }
 
