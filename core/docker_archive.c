@@ -147,19 +147,27 @@ static int import_failure(const struct docker__buf *body, tf_err *err)
     return 0;
 }
 
+/* base (malloc'd, freed here; NULL: out of memory) and each change as a
+ * query parameter of its own, escaped as the rest of the path is. */
+static int path_with_changes(struct docker__buf *path, char *base, const char *const *changes,
+                             size_t n_changes)
+{
+    int rc = base ? docker__buf_add(path, base, strlen(base)) : -ENOMEM;
+    free(base);
+    for (size_t i = 0; rc == 0 && i < n_changes; i++) {
+        char *part = docker__path("&changes=%s", changes[i]);
+        rc = part ? docker__buf_add(path, part, strlen(part)) : -ENOMEM;
+        free(part);
+    }
+    return rc;
+}
+
 int docker_image_import(struct docker *d, const void *tar, size_t tar_len, const char *tag,
                         const char *const *changes, size_t n_changes, tf_err *err)
 {
-    /* Each change is a query parameter of its own, escaped as the tag is. */
     struct docker__buf path = {0};
-    char *part = docker__path("/images/create?fromSrc=-&repo=%s", tag);
-    int rc = part ? docker__buf_add(&path, part, strlen(part)) : -ENOMEM;
-    free(part);
-    for (size_t i = 0; rc == 0 && i < n_changes; i++) {
-        part = docker__path("&changes=%s", changes[i]);
-        rc = part ? docker__buf_add(&path, part, strlen(part)) : -ENOMEM;
-        free(part);
-    }
+    int rc = path_with_changes(&path, docker__path("/images/create?fromSrc=-&repo=%s", tag),
+                               changes, n_changes);
     if (rc < 0) {
         docker__buf_free(&path);
         return no_memory("import image", err);
@@ -184,15 +192,10 @@ int docker_container_commit(struct docker *d, const char *id, const char *tag,
     char repo[256];
     snprintf(repo, sizeof repo, "%.*s", colon ? (int)(colon - tag) : (int)strlen(tag), tag);
     struct docker__buf path = {0};
-    char *part = docker__path("/commit?container=%s&repo=%s&tag=%s&pause=0", id, repo,
-                              colon ? colon + 1 : "latest");
-    int rc = part ? docker__buf_add(&path, part, strlen(part)) : -ENOMEM;
-    free(part);
-    for (size_t i = 0; rc == 0 && i < n_changes; i++) {
-        part = docker__path("&changes=%s", changes[i]);
-        rc = part ? docker__buf_add(&path, part, strlen(part)) : -ENOMEM;
-        free(part);
-    }
+    int rc = path_with_changes(&path,
+                               docker__path("/commit?container=%s&repo=%s&tag=%s&pause=0", id, repo,
+                                            colon ? colon + 1 : "latest"),
+                               changes, n_changes);
     if (rc < 0) {
         docker__buf_free(&path);
         return no_memory("commit container", err);
