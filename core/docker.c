@@ -378,57 +378,58 @@ static json_t *host_config(const struct docker_container_spec *spec)
     return host;
 }
 
-int docker_container_create(struct docker *d, const struct docker_container_spec *spec,
-                            char id_out[DOCKER_ID_MAX], tf_err *err)
+json_t *docker_container_body(const struct docker_container_spec *spec)
 {
-    json_t *env = json_array(), *ans = NULL, *body = NULL;
-    char *path = NULL;
-    int rc = -ENOMEM;
-
-    id_out[0] = '\0';
+    json_t *env = json_array();
     for (size_t i = 0; env && i < spec->n_env; i++)
-        if (json_array_append_new(env, json_string(spec->env[i])) < 0)
-            goto nomem;
+        if (json_array_append_new(env, json_string(spec->env[i])) < 0) {
+            json_decref(env);
+            return NULL;
+        }
     json_t *host = host_config(spec);
-    body = json_pack("{s:s, s:O, s:o, s:o}", "Image", spec->image, "Env", env, "Labels",
-                     spec->labels ? json_incref(spec->labels) : json_object(), "HostConfig", host);
-    if (body == NULL)
-        goto nomem;
-    if (spec->entrypoint) {
+    json_t *body =
+        json_pack("{s:s, s:o, s:o, s:o}", "Image", spec->image, "Env", env, "Labels",
+                  spec->labels ? json_incref(spec->labels) : json_object(), "HostConfig", host);
+    bool ok = body != NULL;
+    if (ok && spec->entrypoint) {
         json_t *ep = json_array();
         for (size_t i = 0; ep && i < spec->n_entrypoint; i++)
             if (json_array_append_new(ep, json_string(spec->entrypoint[i])) < 0) {
                 json_decref(ep);
-                goto nomem;
+                ep = NULL;
             }
-        if (json_object_set_new(body, "Entrypoint", ep) < 0)
-            goto nomem;
+        ok = json_object_set_new(body, "Entrypoint", ep) == 0;
     }
-    if (spec->user != NULL && json_object_set_new(body, "User", json_string(spec->user)) < 0)
-        goto nomem;
-    if (spec->workdir != NULL &&
-        json_object_set_new(body, "WorkingDir", json_string(spec->workdir)) < 0)
-        goto nomem;
-    if (spec->network) {
+    if (ok && spec->user != NULL)
+        ok = json_object_set_new(body, "User", json_string(spec->user)) == 0;
+    if (ok && spec->workdir != NULL)
+        ok = json_object_set_new(body, "WorkingDir", json_string(spec->workdir)) == 0;
+    if (ok && spec->network) {
         json_t *ep = json_pack("{s:{s:{}}}", "EndpointsConfig", spec->network);
-        if (ep == NULL || json_object_set_new(body, "NetworkingConfig", ep) < 0 ||
-            json_object_set_new(host, "NetworkMode", json_string(spec->network)) < 0)
-            goto nomem;
+        ok = ep != NULL && json_object_set_new(body, "NetworkingConfig", ep) == 0 &&
+             json_object_set_new(host, "NetworkMode", json_string(spec->network)) == 0;
     }
-    path = spec->name ? docker__path("/containers/create?name=%s", spec->name)
-                      : strdup("/containers/create");
-    if (path == NULL)
-        goto nomem;
-    rc = docker__call(d, "POST", path, body, &ans, 0, NULL, "create container", err);
+    if (!ok) {
+        json_decref(body);
+        return NULL;
+    }
+    return body;
+}
+
+int docker_container_create(struct docker *d, const struct docker_container_spec *spec,
+                            char id_out[DOCKER_ID_MAX], tf_err *err)
+{
+    json_t *ans = NULL, *body = docker_container_body(spec);
+    id_out[0] = '\0';
+    char *path = spec->name ? docker__path("/containers/create?name=%s", spec->name)
+                            : strdup("/containers/create");
+    int rc = body != NULL && path != NULL ? 0 : no_memory("create container", err);
+    if (rc == 0)
+        rc = docker__call(d, "POST", path, body, &ans, 0, NULL, "create container", err);
     if (rc == 0)
         rc = copy_id(ans, "Id", id_out, "create container", err);
-    goto out;
-nomem:
-    rc = no_memory("create container", err);
-out:
     json_decref(ans);
     json_decref(body);
-    json_decref(env);
     free(path);
     return rc;
 }

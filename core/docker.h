@@ -85,6 +85,10 @@ struct docker_container_spec {
     size_t n_entrypoint;
 };
 
+/* The body of the engine's create request for spec: what a container is
+ * made with (its settings' digest tells whether one left running fits). */
+json_t *docker_container_body(const struct docker_container_spec *spec);
+
 /* Creates (does not start) a container; id_out gets its id. */
 int docker_container_create(struct docker *d, const struct docker_container_spec *spec,
                             char id_out[DOCKER_ID_MAX], tf_err *err);

@@ -47,6 +47,7 @@ void lifecycle_destroy(struct lifecycle *lc)
         lc->records = r->next;
         record_free(r);
     }
+    free(lc->leftovers);
     lifecycle_holds_destroy(lc);
     pthread_mutex_destroy(&lc->net_lock);
     pthread_mutex_destroy(&lc->table_lock);
@@ -111,8 +112,58 @@ static struct function_record *swap_record(struct lifecycle *lc, struct function
 /* How long each step of a deploy took, for the log: where deploy time goes. */
 struct deploy_times {
     int64_t build_ms, network_ms, start_ms, ready_ms;
-    bool cached; /* the image was there already: nothing built */
+    bool cached;    /* the image was there already: nothing built */
+    size_t adopted; /* handlers the last run left running, taken over */
 };
+
+/* How long handlers left running get to say READY: they run already, and
+ * say it as soon as they accept the connection. */
+#define ADOPTED_READY_MS 3000
+
+/* Starts r's handlers, and routes calls to them once they all said READY;
+ * *started is when they were started. */
+static int start_and_publish(struct lifecycle *lc, struct function_record *r,
+                             struct dispatch_endpoint *eps, int64_t *started, tf_err *err)
+{
+    struct dispatch_limits lim = record_limits(r);
+    int rc = lifecycle_start_handlers(lc, r, 0, r->n_containers, eps, err);
+    *started = loop_now_ms();
+    if (rc == 0)
+        rc = dispatch_publish(lc->cfg.dispatcher, r->name, eps, r->n_containers,
+                              lc->cfg.ready_timeout_ms, &lim, err);
+    return rc;
+}
+
+/* For r coming back from the store: takes over the handlers the last run
+ * left running, starts the others, and routes calls to them. Adopted
+ * handlers that do not serve (stopped, stuck) are replaced by new ones. */
+static int adopt_and_publish(struct lifecycle *lc, struct function_record *r,
+                             struct dispatch_endpoint *eps, size_t *adopted, int64_t *started,
+                             tf_err *err)
+{
+    bool *taken = calloc(r->n_containers, sizeof *taken);
+    if (taken == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    *adopted = lifecycle_adopt_handlers(lc, r, eps, taken);
+    int rc = 0;
+    for (size_t i = 0; i < r->n_containers && rc == 0; i++)
+        if (!taken[i])
+            rc = lifecycle_start_handlers(lc, r, i, i + 1, eps, err);
+    free(taken);
+    *started = loop_now_ms();
+    struct dispatch_limits lim = record_limits(r);
+    int ready_ms = *adopted == r->n_containers ? ADOPTED_READY_MS : lc->cfg.ready_timeout_ms;
+    if (rc == 0)
+        rc = dispatch_publish(lc->cfg.dispatcher, r->name, eps, r->n_containers, ready_ms, &lim,
+                              err);
+    if (rc == 0 || *adopted == 0)
+        return rc;
+    log_warn("function %s: the handlers left running do not serve (%s); starting them anew",
+             r->name, err->msg);
+    lifecycle_remove_handlers(lc, r, 0, r->n_containers);
+    *adopted = 0;
+    return start_and_publish(lc, r, eps, started, err);
+}
 
 /* Builds, starts and publishes version r of a function. */
 static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s,
@@ -135,13 +186,10 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s,
     struct dispatch_endpoint *eps = calloc(r->n_containers, sizeof *eps);
     if (eps == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
-    rc = lifecycle_start_handlers(lc, r, 0, r->n_containers, eps, err);
-    int64_t t3 = loop_now_ms();
+    int64_t t3 = t2;
+    rc = s->restoring ? adopt_and_publish(lc, r, eps, &times->adopted, &t3, err)
+                      : start_and_publish(lc, r, eps, &t3, err);
     times->start_ms = t3 - t2;
-    struct dispatch_limits lim = record_limits(r);
-    if (rc == 0)
-        rc = dispatch_publish(lc->cfg.dispatcher, s->name, eps, r->n_containers,
-                              lc->cfg.ready_timeout_ms, &lim, err);
     times->ready_ms = loop_now_ms() - t3;
     free(eps);
     return rc;
@@ -169,11 +217,17 @@ static struct function_record *new_record(struct lifecycle *lc, const struct dep
     r->timeout_s = s->timeout_s > 0 ? (int)s->timeout_s : lc->cfg.call_timeout_s;
     r->concurrency = (int)s->concurrency;
     pthread_mutex_lock(&lc->table_lock);
-    r->version = ++lc->version;
+    unsigned version = ++lc->version;
     pthread_mutex_unlock(&lc->table_lock);
-    snprintf(r->prefix, sizeof r->prefix, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, s->name,
-             r->version);
+    lifecycle_set_version(lc, r, version);
     return r;
+}
+
+void lifecycle_set_version(struct lifecycle *lc, struct function_record *r, unsigned version)
+{
+    r->version = version;
+    snprintf(r->prefix, sizeof r->prefix, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, r->name,
+             version);
 }
 
 /* A deployed function is kept in the state dir to come back after a
@@ -242,10 +296,14 @@ int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *
         }
         /* Those of older code, of earlier runs too: only the image that serves stays. */
         lifecycle_remove_images(lc, s->name, IMAGES_BUT_DIGEST, r->digest);
+        char adopted[48] = "";
+        if (times.adopted > 0)
+            snprintf(adopted, sizeof adopted, ", %zu left running adopted", times.adopted);
         log_info("function %s: deployed (image %lld ms%s, network %lld ms, handlers started "
-                 "%lld ms, ready %lld ms)",
+                 "%lld ms%s, ready %lld ms)",
                  s->name, (long long)times.build_ms, times.cached ? ", kept from before" : "",
-                 (long long)times.network_ms, (long long)times.start_ms, (long long)times.ready_ms);
+                 (long long)times.network_ms, (long long)times.start_ms, adopted,
+                 (long long)times.ready_ms);
         keep(lc, s);
     }
     lifecycle_release_name(lc, &held);
@@ -265,6 +323,7 @@ static int delete_held(struct lifecycle *lc, const char *name, tf_err *err)
     if (lc->cfg.state_dir != NULL)
         store_remove(lc->cfg.state_dir, name);
     lifecycle_remove_objects(lc, r);
+    lifecycle_drop_leftovers(lc, name); /* before the network they are on */
     lifecycle_remove_network(lc, name);
     lifecycle_remove_images(lc, name, IMAGES_ALL, NULL);
     record_free(r);
@@ -318,22 +377,15 @@ static void cull_unkept(void *ctx, const char *id, json_t *labels)
         docker_ids_collect(&c->ids, id, labels);
 }
 
-static int remove_everything(struct lifecycle *lc, bool purge, tf_err *err)
+/* What remove_everything keeps. */
+enum cleanup {
+    AT_START, /* handlers of kept functions left running, to adopt */
+    AT_STOP,  /* nothing but the kept functions' networks and images */
+    PURGING,  /* nothing */
+};
+
+static void forget_records(struct lifecycle *lc)
 {
-    char label[128];
-    snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
-    /* Containers before networks (a network in use cannot go), images last. */
-    const enum docker_kind order[] = {DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES};
-    int rc = 0;
-    for (size_t k = 0; k < 3; k++) {
-        struct cull c = {.lc = lc, .purge = purge || order[k] == DOCKER_CONTAINERS};
-        if (docker_list(lc->cfg.docker, order[k], label, cull_unkept, &c, err) < 0)
-            rc = -EIO;
-        if (sweep_remove(lc->cfg.docker, order[k], c.ids.ids, c.ids.n, err) < 0)
-            rc = -EIO;
-        docker_ids_free(&c.ids);
-    }
-    lifecycle_clear_socket_dirs(lc);
     pthread_mutex_lock(&lc->table_lock);
     while (lc->records != NULL) {
         struct function_record *r = lc->records;
@@ -341,15 +393,62 @@ static int remove_everything(struct lifecycle *lc, bool purge, tf_err *err)
         record_free(r);
     }
     pthread_mutex_unlock(&lc->table_lock);
+}
+
+static int remove_everything(struct lifecycle *lc, enum cleanup mode, tf_err *err)
+{
+    char label[128];
+    snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
+    int rc = 0;
+    if (mode == AT_START) {
+        rc = lifecycle_sort_leftovers(lc, err) < 0 ? -EIO : 0;
+    } else {
+        lifecycle_drop_leftovers(lc, NULL); /* removed below with every container */
+    }
+    /* Containers before networks (a network in use cannot go), images last. */
+    const enum docker_kind order[] = {DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES};
+    for (size_t k = mode == AT_START ? 1 : 0; k < 3; k++) {
+        struct cull c = {.lc = lc, .purge = mode == PURGING || order[k] == DOCKER_CONTAINERS};
+        if (docker_list(lc->cfg.docker, order[k], label, cull_unkept, &c, err) < 0)
+            rc = -EIO;
+        if (sweep_remove(lc->cfg.docker, order[k], c.ids.ids, c.ids.n, err) < 0)
+            rc = -EIO;
+        docker_ids_free(&c.ids);
+    }
+    lifecycle_clear_socket_dirs(lc);
+    forget_records(lc);
     return rc;
+}
+
+int lifecycle_recover(struct lifecycle *lc, tf_err *err)
+{
+    return remove_everything(lc, AT_START, err);
 }
 
 int lifecycle_remove_all(struct lifecycle *lc, tf_err *err)
 {
-    return remove_everything(lc, false, err);
+    return remove_everything(lc, AT_STOP, err);
 }
 
 int lifecycle_purge(struct lifecycle *lc, tf_err *err)
 {
-    return remove_everything(lc, true, err);
+    return remove_everything(lc, PURGING, err);
+}
+
+size_t lifecycle_leave_running(struct lifecycle *lc)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&lc->table_lock);
+    for (struct function_record *r = lc->records; r != NULL; r = r->next)
+        for (size_t i = 0; i < r->n_containers; i++)
+            n += r->containers[i][0] != '\0';
+    n += lc->n_leftovers;
+    pthread_mutex_unlock(&lc->table_lock);
+    forget_records(lc);
+    return n;
+}
+
+void lifecycle_restore_done(struct lifecycle *lc)
+{
+    lifecycle_drop_leftovers(lc, NULL);
 }

@@ -64,6 +64,10 @@ struct deploy_spec {
  * a tmpfs of its own, which takes a daemon allowed to mount (root). */
 int lifecycle_check_socket_dir(const char *socket_dir, tf_err *err);
 
+/* Unmounts and removes the socket folders an earlier run left below
+ * socket_dir, when the daemon now reaches its handlers over TCP. */
+void lifecycle_clear_unused_sockets(const char *socket_dir);
+
 /* Creates the lifecycle; it keeps pointers into cfg's strings. */
 int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out);
 
@@ -107,11 +111,25 @@ typedef void lifecycle_log_fn(void *ctx, const char *line, size_t len);
 int lifecycle_logs(struct lifecycle *lc, const char *name, double since, bool timestamps,
                    lifecycle_log_fn *fn, void *ctx, tf_err *err);
 
-/* Removes every container labelled with this daemon's instance id, whether
- * or not it is known, and every function network and image but those of the
- * functions kept in the state dir, which bring them back with no build: at
- * start-up (after a crash) and at shutdown. Does not use the dispatcher. */
+/* At start-up: takes note of the handlers of kept functions that the last
+ * run left running (stopped with --live-restore, or killed), for their
+ * functions to adopt as they come back (lifecycle_deploy with restoring),
+ * and removes every other container labelled with this daemon's instance
+ * id, and every function network and image but those of the functions kept
+ * in the state dir, which bring them back with no build. Does not use the
+ * dispatcher. */
+int lifecycle_recover(struct lifecycle *lc, tf_err *err);
+
+/* Once the kept functions are back: removes the handlers left running that
+ * none adopted. */
+void lifecycle_restore_done(struct lifecycle *lc);
+
+/* At shutdown: as lifecycle_recover, but removes every container. */
 int lifecycle_remove_all(struct lifecycle *lc, tf_err *err);
+
+/* At shutdown with --live-restore: leaves every handler running, and its
+ * socket folder mounted, for the next start to adopt. Returns how many. */
+size_t lifecycle_leave_running(struct lifecycle *lc);
 
 /* As lifecycle_remove_all, the kept functions' images included (tinyfaas --purge). */
 int lifecycle_purge(struct lifecycle *lc, tf_err *err);

@@ -35,9 +35,8 @@ static const char **handler_env(const struct lifecycle *lc, const struct functio
     return env;
 }
 
-/* Where the dispatcher reaches handler i of r, which runs. */
-static int handler_endpoint(struct lifecycle *lc, const struct function_record *r, size_t i,
-                            struct dispatch_endpoint *ep, tf_err *err)
+int lifecycle_handler_endpoint(struct lifecycle *lc, const struct function_record *r, size_t i,
+                               struct dispatch_endpoint *ep, tf_err *err)
 {
     ep->port = HPROTO_DEFAULT_PORT;
     if (lc->cfg.socket_dir == NULL)
@@ -50,48 +49,98 @@ static int handler_endpoint(struct lifecycle *lc, const struct function_record *
     return 0;
 }
 
-int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, size_t from,
-                             size_t to, struct dispatch_endpoint *eps, tf_err *err)
-{
-    char handler_user[32];
-    snprintf(handler_user, sizeof handler_user, "%d:%d", LIFECYCLE_HANDLER_UID,
-             LIFECYCLE_HANDLER_UID);
+/* What every handler container of r is made with but its name, index and
+ * socket folder; the strings point into it and into r. */
+struct handler_settings {
+    char user[32];
     char fn_env[NAME_MAX_LEN + 32];
+    const char **env;
+    json_t *labels;
+    struct docker_container_spec cs;
+    char digest[65]; /* of cs: a container left running with the same is adopted */
+};
+
+static void settings_free(struct handler_settings *h)
+{
+    json_decref(h->labels);
+    free(h->env);
+}
+
+static int settings_init(struct lifecycle *lc, const struct function_record *r,
+                         struct handler_settings *h, tf_err *err)
+{
+    snprintf(h->user, sizeof h->user, "%d:%d", LIFECYCLE_HANDLER_UID, LIFECYCLE_HANDLER_UID);
     size_t n_env = 0;
-    json_t *labels = lifecycle_labels(lc, r->name, r->version);
-    const char **env = handler_env(lc, r, fn_env, sizeof fn_env, &n_env);
-    int rc = labels != NULL && env != NULL ? 0 : tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
-    r->started = atomic_fetch_add(&lc->starts, 1) + 1; /* before any starts: see lifecycle_heal */
-    for (size_t i = from; i < to && rc == 0; i++) {
-        char cname[200], bind[300] = "";
-        snprintf(cname, sizeof cname, "%s-%zu", r->prefix, i);
-        if (lc->cfg.socket_dir != NULL &&
-            (rc = lifecycle_make_socket_dir(lc, r, i, bind, sizeof bind, err)) < 0)
-            break;
-        struct docker_container_spec cs = {.name = cname,
-                                           .image = r->image,
+    h->env = handler_env(lc, r, h->fn_env, sizeof h->fn_env, &n_env);
+    h->labels = lifecycle_labels(lc, r->name, r->version);
+    h->cs = (struct docker_container_spec){.image = r->image,
                                            .network = r->network,
-                                           .labels = labels,
-                                           .env = env,
+                                           .labels = h->labels,
+                                           .env = h->env,
                                            .n_env = n_env,
                                            .memory_bytes = r->memory_mb << 20,
                                            .nano_cpus = (long long)(r->cpus * 1e9),
                                            .pids_limit = LIFECYCLE_PIDS_LIMIT,
                                            .read_only = true,
-                                           .user = handler_user,
-                                           .bind = bind[0] ? bind : NULL};
-        rc = docker_container_create(lc->cfg.docker, &cs, r->containers[i], err);
-        if (rc == 0)
-            rc = docker_container_start(lc->cfg.docker, r->containers[i], err);
-        if (rc == 0)
-            rc = handler_endpoint(lc, r, i, &eps[i], err);
+                                           .user = h->user};
+    if (h->env == NULL || h->labels == NULL ||
+        lifecycle_handler_digest(&h->cs, lc->cfg.socket_dir != NULL, h->digest) < 0 ||
+        json_object_set_new(h->labels, LABEL_HANDLER, json_string(h->digest)) < 0) {
+        settings_free(h);
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     }
-    json_decref(labels);
-    free(env);
+    return 0;
+}
+
+void lifecycle_handlers_digest(struct lifecycle *lc, const struct function_record *r, char out[65])
+{
+    struct handler_settings h;
+    tf_err e;
+    out[0] = '\0';
+    if (settings_init(lc, r, &h, &e) == 0) {
+        memcpy(out, h.digest, sizeof h.digest);
+        settings_free(&h);
+    }
+}
+
+/* Creates and starts handler i of r with settings h. */
+static int start_handler(struct lifecycle *lc, struct function_record *r, size_t i,
+                         struct handler_settings *h, struct dispatch_endpoint *ep, tf_err *err)
+{
+    char cname[200], bind[300] = "", index[24];
+    snprintf(cname, sizeof cname, "%s-%zu", r->prefix, i);
+    snprintf(index, sizeof index, "%zu", i);
+    if (lc->cfg.socket_dir != NULL &&
+        lifecycle_make_socket_dir(lc, r, i, bind, sizeof bind, err) < 0)
+        return -1;
+    h->cs.name = cname;
+    h->cs.bind = bind[0] ? bind : NULL;
+    if (json_object_set_new(h->labels, LABEL_INDEX, json_string(index)) < 0)
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    int rc = docker_container_create(lc->cfg.docker, &h->cs, r->containers[i], err);
+    if (rc == 0)
+        rc = docker_container_start(lc->cfg.docker, r->containers[i], err);
+    if (rc == 0)
+        rc = lifecycle_handler_endpoint(lc, r, i, ep, err);
     return rc;
 }
 
-static void remove_handlers(struct lifecycle *lc, struct function_record *r, size_t from, size_t to)
+int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, size_t from,
+                             size_t to, struct dispatch_endpoint *eps, tf_err *err)
+{
+    struct handler_settings h;
+    if (settings_init(lc, r, &h, err) < 0)
+        return -1;
+    r->started = atomic_fetch_add(&lc->starts, 1) + 1; /* before any starts: see lifecycle_heal */
+    int rc = 0;
+    for (size_t i = from; i < to && rc == 0; i++)
+        rc = start_handler(lc, r, i, &h, &eps[i], err);
+    settings_free(&h);
+    return rc;
+}
+
+void lifecycle_remove_handlers(struct lifecycle *lc, struct function_record *r, size_t from,
+                               size_t to)
 {
     tf_err e;
     for (size_t i = from; i < to; i++) {
@@ -108,7 +157,7 @@ static int running_endpoints(struct lifecycle *lc, struct function_record *r, si
                              struct dispatch_endpoint *eps, tf_err *err)
 {
     for (size_t i = 0; i < n; i++)
-        if (handler_endpoint(lc, r, i, &eps[i], err) < 0)
+        if (lifecycle_handler_endpoint(lc, r, i, &eps[i], err) < 0)
             return -1;
     return 0;
 }
@@ -145,11 +194,11 @@ static int rescale(struct lifecycle *lc, struct function_record *r, size_t n, tf
     free(eps);
     if (rc < 0) {
         if (n > old)
-            remove_handlers(lc, r, old, n); /* the old set keeps serving */
+            lifecycle_remove_handlers(lc, r, old, n); /* the old set keeps serving */
         return rc;
     }
     if (n < old)
-        remove_handlers(lc, r, n, old); /* drained by the publish */
+        lifecycle_remove_handlers(lc, r, n, old); /* drained by the publish */
     pthread_mutex_lock(&lc->table_lock);
     r->n_containers = n;
     r->threads = (int)n;
@@ -195,7 +244,8 @@ static bool is_broken(struct lifecycle *lc, const struct function_record *r, siz
     for (size_t k = 0; k < n_broken; k++) {
         struct dispatch_endpoint ep = {0};
         tf_err e = {0};
-        if (strcmp(broken[k].name, r->name) == 0 && handler_endpoint(lc, r, i, &ep, &e) == 0 &&
+        if (strcmp(broken[k].name, r->name) == 0 &&
+            lifecycle_handler_endpoint(lc, r, i, &ep, &e) == 0 &&
             strcmp(ep.path, broken[k].ep.path) == 0 && strcmp(ep.host, broken[k].ep.host) == 0 &&
             ep.port == broken[k].ep.port)
             return true;
@@ -225,12 +275,12 @@ static int heal_record(struct lifecycle *lc, struct function_record *r,
     for (size_t i = 0; i < n && rc == 0; i++) {
         bool runs = docker_ids_has(running, r->containers[i]);
         if (runs && !is_broken(lc, r, i, broken, n_broken)) {
-            rc = handler_endpoint(lc, r, i, &eps[i], &e);
+            rc = lifecycle_handler_endpoint(lc, r, i, &eps[i], &e);
             continue;
         }
         log_warn("function %s: handler %.12s %s; replacing it", r->name, r->containers[i],
                  runs ? "runs but does not serve" : "is not running");
-        remove_handlers(lc, r, i, i + 1);
+        lifecycle_remove_handlers(lc, r, i, i + 1);
         was_dead[i] = true;
         dead++;
         rc = lifecycle_start_handlers(lc, r, i, i + 1, eps, &e);
@@ -243,7 +293,7 @@ static int heal_record(struct lifecycle *lc, struct function_record *r,
         log_warn("function %s: replacing handlers failed: %s (tried again soon)", r->name, e.msg);
         for (size_t i = 0; i < n; i++)
             if (was_dead[i])
-                remove_handlers(lc, r, i, i + 1); /* not routed: the next round retries */
+                lifecycle_remove_handlers(lc, r, i, i + 1); /* not routed: the next round retries */
     }
     free(was_dead);
     free(eps);

@@ -19,7 +19,9 @@
 #define LABEL_INSTANCE "tinyfaas.instance"
 #define LABEL_FUNCTION "tinyfaas.function"
 #define LABEL_VERSION  "tinyfaas.version"
-#define LABEL_DIGEST   "tinyfaas.digest" /* on images: what they were built from */
+#define LABEL_DIGEST   "tinyfaas.digest"  /* on images: what they were built from */
+#define LABEL_HANDLER  "tinyfaas.handler" /* on handlers: the digest of their settings */
+#define LABEL_INDEX    "tinyfaas.index"   /* on handlers: which of their function's */
 
 /* What the daemon made for one deployed version of a function. */
 struct function_record {
@@ -42,6 +44,15 @@ struct function_record {
     struct function_record *next;
 };
 
+/* A handler the last run left running, which its function may adopt. */
+struct leftover {
+    char id[DOCKER_ID_MAX];
+    char name[NAME_MAX_LEN + 1];
+    char digest[65]; /* of its settings: LABEL_HANDLER */
+    unsigned version;
+    size_t index;
+};
+
 /* A name held by a change under way (lifecycle_holds.c); on its holder's stack. */
 struct name_hold {
     char name[NAME_MAX_LEN + 1];
@@ -60,8 +71,12 @@ struct lifecycle {
     pthread_cond_t released;   /* a name or a build slot was given back */
     struct name_hold *holds;   /* held and awaited names, in the order asked for */
     int build_slots;           /* builds that may start now */
-    pthread_mutex_t net_lock;  /* one network made at a time: subnets differ */
-    uint32_t next_subnet;      /* where the next /25 search starts, under net_lock */
+    /* Handlers the last run left running, until adopted or removed
+     * (lifecycle_adopt.c); under table_lock. */
+    struct leftover *leftovers;
+    size_t n_leftovers;
+    pthread_mutex_t net_lock; /* one network made at a time: subnets differ */
+    uint32_t next_subnet;     /* where the next /25 search starts, under net_lock */
 };
 
 /* ---- lifecycle_holds.c: names held by changes, and build slots ---- */
@@ -82,6 +97,9 @@ void lifecycle_take_build_slot(struct lifecycle *lc);
 void lifecycle_give_build_slot(struct lifecycle *lc);
 
 /* ---- lifecycle.c: the table of records ---- */
+
+/* Gives r version and the names that go with it. */
+void lifecycle_set_version(struct lifecycle *lc, struct function_record *r, unsigned version);
 
 /* The record of name, or NULL. Caller holds table_lock. */
 struct function_record *lifecycle_find_record(struct lifecycle *lc, const char *name);
@@ -133,6 +151,11 @@ int lifecycle_build_image(struct lifecycle *lc, const struct deploy_spec *s,
 void lifecycle_image_digest(const struct deploy_spec *s, const struct code_facts *facts,
                             const char *base, const char *builder, char out[65]);
 
+/* sha256 (hex) of what a handler container is made with but its name,
+ * labels and socket folder, and of the transport; -1 out of memory. */
+int lifecycle_handler_digest(const struct docker_container_spec *cs, bool unix_transport,
+                             char out[65]);
+
 /* Sets r->image, the tag of the image built from r->digest. */
 void lifecycle_image_tag(const struct lifecycle *lc, struct function_record *r);
 
@@ -181,6 +204,33 @@ void lifecycle_remove_images(struct lifecycle *lc, const char *name, enum image_
 int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, size_t from,
                              size_t to, struct dispatch_endpoint *eps, tf_err *err);
 
+/* Where the dispatcher reaches handler i of r, which runs. */
+int lifecycle_handler_endpoint(struct lifecycle *lc, const struct function_record *r, size_t i,
+                               struct dispatch_endpoint *ep, tf_err *err);
+
+/* The digest of r's handlers' settings (lifecycle_handler_digest); "" out of memory. */
+void lifecycle_handlers_digest(struct lifecycle *lc, const struct function_record *r, char out[65]);
+
+/* Removes r's handlers from..to-1 and their socket folders. */
+void lifecycle_remove_handlers(struct lifecycle *lc, struct function_record *r, size_t from,
+                               size_t to);
+
+/* ---- lifecycle_adopt.c: handlers kept running across a restart ---- */
+
+/* Takes note of the running handlers of kept functions (the last run's
+ * leftovers, to adopt) and removes the instance's other containers; versions
+ * made from now on are above the leftovers'. */
+int lifecycle_sort_leftovers(struct lifecycle *lc, tf_err *err);
+
+/* Adopts for r, a function coming back, the leftovers made with the settings
+ * its handlers have now: sets r's version, and for each adopted handler i
+ * its container and eps[i]; adopted[i] tells which. Returns how many. */
+size_t lifecycle_adopt_handlers(struct lifecycle *lc, struct function_record *r,
+                                struct dispatch_endpoint *eps, bool *adopted);
+
+/* Removes the leftovers not adopted: name's, or all of them (name NULL). */
+void lifecycle_drop_leftovers(struct lifecycle *lc, const char *name);
+
 /* ---- lifecycle_sockets.c: the unix transport's socket folders ---- */
 
 /* Where each handler's socket folder is mounted in its container. */
@@ -196,11 +246,18 @@ void lifecycle_socket_dir(const struct lifecycle *lc, const struct function_reco
 int lifecycle_make_socket_dir(struct lifecycle *lc, const struct function_record *r, size_t i,
                               char *bind, size_t size, tf_err *err);
 
+/* Whether the socket folder "VERSION.INDEX" is a leftover's. */
+bool lifecycle_is_leftover_dir(struct lifecycle *lc, const char *dir_name);
+
+/* Removes the socket folder of a leftover handler (unix transport). */
+void lifecycle_remove_leftover_socket_dir(struct lifecycle *lc, const struct leftover *l);
+
 /* Removes the socket folders of r's handlers from..to-1 (unix transport). */
 void lifecycle_remove_socket_dirs(struct lifecycle *lc, const struct function_record *r,
                                   size_t from, size_t to);
 
-/* Empties the socket folder: what a killed earlier run left there. */
+/* Empties the socket folder but for the leftovers' folders: what a killed
+ * earlier run left there. */
 void lifecycle_clear_socket_dirs(struct lifecycle *lc);
 
 #endif

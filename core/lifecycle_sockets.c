@@ -63,10 +63,40 @@ int lifecycle_check_socket_dir(const char *socket_dir, tf_err *err)
     return 0;
 }
 
+static void socket_dir_of(const struct lifecycle *lc, unsigned version, size_t i, char *out,
+                          size_t size)
+{
+    snprintf(out, size, "%s/%u.%zu", lc->cfg.socket_dir, version, i);
+}
+
 void lifecycle_socket_dir(const struct lifecycle *lc, const struct function_record *r, size_t i,
                           char *out, size_t size)
 {
-    snprintf(out, size, "%s/%u.%zu", lc->cfg.socket_dir, r->version, i);
+    socket_dir_of(lc, r->version, i, out, size);
+}
+
+bool lifecycle_is_leftover_dir(struct lifecycle *lc, const char *dir_name)
+{
+    unsigned version;
+    size_t index;
+    char tail;
+    if (sscanf(dir_name, "%u.%zu%c", &version, &index, &tail) != 2)
+        return false;
+    bool found = false;
+    pthread_mutex_lock(&lc->table_lock);
+    for (size_t k = 0; k < lc->n_leftovers && !found; k++)
+        found = lc->leftovers[k].version == version && lc->leftovers[k].index == index;
+    pthread_mutex_unlock(&lc->table_lock);
+    return found;
+}
+
+void lifecycle_remove_leftover_socket_dir(struct lifecycle *lc, const struct leftover *l)
+{
+    if (lc->cfg.socket_dir == NULL)
+        return;
+    char dir[256];
+    socket_dir_of(lc, l->version, l->index, dir, sizeof dir);
+    remove_socket_dir(dir);
 }
 
 int lifecycle_make_socket_dir(struct lifecycle *lc, const struct function_record *r, size_t i,
@@ -102,18 +132,31 @@ void lifecycle_remove_socket_dirs(struct lifecycle *lc, const struct function_re
     }
 }
 
-void lifecycle_clear_socket_dirs(struct lifecycle *lc)
+/* Unmounts and removes every folder below socket_dir but the leftovers' of
+ * lc (none when lc is NULL). */
+static void clear_folder(const char *socket_dir, struct lifecycle *lc)
 {
-    DIR *d = lc->cfg.socket_dir != NULL ? opendir(lc->cfg.socket_dir) : NULL;
+    DIR *d = opendir(socket_dir);
     if (d == NULL)
         return;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
+        if (e->d_name[0] == '.' || (lc != NULL && lifecycle_is_leftover_dir(lc, e->d_name)))
+            continue; /* a live handler's */
         char dir[512];
-        snprintf(dir, sizeof dir, "%s/%s", lc->cfg.socket_dir, e->d_name);
+        snprintf(dir, sizeof dir, "%s/%s", socket_dir, e->d_name);
         remove_socket_dir(dir);
     }
     closedir(d);
+}
+
+void lifecycle_clear_socket_dirs(struct lifecycle *lc)
+{
+    if (lc->cfg.socket_dir != NULL)
+        clear_folder(lc->cfg.socket_dir, lc);
+}
+
+void lifecycle_clear_unused_sockets(const char *socket_dir)
+{
+    clear_folder(socket_dir, NULL);
 }

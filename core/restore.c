@@ -131,6 +131,8 @@ static void *run(void *arg)
     struct restorer *r = arg;
     int n = store_load_all(r->state_dir, restore_one, r);
     wait_workers(r, 1);
+    if (!atomic_load(&r->stopping))
+        lifecycle_restore_done(r->lc); /* at a stop, left for the next start */
     if (n > 0)
         log_info("%u of %d kept function(s) back%s", r->back, n,
                  r->back < (unsigned)n ? "; see the warnings above" : "");

@@ -60,6 +60,10 @@ static const char usage[] =
     "                        TINYFAAS_NO_AUTH=1); by default it asks for the bearer\n"
     "                        token in $TINYFAAS_TOKEN, else in STATE-DIR/token (made\n"
     "                        at first start, mode 0600, shown once in the log)\n"
+    "  --live-restore        leave the handlers running at shutdown (env\n"
+    "                        TINYFAAS_LIVE_RESTORE=1), for the next start to adopt:\n"
+    "                        a restart (an upgrade) then stops no function. By\n"
+    "                        default shutdown removes every handler container\n"
     "  --build-images        build every runtime's images now, then exit\n"
     "  --purge               remove everything this instance (its state dir) made:\n"
     "                        containers, networks, function images, kept functions,\n"
@@ -136,6 +140,7 @@ static int apply(struct config *cfg, int key, const char *val)
     case 'N': set_str(cfg->subnet_pool, sizeof cfg->subnet_pool, val); return 0;
     case 'g': cfg->registry_images = strcmp(val, "0") != 0; return 0;
     case 'A': cfg->no_auth = strcmp(val, "0") != 0; return 0;
+    case 'L': cfg->live_restore = strcmp(val, "0") != 0; return 0;
     case 'T':
         if (strcmp(val, "unix") != 0 && strcmp(val, "tcp") != 0) {
             fprintf(stderr, "tinyfaas: the handler transport is unix or tcp, not '%s'\n", val);
@@ -192,6 +197,7 @@ static const struct {
     {"TINYFAAS_SUBNET_POOL", 'N'},
     {"TINYFAAS_REGISTRY_IMAGES", 'g'},
     {"TINYFAAS_NO_AUTH", 'A'},
+    {"TINYFAAS_LIVE_RESTORE", 'L'},
     {"TINYFAAS_HANDLER_TRANSPORT", 'T'},
 };
 
@@ -231,6 +237,7 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"build-images", no_argument, NULL, 'I'},
         {"purge", no_argument, NULL, 'U'},
         {"no-auth", no_argument, NULL, 'a'},
+        {"live-restore", no_argument, NULL, 'l'},
         {"handler-transport", required_argument, NULL, 'T'},
         {"call-timeout", required_argument, NULL, 't'},
         {"build-timeout", required_argument, NULL, 'u'},
@@ -247,11 +254,12 @@ int config_load(struct config *cfg, int argc, char **argv)
             fputs(usage, stdout);
             return 1;
         }
-        if (key == 'D' || key == 'G' || key == 'I' || key == 'U' || key == 'a') {
+        if (key == 'D' || key == 'G' || key == 'I' || key == 'U' || key == 'a' || key == 'l') {
             *(key == 'D'   ? &cfg->debug
               : key == 'G' ? &cfg->registry_images
               : key == 'I' ? &cfg->build_images
               : key == 'U' ? &cfg->purge
+              : key == 'l' ? &cfg->live_restore
                            : &cfg->no_auth) = 1;
             continue;
         }

@@ -27,6 +27,7 @@ struct config {
     size_t handler_queue_bytes; /* call bytes one handler connection holds unwritten; 0 unset */
     int debug;
     int no_auth;               /* the management API asks for no token */
+    int live_restore;          /* shutdown leaves the handlers running, to adopt */
     char handler_transport[8]; /* "unix", "tcp", or "" to pick by the engine's address */
 };
 

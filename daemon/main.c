@@ -289,6 +289,11 @@ static int start(struct daemon *d, tf_err *err)
     if (load_runtimes(d, err) < 0)
         return -1;
     pick_transport(d);
+    if (!d->socket_dir[0]) {
+        char sockets[700]; /* an earlier run's, on the unix transport */
+        snprintf(sockets, sizeof sockets, "%s/sockets", c->state_dir);
+        lifecycle_clear_unused_sockets(sockets);
+    }
     log_info("handlers are reached over %s", d->socket_dir[0] ? "unix sockets" : "TCP");
     if (loop_create(&d->loop) < 0 ||
         dispatcher_create(d->loop, c->call_timeout_ms, &d->dispatcher) < 0)
@@ -309,8 +314,10 @@ static int start(struct daemon *d, tf_err *err)
                                   .socket_dir = d->socket_dir[0] ? d->socket_dir : NULL};
     if (lifecycle_create(&lc, &d->lifecycle) < 0)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
-    /* Whatever a killed earlier run of this instance left is removed before serving. */
-    if (lifecycle_remove_all(d->lifecycle, err) < 0)
+    /* What an earlier run of this instance left running is adopted as its
+     * functions come back, where it fits; anything else it left is removed
+     * before serving. */
+    if (lifecycle_recover(d->lifecycle, err) < 0)
         return -1;
     sigset_t set;
     sigemptyset(&set);
@@ -334,6 +341,7 @@ static int start(struct daemon *d, tf_err *err)
 
 static void stop(struct daemon *d)
 {
+    const struct config *c = &d->cfg;
     if (d->loop != NULL)
         loop_close_posts(d->loop); /* deploys under way now fail fast instead of waiting */
     restore_stop(d->restorer);
@@ -344,7 +352,10 @@ static void stop(struct daemon *d)
     http_front_stop(d->http);
     dispatcher_destroy(d->dispatcher);
     mgmt_api_stop(d->mgmt);
-    if (d->lifecycle != NULL) {
+    if (d->lifecycle != NULL && c->live_restore) {
+        log_info("left %zu handler(s) running for the next start to adopt (--live-restore)",
+                 lifecycle_leave_running(d->lifecycle));
+    } else if (d->lifecycle != NULL) {
         tf_err err = {0};
         if (lifecycle_remove_all(d->lifecycle, &err) < 0)
             log_warn("cleanup: %s", err.msg);

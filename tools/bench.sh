@@ -270,22 +270,51 @@ median_of "$T/coap-c-64-rr-100.json"
 row "tinyfaas c echo, CoAP, 64, round-robin 100" "$T/coap-c-64-rr-100.json"
 median_of "$T/handler-c-rr-100.json"
 row "handlers alone, c echo, 64, round-robin ${#HANDLERS[@]}" "$T/handler-c-rr-100.json"
-# A restart with the 100 deployed: SIGTERM, start again, and the seconds
+# Restarts with the 100 deployed: SIGTERM, start again, and the seconds
 # until every one of them answers. Their images are kept and found again:
-# nothing is built.
-kill -TERM "$DAEMON_PID"
-wait "$DAEMON_PID" || true
-start=$(date +%s.%N)
-"$BUILD/tinyfaas" --coap-port "$PORT" --http-port "$PORT" --mgmt-port "$MPORT" \
-    --state-dir "$T/state" > "$T/daemon2.log" 2>&1 &
-DAEMON_PID=$!
-for u in "${URLS[@]}"; do
-    u=http${u#coap}
-    until [ "$(curl -s -d x "$u")" = x ]; do sleep 0.05; done
-done
-RESTART100=$(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')")
+# nothing is built. Cold, every handler is started anew (a reboot); with
+# --live-restore the stop leaves them running and the start adopts them.
+# restart_100 LOG [ARGS...]: the seconds, once all 100 answer.
+restart_100() {
+    local log=$1 start u
+    shift
+    kill -TERM "$DAEMON_PID"
+    wait "$DAEMON_PID" || true
+    start=$(date +%s.%N)
+    "$BUILD/tinyfaas" --coap-port "$PORT" --http-port "$PORT" --mgmt-port "$MPORT" \
+        --state-dir "$T/state" "$@" > "$log" 2>&1 &
+    DAEMON_PID=$!
+    for u in "${URLS[@]}"; do
+        u=http${u#coap}
+        until [ "$(curl -s -d x "$u")" = x ]; do sleep 0.05; done
+    done
+    python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')"
+}
+RESTART_COLD=$(restart_100 "$T/daemon2.log" --live-restore)
 RESTART_BUILT=$(grep -c ': deployed (image' "$T/daemon2.log" || true)
 RESTART_KEPT=$(grep -c 'kept from before' "$T/daemon2.log" || true)
+RESTART_LIVE=$(restart_100 "$T/daemon3.log" --live-restore)
+RESTART_ADOPTED=$(grep -o '[0-9]* left running adopted' "$T/daemon3.log" | awk '{n += $1} END {print n + 0}')
+restart_100 "$T/daemon4.log" > /dev/null # on without --live-restore: its stop removes them
+# The engine's own floor for the cold restart: as many handlers of the echo
+# image made and started over its API, 8 at a time as the daemon does, each
+# on its function's network, with no daemon waiting for them to say ready.
+engine_start() {
+    curl -s -o /dev/null --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' \
+        -d "{\"Image\":\"$1\",\"User\":\"65534:65534\",\"HostConfig\":{\"NetworkMode\":\"$2\"},\"Labels\":{\"tinyfaas.bench\":\"$IID\"}}" \
+        "http://d/containers/create?name=tinyfaas-bench-$IID-$3"
+    curl -s --unix-socket /var/run/docker.sock -X POST "http://d/containers/tinyfaas-bench-$IID-$3/start"
+}
+FLOOR_IMAGE=$(docker image ls --format '{{.Repository}}:{{.Tag}}' --filter "label=tinyfaas.function=echo-c" | head -1)
+FLOOR_NETS=($(docker network ls --format '{{.Name}}' --filter "label=tinyfaas.instance=$IID"))
+start=$(date +%s.%N)
+for i in "${!FLOOR_NETS[@]}"; do
+    engine_start "$FLOOR_IMAGE" "${FLOOR_NETS[$i]}" "$i" &
+    (((i + 1) % 8 == 0)) && wait
+done
+wait
+ENGINE_FLOOR=$(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')")
+docker rm -f $(docker ps -aq --filter "label=tinyfaas.bench=$IID") > /dev/null
 # The one-function runs again once the 99 are gone, the other side of the
 # bracket.
 for i in $(seq 1 99); do
@@ -328,8 +357,10 @@ echo "100 functions, c echo at 64 in flight (each row the median of 3 runs), aga
     "($(ratio "$AFTER_CPS" "$BEFORE_CPS") of the first): one of 100 $(ratio "$(cps coap-c-64-of-100)" "$ALONE_CPS")," \
     "round-robin $(ratio "$(cps coap-c-64-rr-100)" "$ALONE_CPS"); round-robin's ceiling here, the" \
     "${#HANDLERS[@]} handlers driven alone with no daemon: $(ratio "$(cps handler-c-rr-100)" "$ALONE_CPS")"
-echo "restart with 100 functions (SIGTERM, start, until all 100 answer): $RESTART100 s;" \
-    "$RESTART_KEPT of $RESTART_BUILT images kept from before"
+echo "restart with 100 functions (SIGTERM, start, until all 100 answer): cold $RESTART_COLD s" \
+    "($RESTART_KEPT of $RESTART_BUILT images kept from before; the engine alone starts as many" \
+    "containers ${#FLOOR_NETS[@]} on their networks in $ENGINE_FLOOR s); --live-restore $RESTART_LIVE s" \
+    "($RESTART_ADOPTED handlers adopted)"
 echo "$WRK_LINE"
 echo "many devices, c echo at 64 in flight: from 20000 endpoints $(ratio "$(cps coap-c-e20000)" "$(cps coap-c-e64)")" \
     "of the calls/s from 64 (the floor: $(ratio "$(json "$T/floor-e20000.json" calls_per_s)" "$(json "$T/floor-e64.json" calls_per_s)")," \

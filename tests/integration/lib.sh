@@ -83,6 +83,8 @@ cleanup() {
         ids=$(docker image ls -q --no-trunc --filter "$f" 2>/dev/null | sort -u)
         [ -n "$ids" ] && docker image rm -f $ids > /dev/null 2>&1
     done
+    # Socket folders a killed daemon, or one run with --live-restore, left mounted.
+    awk -v t="$T/" 'index($2, t) == 1 {print $2}' /proc/mounts | xargs -r umount -l 2> /dev/null
     rm -rf "$T"
     exit "$rc"
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Functions survive a restart of the daemon, clean (SIGTERM) or not
 # (SIGKILL): they serve again with no re-upload, with their envs, limits and
-# threads; a killed daemon's containers are replaced, never duplicated or left
-# behind; a deleted function stays deleted; a kept copy with a field of the
+# threads; a killed daemon's handlers, and with --live-restore a stopped
+# one's, are adopted by the next start, never duplicated or left behind, and
+# replaced when the daemon now makes handlers otherwise; a deleted function
+# stays deleted; a kept copy with a field of the
 # wrong type is skipped with a warning naming it, and the others still serve;
 # a restart builds nothing (each image kept, found by what it was built
 # from), so a function with dependencies comes back with no package index.
@@ -60,13 +62,71 @@ check "after SIGTERM: both images kept from before, nothing built" 2 \
 check "after SIGTERM: the same images" "$images" \
     "$(docker image ls -q --no-trunc --filter "label=tinyfaas.instance=$IID" | sort -u)"
 
-# --- 2. SIGKILL: containers left behind are replaced, not duplicated ------
+# --- 2. SIGKILL: the handlers left running are adopted, not duplicated ---
+# handler_ids: the running handlers' container ids, sorted.
+handler_ids() { docker ps -q --no-trunc --filter "label=tinyfaas.instance=$IID" | sort; }
+# fn_ids NAME: those of function NAME.
+fn_ids() { docker ps -q --no-trunc --filter "label=tinyfaas.instance=$IID" --filter "label=tinyfaas.function=$1"; }
+before=$(handler_ids)
 kill -KILL "$DAEMON_PID"
 wait "$DAEMON_PID" 2> /dev/null
 DAEMON_PID=
 check "SIGKILL: the handlers are left running" 3 "$(n_running)"
 it_start_daemon
 serving "after SIGKILL"
+check "after SIGKILL: the same handlers serve" "$before" "$(handler_ids)"
+check "after SIGKILL: all three adopted" "greet:2 plain:1" "$(sed -n \
+    's/.*function \([a-z]*\): deployed (.*, \([0-9]*\) left running adopted.*/\1:\2/p' "$LOG" | sort | xargs)"
+
+# --- 2b. --live-restore: a stop leaves the handlers, the next start adopts
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+it_start_daemon --live-restore
+serving "live restore, first start"
+before=$(handler_ids)
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+DAEMON_PID=
+check "--live-restore: SIGTERM leaves the 3 handlers running" "$before" "$(handler_ids)"
+check "--live-restore: the stop says so" 1 \
+    "$(grep -c 'left 3 handler(s) running for the next start to adopt (--live-restore)$' "$LOG")"
+check "--live-restore: their socket folders stay mounted" 3 \
+    "$(grep -c " $STATE/sockets/" /proc/mounts)"
+# One left running that no longer serves (paused) is replaced, not adopted.
+stuck=$(docker ps -q --no-trunc --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=plain)
+docker pause "$stuck" > /dev/null
+it_start_daemon --live-restore
+serving "live restore"
+check "live restore: greet's same handlers serve" "$(grep -v "$stuck" <<< "$before")" \
+    "$(handler_ids | grep -v "$(fn_ids plain)")"
+check "live restore: plain's paused one is replaced" "1 no" \
+    "$(fn_ids plain | wc -l) $(fn_ids plain | grep -q "$stuck" && echo yes || echo no)"
+check "live restore: the replacement is told" 1 \
+    "$(grep -c 'function plain: the handlers left running do not serve (.*); starting them anew$' "$LOG")"
+check "live restore: the paused one is gone" 0 "$(docker ps -aq --filter "id=$stuck" | wc -l)"
+# Adopted handlers keep their names: new ones beside them must not clash.
+mgmt POST /scale --data '{"name":"greet","threads":3}'
+check "live restore: greet scales to 3 beside its adopted 2" "200 3" \
+    "$CODE $(n_running --filter label=tinyfaas.function=greet)"
+deploy_ok plain 1 "$T/plain.zip"
+mgmt POST /scale --data '{"name":"greet","threads":2}'
+check "live restore: and back to 2" "200 2" "$CODE $(n_running --filter label=tinyfaas.function=greet)"
+serving "live restore, changed"
+before=$(handler_ids)
+# Made otherwise now (TCP, not sockets): replaced, and their folders go.
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+it_start_daemon --handler-transport tcp
+serving "handlers made otherwise"
+check "handlers made otherwise: none adopted" 0 "$(grep -c 'left running adopted' "$LOG")"
+check "handlers made otherwise: none of the old ones left" "" \
+    "$(comm -12 <(echo "$before") <(handler_ids))"
+check "handlers made otherwise: no socket folder left mounted" 0 \
+    "$(grep -c " $STATE/sockets/" /proc/mounts)"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+it_start_daemon
+serving "back on sockets"
 
 # --- 3. deleted stays deleted; scaled stays scaled -------------------------
 mgmt POST /delete --data '{"name":"plain"}'
