@@ -28,7 +28,10 @@ tf_install_packages() {
     fi
     tf_say "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Another apt (a boot-time upgrade, a second setup) may hold the lock: wait for it.
+    local wait=(-o DPkg::Lock::Timeout=600)
+    apt-get "${wait[@]}" update -qq &&
+        apt-get "${wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # Starts dockerd in the background unless an engine already answers. A socket
