@@ -7,7 +7,7 @@
 
 #include <microhttpd.h>
 
-/* The time bounds of both HTTP servers (README, "Ports and settings"). */
+/* The time bounds of both HTTP servers (docs/operations.md, "Limits on clients"). */
 #define HTTP_HEADER_DEADLINE_MS 10000 /* from a connection's readiness to its headers' end */
 #define HTTP_BODY_IDLE_S        60    /* a request body without a byte */
 

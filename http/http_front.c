@@ -13,7 +13,7 @@
 
 #define ASYNC_HEADER "X-tinyFaaS-Async"
 
-/* What one client may hold at once (README, "Ports and settings"); the time
+/* What one client may hold at once (docs/operations.md, "Limits on clients"); the time
  * bounds are http_deadline.h's. */
 #define CONNECTIONS_PER_PEER 256  /* from one IP address */
 #define SWEEP_MS             1000 /* how often deadlines are checked */

@@ -24,7 +24,7 @@ struct mgmt_api {
     struct http_deadlines *deadlines;
 };
 
-/* Connections at once (README, "Ports and settings"): an operator's scripts
+/* Connections at once (docs/operations.md, "Limits on clients"): an operator's scripts
  * use one or two. The time bounds are http_deadline.h's. */
 #define CONNECTIONS          64
 #define CONNECTIONS_PER_PEER 16 /* from one IP address */
