@@ -1,4 +1,5 @@
-/* Daemon log: one line per event on stderr, with time and level. Thread-safe. */
+/* Daemon log: one line per event on stderr, with time and level, or with a
+ * syslog priority prefix when stderr is the journal. Thread-safe. */
 #ifndef TF_LOG_H
 #define TF_LOG_H
 

@@ -1,14 +1,12 @@
 #include "config.h"
 
 #include <getopt.h>
-#include <libgen.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "dispatch.h"
+#include "paths.h"
 
 static const char usage[] =
     "Usage: tinyfaas [OPTION]...\n"
@@ -41,8 +39,10 @@ static const char usage[] =
     "                        4194304, or twice --max-body when that is more);\n"
     "                        past it a call gets 503 at once, unless nothing is\n"
     "                        queued toward that handler\n"
-    "  --runtime-dir DIR     the runtime recipes (env TINYFAAS_RUNTIME_DIR, default\n"
-    "                        " TINYFAAS_DEFAULT_RUNTIME_DIR ")\n"
+    "  --runtime-dir DIR     the runtime recipes (env TINYFAAS_RUNTIME_DIR, default:\n"
+    "                        those installed with this program, or the source\n"
+    "                        tree's when it runs from its build dir; here\n"
+    "                        %s)\n"
     "  --subnet-pool CIDR    each function's network is a /25 of it (env\n"
     "                        TINYFAAS_SUBNET_POOL, default 10.201.0.0/16: 512\n"
     "                        networks; 'none' leaves it to Docker, about 31)\n"
@@ -68,7 +68,8 @@ static const char usage[] =
     "  --purge               remove everything this instance (its state dir) made:\n"
     "                        containers, networks, function images, kept functions,\n"
     "                        instance id and token; then exit (runtime images stay)\n"
-    "  --shim PATH           the static handler shim (default: next to this program)\n"
+    "  --shim PATH           the static handler shim (default: the one installed or\n"
+    "                        built with this program; here %s)\n"
     "  --debug               log more\n"
     "  --help                show this help\n";
 
@@ -101,27 +102,6 @@ static int parse_port(const char *what, const char *text, int *port)
 static void set_str(char *dst, size_t size, const char *src)
 {
     snprintf(dst, size, "%s", src);
-}
-
-/* The shim sits beside the daemon in a build tree (runtimes/) or an install. */
-static void default_shim(char *out, size_t size)
-{
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) {
-        set_str(out, size, "tinyfaas-shim");
-        return;
-    }
-    exe[n] = '\0';
-    const char *dir = dirname(exe);
-    static const char *const candidates[] = {"runtimes/tinyfaas-shim", "tinyfaas-shim",
-                                             "../libexec/tinyfaas/tinyfaas-shim"};
-    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
-        snprintf(out, size, "%s/%s", dir, candidates[i]);
-        if (access(out, X_OK) == 0)
-            return;
-    }
-    snprintf(out, size, "%s/%s", dir, candidates[0]);
 }
 
 static int apply(struct config *cfg, int key, const char *val)
@@ -213,10 +193,12 @@ int config_load(struct config *cfg, int argc, char **argv)
                            .max_body = 1 << 20,
                            .coap_answer_bytes = 8 << 20,
                            .max_upload = 64 << 20};
+    struct paths found;
+    paths_default(&found);
     set_str(cfg->state_dir, sizeof cfg->state_dir, "./tinyfaas-state");
-    set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, TINYFAAS_DEFAULT_RUNTIME_DIR);
+    set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, found.runtime_dir);
     set_str(cfg->subnet_pool, sizeof cfg->subnet_pool, "10.201.0.0/16");
-    default_shim(cfg->shim_path, sizeof cfg->shim_path);
+    set_str(cfg->shim_path, sizeof cfg->shim_path, found.shim);
     for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
         const char *val = getenv(env_keys[i].env);
         if (val != NULL && *val != '\0' && apply(cfg, env_keys[i].key, val) < 0)
@@ -251,7 +233,7 @@ int config_load(struct config *cfg, int argc, char **argv)
     int key;
     while ((key = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (key == 'H') {
-            fputs(usage, stdout);
+            printf(usage, found.runtime_dir, found.shim);
             return 1;
         }
         if (key == 'D' || key == 'G' || key == 'I' || key == 'U' || key == 'a' || key == 'l') {

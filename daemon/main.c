@@ -27,6 +27,7 @@
 #include "loop.h"
 #include "restore.h"
 #include "runtimes.h"
+#include "service.h"
 #include "store.h"
 
 struct daemon {
@@ -415,7 +416,9 @@ int main(int argc, char **argv)
         return 1;
     }
     log_info("tinyfaas ready");
+    service_notify("READY=1");
     rc = loop_run(d.loop);
+    service_notify("STOPPING=1");
     stop(&d);
     docker_global_cleanup();
     return rc < 0 ? 1 : 0;
