@@ -180,7 +180,10 @@ static int start_fronts(struct daemon *d, tf_err *err)
                              .max_body = c->max_upload,
                              .coap_port = c->coap_port,
                              .coaps_port = c->psk_file[0] ? c->coaps_port : -1,
-                             .http_port = c->http_port};
+                             .http_port = c->http_port,
+                             .loop = d->loop,
+                             .dispatcher = d->dispatcher,
+                             .max_call_body = c->max_body};
     if (c->mgmt_port > 0 && mgmt_api_start(&mc, d->lifecycle, &d->mgmt, err) < 0)
         return -1;
     return 0;

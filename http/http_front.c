@@ -1,6 +1,5 @@
 #include "http_front.h"
 
-#include <errno.h>
 #include <microhttpd.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 
 #include "http_body.h"
 #include "http_deadline.h"
+#include "invoke.h"
 #include "log.h"
 
 #define ASYNC_HEADER "X-tinyFaaS-Async"
@@ -135,13 +135,7 @@ static enum MHD_Result start_call(struct http_req *r, const char *url, const cha
     bool async = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, ASYNC_HEADER) != NULL;
     int rc = dispatch_call(f->d, func, &req, async ? NULL : on_done, r, async ? NULL : &r->call);
     if (rc < 0)
-        return http_respond_reason(
-            r->conn, 503,
-            rc == -EHOSTUNREACH ? "function has no live handler"
-            : rc == -EBUSY
-                ? "function busy: every handler is at its concurrency and the queue is full"
-            : rc == -ENOBUFS ? "function busy: its handlers are not reading the calls sent to them"
-                             : "out of memory");
+        return http_respond_reason(r->conn, 503, invoke_refusal(rc));
     if (async)
         return http_respond(r->conn, 202, NULL, "", 0);
     r->next = f->suspended;

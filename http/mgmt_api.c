@@ -13,9 +13,11 @@
 #include "fnzip.h"
 #include "http_body.h"
 #include "http_deadline.h"
+#include "invoke.h"
 #include "log.h"
 #include "mgmt_auth.h"
 #include "mgmt_body.h"
+#include "mgmt_ui.h"
 
 struct mgmt_api {
     struct mgmt_config cfg;
@@ -225,6 +227,34 @@ static enum MHD_Result do_logs(struct mgmt_api *m, struct MHD_Connection *c)
     return ret;
 }
 
+/* POST /invoke/NAME calls a function for the dashboard. Through the daemon
+ * rather than CORS headers on the HTTP front: the page then talks to its own
+ * origin only, no other site a browser visits may read a function's answers
+ * through that browser, and the call takes the token like every management
+ * call. The caller's headers stay here: its Authorization must never reach
+ * a function's code. */
+static enum MHD_Result do_invoke(struct mgmt_api *m, struct MHD_Connection *c, const char *name,
+                                 const struct http_body *b)
+{
+    tf_err e = {0};
+    struct invoke_answer a;
+    if (b->len > m->cfg.max_call_body)
+        return http_respond_reason(c, 413, "request body too large");
+    const char *type =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    struct hproto_header h = {{"Content-Type", 12}, {type, type ? strlen(type) : 0}};
+    struct dispatch_request req = {.method = {"POST", 4},
+                                   .headers = &h,
+                                   .n_headers = type != NULL ? 1 : 0,
+                                   .body = {b->data, b->len}};
+    if (invoke_wait(m->cfg.loop, m->cfg.dispatcher, name, &req, &a, &e) < 0)
+        return respond_err(c, &e);
+    enum MHD_Result ret = http_respond(c, a.status, a.content_type[0] ? a.content_type : NULL,
+                                       a.body != NULL ? a.body : "", a.body_len);
+    invoke_answer_free(&a);
+    return ret;
+}
+
 static enum MHD_Result route(struct mgmt_api *m, struct MHD_Connection *c, const char *url,
                              const char *method, const struct http_body *b)
 {
@@ -242,6 +272,8 @@ static enum MHD_Result route(struct mgmt_api *m, struct MHD_Connection *c, const
         return do_list(m, c);
     if (strcmp(url, "/logs") == 0 && get)
         return do_logs(m, c);
+    if (strncmp(url, "/invoke/", 8) == 0 && post)
+        return do_invoke(m, c, url + 8, b);
     if (strcmp(url, "/wipe") == 0 && post) {
         if (lifecycle_wipe(m->lc, &e) < 0)
             return respond_err(c, &e);
@@ -251,6 +283,8 @@ static enum MHD_Result route(struct mgmt_api *m, struct MHD_Connection *c, const
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(url, known[i]) == 0)
             return http_respond_reason(c, 405, "method not allowed here");
+    if (strncmp(url, "/invoke/", 8) == 0)
+        return http_respond_reason(c, 405, "method not allowed here");
     return http_respond_reason(c, 404, "no such management call");
 }
 
@@ -285,6 +319,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     struct http_body *b = *con_cls;
     if (b == NULL)
         http_deadlines_headers_in(c);
+    if (b == NULL && mgmt_ui_owns(url, method))
+        return mgmt_ui_respond(c, url);
     if (b == NULL && !authorized(m, c))
         return respond_unauthorized(c); /* before the body: an upload is not even read */
     if (b == NULL) {

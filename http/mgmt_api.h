@@ -1,13 +1,16 @@
 /* Management API (tinyFaaS 0.7 compatible) on its own libmicrohttpd threads:
- * /upload, /uploadURL, /delete, /list, /wipe, /logs. Bodies are JSON whatever
- * the Content-Type says. */
+ * /upload, /uploadURL, /delete, /scale, /list, /wipe, /logs, /invoke/NAME,
+ * and the dashboard (mgmt_ui.h). Bodies are JSON whatever the Content-Type
+ * says. */
 #ifndef TF_MGMT_API_H
 #define TF_MGMT_API_H
 
 #include <stddef.h>
 
+#include "dispatch.h"
 #include "err.h"
 #include "lifecycle.h"
+#include "loop.h"
 
 struct mgmt_api;
 
@@ -18,6 +21,10 @@ struct mgmt_config {
     int coaps_port;  /* -1: no DTLS */
     int http_port;
     const char *token; /* the bearer token every call must carry; NULL: none asked */
+    /* POST /invoke/NAME calls functions through these, with bodies up to max_call_body. */
+    struct loop *loop;
+    struct dispatcher *dispatcher;
+    size_t max_call_body;
 };
 
 /* Starts serving the API for lc. */

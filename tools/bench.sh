@@ -274,7 +274,8 @@ row "handlers alone, c echo, 64, round-robin ${#HANDLERS[@]}" "$T/handler-c-rr-1
 # until every one of them answers. Their images are kept and found again:
 # nothing is built. Cold, every handler is started anew (a reboot); with
 # --live-restore the stop leaves them running and the start adopts them.
-# restart_100 LOG [ARGS...]: the seconds, once all 100 answer.
+# restart_100 LOG [ARGS...]: sets RESTART_S, the seconds until all 100 answer
+# (not in a subshell: DAEMON_PID must stay this shell's).
 restart_100() {
     local log=$1 start u
     shift
@@ -288,14 +289,16 @@ restart_100() {
         u=http${u#coap}
         until [ "$(curl -s -d x "$u")" = x ]; do sleep 0.05; done
     done
-    python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')"
+    RESTART_S=$(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')")
 }
-RESTART_COLD=$(restart_100 "$T/daemon2.log" --live-restore)
+restart_100 "$T/daemon2.log" --live-restore
+RESTART_COLD=$RESTART_S
 RESTART_BUILT=$(grep -c ': deployed (image' "$T/daemon2.log" || true)
 RESTART_KEPT=$(grep -c 'kept from before' "$T/daemon2.log" || true)
-RESTART_LIVE=$(restart_100 "$T/daemon3.log" --live-restore)
+restart_100 "$T/daemon3.log" --live-restore
+RESTART_LIVE=$RESTART_S
 RESTART_ADOPTED=$(grep -o '[0-9]* left running adopted' "$T/daemon3.log" | awk '{n += $1} END {print n + 0}')
-restart_100 "$T/daemon4.log" > /dev/null # on without --live-restore: its stop removes them
+restart_100 "$T/daemon4.log" # on without --live-restore: its stop removes them
 # The engine's own floor for the cold restart: as many handlers of the echo
 # image made and started over its API, 8 at a time as the daemon does, each
 # on its function's network, with no daemon waiting for them to say ready.

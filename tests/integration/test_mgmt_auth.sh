@@ -6,8 +6,8 @@
 # A daemon with no TINYFAAS_TOKEN makes a token of its own in the state dir
 # (mode 0600, shown once in the log) and keeps it across restarts; a missing
 # or wrong token gets 401 with a reason and changes nothing; invocation needs
-# no token; TINYFAAS_TOKEN overrides the file; --no-auth opens the API and
-# says so at every start.
+# no token, nor does the dashboard's page; TINYFAAS_TOKEN overrides the file;
+# --no-auth opens the API and says so at every start.
 set -u
 
 source "$(dirname "$0")/lib.sh"
@@ -69,6 +69,7 @@ refused "list, no token" GET /list
 refused "logs, no token" GET /logs
 refused "wipe, no token" POST /wipe
 refused "delete, no token" POST /delete --data '{"name":"echo"}'
+refused "invoke through the API, no token" POST /invoke/echo --data hi
 check "refused calls made nothing" "c=0 n=0 i=0" "$(counts)"
 
 # --- 3. the right token works; calls need none ----------------------------
@@ -79,6 +80,12 @@ refused "delete with a wrong token" POST /delete -H "Authorization: Bearer nope"
     --data '{"name":"echo"}'
 call echo --data-binary hello
 check "invocation needs no token" "200 hello" "$CODE $(cat "$T/out")"
+raw POST /invoke/echo -H "Authorization: Bearer $TOKEN" --data-binary hello
+check "invoke through the API with the token" "200 hello" "$CODE $(cat "$T/body")"
+# The dashboard's page holds no secret: served without a token; its calls carry one.
+raw GET /
+check "the dashboard's page needs no token" "200 text/html; charset=utf-8" \
+    "$CODE $(tr -d '\r' < "$T/headers" | sed -n 's/^Content-Type: //Ip')"
 
 # --- 4. a restart keeps the token and does not show it again ---------------
 stop_daemon
