@@ -3,7 +3,7 @@
 #define TF_SERVICE_H
 
 /* Tells systemd the daemon's state ("READY=1", "STOPPING=1"); does nothing
- * when no service manager listens, or in a build without libsystemd. */
+ * when no service manager listens. */
 void service_notify(const char *state);
 
 #endif

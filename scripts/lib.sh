@@ -2,11 +2,11 @@
 # Debian 12, make sure a Docker engine answers, and build. Source it.
 
 # The default build's: Debian's shared libraries (libarchive's static archive
-# with its compressors'; libsystemd for sd_notify), and the tools the tests
+# with its compressors'), and the tools the tests
 # use (systemd for systemd-analyze).
 TINYFAAS_PACKAGES="gcc make meson ninja-build pkg-config libcoap3-dev libcoap3-bin
 libmicrohttpd-dev libmsgpack-dev libcurl4-gnutls-dev libjansson-dev nettle-dev
-libarchive-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev libsystemd-dev
+libarchive-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev
 docker.io busybox-static curl zip python3 iproute2 ca-certificates openssl systemd"
 
 tf_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }

@@ -311,11 +311,16 @@ engine_start() {
 FLOOR_IMAGE=$(docker image ls --format '{{.Repository}}:{{.Tag}}' --filter "label=tinyfaas.function=echo-c" | head -1)
 FLOOR_NETS=($(docker network ls --format '{{.Name}}' --filter "label=tinyfaas.instance=$IID"))
 start=$(date +%s.%N)
+starting=()
 for i in "${!FLOOR_NETS[@]}"; do
     engine_start "$FLOOR_IMAGE" "${FLOOR_NETS[$i]}" "$i" &
-    (((i + 1) % 8 == 0)) && wait
+    starting+=($!)
+    if [ ${#starting[@]} -eq 8 ]; then
+        wait "${starting[@]}" # not a bare wait: the daemon is a child too
+        starting=()
+    fi
 done
-wait
+wait "${starting[@]}"
 ENGINE_FLOOR=$(python3 -c "print(f'{$(date +%s.%N) - $start:.1f}')")
 docker rm -f $(docker ps -aq --filter "label=tinyfaas.bench=$IID") > /dev/null
 # The one-function runs again once the 99 are gone, the other side of the
