@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "metrics.h"
+
 static int debug_on;
 
 void log_set_debug(int on)
@@ -61,6 +63,8 @@ static bool limit_take(struct log_limit *l, unsigned *quiet)
     else
         l->suppressed++;
     pthread_mutex_unlock(&l->lock);
+    if (!ok)
+        metrics_limit_hit(METRICS_LIMIT_LOG_LINES);
     return ok;
 }
 

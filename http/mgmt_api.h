@@ -1,9 +1,11 @@
 /* Management API (tinyFaaS 0.7 compatible) on its own libmicrohttpd threads:
- * /upload, /uploadURL, /delete, /list, /wipe, /logs. Bodies are JSON whatever
+ * /upload, /uploadURL, /delete, /list, /wipe, /logs, and /metrics for
+ * Prometheus. Bodies are JSON whatever
  * the Content-Type says. */
 #ifndef TF_MGMT_API_H
 #define TF_MGMT_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "err.h"
@@ -18,6 +20,8 @@ struct mgmt_config {
     int coaps_port;  /* -1: no DTLS */
     int http_port;
     const char *token; /* the bearer token every call must carry; NULL: none asked */
+    bool metrics;      /* serve GET /metrics (metrics.h); else it is 404 */
+    bool metrics_open; /* GET /metrics asks for no token (--metrics-no-auth) */
 };
 
 /* Starts serving the API for lc. */
