@@ -1,6 +1,7 @@
 #include "coap_blocks.h"
 
 #include "dlist.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,12 +90,16 @@ static struct tf_coap_upload *start(struct tf_coap_uploads *ups, const struct tf
                                     const char *name, const uint8_t *rtag, size_t rtag_len,
                                     size_t of_k, struct tf_coap_upload *oldest_of_k, int64_t now_ms)
 {
-    if (of_k >= TF_COAP_UPLOADS_PER_PEER)
+    if (of_k >= TF_COAP_UPLOADS_PER_PEER) {
+        metrics_limit_hit(METRICS_LIMIT_COAP_UPLOADS_PER_ENDPOINT);
         forget(ups, oldest_of_k);
+    }
     if (ups->by_age.n >= TF_COAP_UPLOADS_MAX) /* abandoned ones first make room */
         tf_coap_uploads_expire(ups, now_ms);
-    if (ups->by_age.n >= TF_COAP_UPLOADS_MAX)
+    if (ups->by_age.n >= TF_COAP_UPLOADS_MAX) {
+        metrics_limit_hit(METRICS_LIMIT_COAP_UPLOADS);
         return NULL;
+    }
     struct tf_coap_upload *u = calloc(1, sizeof *u);
     if (u == NULL)
         return NULL;
@@ -117,8 +122,10 @@ static bool grow(struct tf_coap_uploads *ups, struct tf_coap_upload *u, size_t l
         cap *= 2;
     if (cap > ups->max_body)
         cap = ups->max_body;
-    if (ups->bytes - u->cap + cap > TF_COAP_UPLOAD_BYTES_MAX)
+    if (ups->bytes - u->cap + cap > TF_COAP_UPLOAD_BYTES_MAX) {
+        metrics_limit_hit(METRICS_LIMIT_COAP_UPLOAD_BYTES);
         return false;
+    }
     unsigned char *body = realloc(u->body, cap);
     if (body == NULL)
         return false;

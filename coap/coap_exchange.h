@@ -11,9 +11,18 @@
 #include "coap_answer.h"
 #include "dispatch.h"
 #include "dlist.h"
+#include "metrics.h"
 
 /* The longest function name an exchange takes (a deployed name is shorter). */
 #define EXCHANGE_NAME_MAX 63
+
+/* Where a call's answer is counted (metrics.h): its function's slot, the
+ * protocol it came over, and when it came. */
+struct tf_coap_call_meta {
+    struct metrics_fn *fn;
+    enum metrics_proto proto;
+    uint64_t start;
+};
 
 /* A request being answered. Once answered, its answer moves to the
  * remembered endpoints (coap_peers.h) and the exchange is freed. */
@@ -25,9 +34,10 @@ struct tf_coap_exchange {
     struct tf_coap_exchange *hnext; /* hash chain */
     struct dlist_link ack_link;     /* on the ack list while unacknowledged */
     int64_t created_ms;
-    struct tf_coap_answer answer; /* its mid, type and wishes now; code and body once done */
-    bool acked;                   /* an empty ACK went out: the answer is a separate CON */
-    uint16_t req_bytes;           /* the request's size on the wire (the copy lacks its payload) */
+    struct tf_coap_answer answer;  /* its mid, type and wishes now; code and body once done */
+    bool acked;                    /* an empty ACK went out: the answer is a separate CON */
+    uint16_t req_bytes;            /* the request's size on the wire (the copy lacks its payload) */
+    struct tf_coap_call_meta meta; /* what its answer is counted under */
     uint8_t token_len;
     uint8_t token[8];
     char name[]; /* the function: its resource is looked up at answer time */

@@ -16,6 +16,7 @@
 #include "coap_peers.h"
 #include "coap_verify.h"
 #include "log.h"
+#include "metrics.h"
 
 /* A libcoap context of the front end's: plain CoAP and DTLS have one each,
  * for their idle sessions are bounded apart (see COAP_IDLE_SESSIONS_MAX). */
@@ -35,9 +36,10 @@ struct tf_coap_front {
     struct tf_coap_peers *peers;
     struct tf_coap_uploads *uploads;
     struct tf_coap_front_config cfg;
-    struct psk_keys *keys; /* outlive the context: libcoap asks for them at each handshake */
-    int64_t housekept_ms;  /* when libcoap's housekeeping last ran */
-    int64_t con_sent_ms;   /* when the last CON answer went out */
+    struct psk_keys *keys;        /* outlive the context: libcoap asks for them at each handshake */
+    int64_t housekept_ms;         /* when libcoap's housekeeping last ran */
+    int64_t con_sent_ms;          /* when the last CON answer went out */
+    struct tf_coap_call_meta req; /* the request on_request handles now */
 };
 
 static const char FUNCTION_RT[] = "\"tinyfaas.function\"";
@@ -151,6 +153,7 @@ static void deliver(struct tf_coap_front *f, const struct tf_coap_peer_key *k,
         bool shrinks_midway = asked.num > 0 && (int)asked.szx > szx;
         if (a->held_for_echo || szx < 0 || shrinks_midway ||
             tf_coap_peers_challenge(f->peers, k, loop_now_ms(), &how.echo) < 0) {
+            metrics_limit_hit(METRICS_LIMIT_COAP_AMPLIFICATION);
             tf_coap_challenge(f->peers, k, loop_now_ms(), resp);
             return;
         }
@@ -186,8 +189,10 @@ static void send_answer(struct tf_coap_front *f, struct tf_coap_exchange *x,
     x->answer.piggybacked = type == COAP_MESSAGE_ACK;
     if (type == COAP_MESSAGE_ACK)
         tf_coap_exchange_acked(f->xs, x);
-    if (type == COAP_MESSAGE_CON)
+    if (type == COAP_MESSAGE_CON) {
         f->con_sent_ms = loop_now_ms();
+        metrics_count(METRICS_COAP_SEPARATE);
+    }
     coap_send(x->session, pdu);
 }
 
@@ -235,11 +240,25 @@ static void end_exchange(struct tf_coap_front *f, struct tf_coap_exchange *x,
     tf_coap_exchange_end(f->xs, x);
 }
 
+/* Counts the answer code given to the call meta tells of. */
+static void count(const struct tf_coap_call_meta *meta, int code)
+{
+    metrics_call_done(meta->fn, meta->proto, (unsigned)code, meta->start);
+}
+
+/* An answer decided at once to the request on_request handles, counted. */
+static void answer_at_once(struct tf_coap_front *f, coap_pdu_t *resp, int code, const char *msg)
+{
+    count(&f->req, code);
+    respond_now(resp, code, msg);
+}
+
 static void on_done(void *ctx, const struct dispatch_result *res)
 {
     struct tf_coap_exchange *x = ctx;
     struct tf_coap_front *f = front_of(x->session);
     x->call = NULL;
+    count(&x->meta, code_of(res));
     struct hproto_bytes body = res->body;
     if (res->outcome == DISPATCH_TIMEOUT || res->outcome == DISPATCH_LOST) {
         const char *msg =
@@ -263,6 +282,7 @@ static void on_done(void *ctx, const struct dispatch_result *res)
 static void answer_running_duplicate(struct tf_coap_front *f, struct tf_coap_exchange *x,
                                      coap_pdu_t *resp)
 {
+    metrics_count(METRICS_COAP_DUPLICATES);
     if (x->answer.con) {
         tf_coap_exchange_acked(f->xs, x);
         coap_pdu_set_type(resp, COAP_MESSAGE_ACK);
@@ -276,6 +296,7 @@ static void answer_done_duplicate(struct tf_coap_front *f, const struct tf_coap_
                                   const struct tf_coap_answer *a, const coap_pdu_t *req,
                                   coap_pdu_t *resp)
 {
+    metrics_count(METRICS_COAP_DUPLICATES);
     if (a->con && !a->piggybacked) {
         /* Answered separately: the client needs the ACK only. */
         coap_pdu_set_type(resp, COAP_MESSAGE_ACK);
@@ -313,6 +334,7 @@ static void answer_now(struct tf_coap_front *f, struct tf_coap_exchange *x,
                       : rc == -EBUSY || rc == -ENOBUFS ? "function busy"
                       : rc < 0                         ? "out of memory"
                                                        : NULL;
+    count(&x->meta, rc < 0 ? 503 : 201);
     record_answer(f, x, k, rc < 0 ? 503 : 201, msg, msg != NULL ? strlen(msg) : 0);
     x->answer.piggybacked = x->answer.con;
     tf_coap_exchange_acked(f->xs, x);
@@ -327,6 +349,8 @@ static void answer_now(struct tf_coap_front *f, struct tf_coap_exchange *x,
 static void refuse_body(struct tf_coap_front *f, coap_pdu_t *resp)
 {
     uint8_t buf[4];
+    metrics_limit_hit(METRICS_LIMIT_MAX_BODY);
+    count(&f->req, 413);
     coap_pdu_set_code(resp, COAP_RESPONSE_CODE(413));
     coap_add_option(resp, COAP_OPTION_SIZE1,
                     coap_encode_var_safe(buf, sizeof buf, (unsigned)f->cfg.max_body), buf);
@@ -350,9 +374,10 @@ static void start_call(struct tf_coap_front *f, coap_session_t *s, const struct 
                                     .body = {(const char *)data, len}};
     struct tf_coap_exchange *x = tf_coap_exchange_start(f->xs, s, req, name, query, loop_now_ms());
     if (x == NULL) {
-        respond_now(resp, 503, "out of memory");
+        answer_at_once(f, resp, 503, "out of memory");
         return;
     }
+    x->meta = f->req;
     x->answer.no_response = (uint8_t)call.no_response;
     size_t req_bytes = tf_coap_request_bytes(req);
     x->req_bytes = req_bytes < UINT16_MAX ? (uint16_t)req_bytes : UINT16_MAX;
@@ -383,9 +408,12 @@ static void take_block(struct tf_coap_front *f, coap_session_t *s, const struct 
         refuse_body(f, resp);
         return;
     }
-    if (step.code == 231)
-        echo_block1(req, resp); /* RFC 7959 2.3: the block taken, M still set */
-    respond_now(resp, step.code, step.reason);
+    if (step.code == 231) {
+        echo_block1(req, resp);                    /* RFC 7959 2.3: the block taken, M still set */
+        respond_now(resp, step.code, step.reason); /* the call is still to come */
+        return;
+    }
+    answer_at_once(f, resp, step.code, step.reason);
 }
 
 static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *req,
@@ -409,10 +437,15 @@ static void on_request(coap_resource_t *r, coap_session_t *s, const coap_pdu_t *
     coap_str_const_t *path = !unknown ? coap_resource_get_uri_path(r) : NULL;
     struct dispatch_function *func =
         path != NULL ? dispatch_lookup(f->d, (const char *)path->s, path->length) : NULL;
+    bool secure = coap_session_get_proto(s) == COAP_PROTO_DTLS;
+    f->req = (struct tf_coap_call_meta){.proto = secure ? METRICS_COAPS : METRICS_COAP,
+                                        .start = metrics_start()};
     if (func == NULL || path->length > EXCHANGE_NAME_MAX) {
-        respond_now(resp, 404, NULL);
+        f->req.fn = metrics_unknown();
+        answer_at_once(f, resp, 404, NULL);
         return;
     }
+    f->req.fn = dispatch_metrics(func);
     char name[EXCHANGE_NAME_MAX + 1];
     memcpy(name, path->s, path->length);
     name[path->length] = '\0';
@@ -519,6 +552,7 @@ static int tf_coap_tick(void *ctx)
         send_empty_ack(f, x);
     int64_t wait =
         earliest(tf_coap_peers_expire(f->peers, now), tf_coap_uploads_expire(f->uploads, now));
+    metrics_gauge_set(METRICS_COAP_ENDPOINTS, (long)tf_coap_peers_count(f->peers));
     if (now - f->con_sent_ms < COAP_EXCHANGE_LIFETIME_MS) {
         if (now - f->housekept_ms >= COAP_CON_HOUSEKEEPING_MS)
             housekeeping(f, now);
@@ -570,6 +604,17 @@ static int listen_plain(struct tf_coap_front *f, tf_err *err)
     return 0;
 }
 
+/* DTLS sessions held, as libcoap makes and frees them (handshakes included). */
+static int on_dtls_event(coap_session_t *s, const coap_event_t event)
+{
+    (void)s;
+    if (event == COAP_EVENT_SERVER_SESSION_NEW)
+        metrics_gauge_add(METRICS_DTLS_SESSIONS, 1);
+    else if (event == COAP_EVENT_SERVER_SESSION_DEL)
+        metrics_gauge_add(METRICS_DTLS_SESSIONS, -1);
+    return 0;
+}
+
 static int setup(struct tf_coap_front *f, tf_err *err)
 {
     if (f->cfg.port > 0 && listen_plain(f, err) < 0)
@@ -579,6 +624,8 @@ static int setup(struct tf_coap_front *f, tf_err *err)
          open_side(f, &f->sides[SECURE], COAP_IDLE_DTLS_SESSIONS_MAX, err) < 0 ||
          tf_coap_dtls_listen(f->sides[SECURE].ctx, f->cfg.dtls_port, f->keys, err) < 0))
         return -1;
+    if (f->sides[SECURE].ctx != NULL)
+        coap_register_event_handler(f->sides[SECURE].ctx, on_dtls_event);
     dispatch_set_route_listener(f->d, on_route, f);
     if (loop_add_ticker(f->loop, tf_coap_tick, f) < 0)
         return tf_err_set(err, TF_ERR_INTERNAL, "cannot tick the CoAP front end");

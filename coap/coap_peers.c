@@ -1,6 +1,7 @@
 #include "coap_peers.h"
 
 #include "dlist.h"
+#include "metrics.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -167,8 +168,10 @@ static struct peer *peer_for(struct tf_coap_peers *ps, const struct tf_coap_peer
         unlink_age(ps, p);
         return p;
     }
-    if (ps->by_age.n >= TF_COAP_PEERS_MAX)
+    if (ps->by_age.n >= TF_COAP_PEERS_MAX) {
+        metrics_limit_hit(METRICS_LIMIT_COAP_ENDPOINTS);
         forget(ps, oldest(ps));
+    }
     if ((p = calloc(1, sizeof *p)) == NULL)
         return NULL;
     p->key = *k;
@@ -182,8 +185,10 @@ void tf_coap_peers_remember(struct tf_coap_peers *ps, const struct tf_coap_peer_
                             struct tf_coap_answer *a, int64_t now_ms)
 {
     size_t n = tf_coap_answer_bytes(a);
-    if (n > 0 && !make_room(ps, n))
+    if (n > 0 && !make_room(ps, n)) {
+        metrics_limit_hit(METRICS_LIMIT_COAP_ANSWER_BYTES);
         tf_coap_answer_drop(a);
+    }
     struct peer *p = peer_for(ps, k);
     if (p == NULL) {
         tf_coap_answer_drop(a);

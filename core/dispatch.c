@@ -9,6 +9,7 @@
 
 #include "hconn.h"
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
 
 #define SLOT_BITS        20 /* up to a million calls in flight; the rest of an id is a generation */
@@ -50,6 +51,7 @@ struct op {
     int call_timeout_ms;
     unsigned max_inflight;
     bool routed_is_done;            /* complete once routed, not once the old version drained */
+    struct metrics_fn *metrics;     /* the function's slot, found on the control thread */
     struct dispatch_broken *broken; /* dispatch_broken_handlers: filled up to max_broken */
     size_t max_broken, n_broken;
 };
@@ -67,6 +69,7 @@ struct dispatch_function {
     size_t q_len;
     struct op *op; /* waits for this publish or retirement */
     char last_error[160];
+    struct metrics_fn *metrics; /* shared by every version of the name; NULL: metrics off */
     struct dispatch_function *next_pending;
     struct dispatch_function *next_down; /* live, with a handler down: on d->down */
     bool on_down_list;
@@ -199,6 +202,7 @@ static void queue_push(struct dispatch_function *func, struct dispatch_call *c)
         func->q_head = c;
     func->q_tail = c;
     func->q_len++;
+    metrics_queued_add(func->metrics, 1);
 }
 
 /* Takes c off a list threaded through i_prev and i_next: a handler's
@@ -222,6 +226,7 @@ static void queue_unlink(struct dispatch_call *c)
 {
     calls_unlink(&c->func->q_head, &c->func->q_tail, c);
     c->func->q_len--;
+    metrics_queued_add(c->func->metrics, -1);
 }
 
 static void link_to_handler(struct handler *hd, struct dispatch_call *c)
@@ -233,6 +238,7 @@ static void link_to_handler(struct handler *hd, struct dispatch_call *c)
         hd->calls->i_prev = c;
     hd->calls = c;
     hd->inflight++;
+    metrics_in_flight_add(hd->func->metrics, 1);
 }
 
 /* Sends queued calls to hd while it has room under the function's limit.
@@ -299,6 +305,7 @@ static void unlink_call(struct dispatcher *d, struct dispatch_call *c)
         hconn_drop(hd->conn, c->seq);
     calls_unlink(&hd->calls, NULL, c);
     hd->inflight--;
+    metrics_in_flight_add(hd->func->metrics, -1);
 }
 
 static void retire_check(struct dispatch_function *func);
@@ -327,6 +334,8 @@ static void call_fail(struct dispatcher *d, struct dispatch_call *c, enum dispat
 {
     struct dispatch_result res = {.outcome = outcome,
                                   .status = outcome == DISPATCH_TIMEOUT ? 504 : 502};
+    if (outcome == DISPATCH_TIMEOUT)
+        metrics_limit_hit(METRICS_LIMIT_CALL_TIMEOUT);
     call_finish(d, c, &res);
 }
 
@@ -394,12 +403,16 @@ int dispatch_call(struct dispatcher *d, struct dispatch_function *func,
                              .body = req->body};
     bool no_room;
     struct handler *hd = pick_handler(func, hproto_call_size(&hc), &no_room);
+    if (hd == NULL && no_room)
+        metrics_limit_hit(METRICS_LIMIT_HANDLER_QUEUE_BYTES);
     if (hd == NULL)
         return no_room ? -ENOBUFS : -EHOSTUNREACH;
     bool full = func->max_inflight > 0 && hd->inflight >= func->max_inflight;
     /* As many may wait as may run: a bound on memory and on waiting time. */
-    if (full && func->q_len >= (size_t)func->max_inflight * func->n)
+    if (full && func->q_len >= (size_t)func->max_inflight * func->n) {
+        metrics_limit_hit(METRICS_LIMIT_FUNCTION_QUEUE);
         return -EBUSY;
+    }
     struct dispatch_call *c = call_new(d);
     uint32_t slot;
     if (c == NULL || slot_take(d, &slot) < 0) {
@@ -473,6 +486,8 @@ static void handler_close(struct handler *hd)
     if (hd->ready) {
         hd->ready = false;
         hd->func->n_ready--;
+        if (hd->func->state == FUNCTION_LIVE)
+            metrics_handlers_set(hd->func->metrics, hd->func->n_ready);
     }
     fail_calls(hd);
 }
@@ -554,6 +569,7 @@ static void go_live(struct dispatch_function *func)
         return;
     }
     func->state = FUNCTION_LIVE;
+    metrics_handlers_set(func->metrics, func->n_ready);
     if (old == NULL && d->route_fn != NULL)
         d->route_fn(d->route_ctx, func->name, true);
     log_info("function %s: %zu handler(s) ready, routed", func->name, func->n);
@@ -581,6 +597,8 @@ static void on_ready(void *owner, struct hconn *h)
     struct dispatch_function *func = hd->func;
     hd->ready = true;
     func->n_ready++;
+    if (func->state == FUNCTION_LIVE)
+        metrics_handlers_set(func->metrics, func->n_ready);
     if (func->state == FUNCTION_PUBLISHING && func->n_ready == func->n) {
         go_live(func);
     } else if (func->state == FUNCTION_LIVE && hd->down_since != 0) {
@@ -705,7 +723,8 @@ static void publish_task(void *arg, bool cancelled)
         .op = op,
         .deadline = loop_now_ms() + op->ready_timeout_ms,
         .call_timeout_ms = op->call_timeout_ms > 0 ? op->call_timeout_ms : op->d->call_timeout_ms,
-        .max_inflight = op->max_inflight};
+        .max_inflight = op->max_inflight,
+        .metrics = op->metrics};
     snprintf(func->name, sizeof func->name, "%s", op->name);
     snprintf(func->last_error, sizeof func->last_error, "no handler answered");
     pending_add(func);
@@ -730,6 +749,7 @@ static void unpublish_task(void *arg, bool cancelled)
     }
     if (op->d->route_fn != NULL)
         op->d->route_fn(op->d->route_ctx, op->name, false);
+    metrics_handlers_set(func->metrics, 0);
     retire(func, op);
 }
 
@@ -746,7 +766,8 @@ static int publish(struct dispatcher *d, const char *name, const struct dispatch
                     .ready_timeout_ms = ready_timeout_ms,
                     .call_timeout_ms = lim != NULL ? lim->call_timeout_ms : 0,
                     .max_inflight = lim != NULL ? lim->max_inflight : 0,
-                    .routed_is_done = routed_is_done};
+                    .routed_is_done = routed_is_done,
+                    .metrics = metrics_function(name)};
     return op_run(d, &op, publish_task);
 }
 
@@ -931,6 +952,11 @@ void dispatch_set_lost_listener(struct dispatcher *d, dispatch_lost_fn *fn, void
 struct dispatch_function *dispatch_lookup(struct dispatcher *d, const char *name, size_t len)
 {
     return route_lookup(d->routes, name, len);
+}
+
+struct metrics_fn *dispatch_metrics(const struct dispatch_function *func)
+{
+    return func->metrics;
 }
 
 static void flush_connections(void *ctx)

@@ -14,6 +14,7 @@
 #include "err.h"
 #include "hproto.h"
 #include "loop.h"
+#include "metrics.h"
 
 struct dispatcher;
 struct dispatch_function;
@@ -69,6 +70,9 @@ void dispatcher_destroy(struct dispatcher *d);
 
 /* The function routed at name[0..len), or NULL. Loop thread. */
 struct dispatch_function *dispatch_lookup(struct dispatcher *d, const char *name, size_t len);
+
+/* func's metrics slot, which outlives func (metrics.h); NULL with metrics off. */
+struct metrics_fn *dispatch_metrics(const struct dispatch_function *func);
 
 /* Sends a call to func; done(ctx, result) runs exactly once, later, on the loop
  * thread (done may be NULL: the result is dropped). Return 0, or -EHOSTUNREACH

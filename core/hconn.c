@@ -12,6 +12,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "metrics.h"
+
 #define HCONN_MAX_MESSAGE (64u << 20) /* a reply larger than this is a protocol error */
 /* Room asked for before each recv. Small, since the daemon holds one reader
  * per handler and every page a recv writes stays resident (docs/internals.md).
@@ -369,7 +371,10 @@ static void read_ready(struct hconn *h)
     for (;;) {
         void *buf;
         size_t space;
-        if (hproto_reader_buffer(&h->reader, HCONN_READ_CHUNK, &buf, &space) < 0) {
+        int rc = hproto_reader_buffer(&h->reader, HCONN_READ_CHUNK, &buf, &space);
+        if (rc < 0) {
+            if (rc == -EMSGSIZE)
+                metrics_limit_hit(METRICS_LIMIT_HANDLER_MESSAGE_BYTES);
             fail(h, "handler message too large or out of memory%s", "");
             return;
         }
@@ -387,12 +392,13 @@ static void read_ready(struct hconn *h)
         }
         hproto_reader_commit(&h->reader, (size_t)n);
         struct hproto_msg msg;
-        int rc;
         while ((rc = hproto_reader_next(&h->reader, &msg)) == 1) {
             handle_message(h, &msg);
             if (h->state == HCONN_CLOSED)
                 return;
         }
+        if (rc == -EMSGSIZE)
+            metrics_limit_hit(METRICS_LIMIT_HANDLER_MESSAGE_BYTES);
         if (rc < 0) {
             fail(h, "handler sent bytes that are not the handler protocol%s", "");
             return;

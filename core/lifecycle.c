@@ -11,6 +11,7 @@
 #include "lifecycle_internal.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "names.h"
 #include "store.h"
 #include "sweep.h"
@@ -253,7 +254,36 @@ static void forget_version(struct lifecycle *lc, struct function_record *r)
     record_free(r);
 }
 
+/* How a deploy that failed with kind ended, for its metric. */
+static enum metrics_deploy deploy_result(enum tf_err_kind kind)
+{
+    switch (kind) {
+    case TF_ERR_NONE: return METRICS_DEPLOY_SUCCESS;
+    case TF_ERR_INVALID:
+    case TF_ERR_TOO_LARGE:
+    case TF_ERR_CONFLICT: return METRICS_DEPLOY_INVALID;
+    case TF_ERR_BUILD: return METRICS_DEPLOY_BUILD_ERROR;
+    case TF_ERR_TIMEOUT: return METRICS_DEPLOY_TIMEOUT;
+    default: return METRICS_DEPLOY_ERROR;
+    }
+}
+
+static int deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err);
+
 int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
+{
+    uint64_t start = metrics_start();
+    int rc = deploy(lc, s, err);
+    /* A name that is none is counted apart: it makes no slot of its own. */
+    bool named = s->name != NULL && name_is_valid(s->name, strlen(s->name));
+    if (rc < 0 && err->kind == TF_ERR_TOO_LARGE)
+        metrics_limit_hit(METRICS_LIMIT_MGMT_CODE_SIZE);
+    metrics_deploy_done(named ? metrics_function(s->name) : metrics_unknown(),
+                        deploy_result(rc < 0 ? err->kind : TF_ERR_NONE), start);
+    return rc;
+}
+
+static int deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
     struct tarbuf t = {0};
     struct code_facts facts = {.rt = runtimes_find(lc->cfg.runtimes, s->env)};

@@ -11,6 +11,7 @@
 #include "hproto.h"
 #include "lifecycle_internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 #define SOCKET_NAME "handler.sock"
@@ -289,6 +290,8 @@ static int heal_record(struct lifecycle *lc, struct function_record *r,
     if (rc == 0 && dead > 0)
         rc = dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, lc->cfg.ready_timeout_ms, &lim,
                               &e);
+    if (dead > 0)
+        metrics_handler_restarts(metrics_function(r->name), (unsigned)dead);
     if (rc < 0 && dead > 0) {
         log_warn("function %s: replacing handlers failed: %s (tried again soon)", r->name, e.msg);
         for (size_t i = 0; i < n; i++)

@@ -8,6 +8,8 @@
 #include <syslog.h>
 #include <time.h>
 
+#include "metrics.h"
+
 struct level {
     const char *name;
     int priority; /* syslog's, for the journal */
@@ -106,6 +108,8 @@ static bool limit_take(struct log_limit *l, unsigned *quiet)
     else
         l->suppressed++;
     pthread_mutex_unlock(&l->lock);
+    if (!ok)
+        metrics_limit_hit(METRICS_LIMIT_LOG_LINES);
     return ok;
 }
 

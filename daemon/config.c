@@ -60,6 +60,11 @@ static const char usage[] =
     "                        TINYFAAS_NO_AUTH=1); by default it asks for the bearer\n"
     "                        token in $TINYFAAS_TOKEN, else in STATE-DIR/token (made\n"
     "                        at first start, mode 0600, shown once in the log)\n"
+    "  --metrics-no-auth     let GET /metrics on the management port answer without\n"
+    "                        the token (env TINYFAAS_METRICS_NO_AUTH=1), for a\n"
+    "                        Prometheus on a trusted network; docs/metrics.md\n"
+    "  --no-metrics          record no metrics and serve no /metrics (env\n"
+    "                        TINYFAAS_NO_METRICS=1), to measure what they cost\n"
     "  --live-restore        leave the handlers running at shutdown (env\n"
     "                        TINYFAAS_LIVE_RESTORE=1), for the next start to adopt:\n"
     "                        a restart (an upgrade) then stops no function. By\n"
@@ -121,6 +126,8 @@ static int apply(struct config *cfg, int key, const char *val)
     case 'g': cfg->registry_images = strcmp(val, "0") != 0; return 0;
     case 'A': cfg->no_auth = strcmp(val, "0") != 0; return 0;
     case 'L': cfg->live_restore = strcmp(val, "0") != 0; return 0;
+    case 'X': cfg->no_metrics = strcmp(val, "0") != 0; return 0;
+    case 'O': cfg->metrics_no_auth = strcmp(val, "0") != 0; return 0;
     case 'T':
         if (strcmp(val, "unix") != 0 && strcmp(val, "tcp") != 0) {
             fprintf(stderr, "tinyfaas: the handler transport is unix or tcp, not '%s'\n", val);
@@ -178,8 +185,26 @@ static const struct {
     {"TINYFAAS_REGISTRY_IMAGES", 'g'},
     {"TINYFAAS_NO_AUTH", 'A'},
     {"TINYFAAS_LIVE_RESTORE", 'L'},
+    {"TINYFAAS_NO_METRICS", 'X'},
+    {"TINYFAAS_METRICS_NO_AUTH", 'O'},
     {"TINYFAAS_HANDLER_TRANSPORT", 'T'},
 };
+
+/* The setting a flag without an argument turns on, or NULL. */
+static int *flag_of(struct config *cfg, int key)
+{
+    switch (key) {
+    case 'D': return &cfg->debug;
+    case 'G': return &cfg->registry_images;
+    case 'I': return &cfg->build_images;
+    case 'U': return &cfg->purge;
+    case 'a': return &cfg->no_auth;
+    case 'l': return &cfg->live_restore;
+    case 'x': return &cfg->no_metrics;
+    case 'o': return &cfg->metrics_no_auth;
+    }
+    return NULL;
+}
 
 int config_load(struct config *cfg, int argc, char **argv)
 {
@@ -220,6 +245,8 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"purge", no_argument, NULL, 'U'},
         {"no-auth", no_argument, NULL, 'a'},
         {"live-restore", no_argument, NULL, 'l'},
+        {"no-metrics", no_argument, NULL, 'x'},
+        {"metrics-no-auth", no_argument, NULL, 'o'},
         {"handler-transport", required_argument, NULL, 'T'},
         {"call-timeout", required_argument, NULL, 't'},
         {"build-timeout", required_argument, NULL, 'u'},
@@ -236,13 +263,9 @@ int config_load(struct config *cfg, int argc, char **argv)
             printf(usage, found.runtime_dir, found.shim);
             return 1;
         }
-        if (key == 'D' || key == 'G' || key == 'I' || key == 'U' || key == 'a' || key == 'l') {
-            *(key == 'D'   ? &cfg->debug
-              : key == 'G' ? &cfg->registry_images
-              : key == 'I' ? &cfg->build_images
-              : key == 'U' ? &cfg->purge
-              : key == 'l' ? &cfg->live_restore
-                           : &cfg->no_auth) = 1;
+        int *flag = flag_of(cfg, key);
+        if (flag != NULL) {
+            *flag = 1;
             continue;
         }
         if (key == '?' || apply(cfg, key, optarg) < 0) {

@@ -27,6 +27,8 @@ struct config {
     size_t handler_queue_bytes; /* call bytes one handler connection holds unwritten; 0 unset */
     int debug;
     int no_auth;               /* the management API asks for no token */
+    int no_metrics;            /* nothing recorded, no /metrics (to measure their cost) */
+    int metrics_no_auth;       /* GET /metrics asks for no token */
     int live_restore;          /* shutdown leaves the handlers running, to adopt */
     char handler_transport[8]; /* "unix", "tcp", or "" to pick by the engine's address */
 };

@@ -25,6 +25,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "restore.h"
 #include "runtimes.h"
 #include "service.h"
@@ -175,6 +176,11 @@ static int start_fronts(struct daemon *d, tf_err *err)
                  c->mgmt_port);
     else if (c->mgmt_port > 0 && mgmt_token_load(c->state_dir, token, sizeof token, err) < 0)
         return -1;
+    bool metrics_open = !c->no_metrics && c->metrics_no_auth && !c->no_auth;
+    if (c->mgmt_port > 0 && metrics_open)
+        log_warn("GET /metrics asks for no token (--metrics-no-auth): anyone who reaches TCP "
+                 "port %d can read the names of the functions and how they are called",
+                 c->mgmt_port);
     struct mgmt_config mc = {.port = c->mgmt_port,
                              .token = c->no_auth ? NULL : token,
                              .max_body = c->max_upload,
@@ -183,7 +189,9 @@ static int start_fronts(struct daemon *d, tf_err *err)
                              .http_port = c->http_port,
                              .loop = d->loop,
                              .dispatcher = d->dispatcher,
-                             .max_call_body = c->max_body};
+                             .max_call_body = c->max_body,
+                             .metrics = !c->no_metrics,
+                             .metrics_open = metrics_open};
     if (c->mgmt_port > 0 && mgmt_api_start(&mc, d->lifecycle, &d->mgmt, err) < 0)
         return -1;
     return 0;
@@ -383,6 +391,7 @@ int main(int argc, char **argv)
     /* UTF-8 file names in function zips pass through libarchive intact. */
     setlocale(LC_CTYPE, "C.UTF-8");
     log_set_debug(d.cfg.debug);
+    metrics_init(!d.cfg.no_metrics);
     /* Signals are taken by the loop's signalfd; every thread started later inherits the mask. */
     sigset_t set;
     sigemptyset(&set);

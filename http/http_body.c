@@ -61,10 +61,19 @@ enum MHD_Result http_respond_reason(struct MHD_Connection *c, unsigned status, c
     return http_respond(c, status, "text/plain; charset=utf-8", line, (size_t)n);
 }
 
-void http_log_limited(void *limit, const char *fmt, va_list ap)
+/* libmicrohttpd (0.9.75) says this, and no more, for either of its caps:
+ * all connections, or those from one address. */
+static const char connection_limit[] = "Server reached connection limit";
+
+void http_log_limited(void *log, const char *fmt, va_list ap)
 {
+    struct http_log *l = log;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
     line[strcspn(line, "\n")] = '\0';
-    log_warn_limited(limit, "libmicrohttpd: %s", line);
+    if (strncmp(line, connection_limit, sizeof connection_limit - 1) == 0)
+        metrics_limit_hit(http_deadlines_open(l->deadlines) >= l->max_connections
+                              ? l->connections
+                              : l->connections_per_ip);
+    log_warn_limited(&l->lines, "libmicrohttpd: %s", line);
 }

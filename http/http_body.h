@@ -8,6 +8,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "http_deadline.h"
+#include "log.h"
+#include "metrics.h"
+
 /* A request body being received, bounded by max. */
 struct http_body {
     char *data;
@@ -28,9 +32,19 @@ enum MHD_Result http_respond(struct MHD_Connection *c, unsigned status, const ch
 /* Queues status with a one-line reason as text/plain (a newline is added). */
 enum MHD_Result http_respond_reason(struct MHD_Connection *c, unsigned status, const char *reason);
 
-/* For MHD_OPTION_EXTERNAL_LOGGER with a struct log_limit as cls: what
+/* What one libmicrohttpd server logs: the budget of its lines, and what
+ * tells its two connection caps apart when it refuses a connection. */
+struct http_log {
+    struct log_limit lines;
+    struct http_deadlines *deadlines; /* counts the connections open */
+    unsigned max_connections;
+    enum metrics_limit connections, connections_per_ip;
+};
+
+/* For MHD_OPTION_EXTERNAL_LOGGER with a struct http_log as cls: what
  * libmicrohttpd reports is mostly a client's doing (a connection refused at
- * a limit, a malformed request), so it is logged within that budget. */
-void http_log_limited(void *limit, const char *fmt, va_list ap);
+ * a limit, a malformed request), so it is logged within that budget; a
+ * connection refused at a cap is counted as a hit of that cap. */
+void http_log_limited(void *log, const char *fmt, va_list ap);
 
 #endif

@@ -20,6 +20,7 @@ struct tracked {
 
 struct http_deadlines {
     int ms;
+    enum metrics_limit limit;
     pthread_mutex_t lock;
     struct dlist tracked; /* every connection, in the order they opened */
     /* The sweeper thread, if any, waits on wake until stopping. */
@@ -37,12 +38,13 @@ static long long now_ms(void)
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-int http_deadlines_create(int ms, struct http_deadlines **out)
+int http_deadlines_create(int ms, enum metrics_limit limit, struct http_deadlines **out)
 {
     struct http_deadlines *dl = calloc(1, sizeof *dl);
     if (dl == NULL)
         return -1;
     dl->ms = ms;
+    dl->limit = limit;
     pthread_mutex_init(&dl->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -131,6 +133,14 @@ void http_deadlines_request_done(struct MHD_Connection *conn)
     set_waiting(conn, true);
 }
 
+size_t http_deadlines_open(struct http_deadlines *dl)
+{
+    pthread_mutex_lock(&dl->lock);
+    size_t n = dl->tracked.n;
+    pthread_mutex_unlock(&dl->lock);
+    return n;
+}
+
 unsigned http_deadlines_sweep(struct http_deadlines *dl)
 {
     long long cutoff = now_ms() - dl->ms;
@@ -145,6 +155,8 @@ unsigned http_deadlines_sweep(struct http_deadlines *dl)
         }
     }
     pthread_mutex_unlock(&dl->lock);
+    for (unsigned i = 0; i < n; i++)
+        metrics_limit_hit(dl->limit);
     if (n > 0)
         log_warn_limited(&expired, "closed %u connection(s) whose request headers took over %d s",
                          n, dl->ms / 1000);

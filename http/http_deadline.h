@@ -6,6 +6,9 @@
 #define TF_HTTP_DEADLINE_H
 
 #include <microhttpd.h>
+#include <stddef.h>
+
+#include "metrics.h"
 
 /* The time bounds of both HTTP servers (docs/operations.md, "Limits on clients"). */
 #define HTTP_HEADER_DEADLINE_MS 10000 /* from a connection's readiness to its headers' end */
@@ -13,8 +16,9 @@
 
 struct http_deadlines;
 
-/* Deadlines of ms; thread-safe, so one serves a thread-per-connection server. */
-int http_deadlines_create(int ms, struct http_deadlines **out);
+/* Deadlines of ms, each close counted as a hit of limit; thread-safe, so
+ * one serves a thread-per-connection server. */
+int http_deadlines_create(int ms, enum metrics_limit limit, struct http_deadlines **out);
 void http_deadlines_free(struct http_deadlines *dl);
 
 /* For MHD_OPTION_NOTIFY_CONNECTION, with dl as its cls. */
@@ -27,6 +31,9 @@ void http_deadlines_headers_in(struct MHD_Connection *conn);
 /* conn's request is answered (MHD_OPTION_NOTIFY_COMPLETED): the next
  * request's deadline starts now. */
 void http_deadlines_request_done(struct MHD_Connection *conn);
+
+/* The connections open now (each is tracked from its start to its end). */
+size_t http_deadlines_open(struct http_deadlines *dl);
 
 /* Shuts down every connection past its deadline, which libmicrohttpd then
  * sees end and closes; returns how many. */

@@ -10,6 +10,7 @@
 #include "http_deadline.h"
 #include "invoke.h"
 #include "log.h"
+#include "metrics.h"
 
 #define ASYNC_HEADER "X-tinyFaaS-Async"
 
@@ -28,6 +29,7 @@ struct http_front {
     size_t max_body;
     bool resumed; /* a connection was resumed: libmicrohttpd must run this iteration */
     struct http_req *suspended; /* requests waiting for their function */
+    struct http_log log;
 };
 
 struct http_req {
@@ -37,6 +39,8 @@ struct http_req {
     struct http_body body;
     struct dispatch_call *call;   /* non-NULL while suspended */
     struct http_req *prev, *next; /* on f->suspended */
+    uint64_t start;               /* when its request line came (metrics_start) */
+    struct metrics_fn *metrics;   /* the slot its answer is counted in */
     bool have_result;
     enum dispatch_outcome outcome;
     unsigned status;
@@ -84,12 +88,20 @@ static void on_done(void *ctx, const struct dispatch_result *res)
     r->f->resumed = true;
 }
 
+/* Answers r at once with status and a reason, counted. */
+static enum MHD_Result answer(struct http_req *r, unsigned status, const char *reason)
+{
+    metrics_call_done(r->metrics, METRICS_HTTP, status, r->start);
+    return http_respond_reason(r->conn, status, reason);
+}
+
 static enum MHD_Result respond_result(struct http_req *r)
 {
     if (r->outcome == DISPATCH_TIMEOUT)
-        return http_respond_reason(r->conn, 504, "function timed out");
+        return answer(r, 504, "function timed out");
     if (r->outcome == DISPATCH_LOST)
-        return http_respond_reason(r->conn, 502, "function handler failed");
+        return answer(r, 502, "function handler failed");
+    metrics_call_done(r->metrics, METRICS_HTTP, r->status, r->start);
     /* The buffer goes to libmicrohttpd as is: no copy of the response body. */
     struct MHD_Response *resp =
         MHD_create_response_from_buffer_with_free_callback(r->result_len, r->result, free);
@@ -114,16 +126,20 @@ static enum MHD_Result collect_header(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
-static enum MHD_Result start_call(struct http_req *r, const char *url, const char *method)
+/* The function url names, or NULL. */
+static struct dispatch_function *function_of(struct http_front *f, const char *url)
 {
-    struct http_front *f = r->f;
     const char *name = url[0] == '/' ? url + 1 : url;
     size_t len = strlen(name);
     while (len > 0 && name[len - 1] == '/')
         len--;
-    struct dispatch_function *func = dispatch_lookup(f->d, name, len);
-    if (func == NULL)
-        return http_respond_reason(r->conn, 404, "no such function");
+    return dispatch_lookup(f->d, name, len);
+}
+
+static enum MHD_Result start_call(struct http_req *r, struct dispatch_function *func,
+                                  const char *method)
+{
+    struct http_front *f = r->f;
     struct header_list headers = {.n = 0};
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, collect_header, &headers);
     if (r->query != NULL && headers.n < HPROTO_MAX_HEADERS)
@@ -135,9 +151,11 @@ static enum MHD_Result start_call(struct http_req *r, const char *url, const cha
     bool async = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, ASYNC_HEADER) != NULL;
     int rc = dispatch_call(f->d, func, &req, async ? NULL : on_done, r, async ? NULL : &r->call);
     if (rc < 0)
-        return http_respond_reason(r->conn, 503, invoke_refusal(rc));
-    if (async)
+        return answer(r, 503, invoke_refusal(rc));
+    if (async) {
+        metrics_call_done(r->metrics, METRICS_HTTP, 202, r->start);
         return http_respond(r->conn, 202, NULL, "", 0);
+    }
     r->next = f->suspended;
     if (f->suspended)
         f->suspended->prev = r;
@@ -168,19 +186,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     if (r->have_result)
         return respond_result(r);
-    if (r->body.too_large)
-        return http_respond_reason(conn, 413, "request body too large");
+    struct dispatch_function *func = function_of(f, url);
+    r->metrics = func != NULL ? dispatch_metrics(func) : metrics_unknown();
+    if (r->body.too_large) {
+        metrics_limit_hit(METRICS_LIMIT_MAX_BODY);
+        return answer(r, 413, "request body too large");
+    }
     if (strcmp(method, "GET") != 0 && strcmp(method, "POST") != 0 && strcmp(method, "PUT") != 0)
-        return http_respond_reason(conn, 405, "use GET, POST or PUT to call a function");
-    return start_call(r, url, method);
+        return answer(r, 405, "use GET, POST or PUT to call a function");
+    if (func == NULL)
+        return answer(r, 404, "no such function");
+    return start_call(r, func, method);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
     (void)cls;
-    (void)code;
     http_deadlines_request_done(conn);
+    if (code == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        metrics_limit_hit(METRICS_LIMIT_HTTP_BODY_IDLE);
     struct http_req *r = *con_cls;
     if (r == NULL)
         return;
@@ -204,13 +229,12 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     if (r == NULL)
         return NULL;
     r->f = cls;
+    r->start = metrics_start();
     const char *q = strchr(uri, '?');
     if (q != NULL && q[1] != '\0')
         r->query = strdup(q + 1);
     return r;
 }
-
-static struct log_limit mhd_lines = LOG_LIMIT_INIT("HTTP invocation server messages", 20, 60);
 
 static void on_readable(void *ctx, uint32_t events)
 {
@@ -251,16 +275,22 @@ int http_front_start(struct loop *l, struct dispatcher *d, int port, size_t max_
     f->loop = l;
     f->d = d;
     f->max_body = max_body;
-    if (http_deadlines_create(HTTP_HEADER_DEADLINE_MS, &f->deadlines) < 0) {
+    if (http_deadlines_create(HTTP_HEADER_DEADLINE_MS, METRICS_LIMIT_HTTP_HEADER_DEADLINE,
+                              &f->deadlines) < 0) {
         free(f);
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     }
+    f->log = (struct http_log){.lines = LOG_LIMIT_INIT("HTTP invocation server messages", 20, 60),
+                               .deadlines = f->deadlines,
+                               .max_connections = max_connections,
+                               .connections = METRICS_LIMIT_HTTP_CONNECTIONS,
+                               .connections_per_ip = METRICS_LIMIT_HTTP_CONNECTIONS_PER_IP};
     /* No internal thread: the loop thread runs libmicrohttpd from its own epoll, so a
      * request reaches the dispatcher without crossing threads. */
     // clang-format off
     f->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
                               (uint16_t)port, NULL, NULL, on_request, f,
-                              MHD_OPTION_EXTERNAL_LOGGER, http_log_limited, &mhd_lines,
+                              MHD_OPTION_EXTERNAL_LOGGER, http_log_limited, &f->log,
                               MHD_OPTION_URI_LOG_CALLBACK, on_uri, f,
                               MHD_OPTION_NOTIFY_COMPLETED, on_completed, f,
                               MHD_OPTION_NOTIFY_CONNECTION, http_deadlines_notify, f->deadlines,

@@ -15,6 +15,7 @@
 #include "http_deadline.h"
 #include "invoke.h"
 #include "log.h"
+#include "metrics_text.h"
 #include "mgmt_auth.h"
 #include "mgmt_body.h"
 #include "mgmt_ui.h"
@@ -24,6 +25,7 @@ struct mgmt_api {
     struct lifecycle *lc;
     struct MHD_Daemon *mhd;
     struct http_deadlines *deadlines;
+    struct http_log log;
 };
 
 /* Connections at once (docs/operations.md, "Limits on clients"): an operator's scripts
@@ -101,6 +103,8 @@ static enum MHD_Result do_upload(struct mgmt_api *m, struct MHD_Connection *c,
         goto fail;
     int rc = from_url ? fetch_url(u.code, m->cfg.max_body, &zip, &u.spec.zip_len, &e)
                       : fnzip_base64_decode(u.code, strlen(u.code), &zip, &u.spec.zip_len, &e);
+    if (rc < 0 && e.kind == TF_ERR_TOO_LARGE)
+        metrics_limit_hit(METRICS_LIMIT_MGMT_MAX_BODY);
     if (rc < 0)
         goto fail;
     u.spec.zip = zip;
@@ -255,6 +259,24 @@ static enum MHD_Result do_invoke(struct mgmt_api *m, struct MHD_Connection *c, c
     return ret;
 }
 
+/* GET /metrics: the Prometheus text, rendered now. */
+static enum MHD_Result do_metrics(struct MHD_Connection *c)
+{
+    size_t len = 0;
+    char *text = metrics_text(&len);
+    if (text == NULL)
+        return http_respond_reason(c, 500, "out of memory");
+    struct MHD_Response *r = MHD_create_response_from_buffer_with_free_callback(len, text, free);
+    if (r == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, METRICS_TEXT_CONTENT_TYPE);
+    enum MHD_Result ret = MHD_queue_response(c, 200, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result route(struct mgmt_api *m, struct MHD_Connection *c, const char *url,
                              const char *method, const struct http_body *b)
 {
@@ -274,11 +296,15 @@ static enum MHD_Result route(struct mgmt_api *m, struct MHD_Connection *c, const
         return do_logs(m, c);
     if (strncmp(url, "/invoke/", 8) == 0 && post)
         return do_invoke(m, c, url + 8, b);
+    if (strcmp(url, "/metrics") == 0 && get && m->cfg.metrics)
+        return do_metrics(c);
     if (strcmp(url, "/wipe") == 0 && post) {
         if (lifecycle_wipe(m->lc, &e) < 0)
             return respond_err(c, &e);
         return http_respond(c, 200, NULL, "", 0);
     }
+    if (strcmp(url, "/metrics") == 0 && m->cfg.metrics)
+        return http_respond_reason(c, 405, "method not allowed here");
     const char *known[] = {"/upload", "/uploadURL", "/delete", "/scale", "/list", "/logs", "/wipe"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(url, known[i]) == 0)
@@ -288,9 +314,12 @@ static enum MHD_Result route(struct mgmt_api *m, struct MHD_Connection *c, const
     return http_respond_reason(c, 404, "no such management call");
 }
 
-static bool authorized(struct mgmt_api *m, struct MHD_Connection *c)
+static bool authorized(struct mgmt_api *m, struct MHD_Connection *c, const char *url,
+                       const char *method)
 {
-    return m->cfg.token == NULL ||
+    bool open_metrics = m->cfg.metrics && m->cfg.metrics_open && strcmp(url, "/metrics") == 0 &&
+                        strcmp(method, "GET") == 0;
+    return m->cfg.token == NULL || open_metrics ||
            mgmt_token_matches(m->cfg.token, MHD_lookup_connection_value(
                                                 c, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION));
 }
@@ -321,7 +350,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         http_deadlines_headers_in(c);
     if (b == NULL && mgmt_ui_owns(url, method))
         return mgmt_ui_respond(c, url);
-    if (b == NULL && !authorized(m, c))
+    if (b == NULL && !authorized(m, c, url, method))
         return respond_unauthorized(c); /* before the body: an upload is not even read */
     if (b == NULL) {
         b = calloc(1, sizeof *b);
@@ -336,8 +365,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         *size = 0;
         return MHD_YES;
     }
-    if (b->too_large)
+    if (b->too_large) {
+        metrics_limit_hit(METRICS_LIMIT_MGMT_MAX_BODY);
         return http_respond_reason(c, 413, "request body too large");
+    }
     return route(m, c, url, method, b);
 }
 
@@ -345,8 +376,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode code)
 {
     (void)cls;
-    (void)code;
     http_deadlines_request_done(c);
+    if (code == MHD_REQUEST_TERMINATED_TIMEOUT_REACHED)
+        metrics_limit_hit(METRICS_LIMIT_MGMT_BODY_IDLE);
     struct http_body *b = *con_cls;
     if (b != NULL) {
         http_body_free(b);
@@ -359,8 +391,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     malloc_trim(0);
 }
 
-static struct log_limit mhd_lines = LOG_LIMIT_INIT("management server messages", 20, 60);
-
 int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct mgmt_api **out,
                    tf_err *err)
 {
@@ -369,10 +399,16 @@ int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct m
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     m->cfg = *cfg;
     m->lc = lc;
-    if (http_deadlines_create(HTTP_HEADER_DEADLINE_MS, &m->deadlines) < 0) {
+    if (http_deadlines_create(HTTP_HEADER_DEADLINE_MS, METRICS_LIMIT_MGMT_HEADER_DEADLINE,
+                              &m->deadlines) < 0) {
         free(m);
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     }
+    m->log = (struct http_log){.lines = LOG_LIMIT_INIT("management server messages", 20, 60),
+                               .deadlines = m->deadlines,
+                               .max_connections = CONNECTIONS,
+                               .connections = METRICS_LIMIT_MGMT_CONNECTIONS,
+                               .connections_per_ip = METRICS_LIMIT_MGMT_CONNECTIONS_PER_IP};
     /* A thread per connection: deploys block on Docker for seconds and must
      * not hold up a /list or /logs meanwhile. poll(), not select(): with
      * thousands of invocation connections open, this one's descriptor is
@@ -381,7 +417,7 @@ int mgmt_api_start(const struct mgmt_config *cfg, struct lifecycle *lc, struct m
     m->mhd = MHD_start_daemon(
         MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
         (uint16_t)cfg->port, NULL, NULL, on_request, m,
-        MHD_OPTION_EXTERNAL_LOGGER, http_log_limited, &mhd_lines,
+        MHD_OPTION_EXTERNAL_LOGGER, http_log_limited, &m->log,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, m,
         MHD_OPTION_NOTIFY_CONNECTION, http_deadlines_notify, m->deadlines,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTIONS,

@@ -1,10 +1,11 @@
 /* Management API (tinyFaaS 0.7 compatible) on its own libmicrohttpd threads:
  * /upload, /uploadURL, /delete, /scale, /list, /wipe, /logs, /invoke/NAME,
- * and the dashboard (mgmt_ui.h). Bodies are JSON whatever the Content-Type
- * says. */
+ * /metrics for Prometheus, and the dashboard (mgmt_ui.h). Bodies are JSON
+ * whatever the Content-Type says. */
 #ifndef TF_MGMT_API_H
 #define TF_MGMT_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "dispatch.h"
@@ -25,6 +26,8 @@ struct mgmt_config {
     struct loop *loop;
     struct dispatcher *dispatcher;
     size_t max_call_body;
+    bool metrics;      /* serve GET /metrics (metrics.h); else it is 404 */
+    bool metrics_open; /* GET /metrics asks for no token (--metrics-no-auth) */
 };
 
 /* Starts serving the API for lc. */

@@ -7,7 +7,7 @@
 TINYFAAS_PACKAGES="gcc make meson ninja-build pkg-config libcoap3-dev libcoap3-bin
 libmicrohttpd-dev libmsgpack-dev libcurl4-gnutls-dev libjansson-dev nettle-dev
 libarchive-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev
-docker.io busybox-static curl zip python3 iproute2 ca-certificates openssl systemd"
+docker.io busybox-static curl zip python3 iproute2 ca-certificates openssl systemd prometheus"
 
 tf_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
 

@@ -18,7 +18,8 @@
 # (deps/README.md), to build-tiny when it holds a daemon: its idle memory is
 # printed beside BUILD_DIR's. Needs Docker; loopback only.
 #
-# Environment: BENCH_SECONDS (per run, default 10).
+# Environment: BENCH_SECONDS (per run, default 10); BENCH_ONLY=metrics runs
+# only the last section, the cost of recording metrics (docs/metrics.md).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
@@ -27,7 +28,7 @@ TINY=${2:-$ROOT/build-tiny}
 SECS=${BENCH_SECONDS:-10}
 T=$(mktemp -d /tmp/tinyfaas-bench.XXXXXX)
 PORT=$((30000 + RANDOM % 5000)) MPORT=$((35000 + RANDOM % 5000)) FPORT=$((40000 + RANDOM % 5000))
-DAEMON_PID= FLOOR_PID=
+DAEMON_PID= FLOOR_PID= METRICS_PIDS=()
 export TINYFAAS_TOKEN=bench-$RANDOM$RANDOM$RANDOM
 AUTH=(-H "Authorization: Bearer $TINYFAAS_TOKEN")
 LOAD="$BUILD/tools/coap-load" HLOAD="$BUILD/tools/http-load"
@@ -38,6 +39,7 @@ N=(-n $((SECS * 2000000 < 1000000000 ? SECS * 2000000 : 1000000000)))
 
 cleanup() {
     [ -n "$FLOOR_PID" ] && kill "$FLOOR_PID" 2>/dev/null
+    metrics_daemons_stop
     if [ -n "$DAEMON_PID" ]; then
         kill -TERM "$DAEMON_PID" 2>/dev/null
         wait "$DAEMON_PID" 2>/dev/null
@@ -66,6 +68,69 @@ median_of() {
 runs = sorted(sys.argv[1:], key=lambda f: json.load(open(f))["calls_per_s"])
 print(runs[1])' "$1".1 "$1".2 "$1".3)" "$1"
 }
+
+# --- the cost of metrics ---------------------------------------------------------
+# Two fresh daemons side by side, one recording metrics and one run with
+# --no-metrics, each serving the c echo; the CoAP load at 64 in flight goes to
+# one, then the other, three times, so drift falls on both alike. Each
+# figure is the median of its three runs.
+M_PORTS=()
+metrics_daemons_stop() {
+    local i
+    for i in "${!METRICS_PIDS[@]}"; do
+        kill -TERM "${METRICS_PIDS[$i]}" 2>/dev/null && wait "${METRICS_PIDS[$i]}" 2>/dev/null || true
+        "$BUILD/tinyfaas" --purge --state-dir "$T/metrics-$i" > /dev/null 2>&1 || true
+    done
+    METRICS_PIDS=()
+}
+# metrics_daemon I [ARGS...]: daemon I on ports of its own, the c echo deployed.
+metrics_daemon() {
+    local i=$1 port=$((PORT + 10 + $1 * 2)) zip=$T/metrics-echo-c.zip
+    shift
+    "$BUILD/tinyfaas" --coap-port "$port" --http-port "$port" --mgmt-port $((port + 1)) \
+        --state-dir "$T/metrics-$i" "$@" > "$T/metrics-$i.log" 2>&1 &
+    METRICS_PIDS[i]=$!
+    M_PORTS[i]=$port
+    for _ in $(seq 100); do curl -fs "${AUTH[@]}" "http://127.0.0.1:$((port + 1))/list" > /dev/null && break; sleep 0.1; done
+    [ -e "$zip" ] || (cd "$ROOT/examples/echo/c" && zip -qr "$zip" .)
+    curl -fs "${AUTH[@]}" "http://127.0.0.1:$((port + 1))/upload" --data-binary @<(printf '{"name":"echo-c","env":"c","threads":1,"zip":"%s"}' \
+        "$(base64 -w0 "$zip")") > /dev/null
+    until [ "$(curl -s -d x "http://127.0.0.1:$port/echo-c")" = x ]; do sleep 0.01; done
+}
+# metrics_on_off: prints the line of calls/s with metrics on and off.
+metrics_on_off() {
+    metrics_daemon 0
+    metrics_daemon 1 --no-metrics
+    local i k
+    for i in 0 1; do # the c runtime's first calls, unmeasured, as elsewhere
+        "$LOAD" "${N[@]}" -j -c 64 -d 2 "coap://127.0.0.1:${M_PORTS[i]}/echo-c" > /dev/null
+    done
+    for k in 1 2 3; do
+        # Each first in turn: neither gains from the order.
+        for i in $([ "$k" = 2 ] && echo 1 0 || echo 0 1); do
+            "$LOAD" "${N[@]}" -j -c 64 -d "$SECS" "coap://127.0.0.1:${M_PORTS[i]}/echo-c" > "$T/metrics-$i.json.$k"
+        done
+    done
+    median_of "$T/metrics-0.json"
+    median_of "$T/metrics-1.json"
+    metrics_daemons_stop
+    local on off
+    on=$(json "$T/metrics-0.json" calls_per_s) off=$(json "$T/metrics-1.json" calls_per_s)
+    echo "metrics, c echo over CoAP at 64 in flight (each the median of 3 runs, alternated):" \
+        "on $(printf '%.0f' "$on") calls/s, off (--no-metrics) $(printf '%.0f' "$off") calls/s," \
+        "on/off $(python3 -c "print(f'{$on / $off:.3f}')"); p50 on $(json "$T/metrics-0.json" p50_us) us," \
+        "off $(json "$T/metrics-1.json" p50_us) us; the runs, on: $(metrics_runs 0), off: $(metrics_runs 1)"
+}
+# metrics_runs I: the calls/s of daemon I's three runs, in order.
+metrics_runs() {
+    local k out=()
+    for k in 1 2 3; do out+=("$(printf '%.0f' "$(json "$T/metrics-$1.json.$k" calls_per_s)")"); done
+    (IFS=/; echo "${out[*]}")
+}
+if [ "${BENCH_ONLY:-}" = metrics ]; then
+    metrics_on_off
+    exit 0
+fi
 
 ROWS=()
 # row LABEL JSON_FILE: one line of the table.
@@ -375,3 +440,4 @@ echo "many devices, c echo at 64 in flight: from 20000 endpoints $(ratio "$(cps 
     "from 1000 $(ratio "$(cps coap-c-e1000)" "$(cps coap-c-e64)"));" \
     "from 64 again after them $(ratio "$(cps coap-c-e64-again)" "$(cps coap-c-e64)") of before;" \
     "RSS after 20000 endpoints $(mb $((EP_RSS1 - EP_RSS0))) MB above before them"
+metrics_on_off
