@@ -348,11 +348,24 @@ async function invoke(ev) {
   $("invoke-answer").textContent = new TextDecoder().decode(bytes);
 }
 
+// A daemon restarting, or a browser whose first request fails (seen under
+// heavy load), gets a few more tries a second apart before the page gives up.
+async function startWhenAnswered(tries) {
+  for (let i = 1; ; i++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (i >= tries) return showLogin(`the daemon does not answer (${e.message})`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", () => showLogin(""));
   $("deploy-form").addEventListener("submit", deploy);
   $("invoke-form").addEventListener("submit", invoke);
   $("logs-fn").addEventListener("change", (ev) => chooseLogs(ev.target.value));
-  start().catch((e) => showLogin(`the daemon does not answer (${e.message})`));
+  startWhenAnswered(10);
 });
