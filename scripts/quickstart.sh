@@ -23,5 +23,6 @@ tf_say "deploying examples/echo/binary as 'echo'"
 tf_say "try:  coap-client-openssl -m post -e hello coap://127.0.0.1/echo"
 tf_say "      curl -d hello http://127.0.0.1:5683/echo"
 tf_say "manage: scripts/list.sh, logs.sh, upload.sh, delete.sh (they read the token in tinyfaas-state/token)"
+tf_say "dashboard: http://127.0.0.1:$MGMT_PORT/ (the same token)"
 tf_say "Ctrl-C stops tinyfaas"
 wait $DAEMON
