@@ -2,12 +2,13 @@
 # Debian 12, make sure a Docker engine answers, and build. Source it.
 
 # The default build's: Debian's shared libraries (libarchive's static archive
-# with its compressors'), and the tools the tests
-# use (systemd for systemd-analyze).
+# with its compressors'), and the tools the tests use. A tool only one test
+# needs (a browser, Prometheus, systemd-analyze) that test installs itself,
+# so the quick start brings none of them onto a gateway.
 TINYFAAS_PACKAGES="gcc make meson ninja-build pkg-config libcoap3-dev libcoap3-bin
 libmicrohttpd-dev libmsgpack-dev libcurl4-gnutls-dev libjansson-dev nettle-dev
 libarchive-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev
-docker.io busybox-static curl zip python3 iproute2 ca-certificates openssl systemd prometheus"
+docker.io busybox-static curl zip python3 iproute2 ca-certificates openssl"
 
 tf_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
 

@@ -12,6 +12,13 @@ set -u
 
 source "$(dirname "$0")/lib.sh"
 it_init "$@"
+# Prometheus is this test's need, not the platform's: installed here, so the
+# quick start never brings it (and its service) onto a gateway.
+if ! command -v promtool > /dev/null || ! command -v prometheus > /dev/null; then
+    source "$SRC/scripts/lib.sh"
+    TINYFAAS_PACKAGES=prometheus tf_install_packages ||
+        { echo "FAIL prometheus is missing and cannot be installed"; exit 1; }
+fi
 DTLS_PORT=$(pick_port) || { echo "no free port"; exit 1; }
 printf 'dev1 secret1\n' > "$T/keys"
 it_start_daemon --coaps-port "$DTLS_PORT" --psk-file "$T/keys"
