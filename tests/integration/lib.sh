@@ -78,8 +78,13 @@ cleanup() {
         f=label=tinyfaas.instance=$iid
         ids=$(docker ps -aq --filter "$f" 2>/dev/null)
         [ -n "$ids" ] && docker rm -f $ids > /dev/null 2>&1
-        ids=$(docker network ls -q --filter "$f" 2>/dev/null)
-        [ -n "$ids" ] && docker network rm $ids > /dev/null 2>&1
+        # A network goes only once the engine has let go of the endpoints
+        # of the containers just removed: a few tries.
+        for _ in 1 2 3 4 5; do
+            ids=$(docker network ls -q --filter "$f" 2>/dev/null)
+            [ -z "$ids" ] && break
+            docker network rm $ids > /dev/null 2>&1 || sleep 0.5
+        done
         ids=$(docker image ls -q --no-trunc --filter "$f" 2>/dev/null | sort -u)
         [ -n "$ids" ] && docker image rm -f $ids > /dev/null 2>&1
     done
