@@ -74,6 +74,9 @@ cleanup() {
         show_log
     fi
     local iid f ids
+    # An engine being restarted (another suite's self-healing test) is
+    # waited for: a cleanup that runs while it is down leaves everything.
+    for _ in $(seq 60); do docker version > /dev/null 2>&1 && break; sleep 1; done
     for iid in $(printf '%s\n' $IID $ALL_IIDS | sort -u); do
         f=label=tinyfaas.instance=$iid
         ids=$(docker ps -aq --filter "$f" 2>/dev/null)
