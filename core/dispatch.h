@@ -109,7 +109,8 @@ void dispatch_set_lost_listener(struct dispatcher *d, dispatch_lost_fn *fn, void
 struct dispatch_endpoint {
     char host[64]; /* IPv4 address */
     uint16_t port;
-    char path[108]; /* the size of sun_path */
+    char path[108];  /* the size of sun_path */
+    char secret[65]; /* what the handler's link is authenticated with; "": nothing */
 };
 
 /* A function's limits on its calls. */

@@ -532,12 +532,14 @@ int docker_list(struct docker *d, enum docker_kind kind, const char *label, dock
         [DOCKER_NETWORKS] = "/networks?filters=%s",
         [DOCKER_IMAGES] = "/images/json?filters=%s",
         [DOCKER_RUNNING] = "/containers/json?filters=%s",
+        [DOCKER_SERVICES] = "/services?filters=%s",
+        [DOCKER_SECRETS] = "/secrets?filters=%s",
     };
     json_t *filters = NULL, *ans = NULL;
     char *text = NULL, *path = NULL;
     int rc;
 
-    if ((unsigned)kind > DOCKER_RUNNING) {
+    if ((unsigned)kind > DOCKER_SECRETS) {
         return tf_err_set(err, TF_ERR_INTERNAL, "docker: list: unknown kind %d", (int)kind);
     }
     filters = json_pack("{s:[s]}", "label", label);
@@ -559,8 +561,13 @@ int docker_list(struct docker *d, enum docker_kind kind, const char *label, dock
     size_t i;
     json_array_foreach(ans, i, o)
     {
+        /* Swarm objects spell it "ID", and keep their labels in their spec. */
         const char *id = json_string_value(json_object_get(o, "Id"));
         json_t *labels = json_object_get(o, "Labels");
+        if (id == NULL)
+            id = json_string_value(json_object_get(o, "ID"));
+        if (labels == NULL)
+            labels = json_object_get(json_object_get(o, "Spec"), "Labels");
         if (id)
             fn(ctx, id, json_is_object(labels) ? labels : empty);
     }
@@ -626,15 +633,15 @@ static int demux_feed(void *ctx, const char *p, size_t n)
     return 0;
 }
 
-int docker_container_logs(struct docker *d, const char *id, double since, bool timestamps,
-                          docker_log_fn *fn, void *ctx, tf_err *err)
+/* The output so far of the container or service at fmt (with id). */
+static int read_logs(struct docker *d, const char *fmt, const char *id, double since,
+                     bool timestamps, docker_log_fn *fn, void *ctx, tf_err *err)
 {
     struct demux x = {.fn = fn, .ctx = ctx};
     struct docker__sink sink = {.stream = demux_feed, .ctx = &x};
     char since_text[32]; /* docker__path takes strings only */
     snprintf(since_text, sizeof since_text, "%.6f", since);
-    char *path = docker__path("/containers/%s/logs?stdout=1&stderr=1&since=%s&timestamps=%s", id,
-                              since_text, timestamps ? "1" : "0");
+    char *path = docker__path(fmt, id, since_text, timestamps ? "1" : "0");
     long http;
     int rc;
 
@@ -652,6 +659,20 @@ int docker_container_logs(struct docker *d, const char *id, double since, bool t
     docker__buf_free(&sink.body);
     free(path);
     return rc;
+}
+
+int docker_container_logs(struct docker *d, const char *id, double since, bool timestamps,
+                          docker_log_fn *fn, void *ctx, tf_err *err)
+{
+    return read_logs(d, "/containers/%s/logs?stdout=1&stderr=1&since=%s&timestamps=%s", id, since,
+                     timestamps, fn, ctx, err);
+}
+
+int docker_service_logs(struct docker *d, const char *id, double since, bool timestamps,
+                        docker_log_fn *fn, void *ctx, tf_err *err)
+{
+    return read_logs(d, "/services/%s/logs?stdout=1&stderr=1&details=1&since=%s&timestamps=%s", id,
+                     since, timestamps, fn, ctx, err);
 }
 
 void docker_ids_collect(void *ctx, const char *id, json_t *labels)

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -133,8 +134,16 @@ int docker_container_commit(struct docker *d, const char *id, const char *tag,
 int docker_image_import(struct docker *d, const void *tar, size_t tar_len, const char *tag,
                         const char *const *changes, size_t n_changes, tf_err *err);
 
-/* DOCKER_CONTAINERS lists them all, DOCKER_RUNNING those running only. */
-enum docker_kind { DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES, DOCKER_RUNNING };
+/* DOCKER_CONTAINERS lists them all, DOCKER_RUNNING those running only;
+ * services and secrets are a swarm manager's. */
+enum docker_kind {
+    DOCKER_CONTAINERS,
+    DOCKER_NETWORKS,
+    DOCKER_IMAGES,
+    DOCKER_RUNNING,
+    DOCKER_SERVICES,
+    DOCKER_SECRETS,
+};
 
 /* Called for each object found: its id and its labels object (borrowed). */
 typedef void docker_list_fn(void *ctx, const char *id, json_t *labels);
@@ -163,5 +172,104 @@ typedef void docker_log_fn(void *ctx, const char *line, size_t len);
  * starts with the engine's RFC 3339 time of it and a space. */
 int docker_container_logs(struct docker *d, const char *id, double since, bool timestamps,
                           docker_log_fn *fn, void *ctx, tf_err *err);
+
+/* As docker_container_logs, for every task of a service, wherever it ran;
+ * each line starts (after its time, with timestamps) with the engine's
+ * details: "com.docker.swarm.node.id=...,...,com.docker.swarm.task.id=... ". */
+int docker_service_logs(struct docker *d, const char *id, double since, bool timestamps,
+                        docker_log_fn *fn, void *ctx, tf_err *err);
+
+/* ---- Swarm (core/docker_swarm.c) ---- */
+
+#define DOCKER_REF_MAX 300 /* an image reference: registry/name@sha256:... */
+
+/* Where a service's secret is found in its tasks: /run/secrets/NAME. */
+#define DOCKER_SECRET_FILE_NAME "tinyfaas"
+
+struct docker_swarm {
+    bool active;  /* the engine is a node of a swarm */
+    bool manager; /* ... a manager, which can run services */
+    int nodes;    /* in the swarm */
+    char node_id[DOCKER_ID_MAX];
+};
+
+/* The engine's part in a swarm. */
+int docker_swarm_state(struct docker *d, struct docker_swarm *out, tf_err *err);
+
+/* What a function's service is made with. */
+struct docker_service_spec {
+    const char *name;
+    json_t *labels; /* the service's; the tasks' containers get container->labels */
+    const struct docker_container_spec *container; /* image, env, user, limits; no name, bind */
+    long long replicas;
+    json_t *constraints;     /* placement: ["node.labels.site==north"], or NULL */
+    const char *network;     /* the overlay its tasks join, or NULL */
+    const char *secret_id;   /* mounted at /run/secrets/DOCKER_SECRET_FILE_NAME, or NULL */
+    const char *secret_name; /* with secret_id */
+    const char *secret_uid;  /* its owner, "65534" */
+    int target_port;         /* published in host mode on a port the engine picks */
+};
+
+/* The engine's ServiceSpec for s. */
+json_t *docker_service_body(const struct docker_service_spec *s);
+
+/* Creates a service from body (docker_service_body); id_out gets its id. */
+int docker_service_create(struct docker *d, json_t *body, char id_out[DOCKER_ID_MAX], tf_err *err);
+
+/* The service object in *out, or NULL when there is none. */
+int docker_service_inspect(struct docker *d, const char *id, json_t **out, tf_err *err);
+
+/* Sets a service's replicas, its spec otherwise unchanged. */
+int docker_service_scale(struct docker *d, const char *id, long long replicas, tf_err *err);
+
+/* Removes a service (its tasks stop in the background); a missing one is success. */
+int docker_service_remove(struct docker *d, const char *id, tf_err *err);
+
+struct docker_task {
+    char id[DOCKER_ID_MAX];
+    char service[DOCKER_ID_MAX];
+    char node[DOCKER_ID_MAX];
+    char container[DOCKER_ID_MAX]; /* on its node, once made */
+    char state[16];                /* as the node saw it: "running", "failed", ... */
+    char desired[16];              /* what the manager wants: "running", "shutdown" */
+    char error[160];               /* why it failed */
+    int slot;
+    uint16_t port; /* the host-mode port published for target_port; 0: none yet */
+};
+
+/* The tasks matching the filter key=value ("service" and its id or name,
+ * or "label" and "k=v", which is matched on their service's labels), in
+ * *out (malloc'd), with their ports for target_port. */
+int docker_tasks(struct docker *d, const char *key, const char *value, int target_port,
+                 struct docker_task **out, size_t *n, tf_err *err);
+
+/* Creates an overlay network only services may join (not attachable). */
+int docker_overlay_create(struct docker *d, const char *name, json_t *labels,
+                          char id_out[DOCKER_ID_MAX], tf_err *err);
+
+struct docker_node {
+    char id[DOCKER_ID_MAX];
+    char hostname[64];
+    char addr[64]; /* where the swarm reaches it */
+    bool ready;
+};
+
+/* The swarm's nodes in *out (malloc'd). */
+int docker_nodes(struct docker *d, struct docker_node **out, size_t *n, tf_err *err);
+
+/* Creates a secret holding data; id_out gets its id. */
+int docker_secret_create(struct docker *d, const char *name, const void *data, size_t len,
+                         json_t *labels, char id_out[DOCKER_ID_MAX], tf_err *err);
+
+/* Removes a secret; a missing one is success. */
+int docker_secret_remove(struct docker *d, const char *id, tf_err *err);
+
+/* The id ("sha256:...") of a local image. */
+int docker_image_id(struct docker *d, const char *ref, char id_out[DOCKER_ID_MAX], tf_err *err);
+
+/* Tags image as repo:tag and pushes it to repo's registry; ref_out gets
+ * "repo@sha256:...", the reference by digest every node can pull. */
+int docker_image_push(struct docker *d, const char *image, const char *repo, const char *tag,
+                      char ref_out[DOCKER_REF_MAX], tf_err *err);
 
 #endif

@@ -170,6 +170,14 @@ int docker__request(const struct docker *d, const char *method, const char *path
         }
         headers = h2;
     }
+    if (sink->header != NULL) {
+        h2 = curl_slist_append(headers, sink->header);
+        if (h2 == NULL) {
+            tf_err_set(err, TF_ERR_INTERNAL, "docker: out of memory");
+            goto out;
+        }
+        headers = h2;
+    }
     curl_easy_setopt(t.h, CURLOPT_HTTPHEADER, headers);
 
     CURLcode cc = curl_easy_perform(t.h);

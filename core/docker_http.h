@@ -41,6 +41,7 @@ struct docker__sink {
     docker__stream_fn *stream;
     void *ctx;
     struct docker__buf body;
+    const char *header; /* one more request header ("Name: value"), or NULL */
 };
 
 /* Parses host ("unix:///path" or "tcp://host:port") into d; others are TF_ERR_INVALID. */

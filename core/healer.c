@@ -65,7 +65,7 @@ static void *run(void *arg)
     bool failed = false;
     for (;;) {
         bool quick = h->engine_down || failed || h->quick_rounds > 0;
-        if (!wait_round(h, quick ? HEALER_RETRY_MS : HEALER_PERIOD_MS))
+        if (!wait_round(h, quick ? HEALER_RETRY_MS : lifecycle_heal_period_ms(h->lc)))
             break;
         if (h->quick_rounds > 0)
             h->quick_rounds--;

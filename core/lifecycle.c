@@ -35,6 +35,8 @@ static void record_free(struct function_record *r)
     if (r == NULL)
         return;
     json_decref(r->envs);
+    json_decref(r->constraints);
+    free(r->replicas);
     free(r->containers);
     free(r);
 }
@@ -188,8 +190,13 @@ static int deploy_version(struct lifecycle *lc, const struct deploy_spec *s,
     if (eps == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     int64_t t3 = t2;
-    rc = s->restoring ? adopt_and_publish(lc, r, eps, &times->adopted, &t3, err)
-                      : start_and_publish(lc, r, eps, &t3, err);
+    if (lc->cfg.swarm) {
+        rc = lifecycle_swarm_start(lc, r, s->restoring, &times->adopted, err);
+        t3 = loop_now_ms(); /* replicas run and serve: Swarm started them */
+    } else {
+        rc = s->restoring ? adopt_and_publish(lc, r, eps, &times->adopted, &t3, err)
+                          : start_and_publish(lc, r, eps, &t3, err);
+    }
     times->start_ms = t3 - t2;
     times->ready_ms = loop_now_ms() - t3;
     free(eps);
@@ -203,12 +210,15 @@ static struct function_record *new_record(struct lifecycle *lc, const struct dep
         return NULL;
     r->containers = calloc((size_t)s->threads, sizeof *r->containers);
     r->envs = json_array();
-    if (r->containers == NULL || r->envs == NULL) {
+    r->constraints = json_array();
+    if (r->containers == NULL || r->envs == NULL || r->constraints == NULL) {
         record_free(r);
         return NULL;
     }
     for (size_t i = 0; i < s->n_envs; i++)
         json_array_append_new(r->envs, json_string(s->envs[i]));
+    for (size_t i = 0; i < s->n_constraints; i++)
+        json_array_append_new(r->constraints, json_string(s->constraints[i]));
     snprintf(r->name, sizeof r->name, "%s", s->name);
     snprintf(r->env, sizeof r->env, "%s", s->env);
     r->threads = (int)s->threads;
@@ -229,6 +239,7 @@ void lifecycle_set_version(struct lifecycle *lc, struct function_record *r, unsi
     r->version = version;
     snprintf(r->prefix, sizeof r->prefix, "tinyfaas-%s-%s-v%u", lc->cfg.instance_id, r->name,
              version);
+    lifecycle_swarm_name(lc, r);
 }
 
 /* A deployed function is kept in the state dir to come back after a
@@ -434,6 +445,8 @@ static int remove_everything(struct lifecycle *lc, enum cleanup mode, tf_err *er
         rc = lifecycle_sort_leftovers(lc, err) < 0 ? -EIO : 0;
     } else {
         lifecycle_drop_leftovers(lc, NULL); /* removed below with every container */
+        if (lc->cfg.swarm && lifecycle_swarm_remove_all(lc, err) < 0)
+            rc = -EIO;
     }
     /* Containers before networks (a network in use cannot go), images last. */
     const enum docker_kind order[] = {DOCKER_CONTAINERS, DOCKER_NETWORKS, DOCKER_IMAGES};
@@ -472,6 +485,8 @@ size_t lifecycle_leave_running(struct lifecycle *lc)
     for (struct function_record *r = lc->records; r != NULL; r = r->next)
         for (size_t i = 0; i < r->n_containers; i++)
             n += r->containers[i][0] != '\0';
+    for (struct function_record *r = lc->records; r != NULL; r = r->next)
+        n += r->n_replicas;
     n += lc->n_leftovers;
     pthread_mutex_unlock(&lc->table_lock);
     forget_records(lc);

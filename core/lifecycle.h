@@ -35,6 +35,14 @@ struct lifecycle_config {
      * each bind-mounted into its container; NULL: on TCP, reached over the
      * function's network (an engine on another machine). */
     const char *socket_dir;
+    /* Each function a Swarm service across the swarm's nodes
+     * (lifecycle_swarm.c), not containers on this engine. */
+    bool swarm;
+    const char *registry; /* HOST:PORT the swarm's nodes pull images from; NULL: none */
+    /* Each service's handler secret is derived from this text (64 hex
+     * digits, kept in the state dir), so a restarted daemon knows those of
+     * the services it adopts. */
+    const char *handler_key;
 };
 
 struct deploy_spec {
@@ -46,14 +54,17 @@ struct deploy_spec {
     const char *subfolder;   /* NULL or "": the whole zip */
     const char *const *envs; /* "KEY=VALUE" */
     size_t n_envs;
-    long long memory_mb;   /* per handler container; 0: LIFECYCLE_DEFAULT_MEMORY_MB */
-    double cpus;           /* per handler container; 0: no limit */
-    long long timeout_s;   /* a call's time to answer; 0: the daemon's --call-timeout */
-    long long concurrency; /* most calls in flight per handler; 0: no limit */
+    long long memory_mb;            /* per handler container; 0: LIFECYCLE_DEFAULT_MEMORY_MB */
+    double cpus;                    /* per handler container; 0: no limit */
+    long long timeout_s;            /* a call's time to answer; 0: the daemon's --call-timeout */
+    long long concurrency;          /* most calls in flight per handler; 0: no limit */
+    const char *const *constraints; /* Swarm placement: "node.labels.site==north" */
+    size_t n_constraints;
     bool restoring; /* from the store at start: skipped when the name was deployed meanwhile */
 };
 
 #define LIFECYCLE_THREADS_MAX       64 /* handler containers per function */
+#define LIFECYCLE_CONSTRAINTS_MAX   16 /* Swarm placement constraints per function */
 #define LIFECYCLE_DEFAULT_MEMORY_MB 128
 #define LIFECYCLE_PIDS_LIMIT        256 /* processes and threads per handler container */
 /* Handlers run as this user and group ("nobody" in Debian's images), never as
@@ -91,6 +102,13 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
  * again). */
 int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err);
 
+/* How often lifecycle_heal is due when nothing pokes it: every
+ * HEALER_PERIOD_MS on one engine, where a dead handler's lost connection
+ * is the cue; every LIFECYCLE_SWARM_FOLLOW_MS on Swarm, which moves and
+ * restarts tasks on its own and tells no connection about the new ones. */
+#define LIFECYCLE_SWARM_FOLLOW_MS 2000
+int lifecycle_heal_period_ms(const struct lifecycle *lc);
+
 /* Stops routing to name, then removes its containers, network and image. TF_ERR_NOT_FOUND when
  * unknown. */
 int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err);
@@ -99,7 +117,8 @@ int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err);
 int lifecycle_wipe(struct lifecycle *lc, tf_err *err);
 
 /* [{"name", "env", "threads", "envs", "memory_mb", "cpus", "timeout_s",
- * "concurrency"}] of the deployed functions, in name order. */
+ * "concurrency", "constraints"}] of the deployed functions, in name order;
+ * on Swarm also "replicas": [{"node", "task", "address"}]. */
 json_t *lifecycle_list(struct lifecycle *lc);
 
 /* Called per line of handler output, already formatted "function=N handler=ID TEXT". */

@@ -45,7 +45,10 @@ static void sort_container(void *ctx, const char *id, json_t *labels)
                 name_is_valid(name, strlen(name)) && state != NULL && store_has(state, name) &&
                 digest != NULL && strlen(digest) == 64 &&
                 label_number(labels, LABEL_VERSION, &version) &&
-                label_number(labels, LABEL_INDEX, &index) && index < LIFECYCLE_THREADS_MAX;
+                (so->lc->cfg.swarm ||
+                 (label_number(labels, LABEL_INDEX, &index) && index < LIFECYCLE_THREADS_MAX));
+    if (so->lc->cfg.swarm)
+        index = 0; /* a service is all of a function's handlers */
     if (keep && so->n == so->cap) {
         size_t cap = so->cap ? 2 * so->cap : 16;
         struct leftover *more = realloc(so->found, cap * sizeof *more);
@@ -72,12 +75,17 @@ int lifecycle_sort_leftovers(struct lifecycle *lc, tf_err *err)
     char label[128];
     snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
     struct sorting so = {.lc = lc};
-    int rc =
-        docker_list(lc->cfg.docker, DOCKER_RUNNING, label, docker_ids_collect, &so.running, err);
+    /* On Swarm a function's handlers are a service, which runs as long as it exists. */
+    enum docker_kind running = lc->cfg.swarm ? DOCKER_SERVICES : DOCKER_RUNNING;
+    enum docker_kind all = lc->cfg.swarm ? DOCKER_SERVICES : DOCKER_CONTAINERS;
+    int rc = docker_list(lc->cfg.docker, running, label, docker_ids_collect, &so.running, err);
     if (rc == 0)
-        rc = docker_list(lc->cfg.docker, DOCKER_CONTAINERS, label, sort_container, &so, err);
+        rc = docker_list(lc->cfg.docker, all, label, sort_container, &so, err);
     if (rc == 0)
-        rc = sweep_remove(lc->cfg.docker, DOCKER_CONTAINERS, so.gone.ids, so.gone.n, err);
+        rc = lc->cfg.swarm ? lifecycle_swarm_remove_services(lc, so.gone.ids, so.gone.n, err)
+                           : sweep_remove(lc->cfg.docker, all, so.gone.ids, so.gone.n, err);
+    if (rc == 0 && lc->cfg.swarm)
+        rc = lifecycle_swarm_remove_secrets(lc, so.found, so.n, err);
     docker_ids_free(&so.running);
     docker_ids_free(&so.gone);
     if (rc < 0) {
@@ -93,7 +101,8 @@ int lifecycle_sort_leftovers(struct lifecycle *lc, tf_err *err)
             lc->version = so.found[i].version; /* new versions' names never clash with theirs */
     pthread_mutex_unlock(&lc->table_lock);
     if (so.n > 0)
-        log_info("%zu handler(s) of the last run still run: adopted where they fit", so.n);
+        log_info("%zu %s of the last run still run: adopted where they fit", so.n,
+                 lc->cfg.swarm ? "service(s)" : "handler(s)");
     return 0;
 }
 
@@ -132,6 +141,10 @@ static void remove_leftovers(struct lifecycle *lc, const struct leftover *ls, si
 {
     tf_err e;
     for (size_t i = 0; i < n; i++) {
+        if (lc->cfg.swarm) {
+            lifecycle_swarm_remove_leftover(lc, &ls[i]);
+            continue;
+        }
         if (docker_container_remove(lc->cfg.docker, ls[i].id, &e) < 0)
             log_warn("function %s: %s", ls[i].name, e.msg);
         lifecycle_remove_leftover_socket_dir(lc, &ls[i]);

@@ -72,6 +72,14 @@ int lifecycle_handler_digest(const struct docker_container_spec *cs, bool unix_t
     return 0;
 }
 
+void lifecycle_text_digest(const char *text, char out[65])
+{
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    hash_string(&ctx, text);
+    hex_digest(&ctx, out);
+}
+
 void lifecycle_image_tag(const struct lifecycle *lc, struct function_record *r)
 {
     /* Image references are lower case; the digest tells names apart. */

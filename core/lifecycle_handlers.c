@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "healer.h"
 #include "hproto.h"
 #include "lifecycle_internal.h"
 #include "log.h"
@@ -17,13 +18,13 @@
 #define SOCKET_NAME "handler.sock"
 
 /* The record's envs plus TINYFAAS_FUNCTION (and TINYFAAS_SOCKET with the
- * unix transport), as execve-style strings that point into r->envs and
- * fn_env. */
+ * unix transport, TINYFAAS_SECRET_FILE on Swarm), as execve-style strings
+ * that point into r->envs and fn_env. */
 static const char **handler_env(const struct lifecycle *lc, const struct function_record *r,
                                 char *fn_env, size_t size, size_t *n)
 {
     size_t count = json_array_size(r->envs);
-    const char **env = calloc(count + 2, sizeof *env);
+    const char **env = calloc(count + 3, sizeof *env);
     if (env == NULL)
         return NULL;
     for (size_t i = 0; i < count; i++)
@@ -32,6 +33,8 @@ static const char **handler_env(const struct lifecycle *lc, const struct functio
     env[count++] = fn_env;
     if (lc->cfg.socket_dir != NULL)
         env[count++] = "TINYFAAS_SOCKET=" HANDLER_SOCKET_MOUNT "/" SOCKET_NAME;
+    if (lc->cfg.swarm)
+        env[count++] = "TINYFAAS_SECRET_FILE=/run/secrets/" DOCKER_SECRET_FILE_NAME;
     *n = count;
     return env;
 }
@@ -50,25 +53,14 @@ int lifecycle_handler_endpoint(struct lifecycle *lc, const struct function_recor
     return 0;
 }
 
-/* What every handler container of r is made with but its name, index and
- * socket folder; the strings point into it and into r. */
-struct handler_settings {
-    char user[32];
-    char fn_env[NAME_MAX_LEN + 32];
-    const char **env;
-    json_t *labels;
-    struct docker_container_spec cs;
-    char digest[65]; /* of cs: a container left running with the same is adopted */
-};
-
-static void settings_free(struct handler_settings *h)
+void lifecycle_handler_settings_free(struct handler_settings *h)
 {
     json_decref(h->labels);
     free(h->env);
 }
 
-static int settings_init(struct lifecycle *lc, const struct function_record *r,
-                         struct handler_settings *h, tf_err *err)
+int lifecycle_handler_settings(struct lifecycle *lc, const struct function_record *r,
+                               struct handler_settings *h, tf_err *err)
 {
     snprintf(h->user, sizeof h->user, "%d:%d", LIFECYCLE_HANDLER_UID, LIFECYCLE_HANDLER_UID);
     size_t n_env = 0;
@@ -87,7 +79,7 @@ static int settings_init(struct lifecycle *lc, const struct function_record *r,
     if (h->env == NULL || h->labels == NULL ||
         lifecycle_handler_digest(&h->cs, lc->cfg.socket_dir != NULL, h->digest) < 0 ||
         json_object_set_new(h->labels, LABEL_HANDLER, json_string(h->digest)) < 0) {
-        settings_free(h);
+        lifecycle_handler_settings_free(h);
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     }
     return 0;
@@ -98,9 +90,9 @@ void lifecycle_handlers_digest(struct lifecycle *lc, const struct function_recor
     struct handler_settings h;
     tf_err e;
     out[0] = '\0';
-    if (settings_init(lc, r, &h, &e) == 0) {
+    if (lifecycle_handler_settings(lc, r, &h, &e) == 0) {
         memcpy(out, h.digest, sizeof h.digest);
-        settings_free(&h);
+        lifecycle_handler_settings_free(&h);
     }
 }
 
@@ -130,13 +122,13 @@ int lifecycle_start_handlers(struct lifecycle *lc, struct function_record *r, si
                              size_t to, struct dispatch_endpoint *eps, tf_err *err)
 {
     struct handler_settings h;
-    if (settings_init(lc, r, &h, err) < 0)
+    if (lifecycle_handler_settings(lc, r, &h, err) < 0)
         return -1;
     r->started = atomic_fetch_add(&lc->starts, 1) + 1; /* before any starts: see lifecycle_heal */
     int rc = 0;
     for (size_t i = from; i < to && rc == 0; i++)
         rc = start_handler(lc, r, i, &h, &eps[i], err);
-    settings_free(&h);
+    lifecycle_handler_settings_free(&h);
     return rc;
 }
 
@@ -218,7 +210,9 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
     int rc = 0;
     if (r == NULL)
         rc = tf_err_set(err, TF_ERR_NOT_FOUND, "no function named '%.64s'", name);
-    else if ((size_t)threads != r->n_containers)
+    else if (lc->cfg.swarm && threads != r->threads)
+        rc = lifecycle_swarm_scale(lc, r, (size_t)threads, err);
+    else if (!lc->cfg.swarm && (size_t)threads != r->n_containers)
         rc = rescale(lc, r, (size_t)threads, err);
     tf_err e = {0};
     if (rc == 0 && r != NULL) {
@@ -326,8 +320,15 @@ static int heal_name(struct lifecycle *lc, const char *name, const struct docker
     return n > 0 ? n : 0;
 }
 
+int lifecycle_heal_period_ms(const struct lifecycle *lc)
+{
+    return lc->cfg.swarm ? LIFECYCLE_SWARM_FOLLOW_MS : HEALER_PERIOD_MS;
+}
+
 int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err)
 {
+    if (lc->cfg.swarm)
+        return lifecycle_swarm_heal(lc, failed, err);
     *failed = false;
     char label[64];
     snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);

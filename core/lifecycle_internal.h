@@ -36,12 +36,28 @@ struct function_record {
     unsigned version;    /* labels this version's images, intermediate ones too */
     char prefix[128];    /* of its containers' names: unique per version */
     char image[160];
-    char digest[65];   /* sha256 of what its image is built from (lifecycle_build.c) */
-    char network[128]; /* its function's: tinyfaas-INSTANCE-NAME */
+    char digest[65];     /* sha256 of what its image is built from (lifecycle_build.c) */
+    char network[128];   /* its function's: tinyfaas-INSTANCE-NAME */
+    json_t *constraints; /* array of Swarm placement constraints */
     char (*containers)[DOCKER_ID_MAX];
     size_t n_containers;
+    /* On Swarm (lifecycle_swarm.c): the service of this version, its
+     * secret, its image by digest, and the replicas calls are routed to. */
+    char service_name[64];
+    char service[DOCKER_ID_MAX];
+    char secret[DOCKER_ID_MAX];
+    char image_ref[DOCKER_REF_MAX];
+    struct replica *replicas;
+    size_t n_replicas;
     unsigned started; /* lifecycle.starts when its last handler was started */
     struct function_record *next;
+};
+
+/* A task of a function's service that calls are routed to. */
+struct replica {
+    char task[DOCKER_ID_MAX];
+    char node[64]; /* its node's hostname */
+    struct dispatch_endpoint ep;
 };
 
 /* A handler the last run left running, which its function may adopt. */
@@ -156,6 +172,9 @@ void lifecycle_image_digest(const struct deploy_spec *s, const struct code_facts
 int lifecycle_handler_digest(const struct docker_container_spec *cs, bool unix_transport,
                              char out[65]);
 
+/* sha256 (hex) of text. */
+void lifecycle_text_digest(const char *text, char out[65]);
+
 /* Sets r->image, the tag of the image built from r->digest. */
 void lifecycle_image_tag(const struct lifecycle *lc, struct function_record *r);
 
@@ -198,6 +217,21 @@ void lifecycle_remove_images(struct lifecycle *lc, const char *name, enum image_
                              const char *digest);
 
 /* ---- lifecycle_handlers.c ---- */
+
+/* What every handler of r is made with but its name, index and socket
+ * folder; the strings point into it and into r. */
+struct handler_settings {
+    char user[32];
+    char fn_env[NAME_MAX_LEN + 32];
+    const char **env;
+    json_t *labels;
+    struct docker_container_spec cs;
+    char digest[65]; /* of cs: a container left running with the same is adopted */
+};
+
+int lifecycle_handler_settings(struct lifecycle *lc, const struct function_record *r,
+                               struct handler_settings *h, tf_err *err);
+void lifecycle_handler_settings_free(struct handler_settings *h);
 
 /* Creates and starts r's handler containers from..to-1 (ids into
  * r->containers), filling eps[from..to) with their addresses. */
@@ -259,5 +293,48 @@ void lifecycle_remove_socket_dirs(struct lifecycle *lc, const struct function_re
 /* Empties the socket folder but for the leftovers' folders: what a killed
  * earlier run left there. */
 void lifecycle_clear_socket_dirs(struct lifecycle *lc);
+
+/* ---- lifecycle_swarm.c: functions as Swarm services ---- */
+
+/* Sets r->service_name from r's name and version. */
+void lifecycle_swarm_name(const struct lifecycle *lc, struct function_record *r);
+
+/* Makes r's service, or adopts the one the last run left (restoring) when
+ * it was made as r's would be now (*adopted: its replicas), waits until
+ * its replicas run, and routes calls to them. */
+int lifecycle_swarm_start(struct lifecycle *lc, struct function_record *r, bool restoring,
+                          size_t *adopted, tf_err *err);
+
+/* Removes r's service and secret, and waits (bounded) until its tasks are
+ * gone, so that its network can go too. */
+void lifecycle_swarm_remove(struct lifecycle *lc, const struct function_record *r);
+
+/* Runs r on n replicas, with no call lost: more in place, fewer as a new
+ * version of its service that takes over once it serves. */
+int lifecycle_swarm_scale(struct lifecycle *lc, struct function_record *r, size_t n, tf_err *err);
+
+/* Follows the swarm: routes each function's calls to the replicas that
+ * serve now (Swarm restarted or moved some, a node went down), and makes a
+ * service removed by hand again. Returns how many functions changed. */
+int lifecycle_swarm_heal(struct lifecycle *lc, bool *failed, tf_err *err);
+
+/* Removes the instance's secrets but those of the services in keep. */
+int lifecycle_swarm_remove_secrets(struct lifecycle *lc, const struct leftover *keep, size_t n,
+                                   tf_err *err);
+
+/* Removes a service the last run left, and its secret. */
+void lifecycle_swarm_remove_leftover(struct lifecycle *lc, const struct leftover *l);
+
+/* Removes the services ids[0..n), and waits (bounded) until their tasks
+ * are gone, so that their networks can go too. */
+int lifecycle_swarm_remove_services(struct lifecycle *lc, char (*ids)[DOCKER_ID_MAX], size_t n,
+                                    tf_err *err);
+
+/* Removes every service and secret of the instance (stopping). */
+int lifecycle_swarm_remove_all(struct lifecycle *lc, tf_err *err);
+
+/* The output of r's replicas, wherever they ran. */
+int lifecycle_swarm_logs(struct lifecycle *lc, const char *name, const char *service, double since,
+                         bool timestamps, lifecycle_log_fn *fn, void *ctx, tf_err *err);
 
 #endif

@@ -59,7 +59,10 @@ static int create_network(struct lifecycle *lc, struct function_record *r, tf_er
     char net_id[DOCKER_ID_MAX];
     /* One at a time: the /25 search sees the networks made before it. */
     pthread_mutex_lock(&lc->net_lock);
-    int rc = lc->cfg.subnet_pool == NULL
+    /* On Swarm, an overlay from the swarm's own address pool, spanning the
+     * nodes its tasks run on. */
+    int rc = lc->cfg.swarm ? docker_overlay_create(lc->cfg.docker, r->network, labels, net_id, err)
+             : lc->cfg.subnet_pool == NULL
                  ? docker_network_create(lc->cfg.docker, r->network, NULL, labels, net_id, err)
                  : create_in_pool(lc, r, labels, err);
     pthread_mutex_unlock(&lc->net_lock);

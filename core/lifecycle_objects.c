@@ -63,6 +63,10 @@ void lifecycle_remove_images(struct lifecycle *lc, const char *name, enum image_
 
 void lifecycle_remove_objects(struct lifecycle *lc, const struct function_record *r)
 {
+    if (lc->cfg.swarm) {
+        lifecycle_swarm_remove(lc, r);
+        return;
+    }
     tf_err e;
     for (size_t i = 0; i < r->n_containers; i++)
         if (r->containers[i][0] &&

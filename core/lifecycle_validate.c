@@ -27,6 +27,32 @@ static bool env_entry_valid(const char *kv)
 #define MAX_TIMEOUT_S   3600
 #define MAX_CONCURRENCY 256 /* the shim takes no more in flight per connection */
 
+/* A placement constraint as Swarm reads it: "node.labels.site==north",
+ * "node.role!=manager"; Swarm itself tells which names it knows. */
+static bool constraint_valid(const char *c)
+{
+    size_t n = strlen(c);
+    if (n < 4 || n > 256 || (strstr(c, "==") == NULL && strstr(c, "!=") == NULL))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
+            return false;
+    return true;
+}
+
+static int validate_constraints(const struct deploy_spec *s, tf_err *err)
+{
+    if (s->n_constraints > LIFECYCLE_CONSTRAINTS_MAX)
+        return tf_err_set(err, TF_ERR_INVALID, "at most %d constraints, not %zu",
+                          LIFECYCLE_CONSTRAINTS_MAX, s->n_constraints);
+    for (size_t i = 0; i < s->n_constraints; i++)
+        if (!constraint_valid(s->constraints[i]))
+            return tf_err_set(err, TF_ERR_INVALID,
+                              "constraint '%.60s' is not NAME==VALUE or NAME!=VALUE",
+                              s->constraints[i]);
+    return 0;
+}
+
 int lifecycle_validate(const struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
     if (s->name == NULL || !name_is_valid(s->name, strlen(s->name)))
@@ -55,5 +81,9 @@ int lifecycle_validate(const struct lifecycle *lc, const struct deploy_spec *s, 
     if (s->cpus < 0 || s->cpus > MAX_CPUS || (s->cpus > 0 && s->cpus < 0.01))
         return tf_err_set(err, TF_ERR_INVALID, "cpus must be between 0.01 and %d, not %g", MAX_CPUS,
                           s->cpus);
-    return 0;
+    if (s->n_constraints > 0 && !lc->cfg.swarm)
+        return tf_err_set(err, TF_ERR_INVALID,
+                          "constraints place Swarm services: this daemon runs on one engine "
+                          "(--backend docker)");
+    return validate_constraints(s, err);
 }

@@ -32,15 +32,33 @@ struct restore_job {
     struct restorer *r;
     struct deploy_spec s;
     char *name, *env, *subfolder;
-    char **envs;
+    char **envs, **constraints;
     unsigned char *zip;
 };
 
+static void strings_free(char **v, size_t n)
+{
+    for (size_t i = 0; v != NULL && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* A copy of n strings; NULL out of memory. */
+static char **strings_copy(const char *const *v, size_t n)
+{
+    char **out = calloc(n + 1, sizeof *out);
+    for (size_t i = 0; out != NULL && i < n; i++)
+        if ((out[i] = strdup(v[i])) == NULL) {
+            strings_free(out, i);
+            return NULL;
+        }
+    return out;
+}
+
 static void job_free(struct restore_job *j)
 {
-    for (size_t i = 0; j->envs != NULL && i < j->s.n_envs; i++)
-        free(j->envs[i]);
-    free(j->envs);
+    strings_free(j->envs, j->s.n_envs);
+    strings_free(j->constraints, j->s.n_constraints);
     free(j->name);
     free(j->env);
     free(j->subfolder);
@@ -59,12 +77,10 @@ static struct restore_job *job_new(struct restorer *r, const struct deploy_spec 
     j->name = strdup(kept->name);
     j->env = strdup(kept->env);
     j->subfolder = strdup(kept->subfolder != NULL ? kept->subfolder : "");
-    j->envs = calloc(kept->n_envs + 1, sizeof *j->envs);
+    j->envs = strings_copy(kept->envs, kept->n_envs);
+    j->constraints = strings_copy(kept->constraints, kept->n_constraints);
     j->zip = malloc(kept->zip_len + 1);
-    bool ok = j->name && j->env && j->subfolder && j->envs && j->zip;
-    for (size_t i = 0; ok && i < kept->n_envs; i++)
-        ok = (j->envs[i] = strdup(kept->envs[i])) != NULL;
-    if (!ok) {
+    if (!(j->name && j->env && j->subfolder && j->envs && j->constraints && j->zip)) {
         job_free(j);
         return NULL;
     }
@@ -73,6 +89,7 @@ static struct restore_job *job_new(struct restorer *r, const struct deploy_spec 
     j->s.env = j->env;
     j->s.subfolder = j->subfolder;
     j->s.envs = (const char *const *)j->envs;
+    j->s.constraints = (const char *const *)j->constraints;
     j->s.zip = j->zip;
     return j;
 }

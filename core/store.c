@@ -51,14 +51,17 @@ static int write_whole(const char *path, const void *data, size_t len)
 
 static json_t *spec_json(const struct deploy_spec *s)
 {
-    json_t *envs = json_array();
+    json_t *envs = json_array(), *constraints = json_array();
     for (size_t i = 0; envs != NULL && i < s->n_envs; i++)
         json_array_append_new(envs, json_string(s->envs[i]));
-    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:f, s:I, s:I, s:s}", "name", s->name, "env",
+    for (size_t i = 0; constraints != NULL && i < s->n_constraints; i++)
+        json_array_append_new(constraints, json_string(s->constraints[i]));
+    return json_pack("{s:s, s:s, s:I, s:o, s:I, s:f, s:I, s:I, s:s, s:o}", "name", s->name, "env",
                      s->env, "threads", (json_int_t)s->threads, "envs", envs, "memory_mb",
                      (json_int_t)s->memory_mb, "cpus", s->cpus, "timeout_s",
                      (json_int_t)s->timeout_s, "concurrency", (json_int_t)s->concurrency,
-                     "subfolder", s->subfolder != NULL ? s->subfolder : "");
+                     "subfolder", s->subfolder != NULL ? s->subfolder : "", "constraints",
+                     constraints);
 }
 
 static int write_spec(const char *dir, json_t *spec)
@@ -248,26 +251,29 @@ static int get_cpus(json_t *o, double *out, tf_err *err)
     return 0;
 }
 
-static int get_envs(json_t *o, const char **envs, size_t *n, tf_err *err)
+/* An optional array of at most max strings, each with a '=' after its
+ * first character, as shape says: envs' KEY=VALUE, a constraint's
+ * NAME==VALUE or NAME!=VALUE (lifecycle_validate checks the rest). */
+static int get_strings(json_t *o, const char *key, const char *shape, const char **out, size_t max,
+                       size_t *n, tf_err *err)
 {
-    json_t *v = field(o, "envs");
+    json_t *v = field(o, key);
     if (v == NULL)
         return 0;
     if (!json_is_array(v))
-        return tf_err_set(err, TF_ERR_INVALID, "field \"envs\" is not an array");
-    if (json_array_size(v) > STORE_MAX_ENVS)
-        return tf_err_set(err, TF_ERR_INVALID, "field \"envs\" has more than %d entries",
-                          STORE_MAX_ENVS);
+        return tf_err_set(err, TF_ERR_INVALID, "field \"%s\" is not an array", key);
+    if (json_array_size(v) > max)
+        return tf_err_set(err, TF_ERR_INVALID, "field \"%s\" has more than %zu entries", key, max);
     size_t i;
     json_t *item;
     json_array_foreach(v, i, item)
     {
         if (!json_is_string(item))
-            return tf_err_set(err, TF_ERR_INVALID, "field \"envs\"[%zu] is not a string", i);
+            return tf_err_set(err, TF_ERR_INVALID, "field \"%s\"[%zu] is not a string", key, i);
         const char *kv = json_string_value(item), *eq = strchr(kv, '=');
         if (eq == NULL || eq == kv)
-            return tf_err_set(err, TF_ERR_INVALID, "field \"envs\"[%zu] is not KEY=VALUE", i);
-        envs[(*n)++] = kv;
+            return tf_err_set(err, TF_ERR_INVALID, "field \"%s\"[%zu] is not %s", key, i, shape);
+        out[(*n)++] = kv;
     }
     return 0;
 }
@@ -275,7 +281,8 @@ static int get_envs(json_t *o, const char **envs, size_t *n, tf_err *err)
 int store_spec_parse(const char *text, size_t len, const char *folder, struct store_spec *k,
                      tf_err *err)
 {
-    *k = (struct store_spec){.spec = {.threads = 1, .envs = k->envs}};
+    *k =
+        (struct store_spec){.spec = {.threads = 1, .envs = k->envs, .constraints = k->constraints}};
     json_error_t je;
     json_t *j = k->json = json_loadb(text, len, 0, &je);
     if (j == NULL)
@@ -287,7 +294,9 @@ int store_spec_parse(const char *text, size_t len, const char *folder, struct st
     struct deploy_spec *s = &k->spec;
     if (get_name(j, folder, &s->name, err) < 0 || get_string(j, "env", true, &s->env, err) < 0 ||
         get_integer(j, "threads", 1, LIFECYCLE_THREADS_MAX, &s->threads, err) < 0 ||
-        get_envs(j, k->envs, &s->n_envs, err) < 0 ||
+        get_strings(j, "envs", "KEY=VALUE", k->envs, STORE_MAX_ENVS, &s->n_envs, err) < 0 ||
+        get_strings(j, "constraints", "NAME==VALUE", k->constraints, LIFECYCLE_CONSTRAINTS_MAX,
+                    &s->n_constraints, err) < 0 ||
         get_integer(j, "memory_mb", 0, LLONG_MAX, &s->memory_mb, err) < 0 ||
         get_cpus(j, &s->cpus, err) < 0 ||
         get_integer(j, "timeout_s", 0, LLONG_MAX, &s->timeout_s, err) < 0 ||

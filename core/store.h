@@ -39,6 +39,7 @@ void store_remove_all(const char *state_dir);
 struct store_spec {
     json_t *json;
     const char *envs[STORE_MAX_ENVS];
+    const char *constraints[LIFECYCLE_CONSTRAINTS_MAX];
     struct deploy_spec spec; /* everything but the zip */
 };
 

@@ -27,6 +27,8 @@ static int remove_one(struct docker *d, enum docker_kind kind, const char *id, t
     case DOCKER_RUNNING: return docker_container_remove(d, id, err);
     case DOCKER_NETWORKS: return docker_network_remove(d, id, err);
     case DOCKER_IMAGES: return docker_image_remove(d, id, err);
+    case DOCKER_SERVICES: return docker_service_remove(d, id, err);
+    case DOCKER_SECRETS: return docker_secret_remove(d, id, err);
     }
     return tf_err_set(err, TF_ERR_INTERNAL, "unknown kind of Docker object");
 }

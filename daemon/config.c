@@ -56,6 +56,15 @@ static const char usage[] =
     "                        an engine on a unix socket), or TCP over the function's\n"
     "                        network (the default with a tcp:// engine or one\n"
     "                        that remaps users)\n"
+    "  --backend docker|swarm|auto\n"
+    "                        where handlers run (env TINYFAAS_BACKEND, default\n"
+    "                        auto): containers on the engine, or a Swarm service\n"
+    "                        per function across the swarm's nodes; auto picks\n"
+    "                        swarm when the engine is a swarm manager\n"
+    "  --registry HOST:PORT  the site's registry, which every swarm node pulls from\n"
+    "                        (env TINYFAAS_REGISTRY): each image built is pushed\n"
+    "                        there and handed to Swarm by digest; needed on a\n"
+    "                        swarm of more than one node (docs/swarm.md)\n"
     "  --no-auth             let the management API take calls without a token (env\n"
     "                        TINYFAAS_NO_AUTH=1); by default it asks for the bearer\n"
     "                        token in $TINYFAAS_TOKEN, else in STATE-DIR/token (made\n"
@@ -128,6 +137,20 @@ static int apply(struct config *cfg, int key, const char *val)
     case 'L': cfg->live_restore = strcmp(val, "0") != 0; return 0;
     case 'X': cfg->no_metrics = strcmp(val, "0") != 0; return 0;
     case 'O': cfg->metrics_no_auth = strcmp(val, "0") != 0; return 0;
+    case 'W':
+        if (strcmp(val, "docker") != 0 && strcmp(val, "swarm") != 0 && strcmp(val, "auto") != 0) {
+            fprintf(stderr, "tinyfaas: the backend is docker, swarm or auto, not '%s'\n", val);
+            return -1;
+        }
+        set_str(cfg->backend, sizeof cfg->backend, val);
+        return 0;
+    case 'Y':
+        if (strchr(val, '/') != NULL || strchr(val, '@') != NULL || strlen(val) >= 200) {
+            fprintf(stderr, "tinyfaas: the registry is HOST:PORT (or HOST), not '%s'\n", val);
+            return -1;
+        }
+        set_str(cfg->registry, sizeof cfg->registry, val);
+        return 0;
     case 'T':
         if (strcmp(val, "unix") != 0 && strcmp(val, "tcp") != 0) {
             fprintf(stderr, "tinyfaas: the handler transport is unix or tcp, not '%s'\n", val);
@@ -188,6 +211,8 @@ static const struct {
     {"TINYFAAS_NO_METRICS", 'X'},
     {"TINYFAAS_METRICS_NO_AUTH", 'O'},
     {"TINYFAAS_HANDLER_TRANSPORT", 'T'},
+    {"TINYFAAS_BACKEND", 'W'},
+    {"TINYFAAS_REGISTRY", 'Y'},
 };
 
 /* The setting a flag without an argument turns on, or NULL. */
@@ -224,6 +249,7 @@ int config_load(struct config *cfg, int argc, char **argv)
     set_str(cfg->runtime_dir, sizeof cfg->runtime_dir, found.runtime_dir);
     set_str(cfg->subnet_pool, sizeof cfg->subnet_pool, "10.201.0.0/16");
     set_str(cfg->shim_path, sizeof cfg->shim_path, found.shim);
+    set_str(cfg->backend, sizeof cfg->backend, "auto");
     for (size_t i = 0; i < sizeof env_keys / sizeof env_keys[0]; i++) {
         const char *val = getenv(env_keys[i].env);
         if (val != NULL && *val != '\0' && apply(cfg, env_keys[i].key, val) < 0)
@@ -248,6 +274,8 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"no-metrics", no_argument, NULL, 'x'},
         {"metrics-no-auth", no_argument, NULL, 'o'},
         {"handler-transport", required_argument, NULL, 'T'},
+        {"backend", required_argument, NULL, 'W'},
+        {"registry", required_argument, NULL, 'Y'},
         {"call-timeout", required_argument, NULL, 't'},
         {"build-timeout", required_argument, NULL, 'u'},
         {"max-body", required_argument, NULL, 'B'},

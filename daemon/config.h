@@ -31,6 +31,8 @@ struct config {
     int metrics_no_auth;       /* GET /metrics asks for no token */
     int live_restore;          /* shutdown leaves the handlers running, to adopt */
     char handler_transport[8]; /* "unix", "tcp", or "" to pick by the engine's address */
+    char backend[8];           /* "docker", "swarm", or "auto": swarm on a swarm manager */
+    char registry[200];        /* HOST:PORT images are pushed to for the swarm; "" none */
 };
 
 /* Fills cfg from defaults, then the environment, then argv. Returns 0, 1

@@ -1,6 +1,7 @@
 /* tinyfaas: the daemon. Wires the loop, the front ends, the dispatcher and
  * the lifecycle together, and takes them apart again on SIGINT/SIGTERM. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <locale.h>
 #include <signal.h>
@@ -40,6 +41,8 @@ struct daemon {
     struct runtimes *runtimes;
     char shim_dir[512], cache_dir[600];
     char socket_dir[108]; /* "" with the TCP handler transport */
+    bool swarm;           /* functions are Swarm services */
+    char handler_key[65]; /* on Swarm: what handler secrets derive from */
     struct lifecycle *lifecycle;
     struct tf_coap_front *coap;
     struct http_front *http;
@@ -66,27 +69,75 @@ static int make_dirs(const char *path)
 
 /* The instance id labels every Docker object; it is kept in the state dir so
  * a restarted daemon finds what an earlier run left behind. */
-static int load_instance_id(const char *state_dir, char id[17])
+/* Reads STATE-DIR/name, bytes random bytes in hex (hex: 2 * bytes + 1),
+ * or makes it (mode: who may read it). */
+static int load_random_hex(const char *state_dir, const char *name, size_t bytes, char *hex,
+                           mode_t mode)
 {
-    char path[600];
-    snprintf(path, sizeof path, "%s/instance-id", state_dir);
+    char path[600], fmt[16];
+    snprintf(path, sizeof path, "%s/%s", state_dir, name);
+    snprintf(fmt, sizeof fmt, "%%%zu[0-9a-f]", 2 * bytes);
     FILE *f = fopen(path, "r");
     if (f != NULL) {
-        int ok = fscanf(f, "%16[0-9a-f]", id) == 1 && strlen(id) == 16;
+        int ok = fscanf(f, fmt, hex) == 1 && strlen(hex) == 2 * bytes;
         fclose(f);
         if (ok)
             return 0;
     }
-    unsigned char raw[8];
-    if (getrandom(raw, sizeof raw, 0) != sizeof raw)
+    unsigned char raw[32];
+    if (bytes > sizeof raw || getrandom(raw, bytes, 0) != (ssize_t)bytes)
         return -EIO;
-    for (int i = 0; i < 8; i++)
-        snprintf(id + 2 * i, 3, "%02x", raw[i]);
-    f = fopen(path, "w");
-    if (f == NULL)
-        return -errno;
-    fprintf(f, "%s\n", id);
+    for (size_t i = 0; i < bytes; i++)
+        snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (f == NULL) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return -e;
+    }
+    fprintf(f, "%s\n", hex);
     return fclose(f) == 0 ? 0 : -EIO;
+}
+
+static int load_instance_id(const char *state_dir, char id[17])
+{
+    return load_random_hex(state_dir, "instance-id", 8, id, 0644);
+}
+
+/* The daemon's side of Swarm: whether functions are services, and whether
+ * the swarm can run them (a swarm of several nodes needs a registry). */
+static int pick_backend(struct daemon *d, tf_err *err)
+{
+    const struct config *c = &d->cfg;
+    struct docker_swarm sw;
+    d->swarm = false;
+    if (strcmp(c->backend, "docker") == 0)
+        return 0;
+    if (docker_swarm_state(d->docker, &sw, err) < 0)
+        return -1;
+    if (!sw.manager && strcmp(c->backend, "swarm") == 0)
+        return tf_err_set(err, TF_ERR_INVALID,
+                          "--backend swarm: the engine at %s is %s; run 'docker swarm init' there, "
+                          "or point --docker-host at a manager",
+                          c->docker_host[0] ? c->docker_host : "the default socket",
+                          sw.active ? "a swarm worker, not a manager" : "in no swarm");
+    if (!sw.manager)
+        return 0;
+    if (sw.nodes > 1 && c->registry[0] == '\0')
+        return tf_err_set(err, TF_ERR_INVALID,
+                          "the swarm has %d nodes and no --registry was given: images built here "
+                          "would reach no other node; run a registry every node trusts and pass "
+                          "--registry HOST:PORT (docs/swarm.md), or --backend docker",
+                          sw.nodes);
+    if (load_random_hex(c->state_dir, "handler-key", 32, d->handler_key, 0600) < 0)
+        return tf_err_set(err, TF_ERR_INTERNAL, "cannot make %s/handler-key: %s", c->state_dir,
+                          strerror(errno));
+    d->swarm = true;
+    log_info("backend: swarm, %d node(s); images %s", sw.nodes,
+             c->registry[0] ? "pushed to the registry" : "stay on this node");
+    return 0;
 }
 
 static void on_signal(void *ctx, uint32_t events)
@@ -228,10 +279,15 @@ static int purge(struct daemon *d, tf_err *err)
         return tf_err_set(err, TF_ERR_INTERNAL, "cannot purge %s", c->state_dir);
     char sockets[700];
     snprintf(sockets, sizeof sockets, "%s/sockets", c->state_dir);
+    struct docker_swarm sw = {0};
+    tf_err swarm_err;
+    if (strcmp(c->backend, "docker") != 0) /* not a manager: no services to remove */
+        docker_swarm_state(d->docker, &sw, &swarm_err);
     struct lifecycle_config lc = {.docker = d->docker,
                                   .instance_id = d->instance_id,
                                   .state_dir = c->state_dir,
-                                  .socket_dir = sockets};
+                                  .socket_dir = sockets,
+                                  .swarm = sw.manager};
     if (lifecycle_create(&lc, &d->lifecycle) < 0)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     int rc = lifecycle_purge(d->lifecycle, err);
@@ -240,7 +296,7 @@ static int purge(struct daemon *d, tf_err *err)
     if (rc < 0)
         return rc; /* the instance id stays: a second --purge finds what is left */
     store_remove_all(c->state_dir);
-    const char *files[] = {"sockets", "cache", "token", "instance-id"};
+    const char *files[] = {"sockets", "cache", "token", "handler-key", "instance-id"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", c->state_dir, files[i]);
         if (remove(path) < 0 && errno != ENOENT)
@@ -298,9 +354,13 @@ static int start(struct daemon *d, tf_err *err)
         return -1;
     log_info("instance %s, Docker API %s, state in %s", d->instance_id,
              docker_api_version(d->docker), c->state_dir);
-    if (load_runtimes(d, err) < 0)
+    if (load_runtimes(d, err) < 0 || pick_backend(d, err) < 0)
         return -1;
-    pick_transport(d);
+    /* Swarm's tasks are reached over the network, wherever they run. */
+    if (!d->swarm)
+        pick_transport(d);
+    else
+        d->socket_dir[0] = '\0';
     if (!d->socket_dir[0]) {
         char sockets[700]; /* an earlier run's, on the unix transport */
         snprintf(sockets, sizeof sockets, "%s/sockets", c->state_dir);
@@ -323,7 +383,10 @@ static int start(struct daemon *d, tf_err *err)
                                   .state_dir = c->state_dir,
                                   .call_timeout_s = c->call_timeout_ms / 1000,
                                   .build_timeout_s = c->build_timeout_s,
-                                  .socket_dir = d->socket_dir[0] ? d->socket_dir : NULL};
+                                  .socket_dir = d->socket_dir[0] ? d->socket_dir : NULL,
+                                  .swarm = d->swarm,
+                                  .registry = c->registry[0] ? c->registry : NULL,
+                                  .handler_key = d->handler_key};
     if (lifecycle_create(&lc, &d->lifecycle) < 0)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     /* What an earlier run of this instance left running is adopted as its

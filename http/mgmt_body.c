@@ -83,36 +83,42 @@ static int get_limits(json_t *o, struct deploy_spec *s, tf_err *e)
     return 0;
 }
 
-static int get_envs(json_t *o, const char **envs, size_t *n, tf_err *e)
+/* An optional array of at most max strings, such as "envs" (KEY=VALUE)
+ * or "constraints"; what shape says what each must be like. */
+static int get_strings(json_t *o, const char *key, const char *shape, const char **out, size_t max,
+                       size_t *n, tf_err *e)
 {
-    json_t *v = json_object_get(o, "envs");
+    json_t *v = json_object_get(o, key);
     *n = 0;
     if (v == NULL || json_is_null(v))
         return 0;
     if (!json_is_array(v))
-        return tf_err_set(e, TF_ERR_INVALID, "\"envs\" must be an array of \"KEY=VALUE\" strings");
-    if (json_array_size(v) > MGMT_MAX_ENVS)
-        return tf_err_set(e, TF_ERR_INVALID, "\"envs\" has more than %d entries", MGMT_MAX_ENVS);
+        return tf_err_set(e, TF_ERR_INVALID, "\"%s\" must be an array of %s strings", key, shape);
+    if (json_array_size(v) > max)
+        return tf_err_set(e, TF_ERR_INVALID, "\"%s\" has more than %zu entries", key, max);
     size_t i;
     json_t *item;
     json_array_foreach(v, i, item)
     {
         if (!json_is_string(item))
-            return tf_err_set(e, TF_ERR_INVALID,
-                              "\"envs\" must be an array of \"KEY=VALUE\" strings");
-        envs[(*n)++] = json_string_value(item);
+            return tf_err_set(e, TF_ERR_INVALID, "\"%s\" must be an array of %s strings", key,
+                              shape);
+        out[(*n)++] = json_string_value(item);
     }
     return 0;
 }
 
 int mgmt_upload_parse(const char *body, size_t len, bool from_url, struct mgmt_upload *u, tf_err *e)
 {
-    *u = (struct mgmt_upload){.spec = {.envs = u->envs}};
+    *u = (struct mgmt_upload){.spec = {.envs = u->envs, .constraints = u->constraints}};
     json_t *j = u->json = mgmt_body_parse(body, len, e);
     struct deploy_spec *s = &u->spec;
     if (j == NULL || mgmt_body_string(j, "name", true, &s->name, e) < 0 ||
         mgmt_body_string(j, "env", true, &s->env, e) < 0 ||
-        mgmt_body_threads(j, &s->threads, e) < 0 || get_envs(j, u->envs, &s->n_envs, e) < 0 ||
+        mgmt_body_threads(j, &s->threads, e) < 0 ||
+        get_strings(j, "envs", "\"KEY=VALUE\"", u->envs, MGMT_MAX_ENVS, &s->n_envs, e) < 0 ||
+        get_strings(j, "constraints", "\"NAME==VALUE\"", u->constraints, LIFECYCLE_CONSTRAINTS_MAX,
+                    &s->n_constraints, e) < 0 ||
         get_limits(j, s, e) < 0 ||
         mgmt_body_string(j, from_url ? "url" : "zip", true, &u->code, e) < 0 ||
         (from_url && mgmt_body_string(j, "subfolder_path", false, &s->subfolder, e) < 0))

@@ -27,6 +27,7 @@ int mgmt_body_threads(json_t *o, long long *out, tf_err *e);
 struct mgmt_upload {
     json_t *json;
     const char *envs[MGMT_MAX_ENVS];
+    const char *constraints[LIFECYCLE_CONSTRAINTS_MAX];
     struct deploy_spec spec; /* everything but the zip */
     const char *code;        /* the zip in base64, or for /uploadURL its URL */
 };

@@ -9,6 +9,9 @@ it_init() {
     DAEMON=${1:?usage: $0 DAEMON SOURCE_ROOT}
     SRC=${2:?usage: $0 DAEMON SOURCE_ROOT}
     DAEMON=$(readlink -f "$DAEMON")
+    # One engine for every test: containers, whether or not it is a swarm
+    # manager (test_swarm.sh asks for swarm itself).
+    export TINYFAAS_BACKEND=${TINYFAAS_BACKEND:-docker}
     PASS=0
     FAIL=0
     DAEMON_PID=
@@ -79,6 +82,16 @@ cleanup() {
     for _ in $(seq 60); do docker version > /dev/null 2>&1 && break; sleep 1; done
     for iid in $(printf '%s\n' $IID $ALL_IIDS | sort -u); do
         f=label=tinyfaas.instance=$iid
+        # On a swarm manager: the instance's services first (their tasks go
+        # with them), then its secrets.
+        ids=$(docker service ls -q --filter "$f" 2>/dev/null)
+        [ -n "$ids" ] && docker service rm $ids > /dev/null 2>&1
+        for _ in $(seq 40); do
+            [ -z "$ids" ] || [ -z "$(docker ps -aq --filter "$f" 2>/dev/null)" ] && break
+            sleep 0.5
+        done
+        ids=$(docker secret ls -q --filter "$f" 2>/dev/null)
+        [ -n "$ids" ] && docker secret rm $ids > /dev/null 2>&1
         ids=$(docker ps -aq --filter "$f" 2>/dev/null)
         [ -n "$ids" ] && docker rm -f $ids > /dev/null 2>&1
         # A network goes only once the engine has let go of the endpoints

@@ -29,8 +29,8 @@ static void write_text(const char *folder, const char *file, const char *text)
 
 /* A kept function as a test saw it: copies of the strings store_load_all lent. */
 struct seen {
-    char name[64], env[32], subfolder[32], envs[4][32];
-    size_t n_envs, zip_len;
+    char name[64], env[32], subfolder[32], envs[4][32], constraints[2][40];
+    size_t n_envs, n_constraints, zip_len;
     unsigned char zip[16];
     long long threads, memory_mb, timeout_s, concurrency;
     double cpus;
@@ -53,6 +53,9 @@ static void collect(void *ctx, const struct deploy_spec *s)
     o->n_envs = s->n_envs;
     for (size_t i = 0; i < s->n_envs && i < 4; i++)
         snprintf(o->envs[i], sizeof o->envs[i], "%s", s->envs[i]);
+    o->n_constraints = s->n_constraints;
+    for (size_t i = 0; i < s->n_constraints && i < 2; i++)
+        snprintf(o->constraints[i], sizeof o->constraints[i], "%s", s->constraints[i]);
     o->zip_len = s->zip_len;
     memcpy(o->zip, s->zip, s->zip_len < sizeof o->zip ? s->zip_len : sizeof o->zip);
     o->threads = s->threads;
@@ -73,6 +76,7 @@ static const struct seen *find(const struct seen_list *l, const char *name)
 static void save_good(const char *name)
 {
     static const char *const envs[] = {"A=1", "B=x=y"};
+    static const char *const constraints[] = {"node.labels.site==north", "node.role!=manager"};
     static const unsigned char zip[] = {'P', 'K', 5, 6, 0, 1};
     struct deploy_spec s = {.name = name,
                             .env = "python3",
@@ -85,7 +89,9 @@ static void save_good(const char *name)
                             .memory_mb = 64,
                             .cpus = 0.5,
                             .timeout_s = 9,
-                            .concurrency = 4};
+                            .concurrency = 4,
+                            .constraints = constraints,
+                            .n_constraints = 2};
     tf_err err = {0};
     CHECKF(store_save(state_dir, &s, &err) == 0, "%s", err.msg);
 }
@@ -108,6 +114,8 @@ static void test_good_copy_loads_every_field(void)
     CHECK(s->cpus == 0.5);
     CHECK(s->timeout_s == 9);
     CHECK(s->concurrency == 4);
+    CHECK(s->n_constraints == 2 && strcmp(s->constraints[0], "node.labels.site==north") == 0 &&
+          strcmp(s->constraints[1], "node.role!=manager") == 0);
     CHECK(strcmp(s->subfolder, "src") == 0);
     CHECK(s->zip_len == 6 && memcmp(s->zip, "PK\5\6\0\1", 6) == 0);
     char *log = log_take();
@@ -127,6 +135,7 @@ static void test_missing_fields_take_defaults(void)
     CHECK(strcmp(k.spec.name, "fn") == 0 && strcmp(k.spec.env, "c") == 0);
     CHECK(k.spec.threads == 1);
     CHECK(k.spec.n_envs == 0 && k.spec.envs == k.envs);
+    CHECK(k.spec.n_constraints == 0 && k.spec.constraints == k.constraints);
     CHECK(k.spec.memory_mb == 0 && k.spec.timeout_s == 0 && k.spec.concurrency == 0);
     CHECK(k.spec.cpus == 2.0);
     CHECK(k.spec.subfolder == NULL);
@@ -159,6 +168,12 @@ static const struct {
      "field \"envs\" is not an array"},
     {"envs-no-eq", "{\"name\": \"envs-no-eq\", \"env\": \"c\", \"envs\": [\"A\"]}",
      "field \"envs\"[0] is not KEY=VALUE"},
+    {"constraints-string",
+     "{\"name\": \"constraints-string\", \"env\": \"c\", \"constraints\": \"a==b\"}",
+     "field \"constraints\" is not an array"},
+    {"constraints-no-eq",
+     "{\"name\": \"constraints-no-eq\", \"env\": \"c\", \"constraints\": [\"a\"]}",
+     "field \"constraints\"[0] is not NAME==VALUE"},
     {"memory-string", "{\"name\": \"memory-string\", \"env\": \"c\", \"memory_mb\": \"64\"}",
      "field \"memory_mb\" is not a whole number"},
     {"cpus-string", "{\"name\": \"cpus-string\", \"env\": \"c\", \"cpus\": \"0.5\"}",

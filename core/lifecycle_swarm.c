@@ -1,0 +1,666 @@
+/* Functions as Swarm services: each version of a function is one service,
+ * its replicas the handlers, wherever Swarm places them. Swarm starts,
+ * restarts and moves the tasks; the daemon never replaces one itself. It
+ * follows where they run (the tasks API: each task's node and the port it
+ * published there in host mode) and routes calls to those that run. */
+#include <nettle/hmac.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hproto.h"
+#include "lifecycle_internal.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "sweep.h"
+
+/* How often a deploy asks whether its replicas run. */
+#define POLL_MS 250
+
+/* A task of a removed service is gone from the tasks API once it stopped
+ * (StopGracePeriod is 1 s): its network can then go. */
+#define REMOVE_WAIT_MS 20000
+
+void lifecycle_swarm_name(const struct lifecycle *lc, struct function_record *r)
+{
+    /* A service name is a DNS label: at most 63 characters, ending in a
+     * letter or digit. The version keeps names unique once cut. */
+    int n = snprintf(r->service_name, sizeof r->service_name, "tinyfaas-%s-v%u-%s",
+                     lc->cfg.instance_id, r->version, r->name);
+    if (n >= (int)sizeof r->service_name)
+        n = (int)sizeof r->service_name - 1;
+    while (n > 0 && (r->service_name[n - 1] == '-' || r->service_name[n - 1] == '_'))
+        r->service_name[--n] = '\0';
+}
+
+/* The secret a service's handlers prove the daemon with: derived from the
+ * daemon's key and the service's name, so a restarted daemon knows it. */
+static void handler_secret(const struct lifecycle *lc, const char *service_name, char out[65])
+{
+    struct hmac_sha256_ctx ctx;
+    uint8_t mac[SHA256_DIGEST_SIZE];
+    hmac_sha256_set_key(&ctx, strlen(lc->cfg.handler_key), (const uint8_t *)lc->cfg.handler_key);
+    hmac_sha256_update(&ctx, strlen(service_name), (const uint8_t *)service_name);
+    hmac_sha256_digest(&ctx, sizeof mac, mac);
+    for (size_t i = 0; i < sizeof mac; i++)
+        snprintf(out + 2 * i, 3, "%02x", mac[i]);
+}
+
+/* ---- what the swarm runs: tasks and nodes ---- */
+
+struct swarm_view {
+    struct docker_task *tasks;
+    size_t n_tasks;
+    struct docker_node *nodes;
+    size_t n_nodes;
+};
+
+static void view_free(struct swarm_view *v)
+{
+    free(v->tasks);
+    free(v->nodes);
+    *v = (struct swarm_view){0};
+}
+
+/* The tasks matching key=value, and the nodes. */
+static int view_load(struct lifecycle *lc, const char *key, const char *value, struct swarm_view *v,
+                     tf_err *err)
+{
+    *v = (struct swarm_view){0};
+    int rc =
+        docker_tasks(lc->cfg.docker, key, value, HPROTO_DEFAULT_PORT, &v->tasks, &v->n_tasks, err);
+    if (rc == 0)
+        rc = docker_nodes(lc->cfg.docker, &v->nodes, &v->n_nodes, err);
+    if (rc < 0)
+        view_free(v);
+    return rc;
+}
+
+static const struct docker_node *view_node(const struct swarm_view *v, const char *id)
+{
+    for (size_t i = 0; i < v->n_nodes; i++)
+        if (strcmp(v->nodes[i].id, id) == 0)
+            return &v->nodes[i];
+    return NULL;
+}
+
+/* Fills out[0..max) with the replicas of r's service that serve: running
+ * as the manager wants, their port published, on a node that is up (a
+ * task on a node that went down still says running). Returns how many. */
+static size_t usable_replicas(const struct lifecycle *lc, const struct function_record *r,
+                              const struct swarm_view *v, struct replica *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < v->n_tasks && n < max; i++) {
+        const struct docker_task *t = &v->tasks[i];
+        const struct docker_node *node = view_node(v, t->node);
+        if (strcmp(t->service, r->service) != 0 || strcmp(t->desired, "running") != 0 ||
+            strcmp(t->state, "running") != 0 || t->port == 0 || node == NULL || !node->ready ||
+            node->addr[0] == '\0')
+            continue;
+        struct replica *p = &out[n++];
+        *p = (struct replica){0};
+        snprintf(p->task, sizeof p->task, "%s", t->id);
+        snprintf(p->node, sizeof p->node, "%s", node->hostname);
+        /* A single node's swarm may give no address of its own. */
+        snprintf(p->ep.host, sizeof p->ep.host, "%s",
+                 strcmp(node->addr, "0.0.0.0") == 0 ? "127.0.0.1" : node->addr);
+        p->ep.port = t->port;
+        handler_secret(lc, r->service_name, p->ep.secret);
+    }
+    return n;
+}
+
+/* Why r's tasks do not run, from the last that failed; "" when none did. */
+static size_t task_failures(const struct function_record *r, const struct swarm_view *v, char *why,
+                            size_t size)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < v->n_tasks; i++) {
+        const struct docker_task *t = &v->tasks[i];
+        if (strcmp(t->service, r->service) != 0 ||
+            (strcmp(t->state, "failed") != 0 && strcmp(t->state, "rejected") != 0))
+            continue;
+        n++;
+        snprintf(why, size, "%s", t->error[0] ? t->error : t->state);
+    }
+    return n;
+}
+
+/* Waits until want replicas of r's service serve, at most timeout_ms;
+ * *out (malloc'd) gets them. Tasks that keep failing (an image no node
+ * has, a constraint no node meets) end the wait early with their reason. */
+static int wait_replicas(struct lifecycle *lc, struct function_record *r, size_t want,
+                         int timeout_ms, struct replica **out, tf_err *err)
+{
+    *out = calloc(want, sizeof **out);
+    if (*out == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    int64_t deadline = loop_now_ms() + timeout_ms;
+    char why[200] = "";
+    size_t have = 0;
+    for (;;) {
+        struct swarm_view v;
+        if (view_load(lc, "service", r->service, &v, err) < 0)
+            break;
+        have = usable_replicas(lc, r, &v, *out, want);
+        size_t failures = task_failures(r, &v, why, sizeof why);
+        view_free(&v);
+        if (have == want)
+            return 0;
+        if (failures >= 2 * want + 1) {
+            tf_err_set(err, TF_ERR_UPSTREAM, "the tasks of %s fail on the swarm: %s", r->name, why);
+            break;
+        }
+        if (loop_now_ms() >= deadline) {
+            tf_err_set(err, TF_ERR_TIMEOUT, "%zu of %zu replicas of %s run after %d ms%s%s", have,
+                       want, r->name, timeout_ms, why[0] ? ": " : "", why);
+            break;
+        }
+        nanosleep(&(struct timespec){0, POLL_MS * 1000000L}, NULL);
+    }
+    free(*out);
+    *out = NULL;
+    return -1;
+}
+
+/* ---- making and removing services ---- */
+
+/* The image r's service runs, by digest, so that no node asks a registry
+ * for a name: pushed to the site's registry, which every node pulls from,
+ * or, with none (a swarm of one node), the local image's id. */
+static int service_image(struct lifecycle *lc, struct function_record *r, tf_err *err)
+{
+    if (lc->cfg.registry == NULL)
+        return docker_image_id(lc->cfg.docker, r->image, r->image_ref, err);
+    char repo[DOCKER_REF_MAX];
+    const char *colon = strrchr(r->image, ':');
+    snprintf(repo, sizeof repo, "%s/%.*s", lc->cfg.registry, (int)(colon - r->image), r->image);
+    return docker_image_push(lc->cfg.docker, r->image, repo, colon + 1, r->image_ref, err);
+}
+
+/* The service spec of r: bare leaves out what differs between versions
+ * that serve alike (name, labels, secret, replicas), for the digest that
+ * tells whether a service left running fits. */
+static json_t *service_body(const struct function_record *r, struct handler_settings *h, bool bare)
+{
+    struct docker_container_spec cs = h->cs;
+    cs.image = r->image_ref;
+    if (bare)
+        cs.labels = NULL;
+    struct docker_service_spec ss = {.name = bare ? NULL : r->service_name,
+                                     .labels = bare ? NULL : h->labels,
+                                     .container = &cs,
+                                     .replicas = bare ? 0 : r->threads,
+                                     .constraints = r->constraints,
+                                     .network = r->network,
+                                     .secret_id = bare ? NULL : r->secret,
+                                     .secret_name = r->service_name,
+                                     .secret_uid = "65534",
+                                     .target_port = HPROTO_DEFAULT_PORT};
+    return docker_service_body(&ss);
+}
+
+/* The digest of r's service spec, bare (lifecycle_handler_digest's kind). */
+static int service_digest(const struct function_record *r, struct handler_settings *h, char out[65])
+{
+    json_t *body = service_body(r, h, true);
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(body);
+    if (text == NULL)
+        return -1;
+    lifecycle_text_digest(text, out);
+    free(text);
+    return 0;
+}
+
+/* Makes r's secret and service. */
+static int create_service(struct lifecycle *lc, struct function_record *r,
+                          struct handler_settings *h, const char *digest, tf_err *err)
+{
+    char secret[65];
+    handler_secret(lc, r->service_name, secret);
+    int rc = docker_secret_create(lc->cfg.docker, r->service_name, secret, 64, h->labels, r->secret,
+                                  err);
+    if (rc < 0 && err->kind == TF_ERR_CONFLICT) /* made before the service went by hand */
+        rc = 0, snprintf(r->secret, sizeof r->secret, "%s", r->service_name);
+    json_t *labels = json_deep_copy(h->labels);
+    if (labels == NULL || json_object_set_new(labels, LABEL_HANDLER, json_string(digest)) < 0)
+        rc = rc < 0 ? rc : tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    json_t *saved = h->labels;
+    h->labels = labels;
+    json_t *body = rc == 0 ? service_body(r, h, false) : NULL;
+    h->labels = saved;
+    json_decref(labels);
+    if (rc == 0 && body == NULL)
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    if (rc == 0)
+        rc = docker_service_create(lc->cfg.docker, body, r->service, err);
+    json_decref(body);
+    return rc;
+}
+
+/* Waits at most REMOVE_WAIT_MS until no task of service is left. */
+static void wait_tasks_gone(struct lifecycle *lc, const char *service)
+{
+    int64_t deadline = loop_now_ms() + REMOVE_WAIT_MS;
+    for (;;) {
+        struct docker_task *tasks = NULL;
+        size_t n = 0;
+        tf_err e = {0};
+        int rc = docker_tasks(lc->cfg.docker, "service", service, 0, &tasks, &n, &e);
+        free(tasks);
+        if (rc < 0 || n == 0 || loop_now_ms() >= deadline)
+            return;
+        nanosleep(&(struct timespec){0, POLL_MS * 1000000L}, NULL);
+    }
+}
+
+/* Removes a service and its secret (both by name or id). */
+static void remove_service(struct lifecycle *lc, const char *name, const char *service,
+                           const char *secret)
+{
+    tf_err e;
+    if (service[0] && docker_service_remove(lc->cfg.docker, service, &e) < 0)
+        log_warn("function %s: %s", name, e.msg);
+    if (service[0])
+        wait_tasks_gone(lc, service);
+    if (secret[0] && docker_secret_remove(lc->cfg.docker, secret, &e) < 0)
+        log_warn("function %s: %s", name, e.msg);
+}
+
+void lifecycle_swarm_remove(struct lifecycle *lc, const struct function_record *r)
+{
+    remove_service(lc, r->name, r->service, r->secret);
+}
+
+/* Routes calls to the replicas of r in reps (n), and keeps them in r. */
+static int route_replicas(struct lifecycle *lc, struct function_record *r, struct replica *reps,
+                          size_t n, bool reroute, int ready_ms, tf_err *err)
+{
+    struct dispatch_endpoint *eps = calloc(n, sizeof *eps);
+    if (eps == NULL) {
+        free(reps);
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++)
+        eps[i] = reps[i].ep;
+    struct dispatch_limits lim = record_limits(r);
+    int rc = reroute ? dispatch_reroute(lc->cfg.dispatcher, r->name, eps, n, ready_ms, &lim, err)
+                     : dispatch_publish(lc->cfg.dispatcher, r->name, eps, n, ready_ms, &lim, err);
+    free(eps);
+    if (rc < 0) {
+        free(reps);
+        return rc;
+    }
+    pthread_mutex_lock(&lc->table_lock);
+    free(r->replicas);
+    r->replicas = reps;
+    r->n_replicas = n;
+    pthread_mutex_unlock(&lc->table_lock);
+    return 0;
+}
+
+/* Waits for r's replicas, then routes calls to them. */
+static int serve(struct lifecycle *lc, struct function_record *r, bool reroute, int ready_ms,
+                 tf_err *err)
+{
+    struct replica *reps = NULL;
+    int rc = wait_replicas(lc, r, (size_t)r->threads, lc->cfg.ready_timeout_ms, &reps, err);
+    return rc < 0 ? rc : route_replicas(lc, r, reps, (size_t)r->threads, reroute, ready_ms, err);
+}
+
+/* Takes over, for r coming back after a restart, the service the last run
+ * left, when it was made as r's would be now. */
+static bool adopt(struct lifecycle *lc, struct function_record *r, const char *digest)
+{
+    for (size_t i = 0; i < lc->n_leftovers; i++) {
+        struct leftover *l = &lc->leftovers[i];
+        if (strcmp(l->name, r->name) != 0 || strcmp(l->digest, digest) != 0)
+            continue;
+        lifecycle_set_version(lc, r, l->version);
+        snprintf(r->service, sizeof r->service, "%s", l->id);
+        snprintf(r->secret, sizeof r->secret, "%s", r->service_name);
+        lc->leftovers[i] = lc->leftovers[--lc->n_leftovers];
+        return true;
+    }
+    return false;
+}
+
+int lifecycle_swarm_start(struct lifecycle *lc, struct function_record *r, bool restoring,
+                          size_t *adopted, tf_err *err)
+{
+    struct handler_settings h;
+    char digest[65];
+    *adopted = 0;
+    int rc = service_image(lc, r, err);
+    if (rc == 0)
+        rc = lifecycle_handler_settings(lc, r, &h, err);
+    if (rc < 0)
+        return rc;
+    if (service_digest(r, &h, digest) < 0) {
+        lifecycle_handler_settings_free(&h);
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    }
+    pthread_mutex_lock(&lc->table_lock);
+    bool taken = restoring && adopt(lc, r, digest);
+    pthread_mutex_unlock(&lc->table_lock);
+    if (taken) {
+        *adopted = (size_t)r->threads;
+        rc = docker_service_scale(lc->cfg.docker, r->service, r->threads, err);
+        if (rc == 0)
+            rc = serve(lc, r, false, lc->cfg.ready_timeout_ms, err);
+        if (rc == 0) {
+            lifecycle_handler_settings_free(&h);
+            return 0;
+        }
+        log_warn("function %s: the service left running does not serve (%s); making it anew",
+                 r->name, err->msg);
+        lifecycle_swarm_remove(lc, r);
+        *adopted = 0;
+        pthread_mutex_lock(&lc->table_lock);
+        unsigned version = ++lc->version;
+        pthread_mutex_unlock(&lc->table_lock);
+        lifecycle_set_version(lc, r, version);
+        lifecycle_handler_settings_free(&h);
+        if (lifecycle_handler_settings(lc, r, &h, err) < 0)
+            return -1;
+    }
+    rc = create_service(lc, r, &h, digest, err);
+    lifecycle_handler_settings_free(&h);
+    return rc < 0 ? rc : serve(lc, r, false, lc->cfg.ready_timeout_ms, err);
+}
+
+/* ---- scaling ---- */
+
+/* What lifecycle_swarm_scale puts back when a new version fails. */
+struct version_keep {
+    unsigned version;
+    int threads;
+    char service[DOCKER_ID_MAX];
+    char secret[DOCKER_ID_MAX];
+    struct replica *replicas;
+    size_t n_replicas;
+};
+
+/* Fewer replicas: Swarm would stop tasks of its choosing, with calls in
+ * flight on them. A new version of the service takes over instead, once
+ * its replicas serve, and the old one goes once its calls drained. */
+static int scale_down(struct lifecycle *lc, struct function_record *r, size_t n, tf_err *err)
+{
+    struct version_keep old = {r->version, r->threads, "", "", r->replicas, r->n_replicas};
+    memcpy(old.service, r->service, sizeof old.service);
+    memcpy(old.secret, r->secret, sizeof old.secret);
+    pthread_mutex_lock(&lc->table_lock);
+    unsigned version = ++lc->version;
+    r->replicas = NULL;
+    r->n_replicas = 0;
+    pthread_mutex_unlock(&lc->table_lock);
+    lifecycle_set_version(lc, r, version);
+    r->threads = (int)n;
+    struct handler_settings h;
+    char digest[65] = "";
+    int rc = lifecycle_handler_settings(lc, r, &h, err);
+    if (rc == 0) {
+        rc = service_digest(r, &h, digest) < 0 ? tf_err_set(err, TF_ERR_INTERNAL, "out of memory")
+                                               : create_service(lc, r, &h, digest, err);
+        lifecycle_handler_settings_free(&h);
+    }
+    if (rc == 0)
+        rc = serve(lc, r, false, lc->cfg.ready_timeout_ms, err);
+    if (rc == 0) {
+        remove_service(lc, r->name, old.service, old.secret);
+        free(old.replicas);
+        return 0;
+    }
+    lifecycle_swarm_remove(lc, r); /* the old version serves on */
+    lifecycle_set_version(lc, r, old.version);
+    r->threads = old.threads;
+    memcpy(r->service, old.service, sizeof old.service);
+    memcpy(r->secret, old.secret, sizeof old.secret);
+    pthread_mutex_lock(&lc->table_lock);
+    free(r->replicas);
+    r->replicas = old.replicas;
+    r->n_replicas = old.n_replicas;
+    pthread_mutex_unlock(&lc->table_lock);
+    return rc;
+}
+
+int lifecycle_swarm_scale(struct lifecycle *lc, struct function_record *r, size_t n, tf_err *err)
+{
+    if (n < (size_t)r->threads)
+        return scale_down(lc, r, n, err);
+    int old = r->threads;
+    int rc = docker_service_scale(lc->cfg.docker, r->service, (long long)n, err);
+    r->threads = (int)n;
+    if (rc == 0)
+        rc = serve(lc, r, true, lc->cfg.ready_timeout_ms, err);
+    if (rc < 0) {
+        tf_err e;
+        r->threads = old;
+        if (docker_service_scale(lc->cfg.docker, r->service, old, &e) < 0)
+            log_warn("function %s: %s", r->name, e.msg);
+    }
+    return rc;
+}
+
+/* ---- following the swarm ---- */
+
+/* How long a heal round waits for replicas Swarm started to say READY: a
+ * slow one is taken up by a later round. */
+#define FOLLOW_READY_MS 5000
+
+/* Whether reps are the replicas r routes to. */
+static bool same_replicas(const struct function_record *r, const struct replica *reps, size_t n)
+{
+    if (n != r->n_replicas)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        bool found = false;
+        for (size_t k = 0; k < n && !found; k++)
+            found = strcmp(reps[i].task, r->replicas[k].task) == 0 &&
+                    reps[i].ep.port == r->replicas[k].ep.port &&
+                    strcmp(reps[i].ep.host, r->replicas[k].ep.host) == 0;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Makes r's service again, under the same name: someone removed it. */
+static int recreate(struct lifecycle *lc, struct function_record *r, tf_err *err)
+{
+    log_warn("function %s: its service %s is gone; making it again", r->name, r->service_name);
+    struct handler_settings h;
+    char digest[65];
+    int rc = lifecycle_handler_settings(lc, r, &h, err);
+    if (rc < 0)
+        return rc;
+    rc = service_digest(r, &h, digest) < 0 ? tf_err_set(err, TF_ERR_INTERNAL, "out of memory")
+                                           : create_service(lc, r, &h, digest, err);
+    lifecycle_handler_settings_free(&h);
+    return rc < 0 ? rc : serve(lc, r, true, FOLLOW_READY_MS, err);
+}
+
+/* Routes r's calls to the replicas that serve now, if they changed.
+ * Returns 1 when they did, 0 when not, -1 when routing failed. */
+static int follow(struct lifecycle *lc, struct function_record *r, const struct swarm_view *v,
+                  bool exists, tf_err *err)
+{
+    if (!exists)
+        return recreate(lc, r, err) < 0 ? -1 : 1;
+    struct replica *reps = calloc((size_t)r->threads, sizeof *reps);
+    if (reps == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    size_t n = usable_replicas(lc, r, v, reps, (size_t)r->threads);
+    pthread_mutex_lock(&lc->table_lock);
+    bool same = same_replicas(r, reps, n);
+    pthread_mutex_unlock(&lc->table_lock);
+    if (n == 0 || same) {
+        free(reps);
+        return 0; /* none serve: the route keeps what it has, the dispatcher retries */
+    }
+    log_info("function %s: %zu replica(s) serve now (were %zu)", r->name, n, r->n_replicas);
+    return route_replicas(lc, r, reps, n, true, FOLLOW_READY_MS, err) < 0 ? -1 : 1;
+}
+
+/* Follows name unless a change to it is under way. */
+static int follow_name(struct lifecycle *lc, const char *name, const struct swarm_view *v,
+                       const struct docker_ids *services, bool *failed)
+{
+    struct name_hold held;
+    if (!lifecycle_try_hold_name(lc, name, &held)) {
+        *failed = true;
+        return 0;
+    }
+    struct function_record *r = lifecycle_held_record(lc, name);
+    tf_err e = {0};
+    int n = r != NULL ? follow(lc, r, v, docker_ids_has(services, r->service), &e) : 0;
+    if (n < 0)
+        log_warn("function %s: following the swarm: %s (tried again soon)", name, e.msg);
+    lifecycle_release_name(lc, &held);
+    *failed |= n < 0;
+    return n > 0 ? n : 0;
+}
+
+int lifecycle_swarm_heal(struct lifecycle *lc, bool *failed, tf_err *err)
+{
+    *failed = false;
+    char label[64];
+    snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
+    struct swarm_view v;
+    struct docker_ids services = {0};
+    if (view_load(lc, "label", label, &v, err) < 0)
+        return -1;
+    if (docker_list(lc->cfg.docker, DOCKER_SERVICES, label, docker_ids_collect, &services, err) <
+        0) {
+        view_free(&v);
+        return -1;
+    }
+    size_t n = 0;
+    char(*names)[NAME_MAX_LEN + 1] = lifecycle_names(lc, &n);
+    int changed = 0;
+    for (size_t i = 0; i < n; i++)
+        changed += follow_name(lc, names[i], &v, &services, failed);
+    free(names);
+    docker_ids_free(&services);
+    view_free(&v);
+    return changed;
+}
+
+/* ---- what the last run left ---- */
+
+void lifecycle_swarm_remove_leftover(struct lifecycle *lc, const struct leftover *l)
+{
+    struct function_record r = {.version = l->version};
+    snprintf(r.name, sizeof r.name, "%s", l->name);
+    lifecycle_swarm_name(lc, &r);
+    remove_service(lc, l->name, l->id, r.service_name);
+}
+
+/* Collects the secrets of no kept service. */
+struct secret_cull {
+    const struct leftover *keep;
+    size_t n;
+    struct docker_ids gone;
+};
+
+static void cull_secret(void *ctx, const char *id, json_t *labels)
+{
+    struct secret_cull *c = ctx;
+    const char *name = json_string_value(json_object_get(labels, LABEL_FUNCTION));
+    const char *version = json_string_value(json_object_get(labels, LABEL_VERSION));
+    for (size_t i = 0; name != NULL && version != NULL && i < c->n; i++)
+        if (strcmp(c->keep[i].name, name) == 0 && strtoul(version, NULL, 10) == c->keep[i].version)
+            return;
+    docker_ids_collect(&c->gone, id, labels);
+}
+
+int lifecycle_swarm_remove_secrets(struct lifecycle *lc, const struct leftover *keep, size_t n,
+                                   tf_err *err)
+{
+    char label[64];
+    snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
+    struct secret_cull c = {.keep = keep, .n = n};
+    int rc = docker_list(lc->cfg.docker, DOCKER_SECRETS, label, cull_secret, &c, err);
+    if (rc == 0)
+        rc = sweep_remove(lc->cfg.docker, DOCKER_SECRETS, c.gone.ids, c.gone.n, err);
+    docker_ids_free(&c.gone);
+    return rc;
+}
+
+int lifecycle_swarm_remove_services(struct lifecycle *lc, char (*ids)[DOCKER_ID_MAX], size_t n,
+                                    tf_err *err)
+{
+    int rc = sweep_remove(lc->cfg.docker, DOCKER_SERVICES, ids, n, err);
+    /* Their tasks stop side by side: the first wait is about all of it. */
+    for (size_t i = 0; i < n; i++)
+        wait_tasks_gone(lc, ids[i]);
+    return rc;
+}
+
+int lifecycle_swarm_remove_all(struct lifecycle *lc, tf_err *err)
+{
+    char label[64];
+    snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
+    struct docker_ids services = {0};
+    int rc =
+        docker_list(lc->cfg.docker, DOCKER_SERVICES, label, docker_ids_collect, &services, err);
+    if (rc == 0)
+        rc = lifecycle_swarm_remove_services(lc, services.ids, services.n, err);
+    docker_ids_free(&services);
+    if (rc == 0)
+        rc = lifecycle_swarm_remove_secrets(lc, NULL, 0, err);
+    return rc;
+}
+
+/* ---- logs ---- */
+
+struct service_log {
+    lifecycle_log_fn *fn;
+    void *ctx;
+    const char *name;
+    bool timestamps;
+};
+
+/* "[TIME ]com.docker.swarm.node.id=N,...,com.docker.swarm.task.id=T TEXT"
+ * becomes "function=NAME handler=T12 [TIME ]TEXT", as a container's. */
+static void service_log_line(void *ctx, const char *line, size_t len)
+{
+    struct service_log *l = ctx;
+    const char *end = line + len, *p = line, *time_end = line;
+    if (l->timestamps) {
+        const char *sp = memchr(p, ' ', len);
+        time_end = p = sp != NULL ? sp + 1 : end;
+    }
+    const char *details_end = memchr(p, ' ', (size_t)(end - p));
+    if (details_end == NULL)
+        details_end = end;
+    const char *task = "?";
+    size_t task_len = 1;
+    static const char key[] = "com.docker.swarm.task.id=";
+    const char *k = memmem(p, (size_t)(details_end - p), key, sizeof key - 1);
+    if (k != NULL) {
+        task = k + sizeof key - 1;
+        const char *stop = memchr(task, ',', (size_t)(details_end - task));
+        task_len = (size_t)((stop != NULL ? stop : details_end) - task);
+    }
+    const char *text = details_end < end ? details_end + 1 : end;
+    char *out = NULL;
+    int n = asprintf(&out, "function=%s handler=%.*s %.*s%.*s", l->name,
+                     (int)(task_len < 12 ? task_len : 12), task, (int)(time_end - line), line,
+                     (int)(end - text), text);
+    if (n >= 0)
+        l->fn(l->ctx, out, (size_t)n);
+    free(out);
+}
+
+int lifecycle_swarm_logs(struct lifecycle *lc, const char *name, const char *service, double since,
+                         bool timestamps, lifecycle_log_fn *fn, void *ctx, tf_err *err)
+{
+    struct service_log l = {fn, ctx, name, timestamps};
+    return docker_service_logs(lc->cfg.docker, service, since, timestamps, service_log_line, &l,
+                               err);
+}
