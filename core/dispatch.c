@@ -532,6 +532,12 @@ static void redispatch(struct dispatch_function *func, struct dispatch_call *c, 
         call_fail(func->d, c, DISPATCH_LOST); /* no memory to keep it: as if lost */
 }
 
+/* The status of the calls in flight on a connection that ended for err. */
+static uint16_t lost_status(int err)
+{
+    return err == ETIMEDOUT ? 503 : 502;
+}
+
 /* The connection h of hd, a live function's handler, was lost. Its calls
  * none of whose bytes left the daemon go back to the function, to another
  * handler or to its queue: no handler saw them. The others may have run,
@@ -557,7 +563,7 @@ static void handler_lost(struct handler *hd, struct hconn *h, int err)
         c->handler = NULL;
         redispatch(func, c, data, len);
     }
-    fail_calls(hd, err == ETIMEDOUT ? 503 : 502);
+    fail_calls(hd, lost_status(err));
 }
 
 static void pending_add(struct dispatch_function *func)
@@ -735,10 +741,12 @@ static void on_closed(void *owner, struct hconn *h, int err, const char *why)
     struct dispatch_function *func = hd->func;
     hd->conn = NULL;
     bool was_ready = hd->ready;
-    if (func->state == FUNCTION_LIVE)
+    if (func->state == FUNCTION_LIVE) {
         handler_lost(hd, h, err);
-    else
-        handler_close(hd);
+    } else { /* a version going away: its calls end with it */
+        handler_unready(hd);
+        fail_calls(hd, lost_status(err));
+    }
     snprintf(func->last_error, sizeof func->last_error, "%s", why);
     if (func->state == FUNCTION_PUBLISHING) {
         hd->retry_at = loop_now_ms() + RETRY_CONNECT_MS;
