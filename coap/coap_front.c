@@ -209,7 +209,7 @@ static int code_of(const struct dispatch_result *res)
     if (res->outcome == DISPATCH_TIMEOUT)
         return 504;
     if (res->outcome == DISPATCH_LOST)
-        return 502;
+        return res->status; /* 502, or 503 when the link to the handler timed out */
     return tf_coap_code_of_status(res->status);
 }
 
@@ -261,8 +261,8 @@ static void on_done(void *ctx, const struct dispatch_result *res)
     count(&x->meta, code_of(res));
     struct hproto_bytes body = res->body;
     if (res->outcome == DISPATCH_TIMEOUT || res->outcome == DISPATCH_LOST) {
-        const char *msg =
-            res->outcome == DISPATCH_TIMEOUT ? "function timed out" : "function handler failed";
+        const char *msg = res->outcome == DISPATCH_TIMEOUT ? "function timed out"
+                                                           : dispatch_lost_reason(res->status);
         body = (struct hproto_bytes){msg, strlen(msg)};
     } else {
         x->answer.has_format = tf_coap_content_format_of(res->content_type, &x->answer.format);

@@ -110,7 +110,7 @@ struct dispatcher {
 
 static void on_ready(void *owner, struct hconn *h);
 static void on_reply(void *owner, struct hconn *h, const struct hproto_reply *reply);
-static void on_closed(void *owner, struct hconn *h, const char *why);
+static void on_closed(void *owner, struct hconn *h, int err, const char *why);
 static const struct hconn_events events = {on_ready, on_reply, on_closed};
 
 /* ---- control operations ---- */
@@ -241,14 +241,20 @@ static void link_to_handler(struct handler *hd, struct dispatch_call *c)
     metrics_in_flight_add(hd->func->metrics, 1);
 }
 
+/* Whether hd may take one more call under its function's limit. */
+static bool below_limit(const struct handler *hd)
+{
+    return hd->func->max_inflight == 0 || hd->inflight < hd->func->max_inflight;
+}
+
 /* Sends queued calls to hd while it has room under the function's limit.
  * A call that cannot be written (no room on the connection, no memory)
- * stays queued for the next turn: the next call to finish on hd. */
+ * stays queued for the next turn: the next call to finish on hd. Without a
+ * limit the queue holds only calls taken back from a lost handler. */
 static void pump(struct handler *hd)
 {
     struct dispatch_function *func = hd->func;
-    while (func->q_head != NULL && hd->ready && hd->conn != NULL &&
-           hd->inflight < func->max_inflight) {
+    while (func->q_head != NULL && hd->ready && hd->conn != NULL && below_limit(hd)) {
         struct dispatch_call *c = func->q_head;
         if (hconn_send_packed(hd->conn, c->packed, c->packed_len, &c->seq) < 0)
             return;
@@ -341,7 +347,12 @@ static void call_fail(struct dispatcher *d, struct dispatch_call *c, enum dispat
 
 /* The ready handler with the fewest calls in flight among those whose
  * connection has room for size more bytes; NULL when there is none, with
- * *no_room set when some are ready but full. */
+ * *no_room set when some are ready but full. A handler whose link died
+ * without a word (a machine's power, a cable) still counts as ready until
+ * the link timeout notices (dispatch_set_link_timeout): its calls never
+ * finish, so its count only grows, and once it holds more calls than
+ * another ready handler it gets no more. So about as many calls as the
+ * others hold at once reach it before the loss is noticed. */
 static struct handler *pick_handler(struct dispatch_function *func, size_t size, bool *no_room)
 {
     struct handler *best = NULL;
@@ -464,16 +475,28 @@ size_t dispatch_unsent_bytes(const struct dispatch_function *func)
 
 /* ---- handler connections ---- */
 
-static void fail_calls(struct handler *hd)
+/* Fails hd's calls in flight, DISPATCH_LOST with status (502 or 503). */
+static void fail_calls(struct handler *hd, uint16_t status)
 {
     struct dispatcher *d = hd->func->d;
     while (hd->calls != NULL) {
         struct dispatch_call *c = hd->calls;
-        struct dispatch_result res = {.outcome = DISPATCH_LOST, .status = 502};
+        struct dispatch_result res = {.outcome = DISPATCH_LOST, .status = status};
         unlink_call(d, c);
         if (c->done != NULL)
             c->done(c->ctx, &res);
         call_free(d, c);
+    }
+}
+
+/* hd serves no more: it is left out of the choice of handler. */
+static void handler_unready(struct handler *hd)
+{
+    if (hd->ready) {
+        hd->ready = false;
+        hd->func->n_ready--;
+        if (hd->func->state == FUNCTION_LIVE)
+            metrics_handlers_set(hd->func->metrics, hd->func->n_ready);
     }
 }
 
@@ -483,13 +506,64 @@ static void handler_close(struct handler *hd)
         hconn_close(hd->conn);
         hd->conn = NULL;
     }
-    if (hd->ready) {
-        hd->ready = false;
-        hd->func->n_ready--;
-        if (hd->func->state == FUNCTION_LIVE)
-            metrics_handlers_set(hd->func->metrics, hd->func->n_ready);
+    handler_unready(hd);
+    fail_calls(hd, 502);
+}
+
+/* Sends c, packed as data[0..len), to another handler of func, or queues
+ * it when none is ready with room; c is on no handler and no queue. */
+static void redispatch(struct dispatch_function *func, struct dispatch_call *c, const void *data,
+                       size_t len)
+{
+    bool no_room;
+    struct handler *to = pick_handler(func, len, &no_room);
+    if (to != NULL && below_limit(to) && hconn_send_packed(to->conn, data, len, &c->seq) == 0) {
+        link_to_handler(to, c);
+        return;
     }
-    fail_calls(hd);
+    /* Past the queue's bound too: the call was taken before the loss. */
+    c->packed = malloc(len);
+    if (c->packed != NULL) {
+        memcpy(c->packed, data, len);
+        c->packed_len = len;
+    }
+    queue_push(func, c);
+    if (c->packed == NULL)
+        call_fail(func->d, c, DISPATCH_LOST); /* no memory to keep it: as if lost */
+}
+
+/* The status of the calls in flight on a connection that ended for err. */
+static uint16_t lost_status(int err)
+{
+    return err == ETIMEDOUT ? 503 : 502;
+}
+
+/* The connection h of hd, a live function's handler, was lost. Its calls
+ * none of whose bytes left the daemon go back to the function, to another
+ * handler or to its queue: no handler saw them. The others may have run,
+ * and a call runs at most once, so they fail: 503 when the link timed out
+ * (the handler's machine cannot be reached), 502 when the handler closed
+ * the connection or broke the protocol. */
+static void handler_lost(struct handler *hd, struct hconn *h, int err)
+{
+    struct dispatch_function *func = hd->func;
+    handler_unready(hd); /* not a choice for its own calls */
+    struct dispatch_call *c = hd->calls, *prev;
+    while (c != NULL && c->i_next != NULL)
+        c = c->i_next; /* the oldest: calls are linked newest first */
+    for (; c != NULL; c = prev) {
+        prev = c->i_prev;
+        const void *data;
+        size_t len;
+        if (c->done == NULL || !hconn_unsent_call(h, c->seq, &data, &len))
+            continue;
+        calls_unlink(&hd->calls, NULL, c);
+        hd->inflight--;
+        metrics_in_flight_add(func->metrics, -1);
+        c->handler = NULL;
+        redispatch(func, c, data, len);
+    }
+    fail_calls(hd, lost_status(err));
 }
 
 static void pending_add(struct dispatch_function *func)
@@ -661,14 +735,18 @@ static void handler_down(struct handler *hd, int64_t now)
     }
 }
 
-static void on_closed(void *owner, struct hconn *h, const char *why)
+static void on_closed(void *owner, struct hconn *h, int err, const char *why)
 {
-    (void)h;
     struct handler *hd = owner;
     struct dispatch_function *func = hd->func;
     hd->conn = NULL;
     bool was_ready = hd->ready;
-    handler_close(hd);
+    if (func->state == FUNCTION_LIVE) {
+        handler_lost(hd, h, err);
+    } else { /* a version going away: its calls end with it */
+        handler_unready(hd);
+        fail_calls(hd, lost_status(err));
+    }
     snprintf(func->last_error, sizeof func->last_error, "%s", why);
     if (func->state == FUNCTION_PUBLISHING) {
         hd->retry_at = loop_now_ms() + RETRY_CONNECT_MS;
@@ -943,6 +1021,17 @@ void dispatch_set_max_unsent(struct dispatcher *d, size_t bytes)
     d->conns.max_unsent = bytes;
 }
 
+void dispatch_set_link_timeout(struct dispatcher *d, int ms)
+{
+    d->conns.link_timeout_ms = ms;
+}
+
+const char *dispatch_lost_reason(unsigned status)
+{
+    return status == 503 ? "function handler unreachable: the call may have run"
+                         : "function handler failed";
+}
+
 void dispatch_set_lost_listener(struct dispatcher *d, dispatch_lost_fn *fn, void *ctx)
 {
     d->lost_fn = fn;
@@ -974,6 +1063,7 @@ int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **o
     d->loop = l;
     d->call_timeout_ms = call_timeout_ms;
     d->conns.max_unsent = DISPATCH_MAX_UNSENT_DEFAULT;
+    d->conns.link_timeout_ms = DISPATCH_LINK_TIMEOUT_DEFAULT_MS;
     int rc = route_table_create(&d->routes);
     if (rc == 0)
         rc = loop_add_ticker(l, dispatch_tick, d);

@@ -23,7 +23,12 @@ struct dispatch_call;
 enum dispatch_outcome {
     DISPATCH_DONE,    /* the handler answered; status tells success (200) or function error (500) */
     DISPATCH_TIMEOUT, /* no answer within the call timeout */
-    DISPATCH_LOST,    /* the handler went away with the call in flight */
+    /* The handler's connection was lost with the call in flight, some of
+     * its bytes written: status 503 when the link timed out (the call may
+     * have run on a machine that cannot be reached), 502 when the handler
+     * closed it or broke the protocol. A call none of whose bytes was
+     * written goes to another handler instead. */
+    DISPATCH_LOST,
 };
 
 struct dispatch_request {
@@ -55,6 +60,9 @@ typedef void dispatch_done_fn(void *ctx, const struct dispatch_result *res);
 #define DISPATCH_RECONNECT_MAX_MS   1000
 #define DISPATCH_GIVE_UP_MS         3000
 
+/* A TCP link to a handler silent this long is taken as lost, by default. */
+#define DISPATCH_LINK_TIMEOUT_DEFAULT_MS 3000
+
 /* Creates the dispatcher on loop l with the default call timeout. */
 int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **out);
 
@@ -63,6 +71,15 @@ int dispatcher_create(struct loop *l, int call_timeout_ms, struct dispatcher **o
  * (-ENOBUFS), unless the connection holds nothing. Before the loop runs, or
  * on its thread. */
 void dispatch_set_max_unsent(struct dispatcher *d, size_t bytes);
+
+/* How long a TCP link to a handler may be silent, with a call's bytes
+ * unacknowledged or idle, before it is taken as lost, and how long a connect
+ * may take (0: the kernel's defaults, about 15 minutes). Connections made
+ * from then on. Before the loop runs, or on its thread. */
+void dispatch_set_link_timeout(struct dispatcher *d, int ms);
+
+/* The one-line reason a client gets for a DISPATCH_LOST call of status. */
+const char *dispatch_lost_reason(unsigned status);
 
 /* Fails every call in flight (DISPATCH_LOST), closes every handler
  * connection, and completes pending publish/unpublish with an error. */

@@ -58,14 +58,35 @@ struct hconn {
 
 static void on_io(void *ctx, uint32_t events);
 
-static void fail(struct hconn *h, const char *fmt, const char *detail)
+/* Closes h for err (an errno), why being fmt with detail, and tells its owner. */
+static void fail(struct hconn *h, int err, const char *fmt, const char *detail)
 {
     char why[160];
     snprintf(why, sizeof why, fmt, detail);
     const struct hconn_events *ev = h->ev;
     void *owner = h->owner;
     hconn_close(h);
-    ev->on_closed(owner, h, why);
+    ev->on_closed(owner, h, err, why);
+}
+
+/* Bounds how long a silent TCP peer keeps the connection alive
+ * (hconn_set.link_timeout_ms). TCP_USER_TIMEOUT bounds the wait for the
+ * acknowledgement of bytes written, and a connect's SYN retries. Keepalive
+ * probes cover an idle link: they start after a third of the bound and
+ * repeat every third; with a user timeout set, Linux takes the peer as dead
+ * once it has been silent that long and a probe went unanswered (the probe
+ * count then only matters without one). */
+static void bound_silence(int fd, int ms)
+{
+    if (ms <= 0)
+        return;
+    int one = 1, every_s = ms / 3000 > 1 ? ms / 3000 : 1, probes = 2;
+    unsigned timeout = (unsigned)ms;
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &every_s, sizeof every_s);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &every_s, sizeof every_s);
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &timeout, sizeof timeout);
 }
 
 /* The handler's address: a unix socket, or host:port over TCP; its family. */
@@ -113,8 +134,10 @@ int hconn_open(struct hconn_set *set, struct loop *l, const char *host, uint16_t
     }
     int one = 1;
     /* Calls are small and latency-bound; batching is done by the flush, not Nagle. */
-    if (family == AF_INET)
+    if (family == AF_INET) {
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        bound_silence(fd, set->link_timeout_ms); /* before connect: it bounds the SYN's retries */
+    }
     msgpack_sbuffer_init(&h->out);
     h->watch = (struct loop_watch){.fd = fd, .fn = on_io, .ctx = h};
     h->loop = l;
@@ -224,6 +247,18 @@ int hconn_send_packed(struct hconn *h, const void *data, size_t len, uint64_t *s
     return 0;
 }
 
+bool hconn_unsent_call(const struct hconn *h, uint64_t seq, const void **data, size_t *len)
+{
+    if (seq < h->seg_base + h->seg_head || seq >= h->seg_base + h->seg_tail)
+        return false; /* written whole, or never queued */
+    const struct hconn_seg *s = &h->segs[seq - h->seg_base];
+    if (s->dropped || s->started || s->off < h->out_sent)
+        return false;
+    *data = h->out.data + s->off;
+    *len = s->len;
+    return true;
+}
+
 bool hconn_drop(struct hconn *h, uint64_t seq)
 {
     if (h->state == HCONN_CLOSED || seq < h->seg_base + h->seg_head ||
@@ -327,7 +362,7 @@ static void flush_one(struct hconn *h)
                     compact(h);
                 return;
             }
-            fail(h, "write to handler failed: %s", strerror(errno));
+            fail(h, errno, "write to handler failed: %s", strerror(errno));
             return;
         }
         h->out_sent += (size_t)n;
@@ -354,7 +389,7 @@ static void handle_message(struct hconn *h, const struct hproto_msg *m)
         if (m->u.ready.version != HPROTO_VERSION) {
             char v[16];
             snprintf(v, sizeof v, "%u", m->u.ready.version);
-            fail(h, "handler speaks protocol version %s, the daemon speaks 1", v);
+            fail(h, EPROTO, "handler speaks protocol version %s, the daemon speaks 1", v);
             return;
         }
         h->state = HCONN_READY;
@@ -362,7 +397,7 @@ static void handle_message(struct hconn *h, const struct hproto_msg *m)
     } else if (m->type == HPROTO_REPLY && h->state == HCONN_READY) {
         h->ev->on_reply(h->owner, h, &m->u.reply);
     } else {
-        fail(h, "handler sent an unexpected message%s", "");
+        fail(h, EPROTO, "handler sent an unexpected message%s", "");
     }
 }
 
@@ -375,7 +410,7 @@ static void read_ready(struct hconn *h)
         if (rc < 0) {
             if (rc == -EMSGSIZE)
                 metrics_limit_hit(METRICS_LIMIT_HANDLER_MESSAGE_BYTES);
-            fail(h, "handler message too large or out of memory%s", "");
+            fail(h, -rc, "handler message too large or out of memory%s", "");
             return;
         }
         ssize_t n = recv(h->watch.fd, buf, space, 0);
@@ -383,11 +418,11 @@ static void read_ready(struct hconn *h)
             if (errno == EINTR)
                 continue;
             if (errno != EAGAIN)
-                fail(h, "read from handler failed: %s", strerror(errno));
+                fail(h, errno, "read from handler failed: %s", strerror(errno));
             return;
         }
         if (n == 0) {
-            fail(h, "handler closed the connection%s", "");
+            fail(h, ECONNRESET, "handler closed the connection%s", "");
             return;
         }
         hproto_reader_commit(&h->reader, (size_t)n);
@@ -400,7 +435,7 @@ static void read_ready(struct hconn *h)
         if (rc == -EMSGSIZE)
             metrics_limit_hit(METRICS_LIMIT_HANDLER_MESSAGE_BYTES);
         if (rc < 0) {
-            fail(h, "handler sent bytes that are not the handler protocol%s", "");
+            fail(h, -rc, "handler sent bytes that are not the handler protocol%s", "");
             return;
         }
         if ((size_t)n < space)
@@ -415,7 +450,7 @@ static void finish_connect(struct hconn *h)
     if (getsockopt(h->watch.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
     if (err != 0) {
-        fail(h, "cannot connect to handler: %s", strerror(err));
+        fail(h, err, "cannot connect to handler: %s", strerror(err));
         return;
     }
     h->state = HCONN_WAIT_READY;

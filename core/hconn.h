@@ -26,14 +26,26 @@ struct hconn_set {
      * the connection holds none, so one call larger than the cap still goes
      * to an idle handler. 0: no cap. */
     size_t max_unsent;
+    /* On TCP connections: a handler silent this long while a call's bytes
+     * wait for its acknowledgement, or while the link is idle, is taken as
+     * gone (TCP_USER_TIMEOUT and keepalive probes), and a connect gives up
+     * after it; the connection then closes with ETIMEDOUT. A cut link sends
+     * no reset: without this it is noticed only after ~15 minutes of
+     * retransmissions. 0: the kernel's defaults. Unix sockets need none. */
+    int link_timeout_ms;
 };
 
 struct hconn_events {
     void (*on_ready)(void *owner, struct hconn *h);
     /* reply's pointers are valid only during the call. */
     void (*on_reply)(void *owner, struct hconn *h, const struct hproto_reply *reply);
-    /* The connection failed or ended; why is one line. No callback follows. */
-    void (*on_closed)(void *owner, struct hconn *h, const char *why);
+    /* The connection failed or ended. err is the errno that ended it:
+     * ETIMEDOUT when the link timed out (the handler may be alive, but
+     * cannot be reached); ECONNRESET when the handler closed it; EPROTO or
+     * EMSGSIZE when it broke the protocol; else what a read, write or
+     * connect reported. why is one line. No callback follows; h stays
+     * readable (hconn_unsent_call) until its set's next reap. */
+    void (*on_closed)(void *owner, struct hconn *h, int err, const char *why);
 };
 
 /* Starts a non-blocking connect to the unix socket at unix_path, or, when
@@ -61,6 +73,11 @@ bool hconn_has_room(const struct hconn *h, size_t size);
  * a call begun must go on whole for the stream to stay valid, or when seq is
  * no longer queued. */
 bool hconn_drop(struct hconn *h, uint64_t seq);
+
+/* Whether none of call seq's bytes has been written, on a connection open or
+ * closed (before its set's reap): then *data and *len are its packed CALL,
+ * valid until the next flush or reap, for the caller to send elsewhere. */
+bool hconn_unsent_call(const struct hconn *h, uint64_t seq, const void **data, size_t *len);
 
 /* The bytes queued and not yet written, taken-back calls' excluded. */
 size_t hconn_unsent(const struct hconn *h);

@@ -46,7 +46,8 @@ static void on_done(void *ctx, const struct dispatch_result *res)
     if (res->outcome == DISPATCH_TIMEOUT)
         op->rc = tf_err_set(op->err, TF_ERR_TIMEOUT, "function timed out");
     else if (res->outcome == DISPATCH_LOST)
-        op->rc = tf_err_set(op->err, TF_ERR_UPSTREAM, "function handler failed");
+        op->rc = tf_err_set(op->err, res->status == 503 ? TF_ERR_UNAVAILABLE : TF_ERR_UPSTREAM,
+                            "%s", dispatch_lost_reason(res->status));
     else if (res->body.len > 0 && (a->body = malloc(res->body.len)) == NULL)
         op->rc = tf_err_set(op->err, TF_ERR_INTERNAL, "out of memory");
     if (op->rc == 0) {

@@ -25,8 +25,9 @@ const char *invoke_refusal(int rc);
 /* Calls name with req and waits until it answers or times out (the
  * dispatcher's call timeout bounds the wait). Return 0 with *out filled, or
  * -1 with err set: TF_ERR_NOT_FOUND (no such function), TF_ERR_UNAVAILABLE
- * (no live handler, busy, shutting down), TF_ERR_TIMEOUT, TF_ERR_UPSTREAM
- * (the handler went away). Any thread but the loop's. */
+ * (no live handler, busy, shutting down, or the link to the handler timed
+ * out with the call on it), TF_ERR_TIMEOUT, TF_ERR_UPSTREAM (the handler
+ * went away). Any thread but the loop's. */
 int invoke_wait(struct loop *l, struct dispatcher *d, const char *name,
                 const struct dispatch_request *req, struct invoke_answer *out, tf_err *err);
 

@@ -39,6 +39,12 @@ static const char usage[] =
     "                        4194304, or twice --max-body when that is more);\n"
     "                        past it a call gets 503 at once, unless nothing is\n"
     "                        queued toward that handler\n"
+    "  --handler-link-timeout MS\n"
+    "                        how long a TCP link to a handler may be silent, with\n"
+    "                        calls unacknowledged or idle, before it counts as lost\n"
+    "                        and its calls in flight get 503 (env\n"
+    "                        TINYFAAS_HANDLER_LINK_TIMEOUT, default 3000; 0: the\n"
+    "                        kernel's, about 15 minutes); a connect gives up after it\n"
     "  --runtime-dir DIR     the runtime recipes (env TINYFAAS_RUNTIME_DIR, default:\n"
     "                        those installed with this program, or the source\n"
     "                        tree's when it runs from its build dir; here\n"
@@ -183,6 +189,11 @@ static int apply(struct config *cfg, int key, const char *val)
             return -1;
         cfg->handler_queue_bytes = (size_t)v;
         return 0;
+    case 'k':
+        if (parse_int("the handler link timeout", val, 0, 3600000, &v) < 0)
+            return -1;
+        cfg->handler_link_timeout_ms = (int)v;
+        return 0;
     }
     return -1;
 }
@@ -203,6 +214,7 @@ static const struct {
     {"TINYFAAS_MAX_BODY", 'B'},
     {"TINYFAAS_COAP_ANSWER_BYTES", 'b'},
     {"TINYFAAS_HANDLER_QUEUE_BYTES", 'q'},
+    {"TINYFAAS_HANDLER_LINK_TIMEOUT", 'k'},
     {"TINYFAAS_RUNTIME_DIR", 'R'},
     {"TINYFAAS_SUBNET_POOL", 'N'},
     {"TINYFAAS_REGISTRY_IMAGES", 'g'},
@@ -242,6 +254,7 @@ int config_load(struct config *cfg, int argc, char **argv)
                            .ready_timeout_ms = 30000,
                            .max_body = 1 << 20,
                            .coap_answer_bytes = 8 << 20,
+                           .handler_link_timeout_ms = DISPATCH_LINK_TIMEOUT_DEFAULT_MS,
                            .max_upload = 64 << 20};
     struct paths found;
     paths_default(&found);
@@ -281,6 +294,7 @@ int config_load(struct config *cfg, int argc, char **argv)
         {"max-body", required_argument, NULL, 'B'},
         {"coap-answer-bytes", required_argument, NULL, 'b'},
         {"handler-queue-bytes", required_argument, NULL, 'q'},
+        {"handler-link-timeout", required_argument, NULL, 'k'},
         {"debug", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'H'},
         {NULL, 0, NULL, 0},

@@ -21,10 +21,11 @@ struct config {
     int call_timeout_ms;
     int build_timeout_s; /* a function build's compile or install */
     int ready_timeout_ms;
-    size_t max_body;            /* invocation request bodies */
-    size_t max_upload;          /* management request bodies */
-    size_t coap_answer_bytes;   /* CoAP answers kept for duplicates and served block-wise */
-    size_t handler_queue_bytes; /* call bytes one handler connection holds unwritten; 0 unset */
+    size_t max_body;             /* invocation request bodies */
+    size_t max_upload;           /* management request bodies */
+    size_t coap_answer_bytes;    /* CoAP answers kept for duplicates and served block-wise */
+    size_t handler_queue_bytes;  /* call bytes one handler connection holds unwritten; 0 unset */
+    int handler_link_timeout_ms; /* a silent TCP link to a handler is lost after it; 0: kernel's */
     int debug;
     int no_auth;               /* the management API asks for no token */
     int no_metrics;            /* nothing recorded, no /metrics (to measure their cost) */

@@ -371,6 +371,7 @@ static int start(struct daemon *d, tf_err *err)
         dispatcher_create(d->loop, c->call_timeout_ms, &d->dispatcher) < 0)
         return tf_err_set(err, TF_ERR_INTERNAL, "cannot create the event loop");
     dispatch_set_max_unsent(d->dispatcher, c->handler_queue_bytes);
+    dispatch_set_link_timeout(d->dispatcher, c->handler_link_timeout_ms);
     struct lifecycle_config lc = {.docker = d->docker,
                                   .dispatcher = d->dispatcher,
                                   .instance_id = d->instance_id,

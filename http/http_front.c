@@ -78,9 +78,10 @@ static void on_done(void *ctx, const struct dispatch_result *res)
     r->content_type[ct] = '\0';
     if (res->body.len > 0) {
         r->result = malloc(res->body.len);
-        if (r->result == NULL)
+        if (r->result == NULL) {
             r->outcome = DISPATCH_LOST;
-        else
+            r->status = 502;
+        } else
             memcpy(r->result, res->body.ptr, r->result_len = res->body.len);
     }
     unlink_suspended(r);
@@ -100,7 +101,7 @@ static enum MHD_Result respond_result(struct http_req *r)
     if (r->outcome == DISPATCH_TIMEOUT)
         return answer(r, 504, "function timed out");
     if (r->outcome == DISPATCH_LOST)
-        return answer(r, 502, "function handler failed");
+        return answer(r, r->status, dispatch_lost_reason(r->status));
     metrics_call_done(r->metrics, METRICS_HTTP, r->status, r->start);
     /* The buffer goes to libmicrohttpd as is: no copy of the response body. */
     struct MHD_Response *resp =
@@ -329,7 +330,7 @@ void http_front_stop(struct http_front *f)
         struct http_req *r = f->suspended;
         dispatch_detach(r->call);
         r->call = NULL;
-        struct dispatch_result res = {.outcome = DISPATCH_LOST, .status = 503};
+        struct dispatch_result res = {.outcome = DISPATCH_LOST, .status = 502};
         on_done(r, &res);
     }
     MHD_run(f->mhd);

@@ -483,6 +483,119 @@ static void test_detached_unsent_call_is_dropped(void)
     teardown(h, 1);
 }
 
+/* Reads big calls from fh into got[n..] (number and id): those pending now,
+ * or with wait, until got holds until. The count in got. */
+static int read_bigs(struct fake_handler *fh, int (*got)[2], int n, int until, bool wait)
+{
+    while (n < until && (wait || fake_pending(fh))) {
+        struct fake_call c;
+        if (!fake_recv_call(fh, &c) || sscanf(c.body, "c%d.", &got[n][0]) != 1)
+            break;
+        got[n++][1] = (int)c.id;
+    }
+    return n;
+}
+
+/* Puts big calls toward h[0], which never reads, until one lies whole behind
+ * the one its socket took part of; h[1], if there, reads its calls (into
+ * on_h1, *n_h1 of them) and holds them. The calls made, or -1. */
+static int fill_h0(struct fake_handler *h, int (*on_h1)[2], int *n_h1)
+{
+    big_len = 16u << 10;
+    for (int i = 0; i < CALLS_MAX / 2; i++) {
+        if (big_call(i) != 0)
+            return -1;
+        if (n_h1 != NULL)
+            *n_h1 = read_bigs(&h[1], on_h1, *n_h1, CALLS_MAX, false);
+        if (unsent_of_f() >= 2 * big_len)
+            return i + 1;
+    }
+    return -1;
+}
+
+/* Of calls [0, n): how many failed DISPATCH_LOST 502 by now. */
+static int lost_502(int n)
+{
+    int k = 0;
+    pthread_mutex_lock(&fx.lock);
+    for (int i = 0; i < n; i++)
+        k += fx.calls[i].done_count == 1 && fx.calls[i].outcome == DISPATCH_LOST &&
+             fx.calls[i].status == 502;
+    pthread_mutex_unlock(&fx.lock);
+    return k;
+}
+
+/* Whether call i was answered 200 by who, with its body echoed after "who:c<i>". */
+static bool answered_by(int i, const char *who)
+{
+    struct call_record *r = wait_done(i);
+    char want[16];
+    snprintf(want, sizeof want, "%s:c%d", who, i);
+    return r->done_count == 1 && r->outcome == DISPATCH_DONE && r->status == 200 &&
+           strcmp(r->body, want) == 0;
+}
+
+/* A handler's connection lost with calls on it: those none of whose bytes
+ * went out go to the function's other handler, which answers them; those
+ * begun fail 502 (they may have run, and a call runs at most once). */
+static void test_unsent_calls_of_a_lost_handler_go_to_another(void)
+{
+    static int on_h1[CALLS_MAX][2];
+    struct fake_handler h[2];
+    int n_h1 = 0, one = 1;
+    setup();
+    listen_all(h, 2);
+    CHECK(publish("f", h, 2) == 0);
+    int n = fill_h0(h, on_h1, &n_h1);
+    int held = n_h1;
+    CHECKF(n > 0 && held < n, "%d calls made, %d of them to h1", n, held);
+
+    fake_hang_up(&h[0]);
+    CHECK(wait_for(lost_reached, &one)); /* after the calls failed or moved */
+    int failed_n = lost_502(n), moved = n - held - failed_n;
+    n_h1 = read_bigs(&h[1], on_h1, n_h1, held + moved, true);
+    CHECKF(failed_n >= 1 && moved >= 1 && n_h1 == held + moved,
+           "of %d calls: %d on h1, %d begun on h0 failed, %d unsent moved, %d came to h1", n, held,
+           failed_n, moved, n_h1 - held);
+    for (int k = 0; k < n_h1; k++)
+        CHECK(answer(&h[1], "h1", (uint32_t)on_h1[k][1], on_h1[k][0]));
+    int ok = 0;
+    for (int i = 0; i < n; i++)
+        ok += answered_by(i, "h1") || fx.calls[i].outcome == DISPATCH_LOST;
+    CHECKF(ok == n, "%d of %d calls answered by h1 or failed", ok, n);
+    CHECK(lost_502(n) == failed_n);
+    teardown(h, 2);
+}
+
+/* With no other handler, the unsent calls of a lost one wait in the queue
+ * (of a function without a concurrency limit too) until it is back, and
+ * are answered there; those begun fail 502. */
+static void test_unsent_calls_wait_for_the_handler_to_come_back(void)
+{
+    static int got[CALLS_MAX][2];
+    struct fake_handler h[1];
+    int one = 1;
+    setup();
+    listen_all(h, 1);
+    CHECK(publish("f", h, 1) == 0);
+    int n = fill_h0(h, NULL, NULL);
+    CHECKF(n > 1, "%d calls made", n);
+    fake_hang_up(&h[0]);
+    CHECK(wait_for(lost_reached, &one));
+    int failed_n = lost_502(n), moved = n - failed_n;
+    CHECKF(failed_n >= 1 && moved >= 1, "of %d calls %d failed", n, failed_n);
+    CHECK(fake_accept_ready(&h[0]));
+    int n_got = read_bigs(&h[0], got, 0, moved, true);
+    CHECKF(n_got == moved, "%d of %d unsent calls came after the reconnect", n_got, moved);
+    for (int k = 0; k < n_got; k++)
+        CHECK(answer(&h[0], "back", (uint32_t)got[k][1], got[k][0]));
+    int ok = 0;
+    for (int i = 0; i < n; i++)
+        ok += answered_by(i, "back") || fx.calls[i].outcome == DISPATCH_LOST;
+    CHECKF(ok == n, "%d of %d calls answered after the reconnect or failed", ok, n);
+    teardown(h, 1);
+}
+
 /* A handler at host:port over TCP serves like one on a unix socket. */
 static void test_tcp_endpoint_serves(void)
 {
@@ -517,6 +630,8 @@ int main(void)
     test_full_connection_sends_to_another_then_refuses();
     test_timed_out_calls_give_back_their_bytes();
     test_detached_unsent_call_is_dropped();
+    test_unsent_calls_of_a_lost_handler_go_to_another();
+    test_unsent_calls_wait_for_the_handler_to_come_back();
     test_tcp_endpoint_serves();
     return check_summary();
 }

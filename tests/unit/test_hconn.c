@@ -36,7 +36,9 @@ struct fixture {
     struct hconn *h; /* NULL once closed */
     struct fake_handler fake;
     int readies, replies, closes;
+    int err; /* on_closed's errno */
     char why[160];
+    void (*on_close)(struct hconn *h); /* run in on_closed, while h is still readable */
     struct got_reply got[REPLIES_MAX]; /* the first replies, copied */
     bool (*until)(void);               /* the loop stops once this holds */
     int64_t deadline;
@@ -96,11 +98,14 @@ static bool reply_is(int k, uint32_t id, uint16_t status, const void *body, size
     return ok;
 }
 
-static void on_closed(void *owner, struct hconn *h, const char *why)
+static void on_closed(void *owner, struct hconn *h, int err, const char *why)
 {
     (void)owner;
     (void)h;
     fx.closes++;
+    fx.err = err;
+    if (fx.on_close != NULL)
+        fx.on_close(h);
     fx.h = NULL;
     snprintf(fx.why, sizeof fx.why, "%s", why);
 }
@@ -366,6 +371,7 @@ static void test_garbage_closes_with_a_reason(void)
     CHECK(run_until(is_closed));
     CHECK(fx.closes == 1 && fx.h == NULL);
     CHECKF(strstr(fx.why, "not the handler protocol") != NULL, "why: %s", fx.why);
+    CHECK(fx.err == EPROTO);
     CHECK(fake_sees_eof(&fx.fake));
     teardown();
 }
@@ -420,6 +426,7 @@ static void test_handler_hang_up_closes_with_a_reason(void)
     CHECK(run_until(is_closed));
     CHECK(fx.closes == 1);
     CHECKF(strstr(fx.why, "closed the connection") != NULL, "why: %s", fx.why);
+    CHECK(fx.err == ECONNRESET);
     teardown();
 }
 
@@ -565,6 +572,44 @@ static void test_drop_takes_back_only_unsent_calls(void)
     teardown();
 }
 
+static uint64_t seq_begun, seq_whole;
+static struct hproto_call *call_whole;
+static int unsent_seen; /* 1: the begun call was not given, the whole one was, as packed */
+
+static void look_at_unsent(struct hconn *h)
+{
+    const void *data;
+    size_t len;
+    msgpack_sbuffer want;
+    msgpack_sbuffer_init(&want);
+    hproto_pack_call(&want, call_whole);
+    unsent_seen = !hconn_unsent_call(h, seq_begun, &data, &len) &&
+                  hconn_unsent_call(h, seq_whole, &data, &len) && len == want.size &&
+                  memcmp(data, want.data, len) == 0;
+    msgpack_sbuffer_destroy(&want);
+}
+
+/* Once the connection is lost, a call none of whose bytes went out can be
+ * read back whole, to be sent elsewhere; one begun cannot. */
+static void test_unsent_call_is_readable_after_a_loss(void)
+{
+    enum { BIG = 1 << 20 };
+    char *a = malloc(BIG);
+    setup_ready();
+    struct hproto_call ca = big_call(1, a, BIG), cb = call_with(2, "whole");
+    CHECK(hconn_send_call(fx.h, &ca, &seq_begun) == 0);
+    CHECK(hconn_send_call(fx.h, &cb, &seq_whole) == 0);
+    hconn_set_flush(&fx.set); /* a unix socket takes far less than 1 MiB */
+    CHECK(hconn_unsent(fx.h) > hproto_call_size(&cb));
+    call_whole = &cb;
+    fx.on_close = look_at_unsent;
+    fake_hang_up(&fx.fake);
+    CHECK(run_until(is_closed));
+    CHECK(unsent_seen == 1);
+    free(a);
+    teardown();
+}
+
 /* A unix socket that does not exist fails at once: nothing listens yet. */
 static void test_connect_to_a_missing_socket_fails_at_once(void)
 {
@@ -593,6 +638,7 @@ int main(void)
     test_close_drops_queued_calls_without_a_callback();
     test_cap_on_unsent_bytes();
     test_drop_takes_back_only_unsent_calls();
+    test_unsent_call_is_readable_after_a_loss();
     test_connect_to_a_missing_socket_fails_at_once();
     return check_summary();
 }
