@@ -113,21 +113,29 @@ static size_t usable_replicas(const struct lifecycle *lc, const struct function_
     return n;
 }
 
-/* Why r's tasks do not run, from the last that failed; "" when none did. */
-static size_t task_failures(const struct function_record *r, const struct swarm_view *v, char *why,
-                            size_t size)
+/* How many of r's tasks failed, and how many wait with a reason (no node
+ * fits them); why gets the last reason. */
+static size_t task_failures(const struct function_record *r, const struct swarm_view *v,
+                            size_t *unplaced, char *why, size_t size)
 {
     size_t n = 0;
+    *unplaced = 0;
     for (size_t i = 0; i < v->n_tasks; i++) {
         const struct docker_task *t = &v->tasks[i];
-        if (strcmp(t->service, r->service) != 0 ||
-            (strcmp(t->state, "failed") != 0 && strcmp(t->state, "rejected") != 0))
+        bool failed = strcmp(t->state, "failed") == 0 || strcmp(t->state, "rejected") == 0;
+        bool waits = strcmp(t->state, "pending") == 0 && t->error[0] != '\0';
+        if (strcmp(t->service, r->service) != 0 || !(failed || waits))
             continue;
-        n++;
+        n += failed;
+        *unplaced += waits;
         snprintf(why, size, "%s", t->error[0] ? t->error : t->state);
     }
     return n;
 }
+
+/* A task the scheduler cannot place says so at once, and goes on waiting
+ * for a node that fits; a deploy waits this long for one to join. */
+#define UNPLACED_MS 3000
 
 /* Waits until want replicas of r's service serve, at most timeout_ms;
  * *out (malloc'd) gets them. Tasks that keep failing (an image no node
@@ -139,6 +147,7 @@ static int wait_replicas(struct lifecycle *lc, struct function_record *r, size_t
     if (*out == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
     int64_t deadline = loop_now_ms() + timeout_ms;
+    int64_t unplaced_since = 0;
     char why[200] = "";
     size_t have = 0;
     for (;;) {
@@ -146,12 +155,17 @@ static int wait_replicas(struct lifecycle *lc, struct function_record *r, size_t
         if (view_load(lc, "service", r->service, &v, err) < 0)
             break;
         have = usable_replicas(lc, r, &v, *out, want);
-        size_t failures = task_failures(r, &v, why, sizeof why);
+        size_t unplaced, failures = task_failures(r, &v, &unplaced, why, sizeof why);
         view_free(&v);
         if (have == want)
             return 0;
-        if (failures >= 2 * want + 1) {
-            tf_err_set(err, TF_ERR_UPSTREAM, "the tasks of %s fail on the swarm: %s", r->name, why);
+        if (unplaced == 0)
+            unplaced_since = 0;
+        else if (unplaced_since == 0)
+            unplaced_since = loop_now_ms();
+        if (failures >= 2 * want + 1 ||
+            (unplaced_since != 0 && loop_now_ms() - unplaced_since >= UNPLACED_MS)) {
+            tf_err_set(err, TF_ERR_UPSTREAM, "the swarm does not run %s: %s", r->name, why);
             break;
         }
         if (loop_now_ms() >= deadline) {

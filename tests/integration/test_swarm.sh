@@ -65,60 +65,145 @@ check "node 2 runs in its own cgroup" /tfnode2 \
 check "node labels" "1 2" "$(docker node inspect --format "{{index .Spec.Labels \"$SWARM_LABEL\"}}" \
     "$SWARM_NODE1_ID" "$SWARM_NODE2_ID" | tr '\n' ' ' | sed 's/ $//')"
 
-# A tiny image that answers HTTP on 8000 with the task's container.
-# shellcheck disable=SC2016 # the container's shell expands it
-IMG=$(swarm_image tfswarm-hi 'echo hi $(hostname) > /www/index.html && exec httpd -f -p 8000 -h /www')
-check "image pushed, named by digest" yes \
-    "$([[ $IMG == "$SWARM_REGISTRY/tfswarm-hi@sha256:"* ]] && echo yes || echo "$IMG")"
+# ---- the daemon on the bed ------------------------------------------------
 
-# Four replicas spread over the nodes' labels (a preference: they all go to
-# node 1 once node 2 is lost), each on a port its node's engine picks.
-SVC=tfswarm-bed-$$
+ENV=c
+mkdir -p "$T/echo"
+cp "$SRC/examples/echo/c/fn.c" "$T/echo/"
+zipdir "$T/echo" "$T/echo.zip"
+STATE=$T/state
+LOG=$T/daemon.log
+
+# A swarm of two nodes and no registry: the daemon says what to pass.
+"$DAEMON" --state-dir "$T/noreg" --coap-port -1 --http-port -1 --mgmt-port -1 \
+    --backend auto > "$T/noreg.log" 2>&1
+check "no --registry on two nodes: start fails" 1 $?
+check "no --registry: says why" yes \
+    "$(grep -q 'the swarm has 2 nodes and no --registry was given' "$T/noreg.log" && echo yes || cat "$T/noreg.log")"
+
 t0=$(us)
-docker service create -d --name "$SVC" --replicas 4 \
-    --placement-pref "spread=node.labels.$SWARM_LABEL" \
-    --publish mode=host,target=8000 --stop-grace-period 1s --restart-delay 1s \
-    "$IMG" > /dev/null
-check "service created" 0 $?
-n_tasks() { swarm_tasks "$SVC" | awk -v n="${2:-}" 'n == "" || $2 == n' | wc -l | grep -qx "$1"; }
-check "4 tasks running" yes "$(within 60 n_tasks 4)"
-echo "# 4 tasks running in $(secs "$t0") s"
-swarm_tasks "$SVC" > "$T/tasks"
-check "2 tasks on node 1" 2 "$(awk -v n="$SWARM_NODE1_ID" '$2 == n' "$T/tasks" | wc -l)"
-check "2 tasks on node 2" 2 "$(awk -v n="$SWARM_NODE2_ID" '$2 == n' "$T/tasks" | wc -l)"
-# answers FILE: each task at NODE_ADDR:PORT answers with its own container.
-answers() {
-    local id addr port cid got
-    while read -r id _ addr port cid; do
-        got=$(curl -s -m 5 "http://$addr:$port/")
-        check "task ${id:0:12} on ${addr}:$port answers" "hi ${cid:0:12}" "$got"
-    done < "$1"
-}
-answers "$T/tasks"
-awk -v n="$SWARM_NODE2_ID" '$2 == n {print $3, $4}' "$T/tasks" > "$T/node2-ports"
+it_start_daemon --backend swarm --registry "$SWARM_REGISTRY"
+check "backend: swarm" yes "$(grep -q 'backend: swarm, 2 node(s); images pushed to the registry' "$LOG" && echo yes)"
 
-# Node 2 loses power: its link drops every packet, its processes die.
+# list_replicas NAME: "NODE ADDRESS" of each replica /list shows, sorted.
+list_replicas() {
+    mgmt GET /list -H 'Accept: application/json'
+    python3 -c '
+import json, sys
+for f in json.load(open(sys.argv[1])):
+    if f["name"] == sys.argv[2]:
+        for r in f.get("replicas", []):
+            print(r["node"], r["address"])' "$T/body" "$1" | sort
+}
+nodes_of() { list_replicas "$1" | awk '{print $1}' | sort | uniq -c | awk '{print $2 "=" $1}' | tr '\n' ' ' | sed 's/ $//'; }
+HOST1=$(docker node inspect --format '{{.Description.Hostname}}' "$SWARM_NODE1_ID")
+HOST2=$(docker node inspect --format '{{.Description.Hostname}}' "$SWARM_NODE2_ID")
+
+t0=$(us)
+deploy_ok echo 4 "$T/echo.zip"
+echo "# c echo, 4 replicas, deployed in $(secs "$t0") s"
+check "echo: 4 replicas over both nodes" "$(printf '%s\n' "$HOST1=2" "$HOST2=2" | sort | tr '\n' ' ' | sed 's/ $//')" "$(nodes_of echo)"
+check "echo: a service of the instance" 1 "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l)"
+check "echo: its image by digest from the registry" yes \
+    "$(docker service ls --format '{{.Image}}' --filter "label=tinyfaas.instance=$IID" | grep -q "^$SWARM_REGISTRY/tinyfaas-$IID-echo@sha256:" && echo yes)"
+call echo --data-binary 'hello swarm'
+check "echo over HTTP" "200 hello swarm" "$CODE $(cat "$T/out")"
+coap echo 'hello coap'
+check "echo over CoAP" "0 hello coap" "$CRC $(cat "$T/cout")"
+# Every replica answers: 40 calls spread by calls in flight reach all four.
+for i in $(seq 40); do call echo --data-binary "x$i"; [ "$CODE" = 200 ] || break; done
+check "40 calls" 200 "$CODE"
+mgmt GET '/logs?name=echo'
+check "logs: every replica's start, from both nodes" 4 \
+    "$(grep 'tinyfaas: c function' "$T/body" | grep -o 'handler=[^ ]*' | sort -u | wc -l)"
+
+# Placement constraints: on node 2 only; kept in the state dir.
+printf '{"name":"placed","env":"c","threads":2,"zip":"%s","constraints":["node.labels.%s==2"]}' \
+    "$(base64 -w0 "$T/echo.zip")" "$SWARM_LABEL" > "$T/up.json"
+mgmt POST /upload --data-binary "@$T/up.json"
+check "placed: deployed" 200 "$CODE"
+check "placed: both replicas on node 2" "$HOST2=2" "$(nodes_of placed)"
+check "placed: constraints kept" '["node.labels.tinyfaas-node==2"]' \
+    "$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["constraints"]))' "$STATE/functions/placed/spec.json" 2>&1)"
+printf '{"name":"nowhere","env":"c","threads":1,"zip":"%s","constraints":["node.labels.%s==9"]}' \
+    "$(base64 -w0 "$T/echo.zip")" "$SWARM_LABEL" > "$T/up.json"
+mgmt POST /upload --data-binary "@$T/up.json"
+check "a constraint no node meets: refused" yes "$([ "$CODE" -ge 500 ] && grep -q 'no suitable node' "$T/body" && echo yes || echo "$CODE $(cat "$T/body")")"
+check "nowhere: no service left" 0 "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=nowhere | wc -l)"
+printf '{"name":"bad","env":"c","zip":"%s","constraints":["node.labels.x"]}' "$(base64 -w0 "$T/echo.zip")" > "$T/up.json"
+mgmt POST /upload --data-binary "@$T/up.json"
+check "a malformed constraint: 400" "400 constraint 'node.labels.x' is not NAME==VALUE or NAME!=VALUE" "$CODE $(cat "$T/body")"
+
+# A redeploy and scaling under load fail no call.
+load_start echo 16
+check "load runs" yes "$(load_wait_ok 200)"
+deploy_ok echo 4 "$T/echo.zip"
+check "load goes on after the redeploy" yes "$(load_wait_ok 200)"
+mgmt POST /scale --data '{"name":"echo","threads":2}'
+check "scale to 2" 200 "$CODE"
+check "echo: 2 replicas" 2 "$(list_replicas echo | wc -l)"
+check "load goes on after scaling down" yes "$(load_wait_ok 200)"
+mgmt POST /scale --data '{"name":"echo","threads":4}'
+check "scale to 4" 200 "$CODE"
+check "echo: 4 replicas" 4 "$(list_replicas echo | wc -l)"
+check "load goes on after scaling up" yes "$(load_wait_ok 200)"
+load_stop
+check "redeploy, scaling: no HTTP call failed" "0 0" "$(field "$T/hload.json" errors) $(field "$T/hload.json" timeouts)"
+check "redeploy, scaling: no CoAP call failed" "0 0" "$(field "$T/cload.json" errors) $(field "$T/cload.json" timeouts)"
+
+# A service removed by hand is made again.
+docker service rm "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=placed)" > /dev/null
+check "placed: made again after a removal by hand" yes "$(answers_within 60 placed again again)"
+check "placed: one service again" 1 "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=placed | wc -l)"
+
+# A restart after a kill adopts the services: the same tasks serve.
+list_replicas echo > "$T/before"
+kill -KILL "$DAEMON_PID"
+wait "$DAEMON_PID" 2> /dev/null
+DAEMON_PID=
+it_start_daemon --backend swarm --registry "$SWARM_REGISTRY"
+check "restart: echo serves" yes "$(answers_within 60 echo back back)"
+check "restart: the services adopted" yes "$(grep -q 'service(s) of the last run still run: adopted' "$LOG" && echo yes)"
+check "restart: the same replicas" "$(cat "$T/before")" "$(list_replicas echo)"
+
+# Node 2 loses power under load: the calls in flight on it fail 503, the
+# rest are answered, and its replicas come back on node 1 with no one acting.
+load_start echo 16
+check "load runs before the loss" yes "$(load_wait_ok 200)"
+( while :; do curl -s -o /dev/null -m 40 -w '%{http_code}\n' --data-binary probe "http://127.0.0.1:$PORT/echo"; done ) > "$T/probe" 2>&1 &
+PROBE=$!
 t0=$(us)
 swarm_cut_node2
 check "node 2 cut off" 0 $?
 swarm_kill_node2
 check "node 2 killed" 0 $?
-check "node 2's cgroup empty" 0 "$(find /sys/fs/cgroup/pids/tfnode2 -name cgroup.procs -exec cat {} + | wc -l)"
-read -r addr port < "$T/node2-ports"
-curl -s -m 2 -o /dev/null "http://$addr:$port/"
-check "node 2 silent: a connection times out (no RST)" 28 $?
+check "load goes on on node 1" yes "$(load_wait_ok 500)"
+echo "# calls answered again $(secs "$t0") s after the cut"
 node2_down() { [ "$(swarm_node_state "$SWARM_NODE2_ID")" = down ]; }
 check "node 2 Down" yes "$(within 60 node2_down)"
 echo "# node 2 Down $(secs "$t0") s after the cut"
-check "4 tasks running on node 1" yes "$(within 90 n_tasks 4 "$SWARM_NODE1_ID")"
-echo "# 4 tasks on node 1 $(secs "$t0") s after the cut"
-swarm_tasks "$SVC" | awk -v n="$SWARM_NODE1_ID" '$2 == n' > "$T/tasks"
-answers "$T/tasks"
+all_on_node1() { [ "$(nodes_of echo)" = "$HOST1=4" ]; }
+check "echo: 4 replicas on node 1, picked up" yes "$(within 90 all_on_node1)"
+echo "# 4 replicas serve on node 1 $(secs "$t0") s after the cut"
+check "load goes on on the new replicas" yes "$(load_wait_ok 200)"
+kill "$PROBE"; wait "$PROBE" 2> /dev/null
+load_stop
+echo "# lost: http $(field "$T/hload.json" errors) errors $(field "$T/hload.json" timeouts) timeouts, coap $(field "$T/cload.json" errors) errors $(field "$T/cload.json" timeouts) timeouts"
+check "calls lost: at most those in flight (16 each)" yes \
+    "$([ $(($(field "$T/hload.json" errors) + $(field "$T/hload.json" timeouts))) -le 16 ] && [ $(($(field "$T/cload.json" errors) + $(field "$T/cload.json" timeouts))) -le 16 ] && echo yes)"
+check "the probe saw only 200 and 503" "" "$(grep -vxE '200|503' "$T/probe" | sort | uniq -c)"
 
-docker service rm "$SVC" > /dev/null
-check "service removed" 0 $?
-no_tasks() { [ -z "$(docker ps -aq --filter "label=com.docker.swarm.service.name=$SVC")" ]; }
-check "its containers gone" yes "$(within 30 no_tasks)"
+# Delete, then stop: nothing of the instance is left on the swarm.
+mgmt POST /delete --data '{"name":"echo"}'
+check "delete echo" 200 "$CODE"
+check "echo: no service, secret or network" "0 0 0" \
+    "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l) $(docker secret ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l) $(docker network ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l)"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+check "stop: exit status" 0 $?
+DAEMON_PID=
+check "stop: no service or secret of the instance" "0 0" \
+    "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" | wc -l) $(docker secret ls -q --filter "label=tinyfaas.instance=$IID" | wc -l)"
 
 t0=$(us)
 swarm_down
