@@ -52,6 +52,7 @@ _SWARM_STATE=/run/tfswarm      # the bed's record, the host registry's files
 _SWARM_REGDATA=/var/lib/tfswarm-registry
 _SWARM_ENGINE_NETNS=/var/run/docker/netns  # the host engine's sandboxes
 _SWARM_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+_SWARM_LIB=$_SWARM_LIB_DIR/$(basename "${BASH_SOURCE[0]}")
 _SWARM_MSG_PREFIX="swarm bed:"
 
 _swarm_say() { printf '# %s %s\n' "$_SWARM_MSG_PREFIX" "$*" >&2; }
@@ -97,6 +98,9 @@ swarm_can_run() {
 }
 
 _swarm_owner() { cat "$_SWARM_STATE/owner" 2> /dev/null; }
+# _swarm_me: the pid a bed is recorded under: the shell that sourced this
+# (swarm_down's own session is told it).
+_swarm_me() { echo "${_SWARM_SELF:-$$}"; }
 
 # _swarm_busy: whether another live run holds the bed (saying so on stderr):
 # its recorded owner runs, or a record without owner is being made.
@@ -108,7 +112,7 @@ _swarm_busy() {
         _swarm_err "the bed is being set up by another test run"
         return 0
     fi
-    if [ -n "$owner" ] && [ "$owner" != $$ ] && kill -0 "$owner" 2> /dev/null; then
+    if [ -n "$owner" ] && [ "$owner" != "$(_swarm_me)" ] && kill -0 "$owner" 2> /dev/null; then
         _swarm_err "the bed is in use by another test run (pid $owner)"
         return 0
     fi
@@ -127,16 +131,16 @@ swarm_docker2() { DOCKER_HOST=$SWARM_NODE2_HOST docker "$@"; }
 _swarm_take() {
     local owner
     if mkdir "$_SWARM_STATE" 2> /dev/null; then
-        echo $$ > "$_SWARM_STATE/owner"
+        _swarm_me > "$_SWARM_STATE/owner"
         return 0
     fi
     _swarm_busy && return 1
     owner=$(_swarm_owner)
-    [ "$owner" = $$ ] || _swarm_say "removing what a run that died (pid ${owner:-unknown}) left"
-    echo $$ > "$_SWARM_STATE/owner"
+    [ "$owner" = "$(_swarm_me)" ] || _swarm_say "removing what a run that died (pid ${owner:-unknown}) left"
+    _swarm_me > "$_SWARM_STATE/owner"
     swarm_down
     mkdir "$_SWARM_STATE" 2> /dev/null || { _swarm_err "cannot make $_SWARM_STATE"; return 1; }
-    echo $$ > "$_SWARM_STATE/owner"
+    _swarm_me > "$_SWARM_STATE/owner"
 }
 
 # _swarm_need_registry: installs Debian's docker-registry when missing (the
@@ -355,25 +359,35 @@ _swarm_cmdline() { { tr '\0' ' ' < "/proc/$1/cmdline"; } 2> /dev/null; }
 _swarm_our_pid() { [ -n "$1" ] && _swarm_cmdline "$1" | grep -qF -- "$2"; }
 
 # swarm_down: removes every trace of the bed; safe twice, after a partial
-# swarm_up, or for a run that died. Ignores SIGINT/SIGTERM while it runs.
+# swarm_up, or for a run that died. It runs in a session of its own, deaf
+# to SIGINT and SIGTERM: the signals that end a test (a ^C, meson's timeout,
+# sent to the test's process group, SIGKILL included) do not cut it short.
 # It removes only a bed swarm_up got to make; SWARM_DOWN_ANYWAY=1 removes
 # whatever has the bed's names, record or not (by hand, after an accident).
 swarm_down() {
-    local - t0 pid mp n p nets='' saved
+    local - saved
     set +e
-    t0=$(_swarm_us)
     saved=$(trap -p INT TERM)
     trap '' INT TERM
+    # shellcheck disable=SC2016 # the new shell expands it
+    _SWARM_SELF=$(_swarm_me) setsid -w bash -c 'source "$1" && _swarm_down' swarm_down "$_SWARM_LIB"
+    SWARM_NODE1_ID=
+    SWARM_NODE2_ID=
+    eval "${saved:-trap - INT TERM}"
+    return 0
+}
+
+_swarm_down() {
+    local t0 pid mp n p nets=''
+    t0=$(_swarm_us)
     if _swarm_busy 2> /dev/null; then
         _swarm_say "the bed belongs to another live run ($(_swarm_owner)): left alone"
-        eval "${saved:-trap - INT TERM}"
         return 0
     fi
     # Nothing made (a swarm_up that found something in its way, or a
     # second call): nothing to remove but the record.
     if ! _swarm_marked made && [ "${SWARM_DOWN_ANYWAY:-}" != 1 ]; then
         rm -rf "$_SWARM_STATE"
-        eval "${saved:-trap - INT TERM}"
         return 0
     fi
 
@@ -399,7 +413,11 @@ swarm_down() {
             # The manager's connections to a node that vanished without a
             # word would hold its shutdown for 8 s: they are closed first.
             ss -K dst "$SWARM_NODE2_ADDR" > /dev/null 2>&1
-            docker swarm leave --force > /dev/null 2>&1 || _swarm_err "docker swarm leave failed"
+            for _ in 1 2 3; do
+                docker swarm leave --force > /dev/null 2>&1
+                _swarm_wait 1 _swarm_inactive && break
+            done
+            _swarm_inactive || _swarm_err "the host's engine does not leave the swarm"
         fi
         n=$(cat "$_SWARM_STATE/node1-id" 2> /dev/null)
         if [ -n "$n" ]; then
@@ -441,12 +459,10 @@ swarm_down() {
         rmdir /run/netns 2> /dev/null
     fi
     rm -rf "$_SWARM_STATE"
-    SWARM_NODE1_ID=
-    SWARM_NODE2_ID=
     _swarm_say "down in $(_swarm_secs "$t0") s"
-    eval "${saved:-trap - INT TERM}"
     return 0
 }
+_swarm_inactive() { [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2> /dev/null)" = inactive ]; }
 _swarm_gone() { ! kill -0 "$1" 2> /dev/null; }
 _swarm_rm_sandbox_file() {
     [ -f "$1" ] && [ ! -s "$1" ] && ! mountpoint -q "$1" && rm -f "$1"
