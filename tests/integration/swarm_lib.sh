@@ -1,36 +1,45 @@
 # shellcheck shell=bash disable=SC2015
 # A real two-node Docker Swarm on one machine, for the tests of the Swarm
 # backend. Node 1 is the host's own engine (the manager); node 2 is a second
-# dockerd in a network namespace of its own, with its own mount and UTS
-# namespaces, data and exec roots, and one cgroup (per v1 controller) that
-# holds its whole process tree, so that it can be cut off and killed like a
-# machine losing power. A registry both engines reach on loopback holds the
-# test images. Source it, then:
+# dockerd in network, mount and UTS namespaces of its own, with its own data
+# and exec roots and one cgroup (per v1 hierarchy) holding its whole process
+# tree, so that it can be cut off and killed like a machine losing power. A
+# registry both engines reach on their loopback holds the test images.
 #
-#   why=$(swarm_can_run 2>&1) || { echo "SKIP: $why"; exit 77; }
+#   source swarm_lib.sh
+#   why=$(swarm_can_run 2>&1) || { echo "SKIP $why"; exit 77; }
 #   trap swarm_down EXIT
 #   swarm_up || exit 1
-#   ... swarm_cut_node2; swarm_kill_node2 ...
+#   ...; swarm_cut_node2; swarm_kill_node2; ...
 #
-# swarm_up exports:
-#   SWARM_NODE1_ADDR  10.231.0.1, node 1's (the host's) address on the bed's link
-#   SWARM_NODE2_ADDR  10.231.0.2, node 2's address
-#   SWARM_NODE2_HOST  DOCKER_HOST for node 2's engine (swarm_docker2 uses it)
-#   SWARM_REGISTRY    127.0.0.1:5231, the registry both engines pull from
-#   SWARM_NODE1_ID, SWARM_NODE2_ID  the nodes' Swarm ids
-#   SWARM_LABEL       tinyfaas-node: node label, 1 on node 1 and 2 on node 2
+# Variables (swarm_up sets the ids):
+#   SWARM_NODE1_ADDR  10.231.0.1: node 1's (the host's) address on the link
+#   SWARM_NODE2_ADDR  10.231.0.2: node 2's address
+#   SWARM_NODE2_HOST  unix:///run/tfnode2/docker.sock: DOCKER_HOST for node 2
+#   SWARM_REGISTRY    127.0.0.1:5231: the registry, the same on both engines
+#   SWARM_NODE1_ID, SWARM_NODE2_ID: the nodes' Swarm ids
+#   SWARM_LABEL       tinyfaas-node: a node label, 1 on node 1, 2 on node 2
 #                     (--placement-pref spread=node.labels.tinyfaas-node,
 #                     --constraint node.labels.tinyfaas-node==2)
-# Services must name images by digest (swarm_image prints such a name): the
-# engines then pull nothing they already have, and never ask a public
-# registry. This kernel has no IPVS: no routing mesh, no service VIPs; use
-# host-mode published ports (--publish mode=host,target=PORT, no published
-# port) and reach a task at its node's address (swarm_tasks).
+# Functions: swarm_can_run, swarm_up, swarm_down, swarm_cut_node2,
+# swarm_kill_node2, swarm_docker2 ARGS (docker on node 2), swarm_image NAME
+# COMMAND (a busybox image pushed; prints its name by digest), swarm_tasks
+# SERVICE (running tasks: id, node, node address, published port,
+# container), swarm_node_state NODE_ID, swarm_traces (what is left of the
+# bed), swarm_logs (node 2's and the registry's logs, for a failure).
 #
-# Everything the bed makes is recorded under /run/tfswarm together with the
-# pid of the shell that made it; swarm_down undoes it all, also after a
-# partial swarm_up, twice, or for a run that died (the next swarm_up does
-# it then). A bed whose owner still runs is never touched.
+# Services must name images by digest (127.0.0.1:5231/NAME@sha256:...): the
+# engines then pull nothing they already have and never ask a public
+# registry. Without IPVS in the kernel there is no routing mesh and no
+# service VIP: the bed removes the ingress network, so a port published in
+# ingress mode fails at once. Publish in host mode with no published port
+# (--publish mode=host,target=PORT) and reach a task at its node's address
+# and the port its engine picked (swarm_tasks).
+#
+# What the bed makes is recorded under /run/tfswarm with the pid of the
+# shell that made it. swarm_down undoes it all, also after a partial
+# swarm_up, when called twice, or for a run that died (the next swarm_up
+# does it then); a bed whose owner still runs is never touched.
 
 SWARM_NODE1_ADDR=10.231.0.1
 SWARM_NODE2_ADDR=10.231.0.2
@@ -72,7 +81,7 @@ _swarm_v1_dirs() { _swarm_cgroup_mounts | awk '{print $1}'; }
 swarm_can_run() {
     local c ctl
     if [ "$(id -u)" -ne 0 ]; then _swarm_err "needs root (network namespaces, cgroups, a second dockerd)"; return 1; fi
-    for c in ip unshare setsid iptables dockerd docker tar curl awk; do
+    for c in ip ss unshare setsid mountpoint iptables dockerd docker tar curl awk; do
         command -v "$c" > /dev/null || { _swarm_err "no $c command"; return 1; }
     done
     ip netns list > /dev/null 2>&1 || { _swarm_err "ip has no netns support"; return 1; }
