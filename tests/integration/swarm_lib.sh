@@ -1,36 +1,45 @@
 # shellcheck shell=bash disable=SC2015
 # A real two-node Docker Swarm on one machine, for the tests of the Swarm
 # backend. Node 1 is the host's own engine (the manager); node 2 is a second
-# dockerd in a network namespace of its own, with its own mount and UTS
-# namespaces, data and exec roots, and one cgroup (per v1 controller) that
-# holds its whole process tree, so that it can be cut off and killed like a
-# machine losing power. A registry both engines reach on loopback holds the
-# test images. Source it, then:
+# dockerd in network, mount and UTS namespaces of its own, with its own data
+# and exec roots and one cgroup (per v1 hierarchy) holding its whole process
+# tree, so that it can be cut off and killed like a machine losing power. A
+# registry both engines reach on their loopback holds the test images.
 #
-#   why=$(swarm_can_run 2>&1) || { echo "SKIP: $why"; exit 77; }
+#   source swarm_lib.sh
+#   why=$(swarm_can_run 2>&1) || { echo "SKIP $why"; exit 77; }
 #   trap swarm_down EXIT
 #   swarm_up || exit 1
-#   ... swarm_cut_node2; swarm_kill_node2 ...
+#   ...; swarm_cut_node2; swarm_kill_node2; ...
 #
-# swarm_up exports:
-#   SWARM_NODE1_ADDR  10.231.0.1, node 1's (the host's) address on the bed's link
-#   SWARM_NODE2_ADDR  10.231.0.2, node 2's address
-#   SWARM_NODE2_HOST  DOCKER_HOST for node 2's engine (swarm_docker2 uses it)
-#   SWARM_REGISTRY    127.0.0.1:5231, the registry both engines pull from
-#   SWARM_NODE1_ID, SWARM_NODE2_ID  the nodes' Swarm ids
-#   SWARM_LABEL       tinyfaas-node: node label, 1 on node 1 and 2 on node 2
+# Variables (swarm_up sets the ids):
+#   SWARM_NODE1_ADDR  10.231.0.1: node 1's (the host's) address on the link
+#   SWARM_NODE2_ADDR  10.231.0.2: node 2's address
+#   SWARM_NODE2_HOST  unix:///run/tfnode2/docker.sock: DOCKER_HOST for node 2
+#   SWARM_REGISTRY    127.0.0.1:5231: the registry, the same on both engines
+#   SWARM_NODE1_ID, SWARM_NODE2_ID: the nodes' Swarm ids
+#   SWARM_LABEL       tinyfaas-node: a node label, 1 on node 1, 2 on node 2
 #                     (--placement-pref spread=node.labels.tinyfaas-node,
 #                     --constraint node.labels.tinyfaas-node==2)
-# Services must name images by digest (swarm_image prints such a name): the
-# engines then pull nothing they already have, and never ask a public
-# registry. This kernel has no IPVS: no routing mesh, no service VIPs; use
-# host-mode published ports (--publish mode=host,target=PORT, no published
-# port) and reach a task at its node's address (swarm_tasks).
+# Functions: swarm_can_run, swarm_up, swarm_down, swarm_cut_node2,
+# swarm_kill_node2, swarm_docker2 ARGS (docker on node 2), swarm_image NAME
+# COMMAND (a busybox image pushed; prints its name by digest), swarm_tasks
+# SERVICE (running tasks: id, node, node address, published port,
+# container), swarm_node_state NODE_ID, swarm_traces (what is left of the
+# bed), swarm_logs (node 2's and the registry's logs, for a failure).
 #
-# Everything the bed makes is recorded under /run/tfswarm together with the
-# pid of the shell that made it; swarm_down undoes it all, also after a
-# partial swarm_up, twice, or for a run that died (the next swarm_up does
-# it then). A bed whose owner still runs is never touched.
+# Services must name images by digest (127.0.0.1:5231/NAME@sha256:...): the
+# engines then pull nothing they already have and never ask a public
+# registry. Without IPVS in the kernel there is no routing mesh and no
+# service VIP: the bed removes the ingress network, so a port published in
+# ingress mode fails at once. Publish in host mode with no published port
+# (--publish mode=host,target=PORT) and reach a task at its node's address
+# and the port its engine picked (swarm_tasks).
+#
+# What the bed makes is recorded under /run/tfswarm with the pid of the
+# shell that made it. swarm_down undoes it all, also after a partial
+# swarm_up, when called twice, or for a run that died (the next swarm_up
+# does it then); a bed whose owner still runs is never touched.
 
 SWARM_NODE1_ADDR=10.231.0.1
 SWARM_NODE2_ADDR=10.231.0.2
@@ -52,6 +61,7 @@ _SWARM_STATE=/run/tfswarm      # the bed's record, the host registry's files
 _SWARM_REGDATA=/var/lib/tfswarm-registry
 _SWARM_ENGINE_NETNS=/var/run/docker/netns  # the host engine's sandboxes
 _SWARM_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+_SWARM_LIB=$_SWARM_LIB_DIR/$(basename "${BASH_SOURCE[0]}")
 _SWARM_MSG_PREFIX="swarm bed:"
 
 _swarm_say() { printf '# %s %s\n' "$_SWARM_MSG_PREFIX" "$*" >&2; }
@@ -71,7 +81,7 @@ _swarm_v1_dirs() { _swarm_cgroup_mounts | awk '{print $1}'; }
 swarm_can_run() {
     local c ctl
     if [ "$(id -u)" -ne 0 ]; then _swarm_err "needs root (network namespaces, cgroups, a second dockerd)"; return 1; fi
-    for c in ip unshare setsid iptables dockerd docker tar curl awk; do
+    for c in ip ss unshare setsid mountpoint iptables dockerd docker tar curl awk; do
         command -v "$c" > /dev/null || { _swarm_err "no $c command"; return 1; }
     done
     ip netns list > /dev/null 2>&1 || { _swarm_err "ip has no netns support"; return 1; }
@@ -97,6 +107,9 @@ swarm_can_run() {
 }
 
 _swarm_owner() { cat "$_SWARM_STATE/owner" 2> /dev/null; }
+# _swarm_me: the pid a bed is recorded under: the shell that sourced this
+# (swarm_down's own session is told it).
+_swarm_me() { echo "${_SWARM_SELF:-$$}"; }
 
 # _swarm_busy: whether another live run holds the bed (saying so on stderr):
 # its recorded owner runs, or a record without owner is being made.
@@ -108,7 +121,7 @@ _swarm_busy() {
         _swarm_err "the bed is being set up by another test run"
         return 0
     fi
-    if [ -n "$owner" ] && [ "$owner" != $$ ] && kill -0 "$owner" 2> /dev/null; then
+    if [ -n "$owner" ] && [ "$owner" != "$(_swarm_me)" ] && kill -0 "$owner" 2> /dev/null; then
         _swarm_err "the bed is in use by another test run (pid $owner)"
         return 0
     fi
@@ -127,16 +140,16 @@ swarm_docker2() { DOCKER_HOST=$SWARM_NODE2_HOST docker "$@"; }
 _swarm_take() {
     local owner
     if mkdir "$_SWARM_STATE" 2> /dev/null; then
-        echo $$ > "$_SWARM_STATE/owner"
+        _swarm_me > "$_SWARM_STATE/owner"
         return 0
     fi
     _swarm_busy && return 1
     owner=$(_swarm_owner)
-    [ "$owner" = $$ ] || _swarm_say "removing what a run that died (pid ${owner:-unknown}) left"
-    echo $$ > "$_SWARM_STATE/owner"
+    [ "$owner" = "$(_swarm_me)" ] || _swarm_say "removing what a run that died (pid ${owner:-unknown}) left"
+    _swarm_me > "$_SWARM_STATE/owner"
     swarm_down
     mkdir "$_SWARM_STATE" 2> /dev/null || { _swarm_err "cannot make $_SWARM_STATE"; return 1; }
-    echo $$ > "$_SWARM_STATE/owner"
+    _swarm_me > "$_SWARM_STATE/owner"
 }
 
 # _swarm_need_registry: installs Debian's docker-registry when missing (the
@@ -355,25 +368,35 @@ _swarm_cmdline() { { tr '\0' ' ' < "/proc/$1/cmdline"; } 2> /dev/null; }
 _swarm_our_pid() { [ -n "$1" ] && _swarm_cmdline "$1" | grep -qF -- "$2"; }
 
 # swarm_down: removes every trace of the bed; safe twice, after a partial
-# swarm_up, or for a run that died. Ignores SIGINT/SIGTERM while it runs.
+# swarm_up, or for a run that died. It runs in a session of its own, deaf
+# to SIGINT and SIGTERM: the signals that end a test (a ^C, meson's timeout,
+# sent to the test's process group, SIGKILL included) do not cut it short.
 # It removes only a bed swarm_up got to make; SWARM_DOWN_ANYWAY=1 removes
 # whatever has the bed's names, record or not (by hand, after an accident).
 swarm_down() {
-    local - t0 pid mp n p nets='' saved
+    local - saved
     set +e
-    t0=$(_swarm_us)
     saved=$(trap -p INT TERM)
     trap '' INT TERM
+    # shellcheck disable=SC2016 # the new shell expands it
+    _SWARM_SELF=$(_swarm_me) setsid -w bash -c 'source "$1" && _swarm_down' swarm_down "$_SWARM_LIB"
+    SWARM_NODE1_ID=
+    SWARM_NODE2_ID=
+    eval "${saved:-trap - INT TERM}"
+    return 0
+}
+
+_swarm_down() {
+    local t0 pid mp n p nets=''
+    t0=$(_swarm_us)
     if _swarm_busy 2> /dev/null; then
         _swarm_say "the bed belongs to another live run ($(_swarm_owner)): left alone"
-        eval "${saved:-trap - INT TERM}"
         return 0
     fi
     # Nothing made (a swarm_up that found something in its way, or a
     # second call): nothing to remove but the record.
     if ! _swarm_marked made && [ "${SWARM_DOWN_ANYWAY:-}" != 1 ]; then
         rm -rf "$_SWARM_STATE"
-        eval "${saved:-trap - INT TERM}"
         return 0
     fi
 
@@ -399,7 +422,11 @@ swarm_down() {
             # The manager's connections to a node that vanished without a
             # word would hold its shutdown for 8 s: they are closed first.
             ss -K dst "$SWARM_NODE2_ADDR" > /dev/null 2>&1
-            docker swarm leave --force > /dev/null 2>&1 || _swarm_err "docker swarm leave failed"
+            for _ in 1 2 3; do
+                docker swarm leave --force > /dev/null 2>&1
+                _swarm_wait 1 _swarm_inactive && break
+            done
+            _swarm_inactive || _swarm_err "the host's engine does not leave the swarm"
         fi
         n=$(cat "$_SWARM_STATE/node1-id" 2> /dev/null)
         if [ -n "$n" ]; then
@@ -441,12 +468,10 @@ swarm_down() {
         rmdir /run/netns 2> /dev/null
     fi
     rm -rf "$_SWARM_STATE"
-    SWARM_NODE1_ID=
-    SWARM_NODE2_ID=
     _swarm_say "down in $(_swarm_secs "$t0") s"
-    eval "${saved:-trap - INT TERM}"
     return 0
 }
+_swarm_inactive() { [ "$(docker info --format '{{.Swarm.LocalNodeState}}' 2> /dev/null)" = inactive ]; }
 _swarm_gone() { ! kill -0 "$1" 2> /dev/null; }
 _swarm_rm_sandbox_file() {
     [ -f "$1" ] && [ ! -s "$1" ] && ! mountpoint -q "$1" && rm -f "$1"

@@ -15,7 +15,8 @@ source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/swarm_lib.sh"
 it_init "$@"
 if ! why=$(swarm_can_run 2>&1); then
-    echo "SKIP the swarm test bed cannot be built here: $why" | tee /dev/stderr
+    echo "SKIP $why"
+    SUMMARY=yes
     exit 77
 fi
 # On any exit: the daemon (when a check started one) first, then the bed,
