@@ -238,8 +238,12 @@ static int create_service(struct lifecycle *lc, struct function_record *r,
     handler_secret(lc, r->service_name, secret);
     int rc = docker_secret_create(lc->cfg.docker, r->service_name, secret, 64, h->labels, r->secret,
                                   err);
-    if (rc < 0 && err->kind == TF_ERR_CONFLICT) /* made before the service went by hand */
-        rc = 0, snprintf(r->secret, sizeof r->secret, "%s", r->service_name);
+    /* One of that name stays from before the service was removed by hand:
+     * a service takes a secret by id, made anew here. */
+    if (rc < 0 && err->kind == TF_ERR_CONFLICT &&
+        docker_secret_remove(lc->cfg.docker, r->service_name, err) == 0)
+        rc = docker_secret_create(lc->cfg.docker, r->service_name, secret, 64, h->labels,
+                                  r->secret, err);
     json_t *labels = json_deep_copy(h->labels);
     if (labels == NULL || json_object_set_new(labels, LABEL_HANDLER, json_string(digest)) < 0)
         rc = rc < 0 ? rc : tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
@@ -256,17 +260,23 @@ static int create_service(struct lifecycle *lc, struct function_record *r,
     return rc;
 }
 
-/* Waits at most REMOVE_WAIT_MS until no task of service is left. */
+/* Waits at most REMOVE_WAIT_MS until no task of service is left: a
+ * removed service's tasks stay listed, by their service's labels (its id
+ * no longer names it), until their containers are gone. */
 static void wait_tasks_gone(struct lifecycle *lc, const char *service)
 {
+    char label[64];
+    snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
     int64_t deadline = loop_now_ms() + REMOVE_WAIT_MS;
     for (;;) {
         struct docker_task *tasks = NULL;
-        size_t n = 0;
+        size_t n = 0, left = 0;
         tf_err e = {0};
-        int rc = docker_tasks(lc->cfg.docker, "service", service, 0, &tasks, &n, &e);
+        int rc = docker_tasks(lc->cfg.docker, "label", label, 0, &tasks, &n, &e);
+        for (size_t i = 0; i < n; i++)
+            left += strcmp(tasks[i].service, service) == 0;
         free(tasks);
-        if (rc < 0 || n == 0 || loop_now_ms() >= deadline)
+        if (rc < 0 || left == 0 || loop_now_ms() >= deadline)
             return;
         nanosleep(&(struct timespec){0, POLL_MS * 1000000L}, NULL);
     }

@@ -11,8 +11,9 @@ DAEMON=$2
 cd "$ROOT" || exit 1
 
 # Flags of other programs the docs show: meson's, curl's, pip's, docker's,
-# clang-format's, systemctl's.
-OTHER_FLAGS="--print-errorlogs --suite --list --data --target --filter --dry-run --prefix --now"
+# clang-format's, systemctl's, docker swarm's.
+OTHER_FLAGS="--print-errorlogs --suite --list --data --target --filter --dry-run --prefix --now \
+--dispatcher-heartbeat --force --label-add --opt --token --advertise-addr"
 README_MAX=160
 
 failed=0

@@ -19,7 +19,8 @@
 # printed beside BUILD_DIR's. Needs Docker; loopback only.
 #
 # Environment: BENCH_SECONDS (per run, default 10); BENCH_ONLY=metrics runs
-# only the last section, the cost of recording metrics (docs/metrics.md).
+# only the cost of recording metrics (docs/metrics.md), BENCH_ONLY=swarm
+# only the Swarm row (docs/swarm.md): both also end the whole run.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
@@ -69,11 +70,7 @@ runs = sorted(sys.argv[1:], key=lambda f: json.load(open(f))["calls_per_s"])
 print(runs[1])' "$1".1 "$1".2 "$1".3)" "$1"
 }
 
-# --- the cost of metrics ---------------------------------------------------------
-# Two fresh daemons side by side, one recording metrics and one run with
-# --no-metrics, each serving the c echo; the CoAP load at 64 in flight goes to
-# one, then the other, three times, so drift falls on both alike. Each
-# figure is the median of its three runs.
+# --- daemons of their own, beside the main one ---------------------------------
 M_PORTS=()
 metrics_daemons_stop() {
     local i
@@ -83,7 +80,8 @@ metrics_daemons_stop() {
     done
     METRICS_PIDS=()
 }
-# metrics_daemon I [ARGS...]: daemon I on ports of its own, the c echo deployed.
+# metrics_daemon I [ARGS...]: daemon I on ports of its own, the c echo
+# deployed with ECHO_THREADS handlers (1).
 metrics_daemon() {
     local i=$1 port=$((PORT + 10 + $1 * 2)) zip=$T/metrics-echo-c.zip
     shift
@@ -93,10 +91,16 @@ metrics_daemon() {
     M_PORTS[i]=$port
     for _ in $(seq 100); do curl -fs "${AUTH[@]}" "http://127.0.0.1:$((port + 1))/list" > /dev/null && break; sleep 0.1; done
     [ -e "$zip" ] || (cd "$ROOT/examples/echo/c" && zip -qr "$zip" .)
-    curl -fs "${AUTH[@]}" "http://127.0.0.1:$((port + 1))/upload" --data-binary @<(printf '{"name":"echo-c","env":"c","threads":1,"zip":"%s"}' \
-        "$(base64 -w0 "$zip")") > /dev/null
+    curl -fs "${AUTH[@]}" "http://127.0.0.1:$((port + 1))/upload" --data-binary @<(printf '{"name":"echo-c","env":"c","threads":%s,"zip":"%s"}' \
+        "${ECHO_THREADS:-1}" "$(base64 -w0 "$zip")") > /dev/null
     until [ "$(curl -s -d x "http://127.0.0.1:$port/echo-c")" = x ]; do sleep 0.01; done
 }
+# --- the cost of metrics ---------------------------------------------------------
+# Two fresh daemons side by side, one recording metrics and one run with
+# --no-metrics, each serving the c echo; the CoAP load at 64 in flight goes to
+# one, then the other, three times, so drift falls on both alike. Each
+# figure is the median of its three runs.
+
 # metrics_on_off: prints the line of calls/s with metrics on and off.
 metrics_on_off() {
     metrics_daemon 0
@@ -127,10 +131,62 @@ metrics_runs() {
     for k in 1 2 3; do out+=("$(printf '%.0f' "$(json "$T/metrics-$1.json.$k" calls_per_s)")"); done
     (IFS=/; echo "${out[*]}")
 }
-if [ "${BENCH_ONLY:-}" = metrics ]; then
+# --- Swarm: the network hop ------------------------------------------------------
+# The c echo with 4 handlers, on the one engine (unix sockets) and as a Swarm
+# service of 4 replicas over the two nodes of the test bed
+# (tests/integration/swarm_lib.sh: node 2 a second engine in a network
+# namespace, behind a veth link), each driven over CoAP at 64 in flight and
+# at 1, alternated three times; each figure the median of its three runs.
+swarm_hop() {
+    source "$ROOT/tests/integration/swarm_lib.sh"
+    local why
+    if ! why=$(swarm_can_run 2>&1); then
+        echo "swarm: not measured, the test bed cannot be built here: $why"
+        return
+    fi
+    trap 'swarm_down; cleanup' EXIT
+    swarm_up || { echo "swarm: not measured, the test bed did not come up"; return; }
+    ECHO_THREADS=4 metrics_daemon 2 --backend docker
+    ECHO_THREADS=4 metrics_daemon 3 --backend swarm --registry "$SWARM_REGISTRY"
+    local i k c
+    for i in 2 3; do
+        "$LOAD" "${N[@]}" -j -c 64 -d 2 "coap://127.0.0.1:${M_PORTS[i]}/echo-c" > /dev/null
+    done
+    for k in 1 2 3; do
+        for i in $([ "$k" = 2 ] && echo 3 2 || echo 2 3); do
+            for c in 64 1; do
+                "$LOAD" "${N[@]}" -j -c "$c" -d "$SECS" "coap://127.0.0.1:${M_PORTS[i]}/echo-c" \
+                    > "$T/swarm-$i-$c.json.$k"
+            done
+        done
+    done
+    for i in 2 3; do for c in 64 1; do median_of "$T/swarm-$i-$c.json"; done; done
+    local nodes
+    nodes=$(curl -s "${AUTH[@]}" -H 'Accept: application/json' "http://127.0.0.1:$((M_PORTS[3] + 1))/list" |
+        python3 -c 'import json,sys; print(" ".join(sorted(r["node"] for r in json.load(sys.stdin)[0]["replicas"])))')
+    metrics_daemons_stop
+    swarm_down
+    trap cleanup EXIT
+    local d64 s64 d1 s1
+    d64=$(json "$T/swarm-2-64.json" calls_per_s) s64=$(json "$T/swarm-3-64.json" calls_per_s)
+    d1=$(json "$T/swarm-2-1.json" p50_us) s1=$(json "$T/swarm-3-1.json" p50_us)
+    echo "swarm, c echo with 4 handlers over CoAP (each the median of 3 runs, alternated):" \
+        "at 64 in flight, swarm (replicas on $nodes) $(printf '%.0f' "$s64") calls/s," \
+        "docker $(printf '%.0f' "$d64") calls/s, swarm/docker $(python3 -c "print(f'{$s64 / $d64:.3f}')");" \
+        "p50 at 1 in flight, swarm $s1 us, docker $d1 us: the hop over TCP to a node costs" \
+        "$(python3 -c "print(f'{$s1 - $d1:.0f}')") us; errors swarm $(json "$T/swarm-3-64.json" errors)," \
+        "docker $(json "$T/swarm-2-64.json" errors)"
+}
+case "${BENCH_ONLY:-}" in
+metrics)
     metrics_on_off
     exit 0
-fi
+    ;;
+swarm)
+    swarm_hop
+    exit 0
+    ;;
+esac
 
 ROWS=()
 # row LABEL JSON_FILE: one line of the table.
@@ -441,3 +497,4 @@ echo "many devices, c echo at 64 in flight: from 20000 endpoints $(ratio "$(cps 
     "from 64 again after them $(ratio "$(cps coap-c-e64-again)" "$(cps coap-c-e64)") of before;" \
     "RSS after 20000 endpoints $(mb $((EP_RSS1 - EP_RSS0))) MB above before them"
 metrics_on_off
+swarm_hop

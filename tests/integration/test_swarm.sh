@@ -154,8 +154,12 @@ check "redeploy, scaling: no CoAP call failed" "0 0" "$(field "$T/cload.json" er
 
 # A service removed by hand is made again.
 docker service rm "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=placed)" > /dev/null
-check "placed: made again after a removal by hand" yes "$(answers_within 60 placed again again)"
-check "placed: one service again" 1 "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=placed | wc -l)"
+one_placed() {
+    grep -q 'function placed: its service .* is gone; making it again' "$LOG" &&
+        [ "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=placed | wc -l)" = 1 ]
+}
+check "placed: its service made again after a removal by hand" yes "$(within 60 one_placed)"
+check "placed: serves again" yes "$(answers_within 60 placed again again)"
 
 # A restart after a kill adopts the services: the same tasks serve.
 list_replicas echo > "$T/before"
