@@ -2,7 +2,7 @@
 # A real two-node Docker Swarm on one machine, for the tests of the Swarm
 # backend. Node 1 is the host's own engine (the manager); node 2 is a second
 # dockerd in network, mount and UTS namespaces of its own, with its own data
-# and exec roots and one cgroup (per v1 hierarchy) holding its whole process
+# and exec roots and one cgroup (in every hierarchy) holding its whole process
 # tree, so that it can be cut off and killed like a machine losing power. A
 # registry both engines reach on their loopback holds the test images.
 #
@@ -70,11 +70,11 @@ _swarm_err() { printf '%s %s\n' "$_SWARM_MSG_PREFIX" "$*" >&2; }
 _swarm_us() { echo "${EPOCHREALTIME/./}"; }
 _swarm_secs() { local d=$(($(_swarm_us) - $1)); printf '%d.%d' $((d / 1000000)) $((d % 1000000 / 100000)); }
 
-# The v1 cgroup hierarchies mounted on the host: "MOUNTPOINT TYPE OPTIONS".
-_swarm_cgroup_mounts() {
-    awk '$3 == "cgroup" && $2 ~ "^/sys/fs/cgroup/" {print $2, $3, $4}' /proc/self/mounts
+# The cgroup hierarchies mounted on the host, v1 and (in hybrid mode) the
+# unified one: runc makes each container's cgroup in that one too.
+_swarm_cg_dirs() {
+    awk '($3 == "cgroup" || $3 == "cgroup2") && $2 ~ "^/sys/fs/cgroup/" {print $2}' /proc/self/mounts
 }
-_swarm_v1_dirs() { _swarm_cgroup_mounts | awk '{print $1}'; }
 
 # swarm_can_run: whether the bed can be built here; if not, one line on
 # stderr saying why, and a non-zero status (tests then exit 77 with it).
@@ -209,8 +209,15 @@ swarm_up() {
         _swarm_err "port ${SWARM_REGISTRY##*:} (the registry) is taken on this host"
         return 1
     fi
-    for mp in $(_swarm_v1_dirs); do
-        [ -e "$mp/$_SWARM_NS" ] && { _swarm_err "a cgroup $mp/$_SWARM_NS exists already"; return 1; }
+    # An empty cgroup of that name is one a bed left (runc's in the unified
+    # hierarchy were, before the bed removed those): it goes.
+    for mp in $(_swarm_cg_dirs); do
+        [ -e "$mp/$_SWARM_NS" ] || continue
+        if [ -n "$(find "$mp/$_SWARM_NS" -name cgroup.procs -exec cat {} + 2> /dev/null)" ] ||
+            ! find "$mp/$_SWARM_NS" -depth -type d -exec rmdir {} + 2> /dev/null; then
+            _swarm_err "a cgroup $mp/$_SWARM_NS exists already, with processes"
+            return 1
+        fi
     done
 
     # From here on swarm_down removes what has those names.
@@ -227,10 +234,10 @@ swarm_up() {
         ip -n "$_SWARM_NS" link set lo up ||
         { _swarm_err "cannot make the network namespace and its link"; return 1; }
 
-    # One cgroup per v1 hierarchy for node 2's whole tree; its containers go
+    # One cgroup per hierarchy for node 2's whole tree; its containers go
     # below it (--cgroup-parent). A cpuset takes no process before it has
     # cpus and mems.
-    for mp in $(_swarm_v1_dirs); do
+    for mp in $(_swarm_cg_dirs); do
         mkdir "$mp/$_SWARM_NS" || { _swarm_err "cannot make the cgroup $mp/$_SWARM_NS"; return 1; }
     done
     cg=/sys/fs/cgroup/cpuset/$_SWARM_NS
@@ -269,7 +276,7 @@ EOF
     # its mount namespace only, and go with its last process.
     {
         echo 'set -e'
-        for mp in $(_swarm_v1_dirs); do echo "echo \$\$ > $mp/$_SWARM_NS/cgroup.procs"; done
+        for mp in $(_swarm_cg_dirs); do echo "echo \$\$ > $mp/$_SWARM_NS/cgroup.procs"; done
         echo "exec ip netns exec $_SWARM_NS unshare --uts --mount --propagation private sh $_SWARM_RUN/inside.sh"
     } > "$_SWARM_RUN/start.sh"
     {
@@ -339,7 +346,7 @@ swarm_cut_node2() {
 # any other process whose cgroup is node 2's or below.
 _swarm_cg_pids() {
     local mp
-    for mp in $(_swarm_v1_dirs); do
+    for mp in $(_swarm_cg_dirs); do
         [ -d "$mp/$_SWARM_NS" ] && find "$mp/$_SWARM_NS" -name cgroup.procs -exec cat {} + 2> /dev/null
     done
     grep -lE "^[0-9]+:[^:]*:/$_SWARM_NS(/|\$)" /proc/[0-9]*/cgroup 2> /dev/null | awk -F/ '{print $3}'
@@ -453,7 +460,7 @@ _swarm_down() {
     while iptables -w -t raw -D PREROUTING -i "$_SWARM_VETH_HOST" -j DROP 2> /dev/null; do :; done
     ip netns del "$_SWARM_NS" 2> /dev/null
     ip link del "$_SWARM_VETH_HOST" 2> /dev/null
-    for mp in $(_swarm_v1_dirs); do
+    for mp in $(_swarm_cg_dirs); do
         [ -d "$mp/$_SWARM_NS" ] || continue
         _swarm_wait 5 find "$mp/$_SWARM_NS" -depth -type d -exec rmdir {} + ||
             _swarm_err "the cgroup $mp/$_SWARM_NS cannot be removed"
@@ -495,7 +502,7 @@ swarm_traces() {
     ip -o link show 2> /dev/null | awk -F': ' '{print $2}' | grep -E '^tfn2' | sed 's/^/link /'
     ip -4 -o addr show 2> /dev/null | grep -qF " $SWARM_NODE1_ADDR/" && echo "address $SWARM_NODE1_ADDR"
     iptables -w -t raw -S PREROUTING 2> /dev/null | grep -F -- "-i $_SWARM_VETH_HOST " | sed 's/^/iptables /'
-    for mp in $(_swarm_v1_dirs); do [ -e "$mp/$_SWARM_NS" ] && echo "cgroup $mp/$_SWARM_NS"; done
+    for mp in $(_swarm_cg_dirs); do [ -e "$mp/$_SWARM_NS" ] && echo "cgroup $mp/$_SWARM_NS"; done
     for p in $(_swarm_cg_pids | sort -u); do echo "process $p in node 2's cgroup: $(_swarm_cmdline "$p")"; done
     for p in /proc/[0-9]*; do
         _swarm_cmdline "${p#/proc/}" | grep -qE -- "$_SWARM_STATE/|$_SWARM_RUN|$_SWARM_DATA|$_SWARM_REGDATA" &&
