@@ -242,8 +242,8 @@ static int create_service(struct lifecycle *lc, struct function_record *r,
      * a service takes a secret by id, made anew here. */
     if (rc < 0 && err->kind == TF_ERR_CONFLICT &&
         docker_secret_remove(lc->cfg.docker, r->service_name, err) == 0)
-        rc = docker_secret_create(lc->cfg.docker, r->service_name, secret, 64, h->labels,
-                                  r->secret, err);
+        rc = docker_secret_create(lc->cfg.docker, r->service_name, secret, 64, h->labels, r->secret,
+                                  err);
     json_t *labels = json_deep_copy(h->labels);
     if (labels == NULL || json_object_set_new(labels, LABEL_HANDLER, json_string(digest)) < 0)
         rc = rc < 0 ? rc : tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
