@@ -1087,6 +1087,17 @@ static void collect_live(void *ctx, const char *name, void *value)
     *list = func;
 }
 
+void dispatch_abort_pending(struct dispatcher *d)
+{
+    while (d->pending != NULL) {
+        struct dispatch_function *func = d->pending;
+        d->pending = func->next_pending;
+        if (func->op != NULL)
+            op_complete(func->op, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
+        function_free(func);
+    }
+}
+
 void dispatcher_destroy(struct dispatcher *d)
 {
     if (d == NULL)
@@ -1098,13 +1109,7 @@ void dispatcher_destroy(struct dispatcher *d)
         function_free(live);
         live = next;
     }
-    while (d->pending != NULL) {
-        struct dispatch_function *func = d->pending;
-        d->pending = func->next_pending;
-        if (func->op != NULL)
-            op_complete(func->op, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
-        function_free(func);
-    }
+    dispatch_abort_pending(d);
     hconn_set_reap(&d->conns);
     route_table_free(d->routes);
     while (d->spare != NULL) {

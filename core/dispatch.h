@@ -81,6 +81,12 @@ void dispatch_set_link_timeout(struct dispatcher *d, int ms);
 /* The one-line reason a client gets for a DISPATCH_LOST call of status. */
 const char *dispatch_lost_reason(unsigned status);
 
+/* Ends the publishes and unpublishes under way with an error, at once:
+ * once the loop no longer runs (shutdown), their waits would never end,
+ * and the threads that wait must end before the dispatcher goes. The
+ * loop's thread, after loop_close_posts. */
+void dispatch_abort_pending(struct dispatcher *d);
+
 /* Fails every call in flight (DISPATCH_LOST), closes every handler
  * connection, and completes pending publish/unpublish with an error. */
 void dispatcher_destroy(struct dispatcher *d);

@@ -272,4 +272,7 @@ int docker_image_id(struct docker *d, const char *ref, char id_out[DOCKER_ID_MAX
 int docker_image_push(struct docker *d, const char *image, const char *repo, const char *tag,
                       char ref_out[DOCKER_REF_MAX], tf_err *err);
 
+/* Removes the name ref of an image that has others (no force, no prune). */
+int docker_image_untag(struct docker *d, const char *ref, tf_err *err);
+
 #endif

@@ -420,3 +420,13 @@ int docker_overlay_create(struct docker *d, const char *name, json_t *labels,
     json_decref(body);
     return rc;
 }
+
+int docker_image_untag(struct docker *d, const char *ref, tf_err *err)
+{
+    char *path = docker__path("/images/%s?noprune=1", ref);
+    if (path == NULL)
+        return no_memory("untag image", err);
+    int rc = docker__call(d, "DELETE", path, NULL, NULL, 1, NULL, "untag image", err);
+    free(path);
+    return rc;
+}

@@ -478,6 +478,11 @@ int lifecycle_purge(struct lifecycle *lc, tf_err *err)
     return remove_everything(lc, PURGING, err);
 }
 
+void lifecycle_stopping(struct lifecycle *lc)
+{
+    atomic_store(&lc->stopping, true);
+}
+
 size_t lifecycle_leave_running(struct lifecycle *lc)
 {
     size_t n = 0;

@@ -143,6 +143,9 @@ int lifecycle_recover(struct lifecycle *lc, tf_err *err);
  * none adopted. */
 void lifecycle_restore_done(struct lifecycle *lc);
 
+/* At shutdown, first: deploys waiting for their handlers to run give up. */
+void lifecycle_stopping(struct lifecycle *lc);
+
 /* At shutdown: as lifecycle_recover, but removes every container. */
 int lifecycle_remove_all(struct lifecycle *lc, tf_err *err);
 

@@ -230,6 +230,7 @@ int lifecycle_build_image(struct lifecycle *lc, const struct deploy_spec *s,
         return rc;
     lifecycle_image_digest(s, facts, base, builder, r->digest);
     lifecycle_image_tag(lc, r);
+    snprintf(r->base, sizeof r->base, "%s", base);
     rc = docker_image_exists(lc->cfg.docker, r->image, err);
     *cached = rc == 1;
     if (rc != 0)

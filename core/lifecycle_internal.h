@@ -36,6 +36,7 @@ struct function_record {
     unsigned version;    /* labels this version's images, intermediate ones too */
     char prefix[128];    /* of its containers' names: unique per version */
     char image[160];
+    char base[256];      /* the runtime image it is built on */
     char digest[65];     /* sha256 of what its image is built from (lifecycle_build.c) */
     char network[128];   /* its function's: tinyfaas-INSTANCE-NAME */
     json_t *constraints; /* array of Swarm placement constraints */
@@ -91,6 +92,7 @@ struct lifecycle {
      * (lifecycle_adopt.c); under table_lock. */
     struct leftover *leftovers;
     size_t n_leftovers;
+    atomic_bool stopping;     /* the daemon shuts down: waits for replicas end */
     pthread_mutex_t net_lock; /* one network made at a time: subnets differ */
     uint32_t next_subnet;     /* where the next /25 search starts, under net_lock */
 };

@@ -146,6 +146,7 @@ static int wait_replicas(struct lifecycle *lc, struct function_record *r, size_t
     *out = calloc(want, sizeof **out);
     if (*out == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    log_debug("function %s: waiting for %zu replica(s) of %s", r->name, want, r->service);
     int64_t deadline = loop_now_ms() + timeout_ms;
     int64_t unplaced_since = 0;
     char why[200] = "";
@@ -168,6 +169,10 @@ static int wait_replicas(struct lifecycle *lc, struct function_record *r, size_t
             tf_err_set(err, TF_ERR_UPSTREAM, "the swarm does not run %s: %s", r->name, why);
             break;
         }
+        if (atomic_load(&lc->stopping)) {
+            tf_err_set(err, TF_ERR_UNAVAILABLE, "the daemon is shutting down");
+            break;
+        }
         if (loop_now_ms() >= deadline) {
             tf_err_set(err, TF_ERR_TIMEOUT, "%zu of %zu replicas of %s run after %d ms%s%s", have,
                        want, r->name, timeout_ms, why[0] ? ": " : "", why);
@@ -185,14 +190,39 @@ static int wait_replicas(struct lifecycle *lc, struct function_record *r, size_t
 /* The image r's service runs, by digest, so that no node asks a registry
  * for a name: pushed to the site's registry, which every node pulls from,
  * or, with none (a swarm of one node), the local image's id. */
+/* Pushes image ("name:tag") to the registry; ref gets it by digest. */
+static int push(struct lifecycle *lc, const char *image, char ref[DOCKER_REF_MAX], tf_err *err)
+{
+    char repo[DOCKER_REF_MAX];
+    const char *colon = strrchr(image, ':');
+    if (colon == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "the image %s has no tag", image);
+    snprintf(repo, sizeof repo, "%s/%.*s", lc->cfg.registry, (int)(colon - image), image);
+    return docker_image_push(lc->cfg.docker, image, repo, colon + 1, ref, err);
+}
+
+/* The runtime image r is built on goes to the registry too, so that a
+ * site's registry holds every image its nodes run; its registry name is
+ * dropped here again (the runtime images are kept under their own). */
+static int push_base(struct lifecycle *lc, const struct function_record *r, tf_err *err)
+{
+    char ref[DOCKER_REF_MAX], alias[DOCKER_REF_MAX];
+    if (r->base[0] == '\0' || push(lc, r->base, ref, err) < 0)
+        return r->base[0] == '\0' ? 0 : -1;
+    snprintf(alias, sizeof alias, "%s/%s", lc->cfg.registry, r->base);
+    tf_err e;
+    if (docker_image_untag(lc->cfg.docker, alias, &e) < 0)
+        log_warn("function %s: %s", r->name, e.msg);
+    return 0;
+}
+
 static int service_image(struct lifecycle *lc, struct function_record *r, tf_err *err)
 {
+    log_debug("function %s: image %s for the swarm", r->name, r->image);
     if (lc->cfg.registry == NULL)
         return docker_image_id(lc->cfg.docker, r->image, r->image_ref, err);
-    char repo[DOCKER_REF_MAX];
-    const char *colon = strrchr(r->image, ':');
-    snprintf(repo, sizeof repo, "%s/%.*s", lc->cfg.registry, (int)(colon - r->image), r->image);
-    return docker_image_push(lc->cfg.docker, r->image, repo, colon + 1, r->image_ref, err);
+    int rc = push_base(lc, r, err);
+    return rc < 0 ? rc : push(lc, r->image, r->image_ref, err);
 }
 
 /* The service spec of r: bare leaves out what differs between versions
@@ -372,6 +402,7 @@ int lifecycle_swarm_start(struct lifecycle *lc, struct function_record *r, bool 
     bool taken = restoring && adopt(lc, r, digest);
     pthread_mutex_unlock(&lc->table_lock);
     if (taken) {
+        log_debug("function %s: adopting service %s", r->name, r->service);
         *adopted = (size_t)r->threads;
         rc = docker_service_scale(lc->cfg.docker, r->service, r->threads, err);
         if (rc == 0)

@@ -420,6 +420,10 @@ static void stop(struct daemon *d)
     const struct config *c = &d->cfg;
     if (d->loop != NULL)
         loop_close_posts(d->loop); /* deploys under way now fail fast instead of waiting */
+    if (d->dispatcher != NULL)
+        dispatch_abort_pending(d->dispatcher); /* and so do those waiting for READY */
+    if (d->lifecycle != NULL)
+        lifecycle_stopping(d->lifecycle); /* or for Swarm to run their tasks */
     restore_stop(d->restorer);
     if (d->dispatcher != NULL)
         dispatch_set_lost_listener(d->dispatcher, NULL, NULL);

@@ -28,6 +28,7 @@ swarm_exit() {
         for _ in $(seq 100); do kill -0 "$DAEMON_PID" 2> /dev/null || break; sleep 0.2; done
     fi
     { [ "$FAIL" -gt 0 ] || [ "$rc" -ne 0 ]; } && [ "$SUMMARY" != yes ] && swarm_logs
+    [ -n "$SINGLE" ] && single_down
     swarm_down
     (exit "$rc")
     cleanup
@@ -49,6 +50,44 @@ within() {
     echo "${out:-no}"
 }
 
+# ---- a swarm of one node: no registry needed -----------------------------
+
+# On loopback: nothing listens beyond this machine.
+SINGLE=
+single_down() {
+    docker swarm leave --force > /dev/null 2>&1
+    docker network rm docker_gwbridge > /dev/null 2>&1
+    SINGLE=
+}
+ENV=c
+mkdir -p "$T/echo"
+cp "$SRC/examples/echo/c/fn.c" "$T/echo/"
+zipdir "$T/echo" "$T/echo.zip"
+"$DAEMON" --state-dir "$T/noswarm" --coap-port -1 --http-port -1 --mgmt-port -1 \
+    --backend swarm > "$T/noswarm.log" 2>&1
+check "--backend swarm on an engine in no swarm: start fails" 1 $?
+check "--backend swarm: says why" yes \
+    "$(grep -q 'is in no swarm; run .docker swarm init. there, or point --docker-host at a manager' "$T/noswarm.log" && echo yes || cat "$T/noswarm.log")"
+if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = inactive ]; then
+    SINGLE=yes
+    docker swarm init --advertise-addr 127.0.0.1 --listen-addr 127.0.0.1:2377 > /dev/null
+    check "a swarm of one node" 0 $?
+    STATE=$T/single
+    LOG=$T/single.log
+    TINYFAAS_BACKEND=auto it_start_daemon
+    check "auto: swarm, no registry" yes "$(grep -q 'backend: swarm, 1 node(s); images stay on this node' "$LOG" && echo yes)"
+    deploy_ok echo 2 "$T/echo.zip"
+    check "one node: the service runs the image by id" yes \
+        "$(docker service ls --format '{{.Image}}' --filter "label=tinyfaas.instance=$IID" | grep -qE '^sha256:[0-9a-f]{64}$' && echo yes)"
+    call echo --data-binary 'one node'
+    check "one node: echo" "200 one node" "$CODE $(cat "$T/out")"
+    kill -TERM "$DAEMON_PID"
+    wait "$DAEMON_PID"
+    check "one node: stop" 0 $?
+    DAEMON_PID= IID=
+    single_down
+fi
+
 t0=$(us)
 swarm_up
 check "swarm up" 0 $?
@@ -68,10 +107,6 @@ check "node labels" "1 2" "$(docker node inspect --format "{{index .Spec.Labels 
 
 # ---- the daemon on the bed ------------------------------------------------
 
-ENV=c
-mkdir -p "$T/echo"
-cp "$SRC/examples/echo/c/fn.c" "$T/echo/"
-zipdir "$T/echo" "$T/echo.zip"
 STATE=$T/state
 LOG=$T/daemon.log
 
@@ -118,11 +153,21 @@ mgmt GET '/logs?name=echo'
 check "logs: every replica's start, from both nodes" 4 \
     "$(grep 'tinyfaas: c function' "$T/body" | grep -o 'handler=[^ ]*' | sort -u | wc -l)"
 
-# Placement constraints: on node 2 only; kept in the state dir.
-printf '{"name":"placed","env":"c","threads":2,"zip":"%s","constraints":["node.labels.%s==2"]}' \
-    "$(base64 -w0 "$T/echo.zip")" "$SWARM_LABEL" > "$T/up.json"
+# Placement constraints: on node 2 only; kept in the state dir. A binary
+# function: its runtime has a base image, which goes to the registry too.
+mkfn "$T/placed" 'cat'
+zipdir "$T/placed" "$T/placed.zip"
+printf '{"name":"placed","env":"binary","threads":2,"zip":"%s","constraints":["node.labels.%s==2"]}' \
+    "$(base64 -w0 "$T/placed.zip")" "$SWARM_LABEL" > "$T/up.json"
 mgmt POST /upload --data-binary "@$T/up.json"
 check "placed: deployed" 200 "$CODE"
+check "the registry holds the functions' images and the runtime's" yes \
+    "$(curl -s "http://$SWARM_REGISTRY/v2/_catalog" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["repositories"]
+want = ("tinyfaas-base-binary", "-echo", "-placed")
+print("yes" if all(any(x.startswith(w) or x.endswith(w) for x in r) for w in want) else r)')"
+check "the runtime's registry name dropped here" "" "$(docker image ls -q "$SWARM_REGISTRY/tinyfaas-base-binary")"
 check "placed: both replicas on node 2" "$HOST2=2" "$(nodes_of placed)"
 check "placed: constraints kept" '["node.labels.tinyfaas-node==2"]' \
     "$(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["constraints"]))' "$STATE/functions/placed/spec.json" 2>&1)"
@@ -151,6 +196,17 @@ check "load goes on after scaling up" yes "$(load_wait_ok 200)"
 load_stop
 check "redeploy, scaling: no HTTP call failed" "0 0" "$(field "$T/hload.json" errors) $(field "$T/hload.json" timeouts)"
 check "redeploy, scaling: no CoAP call failed" "0 0" "$(field "$T/cload.json" errors) $(field "$T/cload.json" timeouts)"
+
+# Swarm restarts a task whose process died; the daemon follows and makes nothing.
+SVC_ID=$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo)
+list_replicas echo > "$T/before"
+victim=$(docker ps -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | head -1)
+docker kill "$victim" > /dev/null
+check "a task killed" 0 $?
+replaced() { [ "$(list_replicas echo | wc -l)" = 4 ] && [ "$(list_replicas echo)" != "$(cat "$T/before")" ]; }
+check "echo: Swarm's new task followed" yes "$(within 60 replaced)"
+check "echo: the same service" "$SVC_ID" "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo)"
+check "echo: serves" yes "$(answers_within 30 echo after-kill after-kill)"
 
 # A service removed by hand is made again.
 docker service rm "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=placed)" > /dev/null
@@ -201,8 +257,8 @@ check "the probe saw only 200 and 503" "" "$(grep -vxE '200|503' "$T/probe" | so
 # Delete, then stop: nothing of the instance is left on the swarm.
 mgmt POST /delete --data '{"name":"echo"}'
 check "delete echo" 200 "$CODE"
-check "echo: no service, secret or network" "0 0 0" \
-    "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l) $(docker secret ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l) $(docker network ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l)"
+check "echo: no service, task, secret or network" "0 0 0 0" \
+    "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l) $(docker ps -aq --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l) $(docker secret ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l) $(docker network ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l)"
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID"
 check "stop: exit status" 0 $?
