@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# The two-node Docker Swarm test bed (swarm_lib.sh) the Swarm backend's
-# checks run on: it comes up with both nodes Ready; a service of a test
-# image pushed to its registry, named by digest, runs spread over both
-# nodes, each task reachable from the host at its node's address and
-# host-mode published port; when node 2 is cut off and killed it goes Down
-# and its replicas come back on node 1; and once the bed is down nothing of
-# it is left. It skips (77), saying why, where the bed cannot be built.
+# The Swarm backend on a real swarm. First a swarm of one node (on
+# loopback): --backend swarm refused on an engine in no swarm, auto picking
+# swarm, the image handed over by id with no registry. Then the two-node
+# bed of swarm_lib.sh: no start without --registry; a c echo of 4 replicas
+# over both nodes, by digest, its runtime image in the registry too;
+# placement constraints kept, and refused when malformed or met by no node;
+# /list's nodes and /logs from every replica; a redeploy and scaling under
+# load with no call lost; a task Swarm restarts followed; a service removed
+# by hand made again; services adopted after a kill; node 2 cut off (no
+# reset) and killed under load: only 503s, no more than the calls in
+# flight, and its replicas picked up on node 1 with no one acting; delete
+# and stop leave no service, task, secret or network. Every trace of the
+# bed is gone at the end. It skips (77), saying why, where the bed cannot
+# be built.
 #
 #   test_swarm.sh DAEMON SOURCE_ROOT
 set -u
