@@ -151,18 +151,6 @@ int docker_remaps_users(struct docker *d, tf_err *err)
     return remaps;
 }
 
-/* Copies an engine-given id, refusing one that would not fit. */
-static int copy_id(json_t *answer, const char *key, char out[DOCKER_ID_MAX], const char *what,
-                   tf_err *err)
-{
-    const char *id = json_string_value(json_object_get(answer, key));
-    if (id == NULL || *id == '\0' || strlen(id) >= DOCKER_ID_MAX) {
-        return tf_err_set(err, TF_ERR_UPSTREAM, "docker: %s: the engine gave no usable id", what);
-    }
-    snprintf(out, DOCKER_ID_MAX, "%s", id);
-    return 0;
-}
-
 static int no_memory(const char *what, tf_err *err)
 {
     return tf_err_set(err, TF_ERR_INTERNAL, "docker: %s: out of memory", what);
@@ -300,21 +288,9 @@ int docker_network_exists(struct docker *d, const char *name, tf_err *err)
     return object_exists(d, "/networks/%s", name, "inspect network", err);
 }
 
-/* DELETE of an object; one that is already gone counts as removed. */
-static int remove_object(struct docker *d, const char *fmt, const char *id, const char *what,
-                         tf_err *err)
-{
-    char *path = docker__path(fmt, id);
-    if (path == NULL)
-        return no_memory(what, err);
-    int rc = docker__call(d, "DELETE", path, NULL, NULL, 1, NULL, what, err);
-    free(path);
-    return rc;
-}
-
 int docker_image_remove(struct docker *d, const char *ref, tf_err *err)
 {
-    return remove_object(d, "/images/%s?force=1", ref, "remove image", err);
+    return docker__remove(d, "/images/%s?force=1", ref, "remove image", err);
 }
 
 int docker_network_create(struct docker *d, const char *name, const char *subnet, json_t *labels,
@@ -339,7 +315,7 @@ int docker_network_create(struct docker *d, const char *name, const char *subnet
     if (rc < 0 && subnet != NULL && err != NULL && strstr(err->msg, "overlaps") != NULL)
         err->kind = TF_ERR_CONFLICT;
     if (rc == 0)
-        rc = copy_id(ans, "Id", id_out, "create network", err);
+        rc = docker__copy_id(ans, "Id", id_out, "create network", err);
     json_decref(ans);
     json_decref(body);
     return rc;
@@ -347,7 +323,7 @@ int docker_network_create(struct docker *d, const char *name, const char *subnet
 
 int docker_network_remove(struct docker *d, const char *id, tf_err *err)
 {
-    return remove_object(d, "/networks/%s", id, "remove network", err);
+    return docker__remove(d, "/networks/%s", id, "remove network", err);
 }
 
 /* Logs are capped so a chatty handler cannot fill the disk; no restart
@@ -427,7 +403,7 @@ int docker_container_create(struct docker *d, const struct docker_container_spec
     if (rc == 0)
         rc = docker__call(d, "POST", path, body, &ans, 0, NULL, "create container", err);
     if (rc == 0)
-        rc = copy_id(ans, "Id", id_out, "create container", err);
+        rc = docker__copy_id(ans, "Id", id_out, "create container", err);
     json_decref(ans);
     json_decref(body);
     free(path);
@@ -521,7 +497,7 @@ int docker_container_running(struct docker *d, const char *id, int *exit_code, t
 
 int docker_container_remove(struct docker *d, const char *id, tf_err *err)
 {
-    return remove_object(d, "/containers/%s?force=1&v=1", id, "remove container", err);
+    return docker__remove(d, "/containers/%s?force=1&v=1", id, "remove container", err);
 }
 
 int docker_list(struct docker *d, enum docker_kind kind, const char *label, docker_list_fn *fn,

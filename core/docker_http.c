@@ -287,3 +287,37 @@ out:
     free(text);
     return rc;
 }
+
+int docker__copy_id(json_t *answer, const char *key, char out[DOCKER_ID_MAX], const char *what,
+                    tf_err *err)
+{
+    const char *id = json_string_value(json_object_get(answer, key));
+    if (id == NULL || *id == '\0' || strlen(id) >= DOCKER_ID_MAX)
+        return tf_err_set(err, TF_ERR_UPSTREAM, "docker: %s: the engine gave no usable id", what);
+    snprintf(out, DOCKER_ID_MAX, "%s", id);
+    return 0;
+}
+
+int docker__remove(const struct docker *d, const char *fmt, const char *id, const char *what,
+                   tf_err *err)
+{
+    char *path = docker__path(fmt, id);
+    if (path == NULL)
+        return tf_err_set(err, TF_ERR_INTERNAL, "docker: %s: out of memory", what);
+    int rc = docker__call(d, "DELETE", path, NULL, NULL, 1, NULL, what, err);
+    free(path);
+    return rc;
+}
+
+int docker__create(const struct docker *d, const char *path, json_t *body, const char *key,
+                   char id_out[DOCKER_ID_MAX], const char *what, tf_err *err)
+{
+    json_t *ans = NULL;
+    id_out[0] = '\0';
+    int rc = body != NULL ? docker__call(d, "POST", path, body, &ans, 0, NULL, what, err)
+                          : tf_err_set(err, TF_ERR_INTERNAL, "docker: %s: out of memory", what);
+    if (rc == 0)
+        rc = docker__copy_id(ans, key, id_out, what, err);
+    json_decref(ans);
+    return rc;
+}

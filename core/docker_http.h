@@ -6,6 +6,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "docker.h"
 #include "err.h"
 
 /* No answer from the engine may grow past this, so a runaway log, list or
@@ -69,5 +70,18 @@ int docker__engine_error(long http, const struct docker__buf *body, const char *
  * too (*out stays NULL). *http (may be NULL) gets the status. */
 int docker__call(const struct docker *d, const char *method, const char *path, json_t *body,
                  json_t **out, int missing_ok, long *http, const char *what, tf_err *err);
+
+/* Copies the id at key of an engine's answer, refusing one that would not fit. */
+int docker__copy_id(json_t *answer, const char *key, char out[DOCKER_ID_MAX], const char *what,
+                    tf_err *err);
+
+/* DELETE of the object at fmt (with id); one already gone counts as removed. */
+int docker__remove(const struct docker *d, const char *fmt, const char *id, const char *what,
+                   tf_err *err);
+
+/* POSTs body (NULL: out of memory) to path and copies the new object's id
+ * (at key: "Id", or "ID" for swarm objects) into id_out. */
+int docker__create(const struct docker *d, const char *path, json_t *body, const char *key,
+                   char id_out[DOCKER_ID_MAX], const char *what, tf_err *err);
 
 #endif

@@ -128,17 +128,7 @@ json_t *docker_service_body(const struct docker_service_spec *s)
 
 int docker_service_create(struct docker *d, json_t *body, char id_out[DOCKER_ID_MAX], tf_err *err)
 {
-    json_t *ans = NULL;
-    id_out[0] = '\0';
-    int rc =
-        docker__call(d, "POST", "/services/create", body, &ans, 0, NULL, "create service", err);
-    const char *id = json_string_value(json_object_get(ans, "ID"));
-    if (rc == 0 && (id == NULL || strlen(id) >= DOCKER_ID_MAX))
-        rc = tf_err_set(err, TF_ERR_UPSTREAM, "docker: create service: the engine gave no id");
-    else if (rc == 0)
-        copy_str(id_out, DOCKER_ID_MAX, id);
-    json_decref(ans);
-    return rc;
+    return docker__create(d, "/services/create", body, "ID", id_out, "create service", err);
 }
 
 int docker_service_inspect(struct docker *d, const char *id, json_t **out, tf_err *err)
@@ -176,12 +166,7 @@ int docker_service_scale(struct docker *d, const char *id, long long replicas, t
 
 int docker_service_remove(struct docker *d, const char *id, tf_err *err)
 {
-    char *path = docker__path("/services/%s", id);
-    if (path == NULL)
-        return no_memory("remove service", err);
-    int rc = docker__call(d, "DELETE", path, NULL, NULL, 1, NULL, "remove service", err);
-    free(path);
-    return rc;
+    return docker__remove(d, "/services/%s", id, "remove service", err);
 }
 
 /* GET path with the filters object given as JSON, its array answer in *out. */
@@ -288,17 +273,9 @@ int docker_secret_create(struct docker *d, const char *name, const void *data, s
         return no_memory("create secret", err);
     base64_encode_raw(b64, len, data);
     b64[BASE64_ENCODE_RAW_LENGTH(len)] = '\0';
-    json_t *ans = NULL, *body = json_pack("{s:s, s:s, s:O}", "Name", name, "Data", b64, "Labels",
-                                          labels != NULL ? labels : json_object());
-    int rc = body != NULL ? docker__call(d, "POST", "/secrets/create", body, &ans, 0, NULL,
-                                         "create secret", err)
-                          : no_memory("create secret", err);
-    const char *id = json_string_value(json_object_get(ans, "ID"));
-    if (rc == 0 && (id == NULL || strlen(id) >= DOCKER_ID_MAX))
-        rc = tf_err_set(err, TF_ERR_UPSTREAM, "docker: create secret: the engine gave no id");
-    else if (rc == 0)
-        copy_str(id_out, DOCKER_ID_MAX, id);
-    json_decref(ans);
+    json_t *body = json_pack("{s:s, s:s, s:o}", "Name", name, "Data", b64, "Labels",
+                             labels != NULL ? json_incref(labels) : json_object());
+    int rc = docker__create(d, "/secrets/create", body, "ID", id_out, "create secret", err);
     json_decref(body);
     free(b64);
     return rc;
@@ -306,12 +283,7 @@ int docker_secret_create(struct docker *d, const char *name, const void *data, s
 
 int docker_secret_remove(struct docker *d, const char *id, tf_err *err)
 {
-    char *path = docker__path("/secrets/%s", id);
-    if (path == NULL)
-        return no_memory("remove secret", err);
-    int rc = docker__call(d, "DELETE", path, NULL, NULL, 1, NULL, "remove secret", err);
-    free(path);
-    return rc;
+    return docker__remove(d, "/secrets/%s", id, "remove secret", err);
 }
 
 int docker_image_id(struct docker *d, const char *ref, char id_out[DOCKER_ID_MAX], tf_err *err)
@@ -404,29 +376,14 @@ int docker_image_push(struct docker *d, const char *image, const char *repo, con
 int docker_overlay_create(struct docker *d, const char *name, json_t *labels,
                           char id_out[DOCKER_ID_MAX], tf_err *err)
 {
-    json_t *ans = NULL;
     json_t *body = json_pack("{s:s, s:s, s:O, s:b, s:b}", "Name", name, "Driver", "overlay",
                              "Labels", labels, "CheckDuplicate", 1, "Attachable", 0);
-    id_out[0] = '\0';
-    int rc = body != NULL ? docker__call(d, "POST", "/networks/create", body, &ans, 0, NULL,
-                                         "create network", err)
-                          : no_memory("create network", err);
-    const char *id = json_string_value(json_object_get(ans, "Id"));
-    if (rc == 0 && (id == NULL || strlen(id) >= DOCKER_ID_MAX))
-        rc = tf_err_set(err, TF_ERR_UPSTREAM, "docker: create network: the engine gave no id");
-    else if (rc == 0)
-        copy_str(id_out, DOCKER_ID_MAX, id);
-    json_decref(ans);
+    int rc = docker__create(d, "/networks/create", body, "Id", id_out, "create network", err);
     json_decref(body);
     return rc;
 }
 
 int docker_image_untag(struct docker *d, const char *ref, tf_err *err)
 {
-    char *path = docker__path("/images/%s?noprune=1", ref);
-    if (path == NULL)
-        return no_memory("untag image", err);
-    int rc = docker__call(d, "DELETE", path, NULL, NULL, 1, NULL, "untag image", err);
-    free(path);
-    return rc;
+    return docker__remove(d, "/images/%s?noprune=1", ref, "untag image", err);
 }

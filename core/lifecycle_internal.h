@@ -296,7 +296,44 @@ void lifecycle_remove_socket_dirs(struct lifecycle *lc, const struct function_re
  * earlier run left there. */
 void lifecycle_clear_socket_dirs(struct lifecycle *lc);
 
-/* ---- lifecycle_swarm.c: functions as Swarm services ---- */
+/* ---- lifecycle_swarm.c: functions as Swarm services (and
+ * lifecycle_swarm_follow.c: scale, heal, logs) ---- */
+
+/* What the swarm runs: tasks and nodes. */
+struct swarm_view {
+    struct docker_task *tasks;
+    size_t n_tasks;
+    struct docker_node *nodes;
+    size_t n_nodes;
+};
+
+/* The tasks matching key=value ("service" and an id, "label" and "k=v"), and the nodes. */
+int lifecycle_swarm_view_load(struct lifecycle *lc, const char *key, const char *value,
+                              struct swarm_view *v, tf_err *err);
+void lifecycle_swarm_view_free(struct swarm_view *v);
+
+/* Fills out[0..max) with the replicas of r's service that serve: running
+ * as the manager wants, their port published, on a node that is up (a
+ * task on a node that went down still says running). Returns how many. */
+size_t lifecycle_swarm_usable(const struct lifecycle *lc, const struct function_record *r,
+                              const struct swarm_view *v, struct replica *out, size_t max);
+
+/* Makes r's secret and service (r->service, r->secret), as r says. */
+int lifecycle_swarm_create(struct lifecycle *lc, struct function_record *r, tf_err *err);
+
+/* Waits for r's replicas (r->threads), then routes calls to them:
+ * publishes (the old route's calls drain first) or reroutes. */
+int lifecycle_swarm_serve(struct lifecycle *lc, struct function_record *r, bool reroute,
+                          int ready_ms, tf_err *err);
+
+/* Routes calls to the n replicas reps (malloc'd, taken), and keeps them in r. */
+int lifecycle_swarm_route(struct lifecycle *lc, struct function_record *r, struct replica *reps,
+                          size_t n, bool reroute, int ready_ms, tf_err *err);
+
+/* Removes a service and its secret (each by name or id; "": none), and
+ * waits (bounded) until its tasks are gone. */
+void lifecycle_swarm_remove_service(struct lifecycle *lc, const char *name, const char *service,
+                                    const char *secret);
 
 /* Sets r->service_name from r's name and version. */
 void lifecycle_swarm_name(const struct lifecycle *lc, struct function_record *r);
