@@ -180,9 +180,6 @@ static int wait_replicas(struct lifecycle *lc, struct function_record *r, size_t
 
 /* ---- making and removing services ---- */
 
-/* The image r's service runs, by digest, so that no node asks a registry
- * for a name: pushed to the site's registry, which every node pulls from,
- * or, with none (a swarm of one node), the local image's id. */
 /* Pushes image ("name:tag") to the registry; ref gets it by digest. */
 static int push(struct lifecycle *lc, const char *image, char ref[DOCKER_REF_MAX], tf_err *err)
 {
@@ -209,6 +206,9 @@ static int push_base(struct lifecycle *lc, const struct function_record *r, tf_e
     return 0;
 }
 
+/* The image r's service runs, by digest, so that no node asks a registry
+ * for a name: pushed to the site's registry, which every node pulls from,
+ * or, with none (a swarm of one node), the local image's id. */
 static int service_image(struct lifecycle *lc, struct function_record *r, tf_err *err)
 {
     log_debug("function %s: image %s for the swarm", r->name, r->image);
@@ -296,23 +296,35 @@ int lifecycle_swarm_create(struct lifecycle *lc, struct function_record *r, tf_e
     return rc;
 }
 
-/* Waits at most REMOVE_WAIT_MS until no task of service is left: a
- * removed service's tasks stay listed, by their service's labels (its id
- * no longer names it), until their containers are gone. */
-static void wait_tasks_gone(struct lifecycle *lc, const char *service)
+/* How many tasks of the services ids[0..n) v holds on nodes that are up:
+ * a node that is down reports nothing more about its tasks. */
+static size_t tasks_left(const struct swarm_view *v, char (*ids)[DOCKER_ID_MAX], size_t n)
+{
+    size_t left = 0;
+    for (size_t i = 0; i < v->n_tasks; i++) {
+        const struct docker_node *node = view_node(v, v->tasks[i].node);
+        for (size_t k = 0; k < n && (node == NULL || node->ready); k++)
+            left += strcmp(v->tasks[i].service, ids[k]) == 0;
+    }
+    return left;
+}
+
+/* Waits at most REMOVE_WAIT_MS until no task of the services ids[0..n) is
+ * left: a removed service's tasks stay listed, by their service's labels
+ * (its id no longer names it), until their containers are gone. */
+static void wait_tasks_gone(struct lifecycle *lc, char (*ids)[DOCKER_ID_MAX], size_t n)
 {
     char label[64];
     snprintf(label, sizeof label, "%s=%s", LABEL_INSTANCE, lc->cfg.instance_id);
     int64_t deadline = loop_now_ms() + REMOVE_WAIT_MS;
     for (;;) {
-        struct docker_task *tasks = NULL;
-        size_t n = 0, left = 0;
+        struct swarm_view v;
         tf_err e = {0};
-        int rc = docker_tasks(lc->cfg.docker, "label", label, 0, &tasks, &n, &e);
-        for (size_t i = 0; i < n; i++)
-            left += strcmp(tasks[i].service, service) == 0;
-        free(tasks);
-        if (rc < 0 || left == 0 || loop_now_ms() >= deadline)
+        if (lifecycle_swarm_view_load(lc, "label", label, &v, &e) < 0)
+            return;
+        size_t left = tasks_left(&v, ids, n);
+        lifecycle_swarm_view_free(&v);
+        if (left == 0 || loop_now_ms() >= deadline)
             return;
         nanosleep(&(struct timespec){0, POLL_MS * 1000000L}, NULL);
     }
@@ -325,8 +337,10 @@ void lifecycle_swarm_remove_service(struct lifecycle *lc, const char *name, cons
     tf_err e;
     if (service[0] && docker_service_remove(lc->cfg.docker, service, &e) < 0)
         log_warn("function %s: %s", name, e.msg);
+    char id[1][DOCKER_ID_MAX];
+    snprintf(id[0], sizeof id[0], "%s", service);
     if (service[0])
-        wait_tasks_gone(lc, service);
+        wait_tasks_gone(lc, id, 1);
     if (secret[0] && docker_secret_remove(lc->cfg.docker, secret, &e) < 0)
         log_warn("function %s: %s", name, e.msg);
 }
@@ -480,9 +494,7 @@ int lifecycle_swarm_remove_services(struct lifecycle *lc, char (*ids)[DOCKER_ID_
                                     tf_err *err)
 {
     int rc = sweep_remove(lc->cfg.docker, DOCKER_SERVICES, ids, n, err);
-    /* Their tasks stop side by side: the first wait is about all of it. */
-    for (size_t i = 0; i < n; i++)
-        wait_tasks_gone(lc, ids[i]);
+    wait_tasks_gone(lc, ids, n); /* their tasks stop side by side */
     return rc;
 }
 

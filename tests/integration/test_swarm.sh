@@ -246,7 +246,7 @@ check "node 2 cut off" 0 $?
 swarm_kill_node2
 check "node 2 killed" 0 $?
 check "load goes on on node 1" yes "$(load_wait_ok 500)"
-echo "# calls answered again $(secs "$t0") s after the cut"
+echo "# 500 more calls of each client answered $(secs "$t0") s after the cut"
 node2_down() { [ "$(swarm_node_state "$SWARM_NODE2_ID")" = down ]; }
 check "node 2 Down" yes "$(within 60 node2_down)"
 echo "# node 2 Down $(secs "$t0") s after the cut"
