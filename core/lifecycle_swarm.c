@@ -309,9 +309,25 @@ static size_t tasks_left(const struct swarm_view *v, char (*ids)[DOCKER_ID_MAX],
     return left;
 }
 
+/* The services whose containers on this node are counted. */
+struct local_count {
+    char (*ids)[DOCKER_ID_MAX];
+    size_t n, left;
+};
+
+static void count_local(void *ctx, const char *id, json_t *labels)
+{
+    (void)id;
+    struct local_count *c = ctx;
+    const char *service = json_string_value(json_object_get(labels, "com.docker.swarm.service.id"));
+    for (size_t k = 0; service != NULL && k < c->n; k++)
+        c->left += strcmp(service, c->ids[k]) == 0;
+}
+
 /* Waits at most REMOVE_WAIT_MS until no task of the services ids[0..n) is
- * left: a removed service's tasks stay listed, by their service's labels
- * (its id no longer names it), until their containers are gone. */
+ * left, nor any of their containers on this node (the manager may forget
+ * a removed service's tasks before its nodes have removed their
+ * containers, and an image in use cannot go). */
 static void wait_tasks_gone(struct lifecycle *lc, char (*ids)[DOCKER_ID_MAX], size_t n)
 {
     char label[64];
@@ -324,6 +340,9 @@ static void wait_tasks_gone(struct lifecycle *lc, char (*ids)[DOCKER_ID_MAX], si
             return;
         size_t left = tasks_left(&v, ids, n);
         lifecycle_swarm_view_free(&v);
+        struct local_count c = {ids, n, 0};
+        if (docker_list(lc->cfg.docker, DOCKER_CONTAINERS, label, count_local, &c, &e) == 0)
+            left += c.left;
         if (left == 0 || loop_now_ms() >= deadline)
             return;
         nanosleep(&(struct timespec){0, POLL_MS * 1000000L}, NULL);
