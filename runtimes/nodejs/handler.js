@@ -259,6 +259,7 @@ function serve(sock, fn) {
     limit = AUTH_MAX_MESSAGE; // a stranger is held to a few bytes
     if (waiting.size >= AUTH_MAX_WAITING) {
       const oldest = waiting.values().next().value;
+      waiting.delete(oldest); // at once: its 'close' comes later
       refused('more connections waiting for a proof than the bound');
       oldest.destroy();
     }
