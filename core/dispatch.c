@@ -20,6 +20,10 @@
  * a wedged handler's backlog may accept connections it never serves. */
 #define RECONNECT_READY_MS 1000
 
+/* A handler that does not authenticate is tried again and again (a deploy
+ * every 25 ms until its ready timeout): its lines are bounded. */
+static struct log_limit auth_refusals = LOG_LIMIT_INIT("handler authentication refusals", 20, 60);
+
 enum function_state { FUNCTION_PUBLISHING, FUNCTION_LIVE, FUNCTION_RETIRING };
 
 struct handler {
@@ -741,6 +745,9 @@ static void on_closed(void *owner, struct hconn *h, int err, const char *why)
     struct dispatch_function *func = hd->func;
     hd->conn = NULL;
     bool was_ready = hd->ready;
+    if (err == EACCES)
+        log_warn_limited(&auth_refusals, "function %s: handler %s refused: %s", func->name,
+                         ep_where(&hd->ep), why);
     if (func->state == FUNCTION_LIVE) {
         handler_lost(hd, h, err);
     } else { /* a version going away: its calls end with it */
@@ -769,7 +776,7 @@ static void on_closed(void *owner, struct hconn *h, int err, const char *why)
 static int handler_connect(struct handler *hd)
 {
     int rc = hconn_open(&hd->func->d->conns, hd->func->d->loop, hd->ep.host, hd->ep.port,
-                        hd->ep.path, &events, hd, &hd->conn);
+                        hd->ep.path, hd->ep.secret, &events, hd, &hd->conn);
     if (rc < 0) {
         hd->conn = NULL;
         snprintf(hd->func->last_error, sizeof hd->func->last_error, "cannot connect to %s: %s",

@@ -132,8 +132,13 @@ void dispatch_set_lost_listener(struct dispatcher *d, dispatch_lost_fn *fn, void
 struct dispatch_endpoint {
     char host[64]; /* IPv4 address */
     uint16_t port;
-    char path[108];  /* the size of sun_path */
-    char secret[65]; /* what the handler's link is authenticated with; "": nothing */
+    char path[108]; /* the size of sun_path */
+    /* The secret the backend gave the handler (its TINYFAAS_SECRET_FILE:
+     * 64 hex digits, hauth_new_secret's or the swarm's, or any up to 64
+     * bytes): the daemon answers the handler's CHALLENGE with its proof, and
+     * refuses a handler that says READY without one. "": none; the handler
+     * must not ask. */
+    char secret[65];
 };
 
 /* A function's limits on its calls. */

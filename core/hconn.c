@@ -12,6 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "hauth.h"
 #include "metrics.h"
 
 #define HCONN_MAX_MESSAGE (64u << 20) /* a reply larger than this is a protocol error */
@@ -54,6 +55,8 @@ struct hconn {
     bool want_write; /* EPOLLOUT armed */
     struct hconn *next_dirty, *next_dead;
     bool dirty;
+    bool challenged;                   /* the handler's CHALLENGE was answered */
+    char secret[HCONN_SECRET_MAX + 1]; /* "": the handler must not ask for a proof */
 };
 
 static void on_io(void *ctx, uint32_t events);
@@ -113,14 +116,18 @@ static int handler_address(const char *host, uint16_t port, const char *unix_pat
 }
 
 int hconn_open(struct hconn_set *set, struct loop *l, const char *host, uint16_t port,
-               const char *unix_path, const struct hconn_events *ev, void *owner,
-               struct hconn **out)
+               const char *unix_path, const char *secret, const struct hconn_events *ev,
+               void *owner, struct hconn **out)
 {
     struct sockaddr_storage sa;
     socklen_t sa_len;
     int family = handler_address(host, port, unix_path, &sa, &sa_len);
     if (family < 0)
         return family;
+    if (secret == NULL)
+        secret = "";
+    if (strlen(secret) > HCONN_SECRET_MAX)
+        return -EINVAL;
     struct hconn *h = calloc(1, sizeof *h);
     if (h == NULL)
         return -ENOMEM;
@@ -139,6 +146,7 @@ int hconn_open(struct hconn_set *set, struct loop *l, const char *host, uint16_t
         bound_silence(fd, set->link_timeout_ms); /* before connect: it bounds the SYN's retries */
     }
     msgpack_sbuffer_init(&h->out);
+    memcpy(h->secret, secret, strlen(secret) + 1);
     h->watch = (struct loop_watch){.fd = fd, .fn = on_io, .ctx = h};
     h->loop = l;
     h->set = set;
@@ -383,13 +391,51 @@ void hconn_set_flush(struct hconn_set *set)
     }
 }
 
+/* Closes h for a handler that speaks a version the daemon does not. */
+static void wrong_version(struct hconn *h, uint32_t version)
+{
+    char v[16];
+    snprintf(v, sizeof v, "%u", version);
+    fail(h, EPROTO, "handler speaks protocol version %s, the daemon speaks 1 and 2", v);
+}
+
+/* Answers the handler's CHALLENGE with the PROOF of the connection's
+ * secret, queued like a call for the iteration's flush. */
+static void answer_challenge(struct hconn *h, const struct hproto_challenge *ch)
+{
+    if (h->secret[0] == '\0') {
+        fail(h, EACCES, "handler asks for authentication, and the daemon has no secret for it%s",
+             "");
+        return;
+    }
+    if (ch->version != HPROTO_VERSION) {
+        wrong_version(h, ch->version);
+        return;
+    }
+    uint8_t mac[HPROTO_MAC_BYTES];
+    hauth_proof(h->secret, strlen(h->secret), (const uint8_t *)ch->nonce.ptr, mac);
+    struct hproto_proof proof = {{(const char *)mac, sizeof mac}};
+    size_t off = h->out.size;
+    if (seg_reserve(h) < 0 || hproto_pack_proof(&h->out, &proof) < 0) {
+        fail(h, ENOMEM, "out of memory for the proof the handler asks for%s", "");
+        return;
+    }
+    seg_push(h, off, NULL);
+    h->challenged = true;
+}
+
 static void handle_message(struct hconn *h, const struct hproto_msg *m)
 {
-    if (m->type == HPROTO_READY && h->state == HCONN_WAIT_READY) {
-        if (m->u.ready.version != HPROTO_VERSION) {
-            char v[16];
-            snprintf(v, sizeof v, "%u", m->u.ready.version);
-            fail(h, EPROTO, "handler speaks protocol version %s, the daemon speaks 1", v);
+    if (m->type == HPROTO_CHALLENGE && h->state == HCONN_WAIT_READY && !h->challenged) {
+        answer_challenge(h, &m->u.challenge);
+    } else if (m->type == HPROTO_READY && h->state == HCONN_WAIT_READY) {
+        /* Version 1 handlers (older images) still serve; they know no CHALLENGE. */
+        if (m->u.ready.version < 1 || m->u.ready.version > HPROTO_VERSION) {
+            wrong_version(h, m->u.ready.version);
+            return;
+        }
+        if (h->secret[0] != '\0' && !h->challenged) {
+            fail(h, EACCES, "handler did not authenticate: READY without a CHALLENGE%s", "");
             return;
         }
         h->state = HCONN_READY;
@@ -502,6 +548,7 @@ void hconn_set_reap(struct hconn_set *set)
         hproto_reader_free(&h->reader);
         msgpack_sbuffer_destroy(&h->out);
         free(h->segs);
+        explicit_bzero(h->secret, sizeof h->secret);
         free(h);
     }
 }

@@ -42,18 +42,26 @@ struct hconn_events {
     /* The connection failed or ended. err is the errno that ended it:
      * ETIMEDOUT when the link timed out (the handler may be alive, but
      * cannot be reached); ECONNRESET when the handler closed it; EPROTO or
-     * EMSGSIZE when it broke the protocol; else what a read, write or
-     * connect reported. why is one line. No callback follows; h stays
+     * EMSGSIZE when it broke the protocol; EACCES when it did not
+     * authenticate as the secret asks (hconn_open); else what a read,
+     * write or connect reported. why is one line. No callback follows; h stays
      * readable (hconn_unsent_call) until its set's next reap. */
     void (*on_closed)(void *owner, struct hconn *h, int err, const char *why);
 };
 
+/* The largest secret a connection answers a handler's challenge with. */
+#define HCONN_SECRET_MAX 64
+
 /* Starts a non-blocking connect to the unix socket at unix_path, or, when
- * that is NULL or "", to host:port over TCP. Return 0 or a negative errno
- * (-ENOENT or -ECONNREFUSED: nothing listens yet). */
+ * that is NULL or "", to host:port over TCP. With a secret (NULL or "":
+ * none; at most HCONN_SECRET_MAX bytes) the handler must send a CHALLENGE
+ * before READY, answered with its PROOF; without one, a CHALLENGE is
+ * refused. Either way a refusal closes the connection with EACCES. Return 0
+ * or a negative errno (-ENOENT or -ECONNREFUSED: nothing listens yet,
+ * -EINVAL: an address or secret that cannot be). */
 int hconn_open(struct hconn_set *set, struct loop *l, const char *host, uint16_t port,
-               const char *unix_path, const struct hconn_events *ev, void *owner,
-               struct hconn **out);
+               const char *unix_path, const char *secret, const struct hconn_events *ev,
+               void *owner, struct hconn **out);
 
 /* Queues a call; it goes out at the set's next flush. *seq (seq may be NULL)
  * names its bytes for hconn_drop. Return 0, -ENOTCONN before READY, -ENOBUFS

@@ -1,6 +1,6 @@
-/* Handler protocol v1 codec: the only place that knows the wire shape of
- * READY, CALL and REPLY (docs/handler-protocol.md). msgpack-c does the
- * msgpack; this file checks shapes and bounds. */
+/* Handler protocol v2 codec: the only place that knows the wire shape of
+ * READY, CALL, REPLY, CHALLENGE and PROOF (docs/handler-protocol.md).
+ * msgpack-c does the msgpack; this file checks shapes and bounds. */
 #include "hproto.h"
 
 #include <errno.h>
@@ -69,6 +69,32 @@ int hproto_pack_reply(msgpack_sbuffer *buf, const struct hproto_reply *reply)
     if (msgpack_pack_array(&pk, 5) != 0 || msgpack_pack_uint8(&pk, HPROTO_REPLY) != 0 ||
         msgpack_pack_uint32(&pk, reply->id) != 0 || msgpack_pack_uint16(&pk, reply->status) != 0 ||
         pack_str(&pk, reply->content_type) != 0 || pack_bin(&pk, reply->body) != 0)
+        return pack_failed(buf, mark);
+    return 0;
+}
+
+int hproto_pack_challenge(msgpack_sbuffer *buf, const struct hproto_challenge *challenge)
+{
+    if (challenge->nonce.len != HPROTO_NONCE_BYTES)
+        return -EINVAL;
+    size_t mark = buf->size;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    if (msgpack_pack_array(&pk, 3) != 0 || msgpack_pack_uint8(&pk, HPROTO_CHALLENGE) != 0 ||
+        msgpack_pack_uint32(&pk, challenge->version) != 0 || pack_bin(&pk, challenge->nonce) != 0)
+        return pack_failed(buf, mark);
+    return 0;
+}
+
+int hproto_pack_proof(msgpack_sbuffer *buf, const struct hproto_proof *proof)
+{
+    if (proof->mac.len != HPROTO_MAC_BYTES)
+        return -EINVAL;
+    size_t mark = buf->size;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, buf, msgpack_sbuffer_write);
+    if (msgpack_pack_array(&pk, 2) != 0 || msgpack_pack_uint8(&pk, HPROTO_PROOF) != 0 ||
+        pack_bin(&pk, proof->mac) != 0)
         return pack_failed(buf, mark);
     return 0;
 }
@@ -222,7 +248,7 @@ int hproto_reader_init(struct hproto_reader *r, size_t max_message)
         return -ENOMEM;
     msgpack_unpacked_init(&r->unpacked);
     /* Halved so that guard arithmetic (items + skip) can never wrap. */
-    r->max_message = max_message == 0 ? SIZE_MAX / 2 : max_message;
+    hproto_reader_limit(r, max_message);
     return 0;
 }
 
@@ -230,6 +256,11 @@ void hproto_reader_free(struct hproto_reader *r)
 {
     msgpack_unpacked_destroy(&r->unpacked);
     msgpack_unpacker_destroy(&r->unpacker);
+}
+
+void hproto_reader_limit(struct hproto_reader *r, size_t max_message)
+{
+    r->max_message = max_message == 0 ? SIZE_MAX / 2 : max_message;
 }
 
 int hproto_reader_buffer(struct hproto_reader *r, size_t min_space, void **buf, size_t *space)
@@ -307,7 +338,13 @@ static bool decode_call(const msgpack_object *a, struct hproto_msg *msg)
     return true;
 }
 
-/* Checks one whole msgpack object against the v1 message table. */
+/* A str or bin of exactly len bytes. */
+static bool get_bytes_of(const msgpack_object *o, size_t len, struct hproto_bytes *out)
+{
+    return get_bytes(o, out) && out->len == len;
+}
+
+/* Checks one whole msgpack object against the v2 message table. */
 static bool decode(const msgpack_object *o, struct hproto_msg *msg)
 {
     uint64_t type, v;
@@ -315,9 +352,9 @@ static bool decode(const msgpack_object *o, struct hproto_msg *msg)
         return false;
     const msgpack_object *a = o->via.array.ptr;
     uint32_t n = o->via.array.size;
-    if (!get_uint(&a[0], HPROTO_REPLY, &type))
+    if (!get_uint(&a[0], HPROTO_PROOF, &type))
         return false;
-    /* Elements past the ones v1 defines are ignored: later versions may append. */
+    /* Elements past the ones v2 defines are ignored: later versions may append. */
     switch (type) {
     case HPROTO_READY:
         if (n < 3 || !get_uint(&a[1], UINT32_MAX, &v) || !get_bytes(&a[2], &msg->u.ready.runtime))
@@ -328,7 +365,17 @@ static bool decode(const msgpack_object *o, struct hproto_msg *msg)
         if (n < 5 || !decode_call(a, msg))
             return false;
         break;
-    default:
+    case HPROTO_CHALLENGE:
+        if (n < 3 || !get_uint(&a[1], UINT32_MAX, &v) ||
+            !get_bytes_of(&a[2], HPROTO_NONCE_BYTES, &msg->u.challenge.nonce))
+            return false;
+        msg->u.challenge.version = (uint32_t)v;
+        break;
+    case HPROTO_PROOF:
+        if (n < 2 || !get_bytes_of(&a[1], HPROTO_MAC_BYTES, &msg->u.proof.mac))
+            return false;
+        break;
+    default: /* HPROTO_REPLY */
         if (n < 5 || !get_uint(&a[1], UINT32_MAX, &v))
             return false;
         msg->u.reply.id = (uint32_t)v;

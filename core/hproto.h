@@ -1,4 +1,4 @@
-/* Handler protocol v1: msgpack messages between the daemon and a handler
+/* Handler protocol v2: msgpack messages between the daemon and a handler
  * container over one persistent stream. The wire format is documented in
  * docs/handler-protocol.md; this is its only encoder and decoder, shared by
  * the daemon and the runtime shims. */
@@ -9,14 +9,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HPROTO_VERSION      1
+#define HPROTO_VERSION      2
 #define HPROTO_MAX_HEADERS  64
 #define HPROTO_DEFAULT_PORT 8000
+#define HPROTO_NONCE_BYTES  32 /* a CHALLENGE's nonce */
+#define HPROTO_MAC_BYTES    32 /* a PROOF's mac: HMAC-SHA256 */
 
 enum hproto_type {
-    HPROTO_READY = 0, /* handler -> daemon, once per connection, when the function is loaded */
-    HPROTO_CALL = 1,  /* daemon -> handler: invoke the function */
-    HPROTO_REPLY = 2, /* handler -> daemon: result of one call, matched by id */
+    HPROTO_READY = 0,     /* handler -> daemon, once per connection, when the function is loaded */
+    HPROTO_CALL = 1,      /* daemon -> handler: invoke the function */
+    HPROTO_REPLY = 2,     /* handler -> daemon: result of one call, matched by id */
+    HPROTO_CHALLENGE = 3, /* handler -> daemon, first, when it has a secret: prove you know it */
+    HPROTO_PROOF = 4,     /* daemon -> handler: the answer to the challenge */
 };
 
 /* A string or byte run; points into the decoder's buffer or the caller's memory. */
@@ -50,6 +54,15 @@ struct hproto_reply {
     struct hproto_bytes body;
 };
 
+struct hproto_challenge {
+    uint32_t version;          /* HPROTO_VERSION the handler speaks */
+    struct hproto_bytes nonce; /* HPROTO_NONCE_BYTES random bytes, new for each connection */
+};
+
+struct hproto_proof {
+    struct hproto_bytes mac; /* HMAC-SHA256(secret, nonce): HPROTO_MAC_BYTES */
+};
+
 /* One decoded message. Its pointers stay valid until the next
  * hproto_reader_next() or hproto_reader_free() on the same reader. */
 struct hproto_msg {
@@ -58,15 +71,20 @@ struct hproto_msg {
         struct hproto_ready ready;
         struct hproto_call call;
         struct hproto_reply reply;
+        struct hproto_challenge challenge;
+        struct hproto_proof proof;
     } u;
     struct hproto_header header_store[HPROTO_MAX_HEADERS];
 };
 
 /* Appends one encoded message to buf, or nothing on failure. Return 0,
- * -ENOMEM, or -EINVAL (a call with more than HPROTO_MAX_HEADERS headers). */
+ * -ENOMEM, or -EINVAL (a call with more than HPROTO_MAX_HEADERS headers, a
+ * nonce or mac of another length than HPROTO_NONCE_BYTES, HPROTO_MAC_BYTES). */
 int hproto_pack_ready(msgpack_sbuffer *buf, const struct hproto_ready *ready);
 int hproto_pack_call(msgpack_sbuffer *buf, const struct hproto_call *call);
 int hproto_pack_reply(msgpack_sbuffer *buf, const struct hproto_reply *reply);
+int hproto_pack_challenge(msgpack_sbuffer *buf, const struct hproto_challenge *challenge);
+int hproto_pack_proof(msgpack_sbuffer *buf, const struct hproto_proof *proof);
 
 /* The bytes hproto_pack_call() appends for call: what a sender can weigh
  * before it packs. */
@@ -108,6 +126,10 @@ void hproto_reader_free(struct hproto_reader *r);
  * -EMSGSIZE when the pending message outgrows max_message. */
 int hproto_reader_buffer(struct hproto_reader *r, size_t min_space, void **buf, size_t *space);
 void hproto_reader_commit(struct hproto_reader *r, size_t n);
+
+/* Changes the reader's bound to max_message (0: none) from the next message
+ * on: a handler holds a stranger to a few bytes until it has authenticated. */
+void hproto_reader_limit(struct hproto_reader *r, size_t max_message);
 
 /* Copies len bytes in (for callers that do not read() into the reader). Return as
  * hproto_reader_buffer. */

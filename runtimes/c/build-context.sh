@@ -3,8 +3,8 @@
 # toolchain that compiles fn.c and links it statically with the runtime.
 #
 # No debootstrap and no registry: the root filesystem is the dependency
-# closure of gcc, libc6-dev and libmsgpack-dev, fetched with `apt-get
-# download` (cached in $TINYFAAS_CACHE_DIR/c-debs) and unpacked with `dpkg -x`,
+# closure of gcc, libc6-dev, libmsgpack-dev and nettle-dev (the handler
+# link's HMAC), fetched with `apt-get download` (cached in $TINYFAAS_CACHE_DIR/c-debs) and unpacked with `dpkg -x`,
 # plus busybox-static as /bin/sh for the Dockerfile's RUN steps, plus
 # tinyfaas.h and libtinyfaas-c.a in /opt/tinyfaas/. Maintainer scripts never
 # run; nothing in a compiler needs them.
@@ -26,12 +26,15 @@ done
 # What the toolchain needs, and what the closure drags in that it does not:
 # libmsgpack-dev pulls the C++ half (boost headers, ~150 MB); libc6-dev pulls
 # Sun RPC and Kerberos through libtirpc; gcc's runtime libraries for
-# sanitizers, OpenMP and friends are never linked into a -static C handler.
-roots="gcc cpp binutils libc6-dev libgcc-12-dev linux-libc-dev libmsgpack-dev busybox-static"
+# sanitizers, OpenMP and friends are never linked into a -static C handler;
+# nettle-dev pulls GMP's headers and its public-key half, which HMAC never
+# needs (gcc's own libgmp10 stays).
+roots="gcc cpp binutils libc6-dev libgcc-12-dev linux-libc-dev libmsgpack-dev nettle-dev busybox-static"
 skip=" libmsgpack-cxx-dev libboost-dev libboost1.74-dev libstdc++-12-dev libstdc++6 libasan8
  liblsan0 libtsan2 libubsan1 libcc1-0 libgomp1 libitm1 libquadmath0 libatomic1 libgprofng0
  libtirpc-dev libtirpc3 libtirpc-common libgssapi-krb5-2 libkrb5-3 libk5crypto3
- libkrb5support0 libkeyutils1 libcom-err2 libssl3 libnsl-dev libnsl2 rpcsvc-proto"
+ libkrb5support0 libkeyutils1 libcom-err2 libssl3 libnsl-dev libnsl2 rpcsvc-proto
+ libgmp-dev libgmpxx4ldbl libhogweed6"
 skip=" $(echo $skip) " # one line, a space on both sides of every name
 
 debs=$TINYFAAS_CACHE_DIR/c-debs

@@ -1,8 +1,9 @@
 'use strict';
 // tinyFaaS nodejs handler: speaks the handler protocol (docs/handler-protocol.md,
-// version 1) on TCP $TINYFAAS_PORT and runs the function in /fn, a tinyFaaS 0.7
+// version 2) on TCP $TINYFAAS_PORT and runs the function in /fn, a tinyFaaS 0.7
 // style module that exports `(req, res) => ...`. The contract is in README.md
-// beside this file.
+// beside this file. With $TINYFAAS_SECRET_FILE, a connection serves only once
+// the daemon has answered its CHALLENGE with the right PROOF.
 //
 // Framing: the stream is msgpack objects back to back. The handler scans only
 // the headers of the msgpack items to find where a message ends (a payload is
@@ -13,20 +14,29 @@
 
 const net = require('net');
 const fs = require('fs');
+const crypto = require('crypto');
 const path = require('path');
 const { Decoder, encode } = require('@msgpack/msgpack');
 
-const PROTO_VERSION = 1;
+const PROTO_VERSION = 2;
 const T_READY = 0;
 const T_CALL = 1;
 const T_REPLY = 2;
+const T_CHALLENGE = 3;
+const T_PROOF = 4;
 const MAX_HEADERS = 64;
+const NONCE_BYTES = 32;
+const AUTH_MAX_MESSAGE = 256; // bytes a connection may send before its proof checked out
+const AUTH_MAX_WAITING = 16; // connections waiting for a proof at once; a new one closes the oldest
+const AUTH_WAIT_MS = 5000; // how long one may wait
+const AUTH_LOG_EVERY_MS = 10000; // at most one line about refused connections this often
 
 const PORT = intEnv('TINYFAAS_PORT', 8000);
 // A unix socket path to listen on instead of the port.
 const SOCKET = process.env.TINYFAAS_SOCKET || '';
 const FN_DIR = path.resolve(process.env.TINYFAAS_FN_DIR || '/fn');
 const MAX_MESSAGE = intEnv('TINYFAAS_MAX_MESSAGE', 64 * 1024 * 1024);
+const SECRET = readSecret(process.env.TINYFAAS_SECRET_FILE || '');
 
 function intEnv(name, dflt) {
   const v = process.env[name];
@@ -41,6 +51,55 @@ function intEnv(name, dflt) {
 
 function log(msg) {
   process.stderr.write(`tinyfaas-nodejs: ${msg}\n`);
+}
+
+// The secret file's bytes as they are, whitespace at the end stripped; null
+// without a file (no authentication).
+function readSecret(file) {
+  if (file === '') return null;
+  let key;
+  try {
+    key = fs.readFileSync(file);
+  } catch (e) {
+    log(`TINYFAAS_SECRET_FILE: ${e.message}`);
+    process.exit(1);
+  }
+  let end = key.length;
+  while (end > 0 && [0x20, 0x09, 0x0a, 0x0d, 0x0b, 0x0c].includes(key[end - 1])) end--;
+  if (end === 0 || end > 4096) {
+    log(`TINYFAAS_SECRET_FILE: the file is ${end === 0 ? 'empty' : 'over 4096 bytes'}`);
+    process.exit(1);
+  }
+  return key.subarray(0, end);
+}
+
+// ---------------------------------------------------------------------------
+// Authentication: connections waiting for the daemon's proof are bounded in
+// number and time, so strangers on the network cannot hold the handler.
+
+const waiting = new Set(); // sockets waiting for a proof, oldest first
+let lastRefusalLog = -Infinity;
+let refusalsNotLogged = 0;
+
+function refused(why) {
+  const now = Date.now();
+  if (now - lastRefusalLog < AUTH_LOG_EVERY_MS) {
+    refusalsNotLogged++;
+    return;
+  }
+  const more = refusalsNotLogged ? ` (and ${refusalsNotLogged} more since the last such line)` : '';
+  log(`closed a connection that did not authenticate: ${why}${more}`);
+  lastRefusalLog = now;
+  refusalsNotLogged = 0;
+}
+
+// Whether msg (decoded) is the PROOF of nonce under the secret.
+function proofHolds(msg, nonce) {
+  if (!Array.isArray(msg) || msg.length < 2 || msg[0] !== T_PROOF) return false;
+  const mac = msg[1];
+  if (!(mac instanceof Uint8Array) || mac.length !== 32) return false;
+  const want = crypto.createHmac('sha256', SECRET).update(nonce).digest();
+  return crypto.timingSafeEqual(Buffer.from(mac.buffer, mac.byteOffset, mac.byteLength), want);
 }
 
 // ---------------------------------------------------------------------------
@@ -189,16 +248,54 @@ function serve(sock, fn) {
   let buffered = 0;
   let need = 1; // bytes needed before scanning again
   let open = true;
+  // With a secret: the CHALLENGE's nonce until the PROOF checked out, then null.
+  let nonce = null;
+  let limit = MAX_MESSAGE;
+  let authTimer = null;
 
   sock.setNoDelay(true);
-  sock.write(encode([T_READY, PROTO_VERSION, 'nodejs']));
+  if (SECRET !== null) {
+    nonce = crypto.randomBytes(NONCE_BYTES);
+    limit = AUTH_MAX_MESSAGE; // a stranger is held to a few bytes
+    if (waiting.size >= AUTH_MAX_WAITING) {
+      const oldest = waiting.values().next().value;
+      waiting.delete(oldest); // at once: its 'close' comes later
+      refused('more connections waiting for a proof than the bound');
+      oldest.destroy();
+    }
+    waiting.add(sock);
+    authTimer = setTimeout(() => refuse(`no proof within ${AUTH_WAIT_MS / 1000} s`), AUTH_WAIT_MS);
+    sock.write(encode([T_CHALLENGE, PROTO_VERSION, nonce]));
+  } else {
+    sock.write(encode([T_READY, PROTO_VERSION, 'nodejs']));
+  }
 
   const fail = (msg) => {
     if (!open) return;
+    if (nonce !== null) {
+      refuse(msg);
+      return;
+    }
     open = false;
     log(`closing the connection: ${msg}`);
     sock.destroy();
   };
+
+  // Closes a connection that did not authenticate: nothing run, nothing more sent.
+  function refuse(why) {
+    if (!open) return;
+    open = false;
+    refused(why);
+    sock.destroy();
+  }
+
+  function authenticated() {
+    nonce = null;
+    limit = MAX_MESSAGE;
+    clearTimeout(authTimer);
+    waiting.delete(sock);
+    sock.write(encode([T_READY, PROTO_VERSION, 'nodejs']));
+  }
 
   sock.on('data', (chunk) => {
     if (!open) return;
@@ -209,7 +306,7 @@ function serve(sock, fn) {
     let start = 0;
     try {
       for (;;) {
-        const end = start < b.length ? scanObject(b, start, MAX_MESSAGE) : -(start + 1);
+        const end = start < b.length ? scanObject(b, start, limit) : -(start + 1);
         if (end < 0) {
           need = -end - start;
           break;
@@ -230,6 +327,20 @@ function serve(sock, fn) {
 
   // A complete message is b[start, end).
   function onMessage(b, start, end) {
+    if (nonce !== null) {
+      const msg = dec(b, start, end);
+      if (!proofHolds(msg, nonce)) {
+        refuse(Array.isArray(msg) && msg[0] === T_PROOF ? 'wrong proof' : 'a message before the proof');
+        return;
+      }
+      // The daemon sends nothing more until READY: bytes after the proof are not its.
+      if (end !== b.length) {
+        refuse('bytes after the proof');
+        return;
+      }
+      authenticated();
+      return;
+    }
     const [n, h] = arrayHeader(b, start);
     const ends = [];
     let p = start + h;
@@ -290,10 +401,13 @@ function serve(sock, fn) {
   }
 
   sock.on('error', (e) => {
-    if (open) log(`connection error: ${e.message}`);
+    if (open && nonce !== null) refuse(`connection error: ${e.message}`);
+    else if (open) log(`connection error: ${e.message}`);
   });
   sock.on('close', () => {
     open = false;
+    clearTimeout(authTimer);
+    waiting.delete(sock);
   });
 }
 

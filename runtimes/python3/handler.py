@@ -1,9 +1,11 @@
 """tinyFaaS python3 handler.
 
 One long-lived interpreter that loads the function module `fn` from the
-function folder and serves it over the tinyFaaS handler protocol, version 1
+function folder and serves it over the tinyFaaS handler protocol, version 2
 (docs/handler-protocol.md): it listens on TCP, sends READY on every accepted
-connection once the function is loaded, and answers each CALL with a REPLY.
+connection once the function is loaded (with a secret, once the daemon has
+answered its CHALLENGE with the right PROOF), and answers each CALL with a
+REPLY.
 Calls run on a thread pool, so several calls are in flight at once and a slow
 call does not hold up the others. The function contract is in README.md.
 
@@ -14,8 +16,13 @@ Environment:
   TINYFAAS_DEPS_DIR     where requirements.txt was installed (default /deps)
   TINYFAAS_THREADS      calls run at once (default 16)
   TINYFAAS_MAX_MESSAGE  largest CALL accepted, in bytes (default 64 MiB)
+  TINYFAAS_SECRET_FILE  a file holding the secret the daemon must prove it
+                        knows; unset: no authentication
 """
 
+import collections
+import hashlib
+import hmac
 import os
 import signal
 import socket
@@ -27,11 +34,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 import msgpack
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 RUNTIME = "python3"
-READY, CALL, REPLY = 0, 1, 2
+READY, CALL, REPLY, CHALLENGE, PROOF = 0, 1, 2, 3, 4
 MAX_HEADERS = 64
 MAX_ID = 2**32 - 1
+NONCE_BYTES = 32
+AUTH_MAX_MESSAGE = 256  # bytes a connection may send before its proof checked out
+AUTH_MAX_WAITING = 16  # connections waiting for a proof at once; a new one closes the oldest
+AUTH_WAIT_S = 5.0  # how long one may wait
+AUTH_LOG_EVERY_S = 10.0  # at most one line about refused connections this often
 
 _log_lock = threading.Lock()
 
@@ -98,6 +110,108 @@ class Headers(dict):
 
 class ProtocolError(Exception):
     pass
+
+
+def read_secret(path):
+    """The secret file's bytes as they are, whitespace at the end stripped."""
+    try:
+        with open(path, "rb") as f:
+            key = f.read(4097)
+    except OSError as exc:
+        log("handler: TINYFAAS_SECRET_FILE: %s" % exc)
+        sys.exit(1)
+    key = key.rstrip(b" \t\n\r\v\f")
+    if len(key) > 4096 or not key:
+        log("handler: TINYFAAS_SECRET_FILE: the file is %s" % ("empty" if not key else "over 4096 bytes"))
+        sys.exit(1)
+    return key
+
+
+class Auth:
+    """The daemon proves it knows the secret before a connection serves:
+    CHALLENGE [3, 2, nonce], PROOF [4, HMAC-SHA256(secret, nonce)]. At most
+    AUTH_MAX_WAITING connections wait for their proof, each AUTH_WAIT_S at
+    most, so strangers on the network cannot hold the handler."""
+
+    def __init__(self, key):
+        self.key = key
+        self.lock = threading.Lock()
+        self.waiting = collections.OrderedDict()  # connection -> its socket, oldest first
+        self.last_log = None
+        self.not_logged = 0
+
+    def refused(self, why):
+        """One line on stderr per AUTH_LOG_EVERY_S at most."""
+        with self.lock:
+            now = time.monotonic()
+            if self.last_log is not None and now - self.last_log < AUTH_LOG_EVERY_S:
+                self.not_logged += 1
+                return
+            more, self.last_log, self.not_logged = self.not_logged, now, 0
+        log("handler: closed a connection that did not authenticate: %s%s"
+            % (why, " (and %d more since the last such line)" % more if more else ""))
+
+    def begin(self, conn):
+        with self.lock:
+            oldest = None
+            if len(self.waiting) >= AUTH_MAX_WAITING:
+                oldest = self.waiting.popitem(last=False)[1]
+            self.waiting[conn] = conn.sock
+        if oldest is not None:
+            self.refused("more connections waiting for a proof than the bound")
+            try:
+                oldest.shutdown(socket.SHUT_RDWR)  # its thread sees the end and closes it
+            except OSError:
+                pass
+
+    def end(self, conn):
+        with self.lock:
+            return self.waiting.pop(conn, None) is not None
+
+    def authenticate(self, conn):
+        """Sends the CHALLENGE and waits for the PROOF; whether it was right.
+        Nothing but the proof is read: what follows it stays in the socket."""
+        nonce = os.urandom(NONCE_BYTES)
+        self.begin(conn)
+        why = "no proof within %g s" % AUTH_WAIT_S
+        try:
+            conn.sock.sendall(msgpack.packb([CHALLENGE, PROTOCOL_VERSION, nonce], use_bin_type=True))
+            unpacker = msgpack.Unpacker(raw=True, max_buffer_size=AUTH_MAX_MESSAGE)
+            fed = 0
+            deadline = time.monotonic() + AUTH_WAIT_S
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                conn.sock.settimeout(left)
+                data = conn.sock.recv(AUTH_MAX_MESSAGE)
+                if not data:
+                    why = "closed before its proof"
+                    break
+                unpacker.feed(data)
+                fed += len(data)
+                msg = next(unpacker, None)
+                if msg is None:
+                    continue
+                why = "a message before the proof"
+                if isinstance(msg, list) and len(msg) >= 2 and type(msg[0]) is int and msg[0] == PROOF:
+                    why = "wrong proof"
+                    mac = msg[1]
+                    want = hmac.new(self.key, nonce, hashlib.sha256).digest()
+                    # The daemon sends nothing more until READY: bytes after the proof are not its.
+                    if isinstance(mac, bytes) and hmac.compare_digest(mac, want) and \
+                            unpacker.tell() == fed:
+                        return self.end(conn)
+                break
+        except socket.timeout:
+            pass
+        except (OSError, ValueError, msgpack.UnpackException) as exc:
+            why = "%s" % (exc.__class__.__name__)
+        finally:
+            conn.sock.settimeout(None)
+        if self.end(conn) or why != "closed before its proof":
+            self.refused(why)
+        return False
 
 
 def text_of(value, what):
@@ -169,12 +283,13 @@ class Connection:
     """One daemon connection: reads CALLs, hands them to the pool, and writes
     REPLYs one whole message at a time."""
 
-    def __init__(self, sock, peer, fn, pool, max_message):
+    def __init__(self, sock, peer, fn, pool, max_message, auth):
         self.sock = sock
         self.peer = peer
         self.fn = fn
         self.pool = pool
         self.max_message = max_message
+        self.auth = auth  # None: no secret, no authentication
         self.lock = threading.Lock()
         self.closed = False
 
@@ -204,6 +319,8 @@ class Connection:
         try:
             if self.sock.family == socket.AF_INET:  # a unix socket has no Nagle
                 self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.auth is not None and not self.auth.authenticate(self):
+                return  # nothing run, nothing more sent
             self.send([READY, PROTOCOL_VERSION, RUNTIME])
             unpacker = msgpack.Unpacker(raw=False, unicode_errors="surrogateescape",
                                         max_buffer_size=self.max_message)
@@ -259,6 +376,8 @@ def main():
     max_message = env_int("TINYFAAS_MAX_MESSAGE", 64 << 20, 1 << 20, 1 << 31)
     fn_dir = os.environ.get("TINYFAAS_FN_DIR") or "/fn"
     deps_dir = os.environ.get("TINYFAAS_DEPS_DIR") or "/deps"
+    secret_file = os.environ.get("TINYFAAS_SECRET_FILE")
+    auth = Auth(read_secret(secret_file)) if secret_file else None
 
     def stop(_signum, _frame):
         for stream in (sys.stdout, sys.stderr):
@@ -301,7 +420,7 @@ def main():
             time.sleep(0.1)
             continue
         peer = "%s:%d" % addr[:2] if isinstance(addr, tuple) else "the unix socket"
-        conn = Connection(sock, peer, func, pool, max_message)
+        conn = Connection(sock, peer, func, pool, max_message, auth)
         threading.Thread(target=conn.serve, name="conn", daemon=True).start()
 
 

@@ -17,6 +17,10 @@
 #define SHIM_MAX_OUTPUT         (32u << 20) /* largest stdout a call may produce */
 #define SHIM_STDERR_KEEP        4096        /* tail of stderr kept as a 500's message */
 #define SHIM_MAX_CALLS_PER_CONN 256u        /* beyond this a CALL is answered 500 at once */
+#define SHIM_AUTH_MAX_MESSAGE   256u        /* largest message before the PROOF checked out */
+#define SHIM_AUTH_MAX_WAITING   16u         /* connections waiting for a PROOF at once */
+#define SHIM_AUTH_WAIT_MS       5000        /* how long one may wait */
+#define SHIM_AUTH_LOG_EVERY_MS  10000       /* at most a line about refusals this often */
 
 /* Settings read once at start from argv and the environment. */
 struct shim_config {
@@ -87,6 +91,42 @@ void shim_loop_stop(void);
 /* Counts the batches of events the loop has taken: a new value means the
  * loop thread waited in epoll_wait since it was last read. */
 unsigned long shim_loop_batch(void);
+
+/* ---- shim_auth.c: the daemon's proof, when the handler has a secret ---- */
+
+/* A connection's wait for the PROOF of its CHALLENGE; embedded in it. */
+struct shim_auth_wait {
+    struct shim_auth_wait *prev, *next; /* waiting, oldest first */
+    int64_t deadline_us;                /* CLOCK_MONOTONIC */
+    bool waiting;
+    uint8_t nonce[HPROTO_NONCE_BYTES];
+};
+
+/* Reads the secret at $TINYFAAS_SECRET_FILE, if that is set (its bytes, the
+ * whitespace at the end stripped), and sets the timer of the waits. After
+ * shim_loop_init(). Return 0, or -errno with *why set. */
+int shim_auth_init(const char **why);
+
+/* Sets what closes the connection of a wait that ends without a proof. */
+void shim_auth_set_expire(void (*expire)(struct shim_auth_wait *w));
+
+/* Whether connections must authenticate: a secret was given. */
+bool shim_auth_on(void);
+
+/* Starts w's wait: a new nonce, its CHALLENGE appended to out, a deadline.
+ * When SHIM_AUTH_MAX_WAITING already wait, the oldest is expired. Return 0
+ * or -errno. */
+int shim_auth_begin(struct shim_auth_wait *w, msgpack_sbuffer *out);
+
+/* Ends w's wait; whether msg is the PROOF of its nonce under the secret. */
+bool shim_auth_check(struct shim_auth_wait *w, const struct hproto_msg *msg);
+
+/* Ends w's wait, if it still waits (its connection closes). */
+void shim_auth_end(struct shim_auth_wait *w);
+
+/* Says on stderr why a connection was closed unauthenticated, at most a
+ * line every SHIM_AUTH_LOG_EVERY_MS (a stranger must not fill the log). */
+void shim_auth_refused(const char *why);
 
 /* ---- shim_run.c: start-up shared by every runtime ---- */
 

@@ -1,5 +1,6 @@
-/* The listening socket and the daemon's connections: READY on accept, CALLs
- * decoded and handed to the executor, REPLYs queued and written without blocking. */
+/* The listening socket and the daemon's connections: READY on accept (with a
+ * secret, CHALLENGE, and READY once the PROOF checked out), CALLs decoded and
+ * handed to the executor, REPLYs queued and written without blocking. */
 #include "shim.h"
 
 #include <errno.h>
@@ -24,6 +25,8 @@ struct shim_conn {
     bool pending;  /* on the pending list: replies packed, not yet sent */
     struct shim_conn *next_pending;
     unsigned n_calls;
+    bool authed; /* the daemon's PROOF checked out, or no secret asks for one */
+    struct shim_auth_wait auth;
 };
 
 static struct shim_watch listener = {-1, NULL};
@@ -47,6 +50,7 @@ static void conn_close(struct shim_conn *c, const char *why)
 {
     if (why != NULL)
         fprintf(stderr, "tinyfaas-shim: closing connection: %s\n", why);
+    shim_auth_end(&c->auth);
     /* Nobody is left to receive their replies. */
     conn_ex->cancel(c);
     shim_watch_close(&c->w);
@@ -78,6 +82,16 @@ static void conn_flush(struct shim_conn *c)
         c->want_out = want;
 }
 
+/* c has packed output: it is written after this loop iteration. */
+static void conn_queue(struct shim_conn *c)
+{
+    if (!c->pending) {
+        c->pending = true;
+        c->next_pending = pending_conns;
+        pending_conns = c;
+    }
+}
+
 static void conn_send_reply(struct shim_conn *c, uint32_t id, uint16_t status, const char *ctype,
                             const char *body, size_t len)
 {
@@ -90,11 +104,34 @@ static void conn_send_reply(struct shim_conn *c, uint32_t id, uint16_t status, c
         shutdown(c->w.fd, SHUT_RDWR);
         return;
     }
-    if (!c->pending) {
-        c->pending = true;
-        c->next_pending = pending_conns;
-        pending_conns = c;
+    conn_queue(c);
+}
+
+/* Packs READY into c's output. Return 0 or -ENOMEM. */
+static int conn_pack_ready(struct shim_conn *c)
+{
+    struct hproto_ready ready = {HPROTO_VERSION, {shim_cfg.runtime, strlen(shim_cfg.runtime)}};
+    return hproto_pack_ready(&c->out, &ready);
+}
+
+/* The first message on a connection that must authenticate: the right
+ * PROOF makes it serve (READY goes out); anything else closes it, with
+ * nothing run and nothing more sent. Whether it serves now. */
+static bool conn_authenticate(struct shim_conn *c, const struct hproto_msg *msg)
+{
+    if (!shim_auth_check(&c->auth, msg)) {
+        shim_auth_refused(msg->type == HPROTO_PROOF ? "wrong proof" : "a message before the proof");
+        conn_close(c, NULL);
+        return false;
     }
+    c->authed = true;
+    hproto_reader_limit(&c->reader, SHIM_MAX_MESSAGE);
+    if (conn_pack_ready(c) != 0) {
+        conn_close(c, "out of memory");
+        return false;
+    }
+    conn_queue(c);
+    return true;
 }
 
 void shim_conn_flush_pending(void)
@@ -121,6 +158,11 @@ static void conn_process(struct shim_conn *c)
     char why[128];
     int rc;
     while ((rc = hproto_reader_next(&c->reader, &msg)) == 1) {
+        if (!c->authed) {
+            if (!conn_authenticate(c, &msg))
+                return;
+            continue;
+        }
         if (msg.type != HPROTO_CALL) {
             conn_close(c, "unexpected message type from daemon");
             return;
@@ -139,8 +181,13 @@ static void conn_process(struct shim_conn *c)
             }
         }
     }
-    if (rc < 0)
+    if (rc < 0 && !c->authed) {
+        shim_auth_refused(rc == -EMSGSIZE ? "a message too large for a proof"
+                                          : "bytes that are not the handler protocol");
+        conn_close(c, NULL);
+    } else if (rc < 0) {
         conn_close(c, rc == -EMSGSIZE ? "message too large" : "protocol error");
+    }
 }
 
 static void on_conn(struct shim_watch *w, uint32_t events)
@@ -172,7 +219,9 @@ static void conn_open(int fd)
 {
     struct shim_conn *c = calloc(1, sizeof *c);
     int one = 1;
-    if (c == NULL || hproto_reader_init(&c->reader, SHIM_MAX_MESSAGE) != 0) {
+    /* A stranger is held to a few bytes until it has proved itself. */
+    if (c == NULL || hproto_reader_init(&c->reader, shim_auth_on() ? SHIM_AUTH_MAX_MESSAGE
+                                                                   : SHIM_MAX_MESSAGE) != 0) {
         free(c);
         close(fd);
         return;
@@ -183,14 +232,25 @@ static void conn_open(int fd)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     c->w = (struct shim_watch){fd, on_conn};
     c->grave.destroy = conn_destroy;
+    c->authed = !shim_auth_on();
     msgpack_sbuffer_init(&c->out);
-    struct hproto_ready ready = {HPROTO_VERSION, {shim_cfg.runtime, strlen(shim_cfg.runtime)}};
-    if (hproto_pack_ready(&c->out, &ready) != 0 || shim_watch_add(&c->w, EPOLLIN) != 0) {
+    if (shim_watch_add(&c->w, EPOLLIN) != 0) {
         shim_watch_close(&c->w);
         conn_destroy(&c->grave);
         return;
     }
+    /* With a secret the CHALLENGE goes first; READY once the PROOF is right. */
+    if ((c->authed ? conn_pack_ready(c) : shim_auth_begin(&c->auth, &c->out)) != 0) {
+        conn_close(c, "cannot greet the daemon");
+        return;
+    }
     conn_flush(c);
+}
+
+/* A connection that got no PROOF in time, or the oldest of too many waiting. */
+static void on_auth_expired(struct shim_auth_wait *w)
+{
+    conn_close(CONN_OF(w, auth), NULL);
 }
 
 static void on_listener(struct shim_watch *w, uint32_t events)
@@ -252,6 +312,7 @@ int shim_conn_listen(int port, const char *path, const struct shim_executor *ex)
     if (fd < 0)
         return fd;
     conn_ex = ex;
+    shim_auth_set_expire(on_auth_expired);
     listener = (struct shim_watch){fd, on_listener};
     if ((rc = shim_watch_add(&listener, EPOLLIN)) < 0)
         shim_watch_close(&listener);

@@ -19,7 +19,8 @@ int main(int argc, char **argv)
                 "usage: tinyfaas-shim binary\n"
                 "  env TINYFAAS_SOCKET (a unix socket path; unset: TCP),\n"
                 "      TINYFAAS_PORT (default %d), TINYFAAS_FN_DIR (default /fn),\n"
-                "      TINYFAAS_SH (default /bin/sh)\n",
+                "      TINYFAAS_SH (default /bin/sh), TINYFAAS_SECRET_FILE (the\n"
+                "      daemon must prove it; unset: no authentication)\n",
                 HPROTO_DEFAULT_PORT);
         return 2;
     }

@@ -103,6 +103,8 @@ int shim_run(const struct shim_executor *ex)
     int rc = shim_loop_init();
     if (rc == 0)
         rc = signals_init();
+    if (rc == 0)
+        rc = shim_auth_init(&why);
     if (rc == 0 && ex->init != NULL)
         rc = ex->init(&why);
     if (rc < 0) {
@@ -118,7 +120,8 @@ int shim_run(const struct shim_executor *ex)
         fprintf(stderr, "tinyfaas-shim: listen on %s: %s\n", where, strerror(-rc));
         return 1;
     }
-    fprintf(stderr, "tinyfaas-shim: %s runtime on %s\n", shim_cfg.runtime, where);
+    fprintf(stderr, "tinyfaas-shim: %s runtime on %s%s\n", shim_cfg.runtime, where,
+            shim_auth_on() ? ", the daemon to prove the secret" : "");
     rc = shim_loop_run();
     ex->shutdown();
     if (rc < 0) {

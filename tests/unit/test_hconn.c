@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "fake_handler.h"
+#include "hauth.h"
 
 #define BIG_REPLY (1u << 20)
 #define PIECE     1000 /* bytes the fake writes per loop iteration */
@@ -209,16 +210,22 @@ static void setup_fake(bool tcp)
     loop_set_flush(fx.loop, flush, NULL);
 }
 
-/* A connection to the fake, accepted there; the fake has said nothing yet. */
-static void setup_with(bool tcp)
+/* A connection to the fake, with secret (NULL: none), accepted there; the
+ * fake has said nothing yet. */
+static void setup_secret(bool tcp, const char *secret)
 {
     setup_fake(tcp);
-    int rc =
-        hconn_open(&fx.set, fx.loop, "127.0.0.1", fx.fake.port, fx.fake.path, &events, NULL, &fx.h);
+    int rc = hconn_open(&fx.set, fx.loop, "127.0.0.1", fx.fake.port, fx.fake.path, secret, &events,
+                        NULL, &fx.h);
     if (rc < 0 || !fake_accept(&fx.fake)) {
         printf("FAIL cannot connect to the fake handler: %s\n", strerror(-rc));
         exit(1);
     }
+}
+
+static void setup_with(bool tcp)
+{
+    setup_secret(tcp, NULL);
 }
 
 static void setup(void)
@@ -376,15 +383,22 @@ static void test_garbage_closes_with_a_reason(void)
     teardown();
 }
 
-/* A handler that speaks another protocol version is closed, saying which. */
+/* A handler that speaks another protocol version is closed, saying which;
+ * version 1 (a handler of an older image, without authentication) serves. */
 static void test_wrong_protocol_version_closes_with_a_reason(void)
 {
     setup();
-    CHECK(fake_send_ready(&fx.fake, 2));
+    CHECK(fake_send_ready(&fx.fake, 3));
     CHECK(run_until(is_closed));
-    CHECK(fx.readies == 0 && fx.closes == 1);
-    CHECKF(strstr(fx.why, "protocol version 2") != NULL, "why: %s", fx.why);
+    CHECK(fx.readies == 0 && fx.closes == 1 && fx.err == EPROTO);
+    CHECKF(strstr(fx.why, "protocol version 3") != NULL, "why: %s", fx.why);
     CHECK(fake_sees_eof(&fx.fake));
+    teardown();
+
+    setup();
+    CHECK(fake_send_ready(&fx.fake, 1));
+    CHECK(run_until(is_ready));
+    CHECK(fx.closes == 0);
     teardown();
 }
 
@@ -610,6 +624,108 @@ static void test_unsent_call_is_readable_after_a_loss(void)
     teardown();
 }
 
+/* ---- authentication ---- */
+
+/* The fake sends a CHALLENGE of version with a random nonce (kept in *nonce). */
+static bool fake_challenge(uint32_t version, uint8_t nonce[HPROTO_NONCE_BYTES])
+{
+    if (hauth_random(nonce, HPROTO_NONCE_BYTES) < 0)
+        return false;
+    struct hproto_challenge ch = {version, {(const char *)nonce, HPROTO_NONCE_BYTES}};
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    bool ok = hproto_pack_challenge(&buf, &ch) == 0 && fake_send_all(&fx.fake, buf.data, buf.size);
+    msgpack_sbuffer_destroy(&buf);
+    return ok;
+}
+
+/* With a secret, the handler's CHALLENGE is answered with its PROOF,
+ * HMAC-SHA256(secret, nonce), and nothing else; READY then serves. */
+static void test_challenge_is_answered_with_the_proof(void)
+{
+    static const char secret[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    uint8_t nonce[HPROTO_NONCE_BYTES], want[HPROTO_MAC_BYTES];
+    setup_secret(true, secret);
+    CHECK(fake_challenge(HPROTO_VERSION, nonce));
+    want_drained = 4 + HPROTO_MAC_BYTES; /* [4, bin 32] */
+    fx.drain = true;
+    CHECK(run_until(drained_enough));
+    fx.drain = false;
+    CHECK(fx.drained == want_drained);
+    CHECK(hproto_reader_next(&fx.fake.reader, &fx.fake.msg) == 1 &&
+          fx.fake.msg.type == HPROTO_PROOF);
+    hauth_proof(secret, strlen(secret), nonce, want);
+    CHECK(memcmp(fx.fake.msg.u.proof.mac.ptr, want, sizeof want) == 0);
+    CHECK(hauth_check(secret, strlen(secret), nonce, (const uint8_t *)fx.fake.msg.u.proof.mac.ptr));
+    CHECK(fx.readies == 0 && fx.closes == 0);
+
+    CHECK(fake_send_ready(&fx.fake, HPROTO_VERSION));
+    CHECK(run_until(is_ready));
+    struct hproto_call c = call_with(5, "authed");
+    CHECK(hconn_send_call(fx.h, &c, NULL) == 0);
+    hconn_set_flush(&fx.set);
+    struct fake_call got;
+    CHECK(fake_recv_call(&fx.fake, &got) && got.id == 5 && strcmp(got.body, "authed") == 0);
+    teardown();
+}
+
+/* With a secret, a handler that says READY without a CHALLENGE is not
+ * served: an impostor, or a handler not given the secret. */
+static void test_ready_without_a_challenge_is_refused(void)
+{
+    setup_secret(false, "the secret");
+    CHECK(fake_send_ready(&fx.fake, HPROTO_VERSION));
+    CHECK(run_until(is_closed));
+    CHECK(fx.readies == 0 && fx.err == EACCES);
+    CHECKF(strstr(fx.why, "did not authenticate") != NULL, "why: %s", fx.why);
+    CHECK(fake_sees_eof(&fx.fake));
+    teardown();
+
+    setup_secret(false, "the secret"); /* nor a version 1 handler */
+    CHECK(fake_send_ready(&fx.fake, 1));
+    CHECK(run_until(is_closed));
+    CHECK(fx.readies == 0 && fx.err == EACCES);
+    teardown();
+}
+
+/* Without a secret, a CHALLENGE cannot be answered: the connection closes
+ * with nothing sent. So does a CHALLENGE of another version, or a second one. */
+static void test_a_challenge_that_cannot_be_answered_closes(void)
+{
+    uint8_t nonce[HPROTO_NONCE_BYTES];
+    setup();
+    CHECK(fake_challenge(HPROTO_VERSION, nonce));
+    CHECK(run_until(is_closed));
+    CHECK(fx.err == EACCES);
+    CHECKF(strstr(fx.why, "no secret") != NULL, "why: %s", fx.why);
+    CHECK(fake_sees_eof(&fx.fake));
+    teardown();
+
+    setup_secret(false, "the secret");
+    CHECK(fake_challenge(HPROTO_VERSION + 1, nonce));
+    CHECK(run_until(is_closed));
+    CHECK(fx.err == EPROTO);
+    CHECKF(strstr(fx.why, "protocol version 3") != NULL, "why: %s", fx.why);
+    CHECK(fake_sees_eof(&fx.fake));
+    teardown();
+
+    setup_secret(false, "the secret");
+    CHECK(fake_challenge(HPROTO_VERSION, nonce) && fake_challenge(HPROTO_VERSION, nonce));
+    CHECK(run_until(is_closed));
+    CHECK(fx.err == EPROTO);
+    CHECKF(strstr(fx.why, "unexpected message") != NULL, "why: %s", fx.why);
+    teardown();
+
+    struct hconn *h = NULL;
+    char long_secret[HCONN_SECRET_MAX + 2];
+    memset(long_secret, 'x', sizeof long_secret - 1);
+    long_secret[sizeof long_secret - 1] = '\0';
+    setup_fake(false);
+    CHECK(hconn_open(&fx.set, fx.loop, "", 0, fx.fake.path, long_secret, &events, NULL, &h) ==
+          -EINVAL);
+    teardown();
+}
+
 /* A unix socket that does not exist fails at once: nothing listens yet. */
 static void test_connect_to_a_missing_socket_fails_at_once(void)
 {
@@ -617,9 +733,10 @@ static void test_connect_to_a_missing_socket_fails_at_once(void)
     char path[sizeof fx.fake.path + 8];
     snprintf(path, sizeof path, "%s.none", fx.fake.path);
     struct hconn *h = NULL;
-    CHECK(hconn_open(&fx.set, fx.loop, "", 0, path, &events, NULL, &h) == -ENOENT);
+    CHECK(hconn_open(&fx.set, fx.loop, "", 0, path, NULL, &events, NULL, &h) == -ENOENT);
     CHECK(h == NULL);
-    CHECK(hconn_open(&fx.set, fx.loop, "not-an-address", 1, NULL, &events, NULL, &h) == -EINVAL);
+    CHECK(hconn_open(&fx.set, fx.loop, "not-an-address", 1, NULL, NULL, &events, NULL, &h) ==
+          -EINVAL);
     CHECK(fx.set.dirty == NULL && fx.set.dead == NULL);
     teardown();
 }
@@ -639,6 +756,9 @@ int main(void)
     test_cap_on_unsent_bytes();
     test_drop_takes_back_only_unsent_calls();
     test_unsent_call_is_readable_after_a_loss();
+    test_challenge_is_answered_with_the_proof();
+    test_ready_without_a_challenge_is_refused();
+    test_a_challenge_that_cannot_be_answered_closes();
     test_connect_to_a_missing_socket_fails_at_once();
     return check_summary();
 }

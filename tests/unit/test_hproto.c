@@ -417,6 +417,147 @@ static void test_shapes(void)
     msgpack_sbuffer_destroy(&buf);
 }
 
+/* ---- CHALLENGE and PROOF ---- */
+
+static void shape_challenge_nonce(msgpack_packer *pk, size_t len)
+{
+    static const char nonce[64];
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_int(pk, HPROTO_CHALLENGE);
+    msgpack_pack_int(pk, 2);
+    msgpack_pack_bin_with_body(pk, nonce, len);
+}
+static void shape_challenge_short_nonce(msgpack_packer *pk)
+{
+    shape_challenge_nonce(pk, HPROTO_NONCE_BYTES - 1);
+}
+static void shape_challenge_long_nonce(msgpack_packer *pk)
+{
+    shape_challenge_nonce(pk, HPROTO_NONCE_BYTES + 1);
+}
+static void shape_challenge_no_nonce(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_int(pk, HPROTO_CHALLENGE);
+    msgpack_pack_int(pk, 2);
+}
+static void shape_challenge_int_nonce(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_int(pk, HPROTO_CHALLENGE);
+    msgpack_pack_int(pk, 2);
+    msgpack_pack_int(pk, 7);
+}
+static void shape_proof_mac(msgpack_packer *pk, size_t len)
+{
+    static const char mac[64];
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_int(pk, HPROTO_PROOF);
+    msgpack_pack_bin_with_body(pk, mac, len);
+}
+static void shape_proof_short_mac(msgpack_packer *pk)
+{
+    shape_proof_mac(pk, HPROTO_MAC_BYTES - 1);
+}
+static void shape_proof_empty_mac(msgpack_packer *pk)
+{
+    shape_proof_mac(pk, 0);
+}
+static void shape_proof_alone(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 1);
+    msgpack_pack_int(pk, HPROTO_PROOF);
+}
+static void shape_type5(msgpack_packer *pk)
+{
+    msgpack_pack_array(pk, 2);
+    msgpack_pack_int(pk, 5);
+    msgpack_pack_int(pk, 0);
+}
+/* Liberal decoding: a mac as str, and an element a later version might append. */
+static void shape_proof_future(msgpack_packer *pk)
+{
+    static const char mac[HPROTO_MAC_BYTES];
+    msgpack_pack_array(pk, 3);
+    msgpack_pack_int(pk, HPROTO_PROOF);
+    msgpack_pack_str_with_body(pk, mac, sizeof mac);
+    pk_str(pk, "future");
+}
+
+/* The bytes of docs/handler-protocol.md's examples, and back. */
+static void test_challenge_and_proof(void)
+{
+    char nonce[HPROTO_NONCE_BYTES], mac[HPROTO_MAC_BYTES];
+    for (int i = 0; i < HPROTO_NONCE_BYTES; i++)
+        nonce[i] = (char)i;
+    for (int i = 0; i < HPROTO_MAC_BYTES; i++)
+        mac[i] = (char)(0xff - i);
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    struct hproto_challenge ch = {HPROTO_VERSION, {nonce, sizeof nonce}};
+    CHECK(hproto_pack_challenge(&buf, &ch) == 0);
+    static const char want_ch[] = "\x93\x03\x02\xc4\x20";
+    CHECK(buf.size == 5 + sizeof nonce && memcmp(buf.data, want_ch, 5) == 0 &&
+          memcmp(buf.data + 5, nonce, sizeof nonce) == 0);
+    size_t ch_size = buf.size;
+    struct hproto_proof proof = {{mac, sizeof mac}};
+    CHECK(hproto_pack_proof(&buf, &proof) == 0);
+    static const char want_proof[] = "\x92\x04\xc4\x20";
+    CHECK(buf.size == ch_size + 4 + sizeof mac && memcmp(buf.data + ch_size, want_proof, 4) == 0 &&
+          memcmp(buf.data + ch_size + 4, mac, sizeof mac) == 0);
+
+    struct hproto_reader r;
+    CHECK(hproto_reader_init(&r, 1 << 20) == 0);
+    static struct hproto_msg msg;
+    CHECK(decode_one(&r, &buf, &msg) == 1);
+    CHECK(msg.type == HPROTO_CHALLENGE && msg.u.challenge.version == HPROTO_VERSION &&
+          same(msg.u.challenge.nonce, nonce, sizeof nonce));
+    CHECK(hproto_reader_next(&r, &msg) == 1);
+    CHECK(msg.type == HPROTO_PROOF && same(msg.u.proof.mac, mac, sizeof mac));
+    CHECK(hproto_reader_next(&r, &msg) == 0);
+    hproto_reader_free(&r);
+
+    /* A nonce or mac of another length is not packed, and buf is left as it was. */
+    size_t before = buf.size;
+    struct hproto_challenge short_ch = {HPROTO_VERSION, {nonce, sizeof nonce - 1}};
+    struct hproto_proof long_proof = {{mac, sizeof mac + 1}};
+    CHECK(hproto_pack_challenge(&buf, &short_ch) == -EINVAL);
+    CHECK(hproto_pack_proof(&buf, &long_proof) == -EINVAL);
+    CHECK(buf.size == before);
+    msgpack_sbuffer_destroy(&buf);
+
+    CHECK(drain_packed(shape_challenge_short_nonce) == -EPROTO);
+    CHECK(drain_packed(shape_challenge_long_nonce) == -EPROTO);
+    CHECK(drain_packed(shape_challenge_no_nonce) == -EPROTO);
+    CHECK(drain_packed(shape_challenge_int_nonce) == -EPROTO);
+    CHECK(drain_packed(shape_proof_short_mac) == -EPROTO);
+    CHECK(drain_packed(shape_proof_empty_mac) == -EPROTO);
+    CHECK(drain_packed(shape_proof_alone) == -EPROTO);
+    CHECK(drain_packed(shape_type5) == -EPROTO);
+    CHECK(drain_packed(shape_proof_future) == 0);
+}
+
+/* A reader's bound can change between messages: a handler holds a stranger
+ * to a few bytes, and lifts the bound once it authenticated. */
+static void test_reader_limit(void)
+{
+    static char body[1000];
+    struct hproto_reply reply = {1, 200, B(""), {body, sizeof body}};
+    msgpack_sbuffer buf;
+    msgpack_sbuffer_init(&buf);
+    hproto_pack_reply(&buf, &reply);
+    struct hproto_reader r;
+    static struct hproto_msg msg;
+    CHECK(hproto_reader_init(&r, 256) == 0);
+    CHECK(hproto_reader_feed(&r, buf.data, buf.size) == -EMSGSIZE);
+    hproto_reader_free(&r);
+    CHECK(hproto_reader_init(&r, 256) == 0);
+    hproto_reader_limit(&r, 1 << 20);
+    CHECK(decode_one(&r, &buf, &msg) == 1 && same(msg.u.reply.body, body, sizeof body));
+    hproto_reader_free(&r);
+    msgpack_sbuffer_destroy(&buf);
+}
+
 static void test_garbage(void)
 {
     static char junk[4096];
@@ -474,6 +615,8 @@ int main(void)
     test_stream();
     test_shapes();
     test_call_size();
+    test_challenge_and_proof();
+    test_reader_limit();
     test_garbage();
     test_max_message();
     return check_summary();
