@@ -156,6 +156,10 @@ check "echo over CoAP" "0 hello coap" "$CRC $(cat "$T/cout")"
 # Every replica answers: 40 calls spread by calls in flight reach all four.
 for i in $(seq 40); do call echo --data-binary "x$i"; [ "$CODE" = 200 ] || break; done
 check "40 calls" 200 "$CODE"
+# A stranger who reaches a replica's published port gets its challenge and
+# nothing more: no call of its runs, and it is closed (handler protocol v2).
+check "a stranger at a replica's port: no answer, closed" "challenge then closed" \
+    "$(python3 "$SRC/tests/integration/hproto_stranger.py" "$(list_replicas echo | head -1 | awk '{print $2}')" 2>&1)"
 mgmt GET '/logs?name=echo'
 check "logs: every replica's start, from both nodes" 4 \
     "$(grep 'tinyfaas: c function' "$T/body" | grep -o 'handler=[^ ]*' | sort -u | wc -l)"
