@@ -277,8 +277,14 @@ static int create_service(struct lifecycle *lc, struct function_record *r,
     json_decref(labels);
     if (rc == 0 && body == NULL)
         rc = tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    char service[DOCKER_ID_MAX];
     if (rc == 0)
-        rc = docker_service_create(lc->cfg.docker, body, r->service, err);
+        rc = docker_service_create(lc->cfg.docker, body, service, err);
+    if (rc == 0) { /* /logs reads it meanwhile */
+        pthread_mutex_lock(&lc->table_lock);
+        memcpy(r->service, service, sizeof r->service);
+        pthread_mutex_unlock(&lc->table_lock);
+    }
     json_decref(body);
     return rc;
 }

@@ -32,9 +32,9 @@ static int scale_down(struct lifecycle *lc, struct function_record *r, size_t n,
     unsigned version = ++lc->version;
     r->replicas = NULL;
     r->n_replicas = 0;
+    r->threads = (int)n;
     pthread_mutex_unlock(&lc->table_lock);
     lifecycle_set_version(lc, r, version);
-    r->threads = (int)n;
     int rc = lifecycle_swarm_create(lc, r, err);
     if (rc == 0)
         rc = lifecycle_swarm_serve(lc, r, false, lc->cfg.ready_timeout_ms, err);
@@ -45,10 +45,10 @@ static int scale_down(struct lifecycle *lc, struct function_record *r, size_t n,
     }
     lifecycle_swarm_remove(lc, r); /* the old version serves on */
     lifecycle_set_version(lc, r, old.version);
+    pthread_mutex_lock(&lc->table_lock); /* /list and /logs read them meanwhile */
     r->threads = old.threads;
     memcpy(r->service, old.service, sizeof old.service);
     memcpy(r->secret, old.secret, sizeof old.secret);
-    pthread_mutex_lock(&lc->table_lock);
     free(r->replicas);
     r->replicas = old.replicas;
     r->n_replicas = old.n_replicas;
@@ -62,12 +62,16 @@ int lifecycle_swarm_scale(struct lifecycle *lc, struct function_record *r, size_
         return scale_down(lc, r, n, err);
     int old = r->threads;
     int rc = docker_service_scale(lc->cfg.docker, r->service, (long long)n, err);
+    pthread_mutex_lock(&lc->table_lock);
     r->threads = (int)n;
+    pthread_mutex_unlock(&lc->table_lock);
     if (rc == 0)
         rc = lifecycle_swarm_serve(lc, r, true, lc->cfg.ready_timeout_ms, err);
     if (rc < 0) {
         tf_err e;
+        pthread_mutex_lock(&lc->table_lock);
         r->threads = old;
+        pthread_mutex_unlock(&lc->table_lock);
         if (docker_service_scale(lc->cfg.docker, r->service, old, &e) < 0)
             log_warn("function %s: %s", r->name, e.msg);
     }
