@@ -91,6 +91,8 @@ if [ "$(docker info --format '{{.Swarm.LocalNodeState}}')" = inactive ]; then
     kill -TERM "$DAEMON_PID"
     wait "$DAEMON_PID"
     check "one node: stop" 0 $?
+    check "one node: stop removes the service and its secret" "0 0" \
+        "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" | wc -l) $(docker secret ls -q --filter "label=tinyfaas.instance=$IID" | wc -l)"
     DAEMON_PID= IID=
     single_down
 fi
@@ -270,9 +272,15 @@ mgmt POST /delete --data '{"name":"echo"}'
 check "delete echo" 200 "$CODE"
 check "echo: no service, task, secret or network" "0 0 0 0" \
     "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l) $(docker ps -aq --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l) $(docker secret ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l) $(docker network ls -q --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | wc -l)"
+mgmt POST /wipe
+check "wipe" 200 "$CODE"
+check "wipe: no service or secret of the instance" "0 0" \
+    "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" | wc -l) $(docker secret ls -q --filter "label=tinyfaas.instance=$IID" | wc -l)"
+t0=$(us)
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID"
 check "stop: exit status" 0 $?
+echo "# stopped in $(secs "$t0") s"
 DAEMON_PID=
 check "stop: no service or secret of the instance" "0 0" \
     "$(docker service ls -q --filter "label=tinyfaas.instance=$IID" | wc -l) $(docker secret ls -q --filter "label=tinyfaas.instance=$IID" | wc -l)"
