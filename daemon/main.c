@@ -67,8 +67,6 @@ static int make_dirs(const char *path)
     return mkdir(buf, 0755) < 0 && errno != EEXIST ? -errno : 0;
 }
 
-/* The instance id labels every Docker object; it is kept in the state dir so
- * a restarted daemon finds what an earlier run left behind. */
 /* Reads STATE-DIR/name, bytes random bytes in hex (hex: 2 * bytes + 1),
  * or makes it (mode: who may read it). */
 static int load_random_hex(const char *state_dir, const char *name, size_t bytes, char *hex,
@@ -101,6 +99,8 @@ static int load_random_hex(const char *state_dir, const char *name, size_t bytes
     return fclose(f) == 0 ? 0 : -EIO;
 }
 
+/* The instance id labels every Docker object; it is kept in the state dir so
+ * a restarted daemon finds what an earlier run left behind. */
 static int load_instance_id(const char *state_dir, char id[17])
 {
     return load_random_hex(state_dir, "instance-id", 8, id, 0644);
@@ -111,29 +111,32 @@ static int load_instance_id(const char *state_dir, char id[17])
 static int pick_backend(struct daemon *d, tf_err *err)
 {
     const struct config *c = &d->cfg;
-    struct docker_swarm sw;
+    struct docker_swarm sw = {0};
     d->swarm = false;
-    if (strcmp(c->backend, "docker") == 0)
-        return 0;
-    if (docker_swarm_state(d->docker, &sw, err) < 0)
+    if (strcmp(c->backend, "docker") != 0 && docker_swarm_state(d->docker, &sw, err) < 0)
         return -1;
+    if (strcmp(c->backend, "docker") == 0 || (!sw.manager && strcmp(c->backend, "auto") == 0)) {
+        log_info("backend: docker, handlers are containers on this engine");
+        if (c->registry[0] != '\0')
+            log_warn("--registry %s is for the swarm backend: not used", c->registry);
+        return 0;
+    }
     if (!sw.manager && strcmp(c->backend, "swarm") == 0)
         return tf_err_set(err, TF_ERR_INVALID,
                           "--backend swarm: the engine at %s is %s; run 'docker swarm init' there, "
                           "or point --docker-host at a manager",
                           c->docker_host[0] ? c->docker_host : "the default socket",
                           sw.active ? "a swarm worker, not a manager" : "in no swarm");
-    if (!sw.manager)
-        return 0;
     if (sw.nodes > 1 && c->registry[0] == '\0')
         return tf_err_set(err, TF_ERR_INVALID,
                           "the swarm has %d nodes and no --registry was given: images built here "
                           "would reach no other node; run a registry every node trusts and pass "
                           "--registry HOST:PORT (docs/swarm.md), or --backend docker",
                           sw.nodes);
-    if (load_random_hex(c->state_dir, "handler-key", 32, d->handler_key, 0600) < 0)
+    int rc = load_random_hex(c->state_dir, "handler-key", 32, d->handler_key, 0600);
+    if (rc < 0)
         return tf_err_set(err, TF_ERR_INTERNAL, "cannot make %s/handler-key: %s", c->state_dir,
-                          strerror(errno));
+                          strerror(-rc));
     d->swarm = true;
     log_info("backend: swarm, %d node(s); images %s", sw.nodes,
              c->registry[0] ? "pushed to the registry" : "stay on this node");
