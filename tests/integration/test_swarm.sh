@@ -239,6 +239,8 @@ it_start_daemon --backend swarm --registry "$SWARM_REGISTRY"
 check "restart: echo serves" yes "$(answers_within 60 echo back back)"
 check "restart: the services adopted" yes "$(grep -q 'service(s) of the last run still run: adopted' "$LOG" && echo yes)"
 check "restart: the same replicas" "$(cat "$T/before")" "$(list_replicas echo)"
+placed_back() { [ "$(nodes_of placed)" = "$HOST2=2" ]; }
+check "restart: placed back on node 2" yes "$(within 60 placed_back)"
 
 # Node 2 loses power under load: the calls in flight on it fail 503, the
 # rest are answered, and its replicas come back on node 1 with no one acting.
