@@ -339,6 +339,10 @@ static int push_feed(void *ctx, const char *data, size_t n)
     return rc;
 }
 
+/* A registry that stops answering must not hold a deploy, and its name,
+ * for ever; a function image on a site's network goes in seconds. */
+#define PUSH_TIMEOUT_S 600
+
 int docker_image_push(struct docker *d, const char *image, const char *repo, const char *tag,
                       char ref_out[DOCKER_REF_MAX], tf_err *err)
 {
@@ -354,7 +358,8 @@ int docker_image_push(struct docker *d, const char *image, const char *repo, con
     if (rc == 0)
         rc = docker__call(d, "POST", tag_path, NULL, NULL, 0, NULL, "tag image", err);
     if (rc == 0)
-        rc = docker__request(d, "POST", push_path, NULL, 0, NULL, 0, &sink, &http, err);
+        rc =
+            docker__request(d, "POST", push_path, NULL, 0, NULL, PUSH_TIMEOUT_S, &sink, &http, err);
     if (rc == 0 && (http < 200 || http >= 300))
         rc = docker__engine_error(http, &sink.body, "push image", err);
     if (rc == 0 && p.line.len > 0)

@@ -50,7 +50,8 @@ struct function_record {
     char image_ref[DOCKER_REF_MAX];
     struct replica *replicas;
     size_t n_replicas;
-    unsigned started; /* lifecycle.starts when its last handler was started */
+    bool follow_failing; /* the last heal round could not follow it: told once */
+    unsigned started;    /* lifecycle.starts when its last handler was started */
     struct function_record *next;
 };
 

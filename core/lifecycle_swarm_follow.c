@@ -143,8 +143,15 @@ static int follow_name(struct lifecycle *lc, const char *name, const struct swar
     struct function_record *r = lifecycle_held_record(lc, name);
     tf_err e = {0};
     int n = r != NULL ? follow(lc, r, v, docker_ids_has(services, r->service), &e) : 0;
-    if (n < 0)
-        log_warn("function %s: following the swarm: %s (tried again soon)", name, e.msg);
+    /* Once per failing stretch, not every round: a swarm that cannot run a
+     * function for hours would otherwise fill the log. */
+    if (n < 0 && !r->follow_failing)
+        log_warn("function %s: following the swarm: %s (tried again every %d ms)", name, e.msg,
+                 LIFECYCLE_SWARM_FOLLOW_MS);
+    else if (n >= 0 && r != NULL && r->follow_failing)
+        log_info("function %s: follows the swarm again", name);
+    if (r != NULL)
+        r->follow_failing = n < 0;
     lifecycle_release_name(lc, &held);
     *failed |= n < 0;
     return n > 0 ? n : 0;
