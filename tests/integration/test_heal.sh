@@ -18,6 +18,19 @@ zipdir "$T/fn" "$T/fn.zip"
 deploy_ok echo 3 "$T/fn.zip"
 handlers() { docker ps -q --no-trunc --filter "label=tinyfaas.instance=$IID" --filter label=tinyfaas.function=echo | sort; }
 
+# settled_running N: the echo handlers running once N of them run (up to 60
+# s), after the healer's quick rounds that follow a loss have passed: a round
+# that made one too many shows here. A replacement is started one handler
+# at a time, so the first answer can come before the last one runs.
+settled_running() {
+    for _ in $(seq 300); do
+        [ "$(n_running --filter label=tinyfaas.function=echo)" = "$1" ] && break
+        sleep 0.2
+    done
+    sleep 7
+    n_running --filter label=tinyfaas.function=echo
+}
+
 # --- 0. one of three replicas killed under load over HTTP and CoAP ---------
 load_start echo 8
 check "kill under load: calls answered before the kill" yes "$(load_wait_ok 20)"
@@ -86,7 +99,7 @@ check "the log says why" 0 "$?"
 # --- 3. every handler dies: the function comes back alone ------------------
 docker kill $(handlers) > /dev/null
 check "all handlers killed: serving again" yes "$(answers_within 60 echo again ok:again)"
-check "all handlers killed: two handlers again" 2 "$(n_running --filter label=tinyfaas.function=echo)"
+check "all handlers killed: two handlers again, no more" 2 "$(settled_running 2)"
 
 # --- 4. the engine restarts: functions come back without an operator ------
 # Restarting the engine touches the whole machine: only where the test may
@@ -101,7 +114,7 @@ if [ "${TINYFAAS_TEST_ENGINE_RESTART:-}" = 1 ] && pid=$(pidof dockerd); then
     nohup "${cmd[@]}" >> /var/log/tinyfaas-dockerd.log 2>&1 &
     for _ in $(seq 120); do docker version > /dev/null 2>&1 && break; sleep 0.5; done
     check "engine restarted: serving again" yes "$(answers_within 60 echo up ok:up)"
-    check "engine restarted: two handlers, no more" 2 "$(n_running --filter label=tinyfaas.function=echo)"
+    check "engine restarted: two handlers, no more" 2 "$(settled_running 2)"
 fi
 
 it_finish
