@@ -281,6 +281,26 @@ static enum metrics_deploy deploy_result(enum tf_err_kind kind)
 
 static int deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err);
 
+/* Whether a copy of name is in the state dir. */
+static bool kept(const struct lifecycle *lc, const char *name)
+{
+    return lc->cfg.state_dir != NULL && store_has(lc->cfg.state_dir, name);
+}
+
+/* Whether name, held, is still to come back from the state dir: not when
+ * it was uploaded anew meanwhile (that one stands), nor when it was deleted
+ * or wiped before its turn came. */
+static bool still_to_restore(struct lifecycle *lc, const char *name)
+{
+    if (lifecycle_held_record(lc, name) != NULL)
+        return false;
+    if (!kept(lc, name)) {
+        log_info("function %s: deleted before it came back", name);
+        return false;
+    }
+    return true;
+}
+
 int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err)
 {
     uint64_t start = metrics_start();
@@ -310,10 +330,10 @@ static int deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err
      * builds up to the build slots, go on meanwhile. */
     struct name_hold held;
     lifecycle_hold_name(lc, s->name, &held);
-    if (s->restoring && lifecycle_held_record(lc, s->name) != NULL) {
-        lifecycle_release_name(lc, &held); /* uploaded anew meanwhile: that one stands */
+    if (s->restoring && !still_to_restore(lc, s->name)) {
+        lifecycle_release_name(lc, &held);
         tarbuf_free(&t);
-        return 0;
+        return 1;
     }
     struct function_record *r = new_record(lc, s);
     if (r == NULL) {
@@ -351,24 +371,29 @@ static int deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err
     return rc;
 }
 
-/* Deletes name, which the caller holds. */
+/* Deletes name, which the caller holds: the version that serves, or the
+ * kept copy of one that has not come back (yet, or at all) since the
+ * start. */
 static int delete_held(struct lifecycle *lc, const char *name, tf_err *err)
 {
     struct function_record *r = lifecycle_held_record(lc, name);
-    if (r == NULL)
+    if (r == NULL && !kept(lc, name))
         return tf_err_set(err, TF_ERR_NOT_FOUND, "no function named '%.64s'", name);
-    tf_err e;
-    if (dispatch_unpublish(lc->cfg.dispatcher, name, &e) < 0 && e.kind != TF_ERR_NOT_FOUND)
-        log_warn("function %s: unpublish: %s", name, e.msg);
-    swap_record(lc, NULL, name);
+    if (r != NULL) {
+        tf_err e;
+        if (dispatch_unpublish(lc->cfg.dispatcher, name, &e) < 0 && e.kind != TF_ERR_NOT_FOUND)
+            log_warn("function %s: unpublish: %s", name, e.msg);
+        swap_record(lc, NULL, name);
+    }
     if (lc->cfg.state_dir != NULL)
         store_remove(lc->cfg.state_dir, name);
-    lifecycle_remove_objects(lc, r);
+    if (r != NULL)
+        lifecycle_remove_objects(lc, r);
     lifecycle_drop_leftovers(lc, name); /* before the network they are on */
     lifecycle_remove_network(lc, name);
     lifecycle_remove_images(lc, name, IMAGES_ALL, NULL);
+    log_info("function %s: deleted%s", name, r != NULL ? "" : " (it had not come back)");
     record_free(r);
-    log_info("function %s: deleted", name);
     return 0;
 }
 
@@ -381,22 +406,37 @@ int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err)
     return rc;
 }
 
-/* Deletes the functions deployed when it is called, one after another;
- * one deleted meanwhile is no error. */
+struct wipe {
+    struct lifecycle *lc;
+    int rc;
+    tf_err *err;
+};
+
+/* One deleted meanwhile is no error. */
+static void wipe_one(void *ctx, const char *name)
+{
+    struct wipe *w = ctx;
+    tf_err e = {0};
+    if (w->rc == 0 && lifecycle_delete(w->lc, name, &e) < 0 && e.kind != TF_ERR_NOT_FOUND)
+        w->rc = tf_err_set(w->err, e.kind, "%s", e.msg);
+}
+
+/* Deletes the functions deployed when it is called, one after another, and
+ * then those kept that are not (yet) back since the start: a restore still
+ * under way brings back none of them after the wipe. */
 int lifecycle_wipe(struct lifecycle *lc, tf_err *err)
 {
     size_t n = 0;
     char(*names)[NAME_MAX_LEN + 1] = lifecycle_names(lc, &n);
     if (names == NULL)
         return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        tf_err e = {0};
-        if (lifecycle_delete(lc, names[i], &e) < 0 && e.kind != TF_ERR_NOT_FOUND)
-            rc = tf_err_set(err, e.kind, "%s", e.msg);
-    }
+    struct wipe w = {.lc = lc, .err = err};
+    for (size_t i = 0; i < n; i++)
+        wipe_one(&w, names[i]);
     free(names);
-    return rc;
+    if (lc->cfg.state_dir != NULL)
+        store_each_name(lc->cfg.state_dir, wipe_one, &w);
+    return w.rc;
 }
 
 /* Collects the networks and images that go: all when purging, else those of

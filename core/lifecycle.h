@@ -85,8 +85,10 @@ int lifecycle_create(const struct lifecycle_config *cfg, struct lifecycle **out)
 /* Frees the lifecycle (does not touch Docker: see lifecycle_remove_all). */
 void lifecycle_destroy(struct lifecycle *lc);
 
-/* Deploys (or replaces) a function; returns once it serves. On failure
- * nothing new is left behind and a previous version keeps serving. */
+/* Deploys (or replaces) a function; returns 0 once it serves. On failure,
+ * -1 with err set, nothing new is left behind and a previous version keeps
+ * serving. A spec restoring one returns 1 when there is nothing to bring
+ * back: it was deleted, or uploaded anew, meanwhile. */
 int lifecycle_deploy(struct lifecycle *lc, const struct deploy_spec *spec, tf_err *err);
 
 /* Runs name on threads handler containers, starting or removing some, with
@@ -99,7 +101,8 @@ int lifecycle_scale(struct lifecycle *lc, const char *name, long long threads, t
  * (dispatch_broken_handlers), without stopping the live ones. Returns how
  * many were replaced, or -1 with err set when the engine cannot be asked;
  * *failed tells whether a replacement failed (the next round tries it
- * again). */
+ * again). On Swarm, which replaces tasks itself, it follows the swarm
+ * instead (lifecycle_swarm_heal) and replaces none. */
 int lifecycle_heal(struct lifecycle *lc, bool *failed, tf_err *err);
 
 /* How often lifecycle_heal is due when nothing pokes it: every

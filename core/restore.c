@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ struct restorer {
     pthread_cond_t done; /* a worker ended */
     unsigned running;    /* workers under way, under lock */
     unsigned back;       /* under lock */
+    unsigned passed;     /* deleted or uploaded anew meanwhile, under lock */
 };
 
 /* One kept function being brought back: its own copy of the spec. */
@@ -99,12 +101,13 @@ static void *restore_job_run(void *arg)
     struct restore_job *j = arg;
     struct restorer *r = j->r;
     tf_err err = {0};
-    bool back = lifecycle_deploy(r->lc, &j->s, &err) == 0;
-    if (!back)
+    int rc = lifecycle_deploy(r->lc, &j->s, &err);
+    if (rc < 0)
         log_warn("function %s did not come back: %s", j->s.name, err.msg);
     job_free(j);
     pthread_mutex_lock(&r->lock);
-    r->back += back;
+    r->back += rc == 0;
+    r->passed += rc > 0;
     r->running--;
     pthread_cond_broadcast(&r->done);
     pthread_mutex_unlock(&r->lock);
@@ -150,8 +153,12 @@ static void *run(void *arg)
     wait_workers(r, 1);
     if (!atomic_load(&r->stopping))
         lifecycle_restore_done(r->lc); /* at a stop, left for the next start */
-    if (n > 0)
-        log_info("%u of %d kept function(s) back%s", r->back, n,
+    char passed[80] = "";
+    if (r->passed > 0)
+        snprintf(passed, sizeof passed, " (%u more deleted or uploaded anew meanwhile)", r->passed);
+    n -= (int)r->passed;
+    if (n > 0 || r->passed > 0)
+        log_info("%u of %d kept function(s) back%s%s", r->back, n, passed,
                  r->back < (unsigned)n ? "; see the warnings above" : "");
     return NULL;
 }

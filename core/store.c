@@ -313,7 +313,7 @@ void store_spec_free(struct store_spec *k)
 }
 
 /* Hands the function kept in dir (its folder's name) to fn: its spec.json
- * and code.zip as a deploy_spec. */
+ * and code.zip as a deploy_spec. Returns 0, 1 when dir is gone, or -1. */
 static int load_one(const char *dir, const char *folder, store_each_fn *fn, void *ctx)
 {
     char spec_path[1200], zip_path[1200];
@@ -335,6 +335,8 @@ static int load_one(const char *dir, const char *folder, store_each_fn *fn, void
         k.spec.zip = zip;
         k.spec.zip_len = zip_len;
         fn(ctx, &k.spec);
+    } else if (access(dir, F_OK) < 0 && errno == ENOENT) {
+        rc = 1; /* deleted since the folder was listed: nothing to say */
     } else {
         log_warn("kept function in %s: %s; skipped", failed, err.msg);
     }
@@ -354,34 +356,52 @@ static int is_function_dir(const struct dirent *e)
     return name_is_valid(e->d_name, strlen(e->d_name));
 }
 
-int store_load_all(const char *state_dir, store_each_fn *fn, void *ctx)
-{
-    char dir[700], sub[1000]; /* the state dir is at most 511 bytes, a name 255 */
-    snprintf(dir, sizeof dir, "%s/functions", state_dir);
-    struct dirent **names = NULL;
-    int n = scandir(dir, &names, is_function_dir, by_name);
-    if (n < 0)
-        return 0; /* nothing kept yet */
-    for (int i = 0; i < n; i++) {
-        snprintf(sub, sizeof sub, "%s/%s", dir, names[i]->d_name);
-        load_one(sub, names[i]->d_name, fn, ctx);
-        free(names[i]);
-    }
-    free(names);
-    return n;
-}
-
-void store_remove_all(const char *state_dir)
+int store_each_name(const char *state_dir, store_name_fn *fn, void *ctx)
 {
     char dir[700];
     snprintf(dir, sizeof dir, "%s/functions", state_dir);
     struct dirent **names = NULL;
     int n = scandir(dir, &names, is_function_dir, by_name);
     for (int i = 0; i < n; i++) {
-        store_remove(state_dir, names[i]->d_name);
+        fn(ctx, names[i]->d_name);
         free(names[i]);
     }
     free(names);
+    return n > 0 ? n : 0;
+}
+
+struct load_all {
+    const char *state_dir;
+    store_each_fn *fn;
+    void *ctx;
+    int found; /* handed to fn, or warned about */
+};
+
+static void load_named(void *ctx, const char *name)
+{
+    struct load_all *a = ctx;
+    char sub[1000]; /* the state dir is at most 511 bytes, a name 255 */
+    snprintf(sub, sizeof sub, "%s/functions/%s", a->state_dir, name);
+    a->found += load_one(sub, name, a->fn, a->ctx) != 1;
+}
+
+int store_load_all(const char *state_dir, store_each_fn *fn, void *ctx)
+{
+    struct load_all a = {state_dir, fn, ctx, 0};
+    store_each_name(state_dir, load_named, &a);
+    return a.found;
+}
+
+static void remove_named(void *ctx, const char *name)
+{
+    store_remove(ctx, name);
+}
+
+void store_remove_all(const char *state_dir)
+{
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/functions", state_dir);
+    store_each_name(state_dir, remove_named, (void *)state_dir);
     if (rmdir(dir) < 0 && errno != ENOENT)
         log_warn("cannot remove %s: %s", dir, strerror(errno));
 }

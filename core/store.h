@@ -26,6 +26,13 @@ bool store_has(const char *state_dir, const char *name);
 /* Forgets name. A missing copy is no error. */
 void store_remove(const char *state_dir, const char *name);
 
+/* Called with the name of each kept function. */
+typedef void store_name_fn(void *ctx, const char *name);
+
+/* Calls fn with every kept function's name, in name order, reading no copy.
+ * Returns how many there were. */
+int store_each_name(const char *state_dir, store_name_fn *fn, void *ctx);
+
 /* Forgets every function, and the folder they were kept in. */
 void store_remove_all(const char *state_dir);
 
@@ -61,7 +68,8 @@ typedef void store_each_fn(void *ctx, const struct deploy_spec *s);
 
 /* Calls fn for every kept function, in name order. A copy that cannot be
  * read, or whose spec.json has a field of the wrong type, is skipped with a
- * warning naming the file (and the field). Returns how many were found. */
+ * warning naming the file (and the field); one deleted meanwhile is passed
+ * over. Returns how many were found. */
 int store_load_all(const char *state_dir, store_each_fn *fn, void *ctx);
 
 #endif

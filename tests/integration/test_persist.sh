@@ -7,7 +7,8 @@
 # stays deleted; a kept copy with a field of the
 # wrong type is skipped with a warning naming it, and the others still serve;
 # a restart builds nothing (each image kept, found by what it was built
-# from), so a function with dependencies comes back with no package index.
+# from), so a function with dependencies comes back with no package index;
+# a wipe while a restart brings functions back leaves none to come back.
 #
 #   test_persist.sh DAEMON SOURCE_ROOT
 set -u
@@ -202,5 +203,37 @@ deploy dep2 1 "$T/dep2.zip"
 check "offline: a new build with a dependency fails" 400 "$CODE"
 check "offline: and leaves nothing" "$before" "$(counts)"
 online
+
+# --- 6. a wipe while a restart brings functions back: none comes back ------
+mgmt POST /wipe
+check "wipe before the many" 200 "$CODE"
+before=$(counts)
+ENV=binary
+for i in $(seq 12); do
+    deploy "many$i" 1 "$T/plain.zip"
+    [ "$CODE" = 200 ] || break
+done
+check "twelve functions deployed" 200 "$CODE"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+DAEMON_PID=
+# Twelve take more than one round of the restore's eight workers: the wipe
+# comes while some are still on their way back, or not yet started.
+it_start_daemon
+mgmt POST /wipe
+check "wipe during the restore" 200 "$CODE"
+for _ in $(seq 300); do grep -q "kept function(s) back" "$LOG" && break; sleep 0.2; done
+check "the wipe caught functions not back yet" yes \
+    "$(grep -qE 'many[0-9]+: deleted (before it came back|\(it had not come back\))' "$LOG" && echo yes)"
+mgmt GET /list
+check "after the wipe: none listed" "" "$(cat "$T/body")"
+check "after the wipe: no copy kept" 0 "$(find "$STATE/functions" -mindepth 1 -maxdepth 1 | wc -l)"
+check "after the wipe: no container, network or image left" "$before" "$(counts)"
+kill -TERM "$DAEMON_PID"
+wait "$DAEMON_PID"
+DAEMON_PID=
+it_start_daemon
+mgmt GET /list
+check "wiped stays wiped across a restart" "200 " "$CODE $(cat "$T/body")"
 
 it_finish

@@ -1,7 +1,7 @@
 /* The state dir read back at start: a good copy comes back with every
  * field, and a copy with a field of the wrong type, or a file missing, is
  * skipped with one warning naming the file and the field while the others
- * still load. */
+ * still load; one deleted meanwhile is passed over in silence. */
 #include "store.h"
 
 #include <fcntl.h>
@@ -301,6 +301,39 @@ static void test_unreadable_files_skipped(void)
     store_remove(state_dir, "no-spec");
 }
 
+/* What a wipe during the restore does: the copy of a function not yet
+ * loaded is removed while the load goes on. */
+static void remove_the_next(void *ctx, const struct deploy_spec *s)
+{
+    collect(ctx, s);
+    if (strcmp(s->name, "first") == 0)
+        store_remove(state_dir, "second");
+}
+
+static void count_name(void *ctx, const char *name)
+{
+    (void)name;
+    ++*(int *)ctx;
+}
+
+/* A copy deleted after the folder was listed is passed over, not warned
+ * about nor counted; store_each_name lists what is kept. */
+static void test_copy_deleted_meanwhile_passed_over(void)
+{
+    save_good("first");
+    save_good("second");
+    int named = 0;
+    CHECK(store_each_name(state_dir, count_name, &named) == 3 && named == 3); /* and "good" */
+    struct seen_list l = {0};
+    int n = store_load_all(state_dir, remove_the_next, &l);
+    CHECKF(n == 2, "%d", n);
+    CHECK(l.n == 2 && find(&l, "first") != NULL && find(&l, "good") != NULL);
+    char *log = log_take();
+    CHECKF(log_count(log, " warn ") == 0, "%s", log);
+    free(log);
+    store_remove(state_dir, "first");
+}
+
 int main(void)
 {
     const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : P_tmpdir;
@@ -313,6 +346,7 @@ int main(void)
     test_parse_refuses_too_many_envs();
     test_bad_copies_skipped_good_ones_load();
     test_unreadable_files_skipped();
+    test_copy_deleted_meanwhile_passed_over();
     store_remove(state_dir, "good");
     char path[1024];
     snprintf(path, sizeof path, "%s/functions", state_dir);
