@@ -355,7 +355,9 @@ int lifecycle_swarm_scale(struct lifecycle *lc, struct function_record *r, size_
 
 /* Follows the swarm: routes each function's calls to the replicas that
  * serve now (Swarm restarted or moved some, a node went down), and makes a
- * service removed by hand again. Returns how many functions changed. */
+ * service removed by hand again. Each function that changed says so in
+ * the log. Returns 0 (Swarm replaces tasks, the daemon none), or -1 with
+ * err set when the engine cannot be asked. */
 int lifecycle_swarm_heal(struct lifecycle *lc, bool *failed, tf_err *err);
 
 /* Removes the instance's secrets but those of the services in keep. */

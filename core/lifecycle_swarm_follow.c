@@ -132,13 +132,13 @@ static int follow(struct lifecycle *lc, struct function_record *r, const struct 
 }
 
 /* Follows name unless a change to it is under way. */
-static int follow_name(struct lifecycle *lc, const char *name, const struct swarm_view *v,
-                       const struct docker_ids *services, bool *failed)
+static void follow_name(struct lifecycle *lc, const char *name, const struct swarm_view *v,
+                        const struct docker_ids *services, bool *failed)
 {
     struct name_hold held;
     if (!lifecycle_try_hold_name(lc, name, &held)) {
         *failed = true;
-        return 0;
+        return;
     }
     struct function_record *r = lifecycle_held_record(lc, name);
     tf_err e = {0};
@@ -154,7 +154,6 @@ static int follow_name(struct lifecycle *lc, const char *name, const struct swar
         r->follow_failing = n < 0;
     lifecycle_release_name(lc, &held);
     *failed |= n < 0;
-    return n > 0 ? n : 0;
 }
 
 int lifecycle_swarm_heal(struct lifecycle *lc, bool *failed, tf_err *err)
@@ -173,13 +172,12 @@ int lifecycle_swarm_heal(struct lifecycle *lc, bool *failed, tf_err *err)
     }
     size_t n = 0;
     char(*names)[NAME_MAX_LEN + 1] = lifecycle_names(lc, &n);
-    int changed = 0;
     for (size_t i = 0; i < n; i++)
-        changed += follow_name(lc, names[i], &v, &services, failed);
+        follow_name(lc, names[i], &v, &services, failed);
     free(names);
     docker_ids_free(&services);
     lifecycle_swarm_view_free(&v);
-    return changed;
+    return 0;
 }
 
 /* ---- logs ---- */
