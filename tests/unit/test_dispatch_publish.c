@@ -1,7 +1,8 @@
-/* Unit tests for core/dispatch.c, handlers coming and going: publish,
- * reroute and unpublish while calls are in flight or queued, handlers lost
- * mid-call and reconnected, the dispatcher freed with calls in flight.
- * Against fake handlers, see dispatch_fixture.h. */
+/* Unit tests for core/dispatch_publish.c and core/dispatch_link.c,
+ * handlers coming and going: publish, reroute and unpublish while calls are
+ * in flight or queued, handlers lost mid-call and reconnected, the
+ * dispatcher freed with calls in flight. Against fake handlers, see
+ * dispatch_fixture.h. */
 #include "dispatch_fixture.h"
 
 /* Calls f as call *arg; whether it was taken (a handler is ready). */
