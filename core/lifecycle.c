@@ -373,11 +373,11 @@ static int deploy(struct lifecycle *lc, const struct deploy_spec *s, tf_err *err
 
 /* Deletes name, which the caller holds: the version that serves, or the
  * kept copy of one that has not come back (yet, or at all) since the
- * start. */
-static int delete_held(struct lifecycle *lc, const char *name, tf_err *err)
+ * start. was_kept: its copy was there, and a wipe has forgotten it. */
+static int delete_held(struct lifecycle *lc, const char *name, bool was_kept, tf_err *err)
 {
     struct function_record *r = lifecycle_held_record(lc, name);
-    if (r == NULL && !kept(lc, name))
+    if (r == NULL && !was_kept && !kept(lc, name))
         return tf_err_set(err, TF_ERR_NOT_FOUND, "no function named '%.64s'", name);
     if (r != NULL) {
         tf_err e;
@@ -397,46 +397,79 @@ static int delete_held(struct lifecycle *lc, const char *name, tf_err *err)
     return 0;
 }
 
-int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err)
+static int delete_name(struct lifecycle *lc, const char *name, bool was_kept, tf_err *err)
 {
     struct name_hold held;
     lifecycle_hold_name(lc, name, &held);
-    int rc = delete_held(lc, name, err);
+    int rc = delete_held(lc, name, was_kept, err);
     lifecycle_release_name(lc, &held);
     return rc;
 }
 
-struct wipe {
-    struct lifecycle *lc;
-    int rc;
-    tf_err *err;
-};
-
-/* One deleted meanwhile is no error. */
-static void wipe_one(void *ctx, const char *name)
+int lifecycle_delete(struct lifecycle *lc, const char *name, tf_err *err)
 {
-    struct wipe *w = ctx;
-    tf_err e = {0};
-    if (w->rc == 0 && lifecycle_delete(w->lc, name, &e) < 0 && e.kind != TF_ERR_NOT_FOUND)
-        w->rc = tf_err_set(w->err, e.kind, "%s", e.msg);
+    return delete_name(lc, name, false, err);
 }
 
-/* Deletes the functions deployed when it is called, one after another, and
- * then those kept that are not (yet) back since the start: a restore still
- * under way brings back none of them after the wipe. */
+/* Names, as a growing array. */
+struct names {
+    char (*at)[NAME_MAX_LEN + 1];
+    size_t n, cap;
+    bool failed; /* out of memory */
+};
+
+static void names_add(void *ctx, const char *name)
+{
+    struct names *l = ctx;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 16;
+        void *at = realloc(l->at, cap * sizeof *l->at);
+        if (at == NULL) {
+            l->failed = true;
+            return;
+        }
+        l->at = at;
+        l->cap = cap;
+    }
+    snprintf(l->at[l->n++], sizeof l->at[0], "%s", name);
+}
+
+/* Deletes each of names; one deleted meanwhile is no error. */
+static int delete_each(struct lifecycle *lc, char (*names)[NAME_MAX_LEN + 1], size_t n,
+                       bool was_kept, tf_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        tf_err e = {0};
+        if (delete_name(lc, names[i], was_kept, &e) < 0 && e.kind != TF_ERR_NOT_FOUND)
+            return tf_err_set(err, e.kind, "%s", e.msg);
+    }
+    return 0;
+}
+
+/* Deletes the functions kept in the state dir and those deployed when it
+ * is called, one after another. The kept copies are forgotten first: a
+ * restart's restore that has not reached one yet passes it over, rather
+ * than bring it back only for the wipe to delete it. */
 int lifecycle_wipe(struct lifecycle *lc, tf_err *err)
 {
+    struct names kept_names = {0};
     size_t n = 0;
-    char(*names)[NAME_MAX_LEN + 1] = lifecycle_names(lc, &n);
-    if (names == NULL)
-        return tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
-    struct wipe w = {.lc = lc, .err = err};
-    for (size_t i = 0; i < n; i++)
-        wipe_one(&w, names[i]);
-    free(names);
+    char(*deployed)[NAME_MAX_LEN + 1] = lifecycle_names(lc, &n);
     if (lc->cfg.state_dir != NULL)
-        store_each_name(lc->cfg.state_dir, wipe_one, &w);
-    return w.rc;
+        store_each_name(lc->cfg.state_dir, names_add, &kept_names);
+    int rc = 0;
+    if (deployed == NULL || kept_names.failed)
+        rc = tf_err_set(err, TF_ERR_INTERNAL, "out of memory");
+    for (size_t i = 0; rc == 0 && i < kept_names.n; i++)
+        store_remove(lc->cfg.state_dir, kept_names.at[i]);
+    /* The kept first: a deployed one among them is then deleted already. */
+    if (rc == 0)
+        rc = delete_each(lc, kept_names.at, kept_names.n, true, err);
+    if (rc == 0)
+        rc = delete_each(lc, deployed, n, false, err);
+    free(kept_names.at);
+    free(deployed);
+    return rc;
 }
 
 /* Collects the networks and images that go: all when purging, else those of
