@@ -3,8 +3,8 @@
 
 # The default build's: Debian's shared libraries (libarchive's static archive
 # with its compressors'), and the tools the tests use. A tool only one test
-# needs (a browser, Prometheus, systemd-analyze) that test installs itself,
-# so the quick start brings none of them onto a gateway.
+# needs (a browser, Prometheus, systemd-analyze, valgrind) that test
+# installs itself, so the quick start brings none of them onto a gateway.
 TINYFAAS_PACKAGES="gcc make meson ninja-build pkg-config libcoap3-dev libcoap3-bin
 libmicrohttpd-dev libmsgpack-dev libcurl4-gnutls-dev libjansson-dev nettle-dev
 libarchive-dev zlib1g-dev libbz2-dev liblzma-dev libzstd-dev libacl1-dev
