@@ -10,6 +10,7 @@
 #include "hconn.h"
 #include "log.h"
 #include "metrics.h"
+#include "route.h"
 
 /* A reconnect that does not bring READY by then is closed and tried again:
  * a wedged handler's backlog may accept connections it never serves. */
@@ -53,20 +54,32 @@ static uint16_t lost_status(int err)
     return err == ETIMEDOUT ? 503 : 502;
 }
 
-/* The connection h of hd, a live function's handler, was lost. Its calls
- * none of whose bytes left the daemon go back to the function, to another
- * handler or to its queue: no handler saw them. The others may have run,
- * and a call runs at most once, so they fail: 503 when the link timed out
- * (the handler's machine cannot be reached), 502 when the handler closed
- * the connection or broke the protocol. */
+/* Where the unsent calls of a lost handler of func go: back to func while
+ * it is live; to the version routed now when func is one being replaced (a
+ * redeploy, or a reroute on Swarm after a node was lost); nowhere else. */
+static struct dispatch_function *heir(struct dispatch_function *func)
+{
+    if (func->state == FUNCTION_LIVE)
+        return func;
+    if (func->state != FUNCTION_RETIRING)
+        return NULL;
+    struct dispatch_function *now = route_lookup(func->d->routes, func->name, strlen(func->name));
+    return now != NULL && now != func && now->state == FUNCTION_LIVE ? now : NULL;
+}
+
+/* The connection h of hd was lost. Its calls none of whose bytes left the
+ * daemon go to the heir's handlers or to its queue: no handler saw them.
+ * The others may have run, and a call runs at most once, so they fail:
+ * 503 when the link timed out (the handler's machine cannot be reached),
+ * 502 when the handler closed the connection or broke the protocol. */
 static void handler_lost(struct handler *hd, struct hconn *h, int err)
 {
-    struct dispatch_function *func = hd->func;
+    struct dispatch_function *func = hd->func, *to = heir(func);
     handler_unready(hd); /* not a choice for its own calls */
     struct dispatch_call *c = hd->calls, *prev;
     while (c != NULL && c->i_next != NULL)
         c = c->i_next; /* the oldest: calls are linked newest first */
-    for (; c != NULL; c = prev) {
+    for (; c != NULL && to != NULL; c = prev) {
         prev = c->i_prev;
         const void *data;
         size_t len;
@@ -76,7 +89,7 @@ static void handler_lost(struct handler *hd, struct hconn *h, int err)
         hd->inflight--;
         metrics_in_flight_add(func->metrics, -1);
         c->handler = NULL;
-        dispatch_redispatch(func, c, data, len);
+        dispatch_redispatch(to, c, data, len);
     }
     dispatch_fail_calls(hd, lost_status(err));
 }
@@ -167,12 +180,7 @@ static void on_closed(void *owner, struct hconn *h, int err, const char *why)
     if (err == EACCES)
         log_warn_limited(&auth_refusals, "function %s: handler %s refused: %s", func->name,
                          ep_where(&hd->ep), why);
-    if (func->state == FUNCTION_LIVE) {
-        handler_lost(hd, h, err);
-    } else { /* a version going away: its calls end with it */
-        handler_unready(hd);
-        dispatch_fail_calls(hd, lost_status(err));
-    }
+    handler_lost(hd, h, err);
     snprintf(func->last_error, sizeof func->last_error, "%s", why);
     if (func->state == FUNCTION_PUBLISHING) {
         hd->retry_at = loop_now_ms() + RETRY_CONNECT_MS;

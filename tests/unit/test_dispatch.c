@@ -596,6 +596,46 @@ static void test_unsent_calls_wait_for_the_handler_to_come_back(void)
     teardown(h, 1);
 }
 
+/* Whether a call of [0, *n) failed DISPATCH_LOST; called under fx.lock. */
+static bool one_lost(void *arg)
+{
+    for (int i = 0; i < *(int *)arg; i++)
+        if (fx.calls[i].done_count == 1 && fx.calls[i].outcome == DISPATCH_LOST)
+            return true;
+    return false;
+}
+
+/* A version being replaced (a redeploy; on Swarm a reroute after a node
+ * was lost) whose handler is lost hands that handler's unsent calls to the
+ * version routed now, which answers them; those begun fail 502. */
+static void test_unsent_calls_of_a_replaced_version_go_to_the_new_one(void)
+{
+    static int got[CALLS_MAX][2];
+    struct fake_handler h[2];
+    setup();
+    listen_all(h, 2);
+    CHECK(publish("f", &h[0], 1) == 0);
+    int n = fill_h0(h, NULL, NULL);
+    CHECKF(n > 1, "%d calls made", n);
+    CHECK(publish_limited(REROUTE, "f", &h[1], 1, 0, 0) == 0);
+    fake_hang_up(&h[0]);
+    CHECK(wait_for(one_lost, &n));
+    on_loop(nothing, NULL); /* the loss handled whole: unsent calls moved, begun ones failed */
+    int failed_n = lost_502(n), moved = n - failed_n, n_got = 0;
+    /* Answered as they come: those past the connection's cap wait for room. */
+    for (int k; n_got < moved && (k = read_bigs(&h[1], got, n_got, n_got + 1, true)) > n_got;
+         n_got = k)
+        CHECK(answer(&h[1], "new", (uint32_t)got[n_got][1], got[n_got][0]));
+    CHECKF(failed_n >= 1 && moved >= 1 && n_got == moved,
+           "of %d calls %d failed, %d unsent moved, %d came to the new version", n, failed_n, moved,
+           n_got);
+    int ok = 0;
+    for (int i = 0; i < n; i++)
+        ok += answered_by(i, "new") || fx.calls[i].outcome == DISPATCH_LOST;
+    CHECKF(ok == n, "%d of %d calls answered by the new version or failed", ok, n);
+    teardown(h, 2);
+}
+
 /* A handler at host:port over TCP serves like one on a unix socket. */
 static void test_tcp_endpoint_serves(void)
 {
@@ -632,6 +672,7 @@ int main(void)
     test_detached_unsent_call_is_dropped();
     test_unsent_calls_of_a_lost_handler_go_to_another();
     test_unsent_calls_wait_for_the_handler_to_come_back();
+    test_unsent_calls_of_a_replaced_version_go_to_the_new_one();
     test_tcp_endpoint_serves();
     return check_summary();
 }
