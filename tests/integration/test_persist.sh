@@ -217,8 +217,12 @@ check "twelve functions deployed" 200 "$CODE"
 kill -TERM "$DAEMON_PID"
 wait "$DAEMON_PID"
 DAEMON_PID=
-# Twelve take more than one round of the restore's eight workers: the wipe
-# comes while some are still on their way back, or not yet started.
+# Twelve take more than one round of the restore's eight workers, and with
+# their images gone each is built again, the builds taking turns in as many
+# slots as the machine has cores: the wipe comes while some are still on
+# their way back, or not yet started, however fast the machine.
+docker image rm -f $(docker image ls -q --filter "label=tinyfaas.instance=$IID" \
+    --filter "label=tinyfaas.function" | sort -u) > /dev/null
 it_start_daemon
 mgmt POST /wipe
 check "wipe during the restore" 200 "$CODE"
